@@ -1,0 +1,48 @@
+"""Sending a contract call as a locally signed transaction (no keys in the node's RPC endpoint)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TimeExhausted
+
+
+class ChainUnavailable(Exception):
+    """The RPC endpoint does not answer: callers wait and retry, nothing is lost."""
+
+
+class TransactionRejected(Exception):
+    """The contract reverted the call; the message carries its reason."""
+
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    ConnectionError,
+    TimeExhausted,
+)
+
+
+def send(w3: Web3, account: LocalAccount, fn: Any, timeout: float = 30.0) -> Any:
+    """Build, sign, send `fn` (a bound contract function) and wait for its receipt."""
+    try:
+        tx = fn.build_transaction(
+            {
+                "from": account.address,
+                "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+                "chainId": w3.eth.chain_id,
+            }
+        )
+        signed = account.sign_transaction(tx)
+        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+    except ContractLogicError as exc:
+        raise TransactionRejected(str(exc)) from exc
+    except CONNECTION_ERRORS as exc:
+        raise ChainUnavailable(str(exc)) from exc
+    if receipt["status"] != 1:
+        raise TransactionRejected(f"transaction {tx_hash.hex()} reverted")
+    return receipt

@@ -1,0 +1,223 @@
+"""The anchoring service: batches a node's unanchored records into Merkle trees and anchors each root.
+
+Crash and outage safety comes from doing things in this order:
+1. form a batch in one database transaction (its seq, previous root, root and every record's proof);
+2. before sending, ask the chain whether that seq is already anchored (a crash after sending, before
+   recording the receipt) and, if so, record where instead of sending again;
+3. send one transaction per batch; on success record the receipt.
+A formed batch is never changed, only marked anchored, so a restart resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, insert
+from sqlmodel import select
+
+from chain.anchor_client import ZERO_ROOT, AnchorRejected, AnchorWriter, ChainUnavailable
+from chain.merkle import MerkleTree
+from node.db import session_scope
+from node.models import AnchorBatch, Record, RecordProof
+from node.records import utc_now_iso
+
+log = logging.getLogger(__name__)
+
+
+class ChainHistoryMismatch(Exception):
+    """The chain holds a different root for one of our sequence numbers: never paper over it."""
+
+
+@dataclass(frozen=True)
+class AnchorPolicy:
+    batch_size: int
+    interval_seconds: float
+    max_leaves: int
+
+
+def waiting_records(engine: Engine, kind: str) -> tuple[int, str | None]:
+    """How many records of `kind` are in no batch yet, and when the oldest of them was written."""
+    with session_scope(engine) as s:
+        last = s.exec(select(func.max(AnchorBatch.last_record_seq)).where(AnchorBatch.kind == kind)).one()
+        after = int(last or 0)
+        count, oldest = s.exec(
+            select(func.count(), func.min(Record.at)).where(Record.kind == kind, Record.seq > after)
+        ).one()
+        return int(count), oldest
+
+
+def form_batch(engine: Engine, kind: str, max_leaves: int) -> AnchorBatch | None:
+    """Put the next run of unbatched records of `kind` into a new batch; None if nothing waits."""
+    with session_scope(engine) as s:
+        prev = s.exec(
+            select(AnchorBatch).where(AnchorBatch.kind == kind).order_by(AnchorBatch.seq.desc()).limit(1)  # type: ignore[attr-defined]
+        ).first()
+        after = prev.last_record_seq if prev else 0
+        rows = s.exec(
+            select(Record.id, Record.seq, Record.leaf)
+            .where(Record.kind == kind, Record.seq > after)
+            .order_by(Record.seq)  # type: ignore[arg-type]
+            .limit(max_leaves)
+        ).all()
+        if not rows:
+            return None
+        tree = MerkleTree([bytes.fromhex(leaf) for _, _, leaf in rows])
+        batch = AnchorBatch(
+            kind=kind,
+            seq=(prev.seq + 1) if prev else 1,
+            root=tree.root.hex(),
+            prev_root=prev.root if prev else ZERO_ROOT.hex(),
+            leaf_count=len(rows),
+            first_record_seq=rows[0][1],
+            last_record_seq=rows[-1][1],
+            formed_at=utc_now_iso(),
+        )
+        s.add(batch)
+        s.flush()
+        assert batch.id is not None
+        proofs = [
+            {"record_id": rid, "batch_id": batch.id, "leaf_index": i, "proof": json.dumps(tree.proof(i))}
+            for i, (rid, _, _) in enumerate(rows)
+        ]
+        s.execute(insert(RecordProof), proofs)
+        return batch
+
+
+def pending_batches(engine: Engine, kind: str | None = None) -> list[AnchorBatch]:
+    with session_scope(engine) as s:
+        q = select(AnchorBatch).where(AnchorBatch.status == "formed")
+        if kind is not None:
+            q = q.where(AnchorBatch.kind == kind)
+        return list(s.exec(q.order_by(AnchorBatch.kind, AnchorBatch.seq)).all())  # type: ignore[arg-type]
+
+
+def send_batch(engine: Engine, writer: AnchorWriter, batch: AnchorBatch) -> AnchorBatch:
+    """Anchor `batch` on-chain exactly once, or record where it already was."""
+    on_chain_seq = writer.last_seq(writer.member, batch.kind)
+    if on_chain_seq >= batch.seq:
+        existing = writer.get_anchor(writer.member, batch.kind, batch.seq)
+        if existing is None or existing.root.hex() != batch.root:
+            raise ChainHistoryMismatch(
+                f"{batch.kind} seq {batch.seq}: chain holds "
+                f"{existing.root.hex() if existing else 'nothing'}, this node formed {batch.root}"
+            )
+        receipt = writer.find_anchor_receipt(writer.member, batch.kind, batch.seq)
+        if receipt is None:
+            raise ChainHistoryMismatch(f"{batch.kind} seq {batch.seq} is stored but its event is missing")
+        log.info("batch %s/%s was already anchored in %s; recording it", batch.kind, batch.seq, receipt.tx_hash)
+    elif on_chain_seq == batch.seq - 1:
+        receipt = writer.anchor(
+            batch.kind, batch.seq, bytes.fromhex(batch.root), bytes.fromhex(batch.prev_root), batch.leaf_count
+        )
+    else:
+        raise ChainHistoryMismatch(
+            f"{batch.kind}: chain is at seq {on_chain_seq} but this node's next batch is {batch.seq}"
+        )
+    with session_scope(engine) as s:
+        row = s.get(AnchorBatch, batch.id)
+        assert row is not None
+        row.status = "anchored"
+        row.chain_id = writer.chain_id
+        row.contract = writer.address
+        row.tx_hash = receipt.tx_hash
+        row.block_number = receipt.block_number
+        row.anchored_at = utc_now_iso()
+        s.add(row)
+        return row
+
+
+def _age_seconds(iso: str) -> float:
+    then = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return (datetime.now(UTC) - then).total_seconds()
+
+
+class AnchoringService:
+    """Runs in a background thread of the node process; also drivable step by step from tests."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        writer_factory: Callable[[], AnchorWriter],
+        policy: AnchorPolicy,
+        kinds: tuple[str, ...] = ("ledger",),
+        retry_max_seconds: float = 10.0,
+    ) -> None:
+        self.engine = engine
+        self.writer_factory = writer_factory
+        self.policy = policy
+        self.kinds = kinds
+        self.retry_max_seconds = retry_max_seconds
+        self._writer: AnchorWriter | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+
+    def writer(self) -> AnchorWriter:
+        if self._writer is None:
+            self._writer = self.writer_factory()
+        return self._writer
+
+    def step(self, force: bool = False) -> int:
+        """Send what is formed, then form and send new batches that are due. Returns batches anchored."""
+        anchored = 0
+        for kind in self.kinds:
+            for batch in pending_batches(self.engine, kind):
+                send_batch(self.engine, self.writer(), batch)
+                anchored += 1
+            while True:
+                count, oldest = waiting_records(self.engine, kind)
+                due = count >= self.policy.batch_size or (
+                    oldest is not None and (force or _age_seconds(oldest) >= self.policy.interval_seconds)
+                )
+                if not count or not due:
+                    break
+                formed = form_batch(self.engine, kind, self.policy.max_leaves)
+                if formed is None:
+                    break
+                send_batch(self.engine, self.writer(), formed)
+                anchored += 1
+        return anchored
+
+    def notify(self) -> None:
+        """A record was written: wake up early to check the size trigger."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="anchoring", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        delay = 0.0
+        while not self._stop.is_set():
+            try:
+                self.step()
+                self.last_error = None
+                delay = 0.0
+                wait = min(self.policy.interval_seconds / 2, 1.0)
+            except (ChainUnavailable, AnchorRejected) as exc:
+                # Outage or a race with our own earlier transaction: back off; the next step asks the
+                # chain first, so nothing is sent twice.
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self._writer = None
+                delay = min(max(delay * 2, 0.25), self.retry_max_seconds)
+                wait = delay
+                log.warning("anchoring paused %.2fs: %s", delay, self.last_error)
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                delay = min(max(delay * 2, 1.0), self.retry_max_seconds)
+                wait = delay
+                log.exception("anchoring failed")
+            self._wake.wait(wait)
+            self._wake.clear()

@@ -1,0 +1,144 @@
+"""`consortium`: serve a node, start a local consortium, audit a node against the chain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Consortium inventory node: pools, ledgers anchored on-chain, audits.", no_args_is_help=True)
+node_app = typer.Typer(help="Run this partner's node.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Verify a node's records against the chain, without trusting the node.", no_args_is_help=True
+)
+app.add_typer(node_app, name="node")
+app.add_typer(audit_app, name="audit")
+
+NodeOpt = Annotated[str | None, typer.Option("--node", help="URL of the node to audit")]
+ExportOpt = Annotated[Path | None, typer.Option("--export", help="an export file from `consortium audit export`")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="CONSORTIUM_AUDIT_TOKEN", help="audit bearer token")]
+KindOpt = Annotated[str, typer.Option("--kind", help="record kind")]
+
+
+@node_app.command("serve")
+def node_serve() -> None:
+    """Serve one node, configured by CONSORTIUM_* environment variables (see node/settings.py)."""
+    import uvicorn
+
+    from node.api import create_app
+    from node.settings import NodeSettings
+
+    settings = NodeSettings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@app.command("up")
+def up(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="state of the local consortium")] = Path(".consortium"),
+    nodes: Annotated[int, typer.Option(help="partner nodes on first start", min=1, max=9)] = 3,
+) -> None:
+    """Start Anvil, the contracts and the partner nodes with demo data; Ctrl-C stops everything."""
+    from node.consortium import LocalConsortium
+
+    LocalConsortium(data_dir, node_count=nodes).run_until_interrupted()
+
+
+def _load_source(node: str | None, export: Path | None, kind: str, token: str | None) -> Any:
+    from chain.auditor import from_node, read_export
+
+    if (node is None) == (export is None):
+        raise typer.BadParameter("give exactly one of --node and --export")
+    return from_node(node, kind, token) if node else read_export(export)  # type: ignore[arg-type]
+
+
+@audit_app.command("verify")
+def audit_verify(
+    rpc: Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain")],
+    node: NodeOpt = None,
+    export: ExportOpt = None,
+    contract: Annotated[str | None, typer.Option("--contract", help="anchor contract the auditor trusts")] = None,
+    check_paths: Annotated[bool, typer.Option("--check-paths", help="also fold every proof path")] = False,
+    kind: KindOpt = "ledger",
+    token: TokenOpt = None,
+) -> None:
+    """Check every record against the chain; exit 1 and name each record that fails."""
+    from chain.auditor import AuditSourceError, audit_source
+
+    try:
+        source = _load_source(node, export, kind, token)
+        report = audit_source(source, rpc, contract, check_paths=check_paths)
+    except AuditSourceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for finding in report.findings:
+        typer.echo(f"FAIL {finding}", err=True)
+    typer.echo(json.dumps(report.as_dict(), indent=2))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("export")
+def audit_export(
+    node: Annotated[str, typer.Option("--node", help="URL of the node")],
+    out: Annotated[Path, typer.Option("--out", help="file to write (JSON Lines)")],
+    kind: KindOpt = "ledger",
+    token: TokenOpt = None,
+) -> None:
+    """Save a node's records and batch claims to a file, to verify later or elsewhere."""
+    from chain.auditor import from_node, write_export
+
+    count = write_export(from_node(node, kind, token), out)
+    typer.echo(f"exported {count} records to {out}")
+
+
+@audit_app.command("replay")
+def audit_replay(
+    until: Annotated[str, typer.Option("--until", help="ISO-8601 time; balances as of that moment")],
+    rpc: Annotated[str | None, typer.Option("--rpc", help="verify against this chain first")] = None,
+    node: NodeOpt = None,
+    export: ExportOpt = None,
+    contract: Annotated[str | None, typer.Option("--contract")] = None,
+    sku: Annotated[str | None, typer.Option("--sku", help="trace only this SKU")] = None,
+    location: Annotated[str | None, typer.Option("--location", help="trace only this location")] = None,
+    include_pending: Annotated[bool, typer.Option("--include-pending", help="also replay unanchored records")] = False,
+    token: TokenOpt = None,
+) -> None:
+    """Rebuild a node's balances from its anchored records as of --until, with the records that made them."""
+    from chain.auditor import AuditSourceError, audit_source
+    from node.replay import replay_source
+
+    try:
+        source = _load_source(node, export, "ledger", token)
+        if rpc is not None:
+            report = audit_source(source, rpc, contract)
+            if not report.ok:
+                for finding in report.findings:
+                    typer.echo(f"FAIL {finding}", err=True)
+                typer.echo("refusing to replay records that fail verification", err=True)
+                raise typer.Exit(1)
+        result = replay_source(source.audit, until, sku, location, include_pending)
+    except (AuditSourceError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@app.command("deploy")
+def deploy(
+    rpc: Annotated[str, typer.Option("--rpc")],
+    key: Annotated[str, typer.Option("--key", envvar="CONSORTIUM_ADMIN_KEY", help="administrator's private key")],
+) -> None:
+    """Deploy the member and anchor registries; prints their addresses as JSON."""
+    from chain.deploy import deploy_contracts
+
+    d = deploy_contracts(rpc, key)
+    typer.echo(json.dumps({"chain_id": d.chain_id, "registry": d.registry, "anchor_contract": d.anchors}))
+
+
+def main() -> None:
+    app(prog_name="consortium")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,348 @@
+"""`consortium up`: a local consortium of real processes (Anvil, contracts, partner nodes with demo data).
+
+State lives in one data directory (chain state, node databases, manifest), so starting again on the
+same directory resumes the same consortium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
+from chain.deploy import deploy_contracts
+from eth_account import Account
+from web3 import Web3
+
+from chain.registry_client import MemberRegistryClient, Role
+from node.process import NodeProcess, free_port
+
+
+@dataclass(frozen=True)
+class DemoPartner:
+    name: str
+    title: str
+    lat_e6: int
+    lon_e6: int
+
+
+# Around Hangzhou: two partners within 50 km of each other, one (Jiaxing) about 75 km out.
+DEMO_PARTNERS = [
+    DemoPartner("hangzhou-store", "Hangzhou Xihu mother-and-baby store", 30_259_000, 120_130_000),
+    DemoPartner("xiaoshan-dealer", "Xiaoshan dealer", 30_185_000, 120_264_000),
+    DemoPartner("jiaxing-distributor", "Jiaxing regional distributor", 30_746_000, 120_755_000),
+    DemoPartner("shaoxing-dealer", "Shaoxing Keqiao dealer", 30_084_000, 120_493_000),
+    DemoPartner("yuhang-store", "Yuhang store", 30_419_000, 120_301_000),
+]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class LocalConsortium:
+    def __init__(self, data_dir: Path, node_count: int = 3) -> None:
+        self.data_dir = data_dir.resolve()
+        self.node_count = min(node_count, len(DEMO_PARTNERS))
+        self.manifest_path = self.data_dir / "consortium.json"
+        self.keys_path = self.data_dir / "keys.json"
+        self.anvil: AnvilProcess | None = None
+        self.nodes: list[NodeProcess] = []
+
+    # -- manifest ---------------------------------------------------------------------------------
+    def _load(self) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        if not self.manifest_path.exists():
+            return None, {}
+        return json.loads(self.manifest_path.read_text()), json.loads(self.keys_path.read_text())
+
+    def _save(self, manifest: dict[str, Any], keys: dict[str, str]) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2))
+        os.replace(tmp, self.manifest_path)
+        self.keys_path.write_text(json.dumps(keys, indent=2))
+        self.keys_path.chmod(0o600)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> dict[str, Any]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        manifest, keys = self._load()
+        port = manifest["anvil_port"] if manifest and _port_is_free(manifest["anvil_port"]) else free_port()
+        self.anvil = AnvilProcess(port=port, state_path=self.data_dir / "anvil-state.json")
+        self.anvil.start()
+        rpc = self.anvil.rpc_url
+        if manifest is None or not self._contracts_present(rpc, manifest):
+            manifest, keys = self._create(rpc)
+        manifest["rpc_url"] = rpc
+        manifest["anvil_port"] = port
+        registry_admin = MemberRegistryClient(rpc, manifest["registry"])
+        for entry in manifest["nodes"]:
+            if not _port_is_free(entry["port"]):
+                entry["port"] = free_port()
+            url = f"http://127.0.0.1:{entry['port']}"
+            if registry_admin.member(entry["address"]).node_url != url:
+                MemberRegistryClient(rpc, manifest["registry"], keys[entry["name"]]).update_node_url(url)
+            entry["url"] = url
+            node = NodeProcess(
+                entry["name"],
+                entry["port"],
+                self._node_env(manifest, entry, keys),
+                self.data_dir / entry["name"] / "node.log",
+            )
+            node.start()
+            self.nodes.append(node)
+        self._save(manifest, keys)
+        if not manifest.get("demo_loaded"):
+            for entry in manifest["nodes"]:
+                load_demo_data(entry, manifest)
+            manifest["demo_loaded"] = True
+            self._save(manifest, keys)
+        return manifest
+
+    def _contracts_present(self, rpc: str, manifest: dict[str, Any]) -> bool:
+        w3 = Web3(Web3.HTTPProvider(rpc))
+        return all(len(w3.eth.get_code(manifest[k])) > 0 for k in ("registry", "anchor_contract"))
+
+    def _create(self, rpc: str) -> tuple[dict[str, Any], dict[str, str]]:
+        admin_key = DEFAULT_PRIVATE_KEYS[0]
+        deployment = deploy_contracts(rpc, admin_key)
+        registry = MemberRegistryClient(rpc, deployment.registry, admin_key)
+        keys = {"admin": admin_key}
+        nodes = []
+        for i, partner in enumerate(DEMO_PARTNERS[: self.node_count]):
+            key = DEFAULT_PRIVATE_KEYS[i + 1]
+            address = Account.from_key(key).address
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            registry.add_member(address, partner.title, Role.PARTNER, url, partner.lat_e6, partner.lon_e6)
+            keys[partner.name] = key
+            nodes.append(
+                {
+                    "name": partner.name,
+                    "title": partner.title,
+                    "address": address,
+                    "url": url,
+                    "port": port,
+                    "api_token": secrets.token_urlsafe(24),
+                    "lat_e6": partner.lat_e6,
+                    "lon_e6": partner.lon_e6,
+                }
+            )
+        manifest = {
+            "chain_id": deployment.chain_id,
+            "rpc_url": rpc,
+            "anvil_port": 0,
+            "registry": deployment.registry,
+            "anchor_contract": deployment.anchors,
+            "nodes": nodes,
+            "demo_loaded": False,
+        }
+        return manifest, keys
+
+    def _node_env(self, manifest: dict[str, Any], entry: dict[str, Any], keys: dict[str, str]) -> dict[str, str]:
+        db = self.data_dir / entry["name"] / "node.db"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "CONSORTIUM_NODE_NAME": entry["name"],
+            "CONSORTIUM_DATABASE_URL": f"sqlite:///{db}",
+            "CONSORTIUM_API_TOKEN": entry["api_token"],
+            "CONSORTIUM_PRIVATE_KEY": keys[entry["name"]],
+            "CONSORTIUM_RPC_URL": manifest["rpc_url"],
+            "CONSORTIUM_REGISTRY_ADDRESS": manifest["registry"],
+            "CONSORTIUM_ANCHOR_ADDRESS": manifest["anchor_contract"],
+        }
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self.nodes = []
+        if self.anvil is not None:
+            self.anvil.stop()
+            self.anvil = None
+
+    def run_until_interrupted(self) -> None:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            manifest = self.start()
+            print(summary(manifest, self.manifest_path), flush=True)
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            print("stopping nodes and Anvil...", flush=True)
+            self.stop()
+            print(f"stopped; `consortium up --data-dir {self.data_dir}` resumes the same state", flush=True)
+
+
+def summary(manifest: dict[str, Any], path: Path) -> str:
+    lines = [
+        "Local consortium is up (Ctrl-C stops it).",
+        f"  chain      {manifest['rpc_url']}  (chain id {manifest['chain_id']})",
+        f"  registry   {manifest['registry']}",
+        f"  anchors    {manifest['anchor_contract']}",
+    ]
+    for n in manifest["nodes"]:
+        lines.append(f"  node       {n['name']:<22} {n['url']}/docs  token {n['api_token']}")
+    first = manifest["nodes"][0]
+    lines += [
+        f"  manifest   {path}",
+        "Try:",
+        f"  curl -H 'Authorization: Bearer {first['api_token']}' {first['url']}/stock",
+        f"  consortium audit verify --rpc {manifest['rpc_url']} --node {first['url']}",
+    ]
+    return "\n".join(lines)
+
+
+def load_demo_data(entry: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """Master data and a few weeks of movements, through the node's own API like an operator would."""
+    others = {n["name"]: n["address"] for n in manifest["nodes"]}
+    h = {"Authorization": f"Bearer {entry['api_token']}"}
+    base = entry["url"]
+    with httpx.Client(base_url=base, headers=h, timeout=30) as http:
+
+        def post(path: str, body: dict[str, Any]) -> None:
+            r = http.post(path, json=body)
+            r.raise_for_status()
+
+        for sku, name in [
+            ("FORMULA-900G", "Infant formula stage 1, 900 g"),
+            ("DIAPER-L-60", "Diapers size L, 60"),
+            ("WIPES-80", "Baby wipes, 80 sheets"),
+        ]:
+            post("/skus", {"code": sku, "name": name})
+        lat, lon = entry["lat_e6"], entry["lon_e6"]
+        post(
+            "/locations",
+            {
+                "code": "WH",
+                "name": f"{entry['title']} warehouse",
+                "kind": "warehouse",
+                "lat": f"{lat / 1e6:.6f}",
+                "lon": f"{lon / 1e6:.6f}",
+            },
+        )
+        post(
+            "/locations",
+            {
+                "code": "SHOP",
+                "name": f"{entry['title']} shop floor",
+                "kind": "store",
+                "lat": f"{(lat + 2000) / 1e6:.6f}",
+                "lon": f"{(lon + 2000) / 1e6:.6f}",
+            },
+        )
+        post(
+            "/ledger/movements",
+            {
+                "type": "receipt",
+                "sku": "FORMULA-900G",
+                "lot": "F2611A",
+                "location": "WH",
+                "quantity": 240,
+                "expires_on": "2027-11-30",
+                "evidence": [{"source": "delivery-note", "reference": "DN-88120"}],
+            },
+        )
+        post(
+            "/ledger/movements",
+            {
+                "type": "receipt",
+                "sku": "DIAPER-L-60",
+                "lot": "D2610",
+                "location": "WH",
+                "quantity": 500,
+                "expires_on": "2029-10-01",
+            },
+        )
+        post(
+            "/ledger/movements",
+            {
+                "type": "receipt",
+                "sku": "WIPES-80",
+                "lot": "W2609",
+                "location": "WH",
+                "quantity": 300,
+                "expires_on": "2028-09-01",
+            },
+        )
+        post(
+            "/ledger/movements",
+            {
+                "type": "move",
+                "sku": "FORMULA-900G",
+                "lot": "F2611A",
+                "location": "WH",
+                "to_location": "SHOP",
+                "quantity": 60,
+            },
+        )
+        post(
+            "/ledger/movements",
+            {
+                "type": "issue",
+                "sku": "FORMULA-900G",
+                "lot": "F2611A",
+                "location": "SHOP",
+                "quantity": 18,
+                "evidence": [{"source": "pos", "reference": "Z-report 2026-11-24"}],
+            },
+        )
+        post(
+            "/ledger/movements",
+            {
+                "type": "status_change",
+                "sku": "WIPES-80",
+                "lot": "W2609",
+                "location": "WH",
+                "quantity": 12,
+                "status": "available",
+                "to_status": "damaged",
+            },
+        )
+        post(
+            "/ledger/movements",
+            {
+                "type": "adjustment",
+                "sku": "DIAPER-L-60",
+                "lot": "D2610",
+                "location": "WH",
+                "quantity": -3,
+                "memo": "cycle count found 3 packs short",
+                "evidence": [
+                    {"source": "cycle-count", "reference": "CC-2026-47"},
+                    {"source": "cctv", "reference": "CAM-2 2026-11-23 14:10"},
+                ],
+            },
+        )
+        # Consignment: the distributor's formula on this store's shelf, owned by the distributor.
+        owner = others.get("jiaxing-distributor")
+        if owner and owner != entry["address"]:
+            post(
+                "/ledger/movements",
+                {
+                    "type": "receipt",
+                    "sku": "FORMULA-900G",
+                    "lot": "F2612C",
+                    "location": "SHOP",
+                    "quantity": 48,
+                    "expires_on": "2027-12-15",
+                    "owner": owner,
+                    "memo": "consignment stock",
+                    "evidence": [{"source": "consignment-agreement", "reference": "CA-2026-009"}],
+                },
+            )
+        http.post("/anchoring/flush")

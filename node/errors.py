@@ -1,0 +1,42 @@
+"""The node's specific errors. node/api.py maps each to one HTTP status in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NodeError(Exception):
+    """Base of every error the API turns into a 4xx with a JSON body."""
+
+    code = "error"
+
+    def __init__(self, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class NotFound(NodeError):
+    code = "not_found"
+
+
+class InvalidMovement(NodeError):
+    """The request is well-formed but breaks a ledger rule (wrong sign, same source and target, ...)."""
+
+    code = "invalid_movement"
+
+
+class EvidenceRequired(NodeError):
+    code = "evidence_required"
+
+
+class InsufficientStock(NodeError):
+    code = "insufficient_stock"
+
+
+class AlreadyExists(NodeError):
+    code = "already_exists"
+
+
+class Unauthorized(NodeError):
+    code = "unauthorized"

@@ -1,0 +1,94 @@
+"""Database tables of a node. Records are append-only; balances are a projection of the ledger."""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Sku(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    unit: str = Field(default="each", max_length=16)
+
+
+class Location(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    # Integer microdegrees, as in the on-chain registry: no floats in anything compared or hashed.
+    lat_e6: int
+    lon_e6: int
+    kind: str = Field(default="warehouse", max_length=32)
+
+
+class Lot(SQLModel, table=True):
+    sku: str = Field(primary_key=True, foreign_key="sku.code", max_length=64)
+    code: str = Field(primary_key=True, max_length=64)
+    expires_on: str | None = Field(default=None, max_length=10)  # ISO date, YYYY-MM-DD
+
+
+class Record(SQLModel, table=True):
+    """A signed-off fact of this node (a ledger movement, later transfers and rules), never changed.
+
+    `body` is the canonical JSON that is hashed into the Merkle leaf; the other columns are copies of
+    its fields for querying.
+    """
+
+    __table_args__ = (UniqueConstraint("kind", "seq"), Index("ix_record_kind_at", "kind", "at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    seq: int
+    type: str = Field(max_length=32)
+    at: str = Field(max_length=32)
+    body: str
+    leaf: str = Field(max_length=64)
+
+
+class StockBalance(SQLModel, table=True):
+    """Derived from the ledger in the same transaction that writes the record; rebuildable by replay."""
+
+    __table_args__ = (CheckConstraint("quantity >= 0", name="stock_never_negative"),)
+
+    sku: str = Field(primary_key=True, max_length=64)
+    lot: str = Field(primary_key=True, max_length=64)
+    location: str = Field(primary_key=True, max_length=64)
+    owner: str = Field(primary_key=True, max_length=42)
+    holder: str = Field(primary_key=True, max_length=42)
+    status: str = Field(primary_key=True, max_length=16)
+    quantity: int = 0
+
+
+class AnchorBatch(SQLModel, table=True):
+    """A run of consecutive records of one kind whose Merkle root goes on-chain in one transaction.
+
+    Formed (with its seq and prev_root fixed) before anything is sent, so a crash between sending and
+    recording the receipt is resolved by asking the chain, never by sending again.
+    """
+
+    __table_args__ = (UniqueConstraint("kind", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    seq: int
+    root: str = Field(max_length=64)
+    prev_root: str = Field(max_length=64)
+    leaf_count: int
+    first_record_seq: int
+    last_record_seq: int
+    formed_at: str = Field(max_length=32)
+    status: str = Field(default="formed", max_length=16, index=True)  # formed | anchored
+    chain_id: int | None = None
+    contract: str | None = Field(default=None, max_length=42)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = None
+    anchored_at: str | None = Field(default=None, max_length=32)
+
+
+class RecordProof(SQLModel, table=True):
+    """A record's place in its batch and its Merkle path, stored once when the batch is formed."""
+
+    record_id: int = Field(primary_key=True, foreign_key="record.id")
+    batch_id: int = Field(foreign_key="anchorbatch.id", index=True)
+    leaf_index: int
+    proof: str  # JSON list of {"left"|"right": hex}

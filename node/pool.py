@@ -1,0 +1,117 @@
+"""The inventory pool: master data and movements, at the edge between the API and the pure ledger rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, select
+
+from node.errors import AlreadyExists, NotFound
+from node.ledger import Bucket, Movement, Posting, apply_postings, postings_for
+from node.models import Location, Lot, Record, Sku, StockBalance
+from node.records import append_record
+
+LEDGER = "ledger"
+
+
+def add_sku(session: Session, sku: Sku) -> Sku:
+    if session.get(Sku, sku.code) is not None:
+        raise AlreadyExists(f"SKU {sku.code} exists already", sku=sku.code)
+    session.add(sku)
+    return sku
+
+
+def add_location(session: Session, location: Location) -> Location:
+    if session.get(Location, location.code) is not None:
+        raise AlreadyExists(f"location {location.code} exists already", location=location.code)
+    session.add(location)
+    return location
+
+
+def add_lot(session: Session, lot: Lot) -> Lot:
+    require_sku(session, lot.sku)
+    if session.get(Lot, (lot.sku, lot.code)) is not None:
+        raise AlreadyExists(f"lot {lot.code} of {lot.sku} exists already", sku=lot.sku, lot=lot.code)
+    session.add(lot)
+    return lot
+
+
+def require_sku(session: Session, code: str) -> Sku:
+    sku = session.get(Sku, code)
+    if sku is None:
+        raise NotFound(f"unknown SKU {code}", sku=code)
+    return sku
+
+
+def require_location(session: Session, code: str) -> Location:
+    location = session.get(Location, code)
+    if location is None:
+        raise NotFound(f"unknown location {code}", location=code)
+    return location
+
+
+def ensure_lot(session: Session, sku: str, lot: str, expires_on: str | None) -> Lot:
+    """A receipt may bring a new lot (with its expiry); any other movement needs a known one."""
+    found = session.get(Lot, (sku, lot))
+    if found is not None:
+        return found
+    if expires_on is None:
+        raise NotFound(f"unknown lot {lot} of {sku}; a receipt creates it when it gives expires_on", lot=lot)
+    return add_lot(session, Lot(sku=sku, code=lot, expires_on=expires_on))
+
+
+def record_movement(session: Session, node: str, movement: Movement, expires_on: str | None = None) -> Record:
+    """Check master data, apply the postings to the balances (never below zero), append the record."""
+    require_sku(session, movement.sku)
+    require_location(session, movement.location)
+    if movement.to_location is not None:
+        require_location(session, movement.to_location)
+    if movement.type == "receipt":
+        ensure_lot(session, movement.sku, movement.lot, expires_on)
+    elif session.get(Lot, (movement.sku, movement.lot)) is None:
+        raise NotFound(f"unknown lot {movement.lot} of {movement.sku}", lot=movement.lot)
+    postings = postings_for(movement)
+    write_postings(session, postings)
+    fields: dict[str, Any] = {
+        "lines": [p.as_record() for p in postings],
+        "evidence": [{"source": e.source, "reference": e.reference} for e in movement.evidence],
+        "memo": movement.memo,
+        "corrects": movement.corrects,
+    }
+    return append_record(session, LEDGER, node, movement.type.value, fields)
+
+
+def write_postings(session: Session, postings: Sequence[Posting]) -> None:
+    buckets = {p.bucket for p in postings}
+    rows = {_bucket(row): row for row in _balance_rows(session, buckets)}
+    new = apply_postings({b: row.quantity for b, row in rows.items()}, postings)
+    for bucket, qty in new.items():
+        row = rows.get(bucket)
+        if row is None:
+            row = StockBalance(**bucket.__dict__, quantity=qty)
+        row.quantity = qty
+        session.add(row)
+    session.flush()
+
+
+def _balance_rows(session: Session, buckets: set[Bucket]) -> Sequence[StockBalance]:
+    if not buckets:
+        return []
+    clauses = [
+        and_(
+            StockBalance.sku == b.sku,  # type: ignore[arg-type]
+            StockBalance.lot == b.lot,  # type: ignore[arg-type]
+            StockBalance.location == b.location,  # type: ignore[arg-type]
+            StockBalance.owner == b.owner,  # type: ignore[arg-type]
+            StockBalance.holder == b.holder,  # type: ignore[arg-type]
+            StockBalance.status == b.status,  # type: ignore[arg-type]
+        )
+        for b in buckets
+    ]
+    return session.exec(select(StockBalance).where(or_(*clauses)).with_for_update()).all()
+
+
+def _bucket(row: StockBalance) -> Bucket:
+    return Bucket(row.sku, row.lot, row.location, row.owner, row.holder, row.status)

@@ -1,0 +1,54 @@
+"""Appending records: every fact a node commits to gets a gapless per-kind sequence number and a leaf."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from chain.canonical import canonical_json, leaf_hash_of_canonical
+from node.models import Record
+
+
+def utc_now_iso() -> str:
+    """Record time: ISO-8601 UTC with microseconds and a Z, so text order is time order."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def append_record(session: Session, kind: str, node: str, type_: str, fields: dict[str, Any]) -> Record:
+    """Add one record inside the caller's transaction (it commits or rolls back with the caller's change)."""
+    last = session.exec(select(func.max(Record.seq)).where(Record.kind == kind)).one()
+    seq = int(last or 0) + 1
+    body: dict[str, Any] = {"kind": kind, "node": node, "seq": seq, "type": type_, "at": utc_now_iso()}
+    body.update(fields)
+    canonical = canonical_json(body)
+    record = Record(
+        kind=kind,
+        seq=seq,
+        type=type_,
+        at=body["at"],
+        body=canonical.decode("utf-8"),
+        leaf=leaf_hash_of_canonical(canonical).hex(),
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def record_body(record: Record) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(record.body)
+    return body
+
+
+def normalize_time(text: str) -> str:
+    """Any ISO-8601 time (a date, 'Z' or an offset, with or without fractions) in record time's form.
+
+    Record times compare as text only when they share one form; "...00Z" would sort after "...00.5Z".
+    """
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

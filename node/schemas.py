@@ -1,0 +1,103 @@
+"""What the HTTP API accepts: strict types so that bad input is refused before it touches the pool."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from web3 import Web3
+
+from node.ledger import StockStatus
+
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+Status = Literal["available", "reserved", "quarantine", "damaged", "expired"]
+IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _checksum(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not Web3.is_address(value):
+        raise ValueError(f"{value!r} is not an Ethereum address")
+    return str(Web3.to_checksum_address(value))
+
+
+class SkuIn(Strict):
+    code: Code
+    name: str = Field(min_length=1, max_length=200)
+    unit: str = Field(default="each", min_length=1, max_length=16)
+
+
+class LocationIn(Strict):
+    code: Code
+    name: str = Field(min_length=1, max_length=200)
+    # Degrees as decimals (JSON numbers or strings), at most 6 places: stored exactly as microdegrees.
+    lat: Decimal = Field(ge=-90, le=90, decimal_places=6, allow_inf_nan=False)
+    lon: Decimal = Field(ge=-180, le=180, decimal_places=6, allow_inf_nan=False)
+    kind: Literal["warehouse", "store", "hub"] = "warehouse"
+
+
+class LotIn(Strict):
+    sku: Code
+    code: Code
+    expires_on: IsoDate | None = None
+
+
+class EvidenceIn(Strict):
+    source: str = Field(min_length=1, max_length=200)
+    reference: str = Field(min_length=1, max_length=200)
+
+
+class _MovementBase(Strict):
+    sku: Code
+    lot: Code
+    location: Code
+    owner: str | None = None
+    holder: str | None = None
+    evidence: list[EvidenceIn] = Field(default_factory=list, max_length=20)
+    memo: str = Field(default="", max_length=500)
+    corrects: StrictInt | None = Field(default=None, ge=1)
+
+    _owner = field_validator("owner", "holder")(_checksum)
+
+
+class ReceiptIn(_MovementBase):
+    type: Literal["receipt"]
+    quantity: StrictInt = Field(gt=0)
+    status: Status = StockStatus.AVAILABLE.value
+    expires_on: IsoDate | None = None
+
+
+class IssueIn(_MovementBase):
+    type: Literal["issue"]
+    quantity: StrictInt = Field(gt=0)
+    status: Status = StockStatus.AVAILABLE.value
+
+
+class MoveIn(_MovementBase):
+    type: Literal["move"]
+    quantity: StrictInt = Field(gt=0)
+    to_location: Code
+    status: Status = StockStatus.AVAILABLE.value
+
+
+class StatusChangeIn(_MovementBase):
+    type: Literal["status_change"]
+    quantity: StrictInt = Field(gt=0)
+    status: Status
+    to_status: Status
+
+
+class AdjustmentIn(_MovementBase):
+    type: Literal["adjustment"]
+    # Signed: a count found 3 short is -3. Zero is refused by the ledger rules.
+    quantity: StrictInt
+    status: Status = StockStatus.AVAILABLE.value
+
+
+MovementIn = Annotated[ReceiptIn | IssueIn | MoveIn | StatusChangeIn | AdjustmentIn, Field(discriminator="type")]

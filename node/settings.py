@@ -1,0 +1,49 @@
+"""One settings object for a node, read from CONSORTIUM_* environment variables (and DATABASE_URL)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Anvil's first default account: only a default so that a bare `consortium node serve` works against
+# a local Anvil; `consortium up` gives every node its own key.
+ANVIL_DEFAULT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+class NodeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSORTIUM_", extra="ignore")
+
+    node_name: str = "partner"
+    database_url: str = Field(
+        default="sqlite:///node.db",
+        validation_alias=AliasChoices("DATABASE_URL", "CONSORTIUM_DATABASE_URL"),
+    )
+    # SQLite's synchronous pragma: FULL survives power loss, NORMAL only process crashes (faster).
+    sqlite_synchronous: str = "FULL"
+    api_token: str = "change-me"
+    # When set, /audit/* asks for it (or the operator token); unset, proofs are public to the network.
+    audit_token: str | None = None
+    private_key: str = ANVIL_DEFAULT_KEY
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+
+    rpc_url: str = "http://127.0.0.1:8545"
+    registry_address: str | None = None
+    anchor_address: str | None = None
+
+    # Size trigger: a batch is anchored as soon as this many records wait...
+    anchor_batch_size: int = Field(default=500, ge=1)
+    # ...time trigger: or when the oldest waiting record is this old.
+    anchor_interval_seconds: float = Field(default=2.0, gt=0)
+    # Upper bound on one batch; one transaction anchors it whatever its size.
+    anchor_max_leaves: int = Field(default=200_000, ge=1)
+    anchor_enabled: bool = True
+    chain_retry_max_seconds: float = Field(default=10.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> NodeSettings:
+    return NodeSettings()

@@ -1,0 +1,65 @@
+"""Pure logic: canonical JSON, leaf hashing and Merkle trees in merkletools' shape."""
+
+import hashlib
+
+import pytest
+
+from chain.canonical import NotCanonicalizable, canonical_json, leaf_hash
+from chain.merkle import EmptyTree, MerkleTree, fold_proof, merkle_root
+
+# merkletools' upstream vector: leaves sha256("a") .. sha256("e"), root of the 5-leaf tree.
+UPSTREAM_LEAVES = [hashlib.sha256(c.encode()).digest() for c in "abcde"]
+UPSTREAM_ROOT = "d71f8983ad4ee170f8129f1ebcdd7440be7798d8e1c80420bf11f1eced610dba"
+
+
+def test_canonical_json_sorts_keys_without_whitespace_and_keeps_unicode() -> None:
+    assert canonical_json({"b": 1, "a": [True, None, "杭州"]}) == '{"a":[true,null,"杭州"],"b":1}'.encode()
+
+
+def test_canonical_json_refuses_floats_anywhere() -> None:
+    with pytest.raises(NotCanonicalizable, match=r"\$\.lines\[0\]\.quantity"):
+        canonical_json({"lines": [{"quantity": 1.5}]})
+
+
+def test_leaf_is_sha256_of_zero_prefix_and_canonical_json() -> None:
+    record = {"seq": 1, "kind": "ledger"}
+    expected = hashlib.sha256(b"\x00" + b'{"kind":"ledger","seq":1}').digest()
+    assert leaf_hash(record) == expected
+    assert leaf_hash(record) != hashlib.sha256(b'{"kind":"ledger","seq":1}').digest()
+
+
+def test_upstream_vector_root_and_odd_leaf_carried_up() -> None:
+    tree = MerkleTree(UPSTREAM_LEAVES)
+    assert tree.root.hex() == UPSTREAM_ROOT
+    ab = hashlib.sha256(UPSTREAM_LEAVES[0] + UPSTREAM_LEAVES[1]).digest()
+    cd = hashlib.sha256(UPSTREAM_LEAVES[2] + UPSTREAM_LEAVES[3]).digest()
+    abcd = hashlib.sha256(ab + cd).digest()
+    assert tree.root == hashlib.sha256(abcd + UPSTREAM_LEAVES[4]).digest()
+    # The odd leaf "e" has a one-step path: its sibling is the whole left subtree.
+    assert tree.proof(4) == [{"left": abcd.hex()}]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13, 100])
+def test_every_proof_folds_to_the_root_and_fast_root_agrees(n: int) -> None:
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(n)]
+    tree = MerkleTree(leaves)
+    assert merkle_root(leaves) == tree.root
+    for i, leaf in enumerate(leaves):
+        assert fold_proof(leaf, tree.proof(i)) == tree.root
+
+
+def test_tampered_proof_does_not_fold_to_the_root() -> None:
+    tree = MerkleTree(UPSTREAM_LEAVES)
+    proof = tree.proof(1)
+    flipped = [{"right" if "left" in s else "left": next(iter(s.values()))} for s in proof]
+    assert fold_proof(UPSTREAM_LEAVES[1], flipped) != tree.root
+    assert fold_proof(UPSTREAM_LEAVES[2], proof) != tree.root
+
+
+def test_empty_tree_and_bad_index_are_refused() -> None:
+    with pytest.raises(EmptyTree):
+        MerkleTree([])
+    with pytest.raises(IndexError):
+        MerkleTree(UPSTREAM_LEAVES).proof(5)
+    with pytest.raises(ValueError):
+        fold_proof(UPSTREAM_LEAVES[0], [{"up": "00"}])  # type: ignore[list-item]

@@ -1,0 +1,224 @@
+"""A real node process over HTTP: the pool, bad input refused with nothing changed, records anchored."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from chain.merkle import fold_proof
+from tests.conftest import NodeFactory, RunningNode
+
+
+def seed(node: RunningNode) -> None:
+    with node.client() as c:
+        assert c.post("/skus", json={"code": "FORMULA-900G", "name": "Infant formula"}).status_code == 201
+        assert (
+            c.post("/locations", json={"code": "WH", "name": "Warehouse", "lat": 30.259, "lon": "120.13"}).status_code
+            == 201
+        )
+        assert (
+            c.post("/locations", json={"code": "SHOP", "name": "Shop", "lat": 30.26, "lon": 120.131}).status_code == 201
+        )
+        r = c.post(
+            "/ledger/movements",
+            json={
+                "type": "receipt",
+                "sku": "FORMULA-900G",
+                "lot": "F1",
+                "location": "WH",
+                "quantity": 100,
+                "expires_on": "2027-12-01",
+            },
+        )
+        assert r.status_code == 201, r.text
+
+
+def snapshot(node: RunningNode) -> tuple[Any, Any]:
+    with node.client() as c:
+        return c.get("/ledger/records", params={"limit": 5000}).json(), c.get("/stock").json()
+
+
+def wait_anchored(node: RunningNode, timeout: float = 20.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        docs = httpx.get(f"{node.url}/audit/records", params={"limit": 10000}).json()["items"]
+        if docs and all(d["status"] == "anchored" for d in docs):
+            return list(docs)
+        time.sleep(0.1)
+    raise AssertionError(f"records not anchored within {timeout}s")
+
+
+BAD_REQUESTS = [
+    (
+        "unknown SKU",
+        "/ledger/movements",
+        {"type": "receipt", "sku": "NOPE", "lot": "F1", "location": "WH", "quantity": 1, "expires_on": "2027-01-01"},
+        404,
+    ),
+    (
+        "negative quantity",
+        "/ledger/movements",
+        {"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": -5},
+        422,
+    ),
+    (
+        "fractional quantity",
+        "/ledger/movements",
+        {"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1.5},
+        422,
+    ),
+    (
+        "quantity as text",
+        "/ledger/movements",
+        {"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": "5"},
+        422,
+    ),
+    (
+        "missing quantity",
+        "/ledger/movements",
+        {"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH"},
+        422,
+    ),
+    (
+        "unknown location",
+        "/ledger/movements",
+        {"type": "move", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "to_location": "MARS", "quantity": 1},
+        404,
+    ),
+    (
+        "more than in stock",
+        "/ledger/movements",
+        {"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 101},
+        409,
+    ),
+    (
+        "adjustment with one piece of evidence",
+        "/ledger/movements",
+        {
+            "type": "adjustment",
+            "sku": "FORMULA-900G",
+            "lot": "F1",
+            "location": "WH",
+            "quantity": -2,
+            "evidence": [{"source": "count", "reference": "C-1"}],
+        },
+        422,
+    ),
+    (
+        "bad owner address",
+        "/ledger/movements",
+        {"type": "receipt", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1, "owner": "0x123"},
+        422,
+    ),
+    ("latitude out of range", "/locations", {"code": "X", "name": "X", "lat": 91, "lon": 120}, 422),
+    ("latitude not a number", "/locations", {"code": "X", "name": "X", "lat": "north", "lon": 120}, 422),
+    ("coordinates too precise", "/locations", {"code": "X", "name": "X", "lat": "30.1234567", "lon": 120}, 422),
+    ("duplicate SKU", "/skus", {"code": "FORMULA-900G", "name": "again"}, 409),
+]
+
+
+def test_bad_input_gets_a_clear_error_and_changes_nothing(nodes: NodeFactory) -> None:
+    node = nodes.new("bad-input")
+    seed(node)
+    before = snapshot(node)
+    with node.client() as c:
+        locations_before = c.get("/locations").json()
+        for label, path, body, status in BAD_REQUESTS:
+            r = c.post(path, json=body)
+            assert r.status_code == status, (label, r.text)
+            err = r.json()
+            assert err["error"] and err["message"], label
+        assert c.get("/locations").json() == locations_before
+    assert snapshot(node) == before
+
+
+def test_operator_endpoints_need_the_bearer_token(nodes: NodeFactory) -> None:
+    node = nodes.new("auth")
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        r = httpx.post(f"{node.url}/skus", json={"code": "A", "name": "A"}, headers=headers)
+        assert r.status_code == 401
+        assert r.json()["error"] == "unauthorized"
+    with node.client() as c:
+        assert c.get("/skus").json() == []
+
+
+def test_movements_keep_three_dimensions_and_consignment_ownership(nodes: NodeFactory) -> None:
+    node = nodes.new("pool")
+    seed(node)
+    consignor = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    with node.client() as c:
+        c.post(
+            "/ledger/movements",
+            json={
+                "type": "move",
+                "sku": "FORMULA-900G",
+                "lot": "F1",
+                "location": "WH",
+                "to_location": "SHOP",
+                "quantity": 30,
+            },
+        ).raise_for_status()
+        c.post(
+            "/ledger/movements",
+            json={
+                "type": "status_change",
+                "sku": "FORMULA-900G",
+                "lot": "F1",
+                "location": "SHOP",
+                "quantity": 2,
+                "status": "available",
+                "to_status": "damaged",
+            },
+        ).raise_for_status()
+        c.post(
+            "/ledger/movements",
+            json={
+                "type": "receipt",
+                "sku": "FORMULA-900G",
+                "lot": "F2",
+                "location": "SHOP",
+                "quantity": 12,
+                "owner": consignor,
+                "expires_on": "2027-06-01",
+            },
+        ).raise_for_status()
+        stock = {(s["location"], s["lot"], s["status"], s["owner"]): s["quantity"] for s in c.get("/stock").json()}
+    me = node.address
+    assert stock == {
+        ("WH", "F1", "available", me): 70,
+        ("SHOP", "F1", "available", me): 28,
+        ("SHOP", "F1", "damaged", me): 2,
+        ("SHOP", "F2", "available", consignor): 12,
+    }
+
+
+def test_records_are_anchored_and_every_proof_folds_to_its_root(nodes: NodeFactory) -> None:
+    node = nodes.new("anchored")
+    seed(node)
+    with node.client() as c:
+        for _ in range(5):
+            c.post(
+                "/ledger/movements",
+                json={"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1},
+            ).raise_for_status()
+    docs = wait_anchored(node)
+    assert [d["record"]["seq"] for d in docs] == list(range(1, 7))
+    for d in docs:
+        assert fold_proof(bytes.fromhex(d["leaf"]), d["proof"]).hex() == d["root"]
+        assert d["anchor"]["contract"] == nodes.deployment.anchors
+        assert d["anchor"]["tx_hash"].startswith("0x")
+    batches = httpx.get(f"{node.url}/audit/batches").json()
+    assert [b["seq"] for b in batches] == list(range(1, len(batches) + 1))
+    assert sum(b["leaf_count"] for b in batches) == 6
+
+
+@pytest.mark.parametrize("since", ["2000-01-01", "2000-01-01T00:00:00Z"])
+def test_audit_records_filter_by_time(nodes: NodeFactory, since: str) -> None:
+    node = nodes.new(f"time-{len(since)}")
+    seed(node)
+    assert len(httpx.get(f"{node.url}/audit/records", params={"since": since}).json()["items"]) == 1
+    assert httpx.get(f"{node.url}/audit/records", params={"until": since}).json()["items"] == []
+    assert httpx.get(f"{node.url}/audit/records", params={"since": "yesterday"}).status_code == 422
