@@ -46,6 +46,8 @@ DEMO_PARTNERS = [
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as s:
+        # Our own previous run may leave the port in TIME_WAIT; the servers rebind it with SO_REUSEADDR too.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -1,0 +1,148 @@
+"""A real Anvil chain as a child process (npm @foundry-rs/anvil-linux-amd64), for `consortium up` and tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ANVIL_BIN = REPO_ROOT / "node_modules" / ".bin" / "anvil"
+
+# Anvil's well-known default accounts (mnemonic "test test ... junk"): local development only.
+DEFAULT_PRIVATE_KEYS: list[str] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+]
+
+
+class AnvilNotInstalled(RuntimeError):
+    pass
+
+
+class AnvilDidNotStart(RuntimeError):
+    pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class AnvilProcess:
+    """Start, stop (state dumped) and kill (a crash) a local Anvil. Restarts reuse the same port."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        state_path: Path | None = None,
+        chain_id: int = 31337,
+        block_time: float | None = None,
+    ) -> None:
+        self.port = port
+        self.state_path = state_path
+        self.chain_id = chain_id
+        self.block_time = block_time
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: Path | None = None
+
+    @property
+    def rpc_url(self) -> str:
+        if self.port is None:
+            raise AnvilDidNotStart("Anvil has not been started")
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        if not ANVIL_BIN.exists():
+            raise AnvilNotInstalled(f"{ANVIL_BIN} is missing: run `npm ci` (or `make setup`)")
+        if self.port is None:
+            self.port = _free_port()
+        args = [
+            str(ANVIL_BIN),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            # Long runs and load tests: without pruning, Anvil's memory grows without bound
+            # (measured-here.md); receipts and logs of old transactions stay queryable.
+            "--prune-history",
+        ]
+        if self.state_path is not None:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            # --state loads at start and dumps on exit; the interval dump bounds what a kill -9 loses.
+            args += ["--state", str(self.state_path), "--state-interval", "1"]
+        if self.block_time is not None:
+            args += ["--block-time", str(self.block_time)]
+        fd, log = tempfile.mkstemp(prefix="anvil-", suffix=".log")
+        self._log = Path(log)
+        self.proc = subprocess.Popen(args, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True)
+        os.close(fd)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AnvilDidNotStart(f"Anvil exited with {self.proc.returncode}: {self._tail()}")
+            try:
+                r = httpx.post(
+                    self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1
+                )
+                if r.status_code == 200 and int(r.json()["result"], 16) == self.chain_id:
+                    return
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise AnvilDidNotStart(f"Anvil did not answer on {self.rpc_url}: {self._tail()}")
+
+    def _tail(self) -> str:
+        return self._log.read_text(errors="replace")[-2000:] if self._log and self._log.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful: Anvil dumps its state file on SIGTERM."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._cleanup()
+
+    def kill(self) -> None:
+        """An outage or crash: no state dump beyond the last interval."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._log is not None:
+            self._log.unlink(missing_ok=True)
+            self._log = None
+
+    def __enter__(self) -> AnvilProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,45 @@
+"""Deploying the consortium's contracts, and web3 contract objects from the compiled ABIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from eth_account import Account
+from web3 import Web3
+from web3.contract import Contract
+
+from chain.contracts import CompiledContract, compile_contracts
+from chain.tx import send
+
+
+@dataclass(frozen=True)
+class Deployment:
+    chain_id: int
+    rpc_url: str
+    registry: str
+    anchors: str
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> dict[str, CompiledContract]:
+    return compile_contracts()
+
+
+def contract(w3: Web3, name: str, address: str) -> Contract:
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=_compiled()[name].abi)
+
+
+def _deploy(w3: Web3, key: str, name: str, *args: object) -> str:
+    compiled = _compiled()[name]
+    factory = w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
+    receipt = send(w3, Account.from_key(key), factory.constructor(*args))
+    return str(Web3.to_checksum_address(receipt["contractAddress"]))
+
+
+def deploy_contracts(rpc_url: str, admin_key: str) -> Deployment:
+    """MemberRegistry (administered by `admin_key`'s account), then AnchorRegistry bound to it."""
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+    registry = _deploy(w3, admin_key, "MemberRegistry")
+    anchors = _deploy(w3, admin_key, "AnchorRegistry", registry)
+    return Deployment(int(w3.eth.chain_id), rpc_url, registry, anchors)
