@@ -153,6 +153,8 @@ class AnchoringService:
         self.kinds = kinds
         self.retry_max_seconds = retry_max_seconds
         self._writer: AnchorWriter | None = None
+        # The background thread and an operator's flush must not form or send batches at the same time.
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -165,6 +167,10 @@ class AnchoringService:
 
     def step(self, force: bool = False) -> int:
         """Send what is formed, then form and send new batches that are due. Returns batches anchored."""
+        with self._lock:
+            return self._step(force)
+
+    def _step(self, force: bool) -> int:
         anchored = 0
         for kind in self.kinds:
             for batch in pending_batches(self.engine, kind):

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
-from chain.deploy import Deployment, deploy_contracts
 from eth_account import Account
 from web3 import Web3
 
+from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
+from chain.deploy import Deployment, deploy_contracts
 from chain.registry_client import MemberRegistryClient, Role
 from node.process import NodeProcess, free_port
 

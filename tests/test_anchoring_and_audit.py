@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import httpx
-from chain.anvil import AnvilProcess
 from sqlmodel import select
 
 from chain.anchor_client import AnchorReader, AnchorWriter
+from chain.anvil import AnvilProcess
 from node.anchoring import form_batch, send_batch
 from node.db import make_engine, session_scope
 from node.models import AnchorBatch

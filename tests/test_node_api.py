@@ -222,3 +222,24 @@ def test_audit_records_filter_by_time(nodes: NodeFactory, since: str) -> None:
     assert len(httpx.get(f"{node.url}/audit/records", params={"since": since}).json()["items"]) == 1
     assert httpx.get(f"{node.url}/audit/records", params={"until": since}).json()["items"] == []
     assert httpx.get(f"{node.url}/audit/records", params={"since": "yesterday"}).status_code == 422
+
+
+def test_size_trigger_anchors_a_full_batch_before_the_time_trigger(nodes: NodeFactory) -> None:
+    node = nodes.new("size-trigger", CONSORTIUM_ANCHOR_BATCH_SIZE="3", CONSORTIUM_ANCHOR_INTERVAL_SECONDS="3600")
+    seed(node)  # 1 record: below the size trigger, and the time trigger is an hour away
+    with node.client() as c:
+        c.post("/ledger/movements", json={"type": "issue", "sku": "FORMULA-900G", "lot": "F1",
+                                          "location": "WH", "quantity": 1}).raise_for_status()
+        time.sleep(1.5)
+        assert {d["status"] for d in httpx.get(f"{node.url}/audit/records").json()["items"]} == {"pending"}
+        c.post("/ledger/movements", json={"type": "issue", "sku": "FORMULA-900G", "lot": "F1",
+                                          "location": "WH", "quantity": 1}).raise_for_status()
+    docs = wait_anchored(node)
+    assert {d["anchor"]["seq"] for d in docs} == {1} and docs[0]["anchor"]["leaf_count"] == 3
+
+
+def test_openapi_is_served(nodes: NodeFactory) -> None:
+    node = nodes.new("openapi")
+    assert httpx.get(f"{node.url}/docs").status_code == 200
+    paths = httpx.get(f"{node.url}/openapi.json").json()["paths"]
+    assert {"/ledger/movements", "/audit/records", "/stock"} <= set(paths)
