@@ -93,46 +93,10 @@ class AnchorReader:
             int(block_number),
         )
 
-    def anchor_in_transaction(self, tx_hash: str) -> list[OnChainAnchor]:
-        """The Anchored events this contract emitted in `tx_hash` (empty if none, or no such tx)."""
-        try:
-            receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except CONNECTION_ERRORS as exc:
-            raise ChainUnavailable(str(exc)) from exc
-        except Exception:  # web3 raises TransactionNotFound for an unknown hash
-            return []
-        if receipt is None or receipt["status"] != 1:
-            return []
-        found = []
-        for log in receipt["logs"]:
-            if Web3.to_checksum_address(log["address"]) != self.address:
-                continue
-            try:
-                ev = self._event.process_log(log)
-            except Exception:  # another event of the contract
-                continue
-            a = ev["args"]
-            found.append(
-                OnChainAnchor(
-                    Web3.to_checksum_address(a["member"]),
-                    bytes32_to_kind(bytes(a["kind"])),
-                    int(a["seq"]),
-                    bytes(a["root"]),
-                    bytes(a["prevRoot"]),
-                    int(a["leafCount"]),
-                    int(a["timestamp"]),
-                    int(receipt["blockNumber"]),
-                    _hex(receipt["transactionHash"]),
-                )
-            )
-        return found
-
-    def anchored_events(self, member: str, kind: str) -> list[OnChainAnchor]:
-        """Every Anchored event of (member, kind), in chain order: one RPC call for a whole audit."""
-        topics = [self._event.topic, _address_topic(member), "0x" + kind_to_bytes32(kind).hex()]
+    def _logs(self, *topics: str) -> list[OnChainAnchor]:
         try:
             logs = self.w3.eth.get_logs(
-                {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": topics}
+                {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": [self._event.topic, *topics]}
             )
         except CONNECTION_ERRORS as exc:
             raise ChainUnavailable(str(exc)) from exc
@@ -142,7 +106,7 @@ class AnchorReader:
             out.append(
                 OnChainAnchor(
                     Web3.to_checksum_address(a["member"]),
-                    kind,
+                    bytes32_to_kind(bytes(a["kind"])),
                     int(a["seq"]),
                     bytes(a["root"]),
                     bytes(a["prevRoot"]),
@@ -154,24 +118,16 @@ class AnchorReader:
             )
         return out
 
+    def anchored_events(self, member: str, kind: str) -> list[OnChainAnchor]:
+        """Every Anchored event of (member, kind), in chain order: one RPC call for a whole audit."""
+        return self._logs(_address_topic(member), "0x" + kind_to_bytes32(kind).hex())
+
     def find_anchor_receipt(self, member: str, kind: str, seq: int) -> AnchorReceipt | None:
         """Where (member, kind, seq) was anchored, from the contract's event log."""
-        topics = [
-            self._event.topic,
-            _address_topic(member),
-            "0x" + kind_to_bytes32(kind).hex(),
-            "0x" + seq.to_bytes(32, "big").hex(),
-        ]
-        try:
-            logs = self.w3.eth.get_logs(
-                {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": topics}
-            )
-        except CONNECTION_ERRORS as exc:
-            raise ChainUnavailable(str(exc)) from exc
-        if not logs:
-            return None
-        log = logs[0]
-        return AnchorReceipt(_hex(log["transactionHash"]), int(log["blockNumber"]))
+        found = self._logs(
+            _address_topic(member), "0x" + kind_to_bytes32(kind).hex(), "0x" + seq.to_bytes(32, "big").hex()
+        )
+        return AnchorReceipt(found[0].tx_hash, found[0].block_number) if found else None
 
 
 class AnchorWriter(AnchorReader):

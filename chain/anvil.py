@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -12,6 +10,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from chain.processes import free_port, kill, terminate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ANVIL_BIN = REPO_ROOT / "node_modules" / ".bin" / "anvil"
@@ -37,12 +37,6 @@ class AnvilNotInstalled(RuntimeError):
 
 class AnvilDidNotStart(RuntimeError):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class AnvilProcess:
@@ -72,7 +66,7 @@ class AnvilProcess:
         if not ANVIL_BIN.exists():
             raise AnvilNotInstalled(f"{ANVIL_BIN} is missing: run `npm ci` (or `make setup`)")
         if self.port is None:
-            self.port = _free_port()
+            self.port = free_port()
         args = [
             str(ANVIL_BIN),
             "--host",
@@ -116,21 +110,12 @@ class AnvilProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Graceful: Anvil dumps its state file on SIGTERM."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, timeout)
         self._cleanup()
 
     def kill(self) -> None:
         """An outage or crash: no state dump beyond the last interval."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        kill(self.proc)
         self._cleanup()
 
     def _cleanup(self) -> None:

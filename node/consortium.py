@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,9 @@ from web3 import Web3
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
 from chain.deploy import deploy_contracts
+from chain.processes import free_port, port_is_free
 from chain.registry_client import MemberRegistryClient, Role
-from node.process import NodeProcess, free_port
+from node.process import NodeProcess
 
 
 @dataclass(frozen=True)
@@ -42,17 +42,6 @@ DEMO_PARTNERS = [
     DemoPartner("shaoxing-dealer", "Shaoxing Keqiao dealer", 30_084_000, 120_493_000),
     DemoPartner("yuhang-store", "Yuhang store", 30_419_000, 120_301_000),
 ]
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        # Our own previous run may leave the port in TIME_WAIT; the servers rebind it with SO_REUSEADDR too.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 class LocalConsortium:
@@ -82,7 +71,7 @@ class LocalConsortium:
     def start(self) -> dict[str, Any]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         manifest, keys = self._load()
-        port = manifest["anvil_port"] if manifest and _port_is_free(manifest["anvil_port"]) else free_port()
+        port = manifest["anvil_port"] if manifest and port_is_free(manifest["anvil_port"]) else free_port()
         self.anvil = AnvilProcess(port=port, state_path=self.data_dir / "anvil-state.json")
         self.anvil.start()
         rpc = self.anvil.rpc_url
@@ -92,7 +81,7 @@ class LocalConsortium:
         manifest["anvil_port"] = port
         registry_admin = MemberRegistryClient(rpc, manifest["registry"])
         for entry in manifest["nodes"]:
-            if not _port_is_free(entry["port"]):
+            if not port_is_free(entry["port"]):
                 entry["port"] = free_port()
             url = f"http://127.0.0.1:{entry['port']}"
             if registry_admin.member(entry["address"]).node_url != url:

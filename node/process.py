@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,11 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from chain.processes import free_port, kill, terminate
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["NodeDidNotStart", "NodeProcess", "free_port"]
 
 
 class NodeDidNotStart(RuntimeError):
@@ -57,17 +53,8 @@ class NodeProcess:
         raise NodeDidNotStart(f"node {self.name} did not answer on {self.url}: {self.log_path.read_text()[-2000:]}")
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, timeout)
 
     def kill(self) -> None:
         """A crash: no shutdown hooks run."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        kill(self.proc)
