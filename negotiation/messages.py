@@ -1,0 +1,266 @@
+"""Signed messages between nodes: EIP-712 typed data, checked for signer, membership, replay and deadline.
+
+docs/protocol.md is the normative description. Everything here is plain data in, plain data out, except
+`MessageGuard.admit`, which takes the membership check and the replay store as arguments so that the
+HTTP and database edges stay outside.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils.exceptions import ValidationError as EthValidationError
+from web3 import Web3
+
+PROTOCOL_VERSION = "1"
+MAX_DEADLINE_SECONDS = 7 * 24 * 3600
+
+# Field lists per message type, in EIP-712 order. The `signer field` names the address that must sign.
+MESSAGE_TYPES: dict[str, list[dict[str, str]]] = {
+    "Invitation": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "requester", "type": "address"},
+        {"name": "sku", "type": "string"},
+        {"name": "quantity", "type": "uint64"},
+        {"name": "neededBy", "type": "uint64"},
+        {"name": "minShelfLifeDays", "type": "uint32"},
+        {"name": "radiusKm", "type": "uint32"},
+        {"name": "ruleVersion", "type": "string"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "Offer": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "invitation", "type": "bytes32"},
+        {"name": "supplier", "type": "address"},
+        {"name": "sku", "type": "string"},
+        {"name": "lot", "type": "string"},
+        {"name": "quantity", "type": "uint64"},
+        {"name": "shelfLifeDays", "type": "uint32"},
+        {"name": "minOrderQuantity", "type": "uint64"},
+        {"name": "unitPrice", "type": "uint64"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "Acceptance": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "offer", "type": "bytes32"},
+        {"name": "requester", "type": "address"},
+        {"name": "quantity", "type": "uint64"},
+        {"name": "freightCompensation", "type": "uint64"},
+        {"name": "planHash", "type": "bytes32"},
+        {"name": "consignment", "type": "bool"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "Shipment": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "acceptance", "type": "bytes32"},
+        {"name": "supplier", "type": "address"},
+        {"name": "lot", "type": "string"},
+        {"name": "quantity", "type": "uint64"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "Receipt": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "shipment", "type": "bytes32"},
+        {"name": "requester", "type": "address"},
+        {"name": "quantityReceived", "type": "uint64"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "Cancellation": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "subject", "type": "bytes32"},
+        {"name": "sender", "type": "address"},
+        {"name": "reason", "type": "string"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+}
+
+SIGNER_FIELD = {
+    "Invitation": "requester",
+    "Offer": "supplier",
+    "Acceptance": "requester",
+    "Shipment": "supplier",
+    "Receipt": "requester",
+    "Cancellation": "sender",
+}
+
+_UINT_BITS = {"uint32": 32, "uint64": 64}
+
+
+class MessageRefused(Exception):
+    """A message the receiving node will not act on; `reason` is a stable code for the 4xx body."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Domain:
+    """EIP-712 domain: the consortium's name, protocol version, chain id and the member registry."""
+
+    name: str
+    chain_id: int
+    registry: str
+    version: str = PROTOCOL_VERSION
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "chainId": self.chain_id,
+            "verifyingContract": Web3.to_checksum_address(self.registry),
+        }
+
+
+@dataclass(frozen=True)
+class SignedMessage:
+    type: str
+    message: dict[str, Any]
+    signature: str
+
+    @property
+    def signer_claimed(self) -> str:
+        return str(self.message[SIGNER_FIELD[self.type]])
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "signature": self.signature}
+
+
+def new_id() -> str:
+    return "0x" + secrets.token_bytes(32).hex()
+
+
+def new_nonce() -> int:
+    # Random 63-bit nonces need no counter shared between a node's processes; replays are caught by
+    # remembering (signer, nonce) pairs.
+    return secrets.randbits(63)
+
+
+def _validate_fields(type_: str, message: Mapping[str, Any]) -> dict[str, Any]:
+    fields = MESSAGE_TYPES.get(type_)
+    if fields is None:
+        raise MessageRefused("unknown_type", f"unknown message type {type_!r}")
+    names = {f["name"] for f in fields}
+    missing = names - set(message)
+    extra = set(message) - names
+    if missing or extra:
+        raise MessageRefused(
+            "malformed",
+            f"{type_}: missing {sorted(missing)}, unexpected {sorted(extra)}".replace(", unexpected []", ""),
+        )
+    clean: dict[str, Any] = {}
+    for f in fields:
+        value = message[f["name"]]
+        kind = f["type"]
+        where = f"{type_}.{f['name']}"
+        if kind in _UINT_BITS:
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** _UINT_BITS[kind]:
+                raise MessageRefused("malformed", f"{where} must be an integer in {kind}")
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                raise MessageRefused("malformed", f"{where} must be true or false")
+        elif kind == "string":
+            if not isinstance(value, str) or len(value) > 256:
+                raise MessageRefused("malformed", f"{where} must be a string of at most 256 characters")
+        elif kind == "address":
+            if not isinstance(value, str) or not Web3.is_address(value):
+                raise MessageRefused("malformed", f"{where} must be an address")
+            value = Web3.to_checksum_address(value)
+        elif kind == "bytes32":
+            if not isinstance(value, str) or len(value) != 66 or not value.startswith("0x"):
+                raise MessageRefused("malformed", f"{where} must be 0x and 64 hex digits")
+            try:
+                bytes.fromhex(value[2:])
+            except ValueError as exc:
+                raise MessageRefused("malformed", f"{where} must be 0x and 64 hex digits") from exc
+            value = value.lower()
+        clean[f["name"]] = value
+    return clean
+
+
+def typed_data(domain: Domain, type_: str, message: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            type_: MESSAGE_TYPES[type_],
+        },
+        "primaryType": type_,
+        "domain": domain.as_dict(),
+        "message": dict(message),
+    }
+
+
+def sign(domain: Domain, type_: str, message: Mapping[str, Any], private_key: str) -> SignedMessage:
+    clean = _validate_fields(type_, message)
+    account = Account.from_key(private_key)
+    if clean[SIGNER_FIELD[type_]] != account.address:
+        raise MessageRefused("wrong_signer", f"{type_}.{SIGNER_FIELD[type_]} must be the signer's own address")
+    signed = account.sign_message(encode_typed_data(full_message=typed_data(domain, type_, clean)))
+    return SignedMessage(type_, clean, "0x" + bytes(signed.signature).hex())
+
+
+def recover_signer(domain: Domain, type_: str, message: Mapping[str, Any], signature: str) -> str:
+    clean = _validate_fields(type_, message)
+    try:
+        return str(
+            Account.recover_message(
+                encode_typed_data(full_message=typed_data(domain, type_, clean)), signature=signature
+            )
+        )
+    except (ValueError, TypeError, EthValidationError) as exc:
+        raise MessageRefused("bad_signature", f"signature cannot be recovered: {exc}") from exc
+
+
+def parse(envelope: Mapping[str, Any]) -> SignedMessage:
+    try:
+        type_, message, signature = envelope["type"], envelope["message"], envelope["signature"]
+    except (KeyError, TypeError) as exc:
+        raise MessageRefused("malformed", "an envelope is {type, message, signature}") from exc
+    if not isinstance(type_, str) or not isinstance(message, dict) or not isinstance(signature, str):
+        raise MessageRefused("malformed", "an envelope is {type: str, message: object, signature: hex}")
+    return SignedMessage(type_, _validate_fields(type_, message), signature)
+
+
+class MessageGuard:
+    """Admits a message only if it is well-formed, signed by the address it names, from a current
+    member, before its deadline, and never seen before."""
+
+    def __init__(self, domain: Domain, is_member: Callable[[str], bool], now: Callable[[], int]) -> None:
+        self.domain = domain
+        self.is_member = is_member
+        self.now = now
+
+    def admit(self, envelope: Mapping[str, Any], remember: Callable[[str, int, str], bool]) -> SignedMessage:
+        """`remember(signer, nonce, message_id)` stores the pair and returns False if it was already there."""
+        msg = parse(envelope)
+        signer = recover_signer(self.domain, msg.type, msg.message, msg.signature)
+        if signer != msg.signer_claimed:
+            raise MessageRefused("bad_signature", f"signed by {signer}, not by {msg.signer_claimed}")
+        now = self.now()
+        deadline = int(msg.message["deadline"])
+        if deadline <= now:
+            raise MessageRefused("expired", f"deadline {deadline} has passed (now {now})")
+        if deadline > now + MAX_DEADLINE_SECONDS:
+            raise MessageRefused("malformed", f"deadline more than {MAX_DEADLINE_SECONDS} s ahead")
+        if not self.is_member(signer):
+            raise MessageRefused("not_a_member", f"{signer} is not a current member of the consortium")
+        if not remember(signer, int(msg.message["nonce"]), str(msg.message["id"])):
+            raise MessageRefused("replayed", f"message {msg.message['id']} (nonce {msg.message['nonce']}) seen before")
+        return msg
