@@ -10,7 +10,7 @@ from web3 import Web3
 
 from chain.contracts import bytes32_to_kind, kind_to_bytes32
 from chain.deploy import contract
-from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected, send
+from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected, connect, send
 
 __all__ = ["AnchorReader", "AnchorRejected", "AnchorWriter", "ChainUnavailable", "OnChainAnchor"]
 
@@ -52,7 +52,7 @@ class AnchorReader:
     """Read-only access; what an auditor uses. Trusts only the RPC endpoint and the contract address."""
 
     def __init__(self, rpc_url: str, anchor_address: str, timeout: float = 10.0) -> None:
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        self.w3 = connect(rpc_url, timeout)
         self.address = Web3.to_checksum_address(anchor_address)
         self.contract = contract(self.w3, "AnchorRegistry", self.address)
         self._event = self.contract.events.Anchored()

@@ -10,7 +10,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from chain.contracts import CompiledContract, compile_contracts
-from chain.tx import send
+from chain.tx import connect, send
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def _deploy(w3: Web3, key: str, name: str, *args: object) -> str:
 
 def deploy_contracts(rpc_url: str, admin_key: str) -> Deployment:
     """MemberRegistry (administered by `admin_key`'s account), then AnchorRegistry bound to it."""
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+    w3 = connect(rpc_url, timeout=30)
     registry = _deploy(w3, admin_key, "MemberRegistry")
     anchors = _deploy(w3, admin_key, "AnchorRegistry", registry)
     return Deployment(int(w3.eth.chain_id), rpc_url, registry, anchors)

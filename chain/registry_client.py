@@ -9,7 +9,7 @@ from eth_account import Account
 from web3 import Web3
 
 from chain.deploy import contract
-from chain.tx import send
+from chain.tx import connect, send
 
 
 class Role(IntEnum):
@@ -32,7 +32,7 @@ class MemberInfo:
 
 class MemberRegistryClient:
     def __init__(self, rpc_url: str, registry_address: str, private_key: str | None = None) -> None:
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+        self.w3 = connect(rpc_url)
         self.contract = contract(self.w3, "MemberRegistry", registry_address)
         self.account = Account.from_key(private_key) if private_key else None
 

@@ -9,6 +9,14 @@ interface IMemberRegistry {
 /// @notice seq and prevRoot are passed explicitly: a node re-sending a batch after a crash gets a revert
 /// instead of a second anchor, and nobody can fork or rewrite their own history unseen.
 contract AnchorRegistry {
+    /// Two storage slots per anchor: the previous root is the root stored at seq - 1, not a copy.
+    struct Stored {
+        bytes32 root;
+        uint64 leafCount;
+        uint64 timestamp;
+        uint64 blockNumber;
+    }
+
     struct Anchor {
         bytes32 root;
         bytes32 prevRoot;
@@ -19,7 +27,7 @@ contract AnchorRegistry {
 
     IMemberRegistry private immutable members;
     mapping(address => mapping(bytes32 => uint64)) public lastSeq;
-    mapping(address => mapping(bytes32 => mapping(uint64 => Anchor))) private anchors;
+    mapping(address => mapping(bytes32 => mapping(uint64 => Stored))) private anchors;
 
     event Anchored(
         address indexed member,
@@ -49,12 +57,17 @@ contract AnchorRegistry {
         require(root != bytes32(0), "empty root");
         require(leafCount > 0, "empty batch");
         lastSeq[msg.sender][kind] = seq;
-        anchors[msg.sender][kind][seq] = Anchor(root, prevRoot, leafCount, uint64(block.timestamp), uint64(block.number));
+        anchors[msg.sender][kind][seq] = Stored(root, leafCount, uint64(block.timestamp), uint64(block.number));
         emit Anchored(msg.sender, kind, seq, root, prevRoot, leafCount, uint64(block.timestamp));
     }
 
     function getAnchor(address member, bytes32 kind, uint64 seq) external view returns (Anchor memory) {
-        return anchors[member][kind][seq];
+        Stored storage a = anchors[member][kind][seq];
+        if (a.root == bytes32(0)) {
+            return Anchor(bytes32(0), bytes32(0), 0, 0, 0);
+        }
+        bytes32 prev = seq > 1 ? anchors[member][kind][seq - 1].root : bytes32(0);
+        return Anchor(a.root, prev, a.leafCount, a.timestamp, a.blockNumber);
     }
 
     /// @notice Folds a merkletools-style path (sha256, no inner-node prefix) from leaf to root.

@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from web3 import Web3
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
 from chain.deploy import deploy_contracts
 from chain.processes import free_port, port_is_free
 from chain.registry_client import MemberRegistryClient, Role
+from chain.tx import connect
 from node.process import NodeProcess
 
 
@@ -104,7 +104,7 @@ class LocalConsortium:
         return manifest
 
     def _contracts_present(self, rpc: str, manifest: dict[str, Any]) -> bool:
-        w3 = Web3(Web3.HTTPProvider(rpc))
+        w3 = connect(rpc)
         return all(len(w3.eth.get_code(manifest[k])) > 0 for k in ("registry", "anchor_contract"))
 
     def _create(self, rpc: str) -> tuple[dict[str, Any], dict[str, str]]:

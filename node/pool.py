@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from node.errors import AlreadyExists, NotFound
 from node.ledger import Bucket, Movement, Posting, apply_postings, postings_for
 from node.models import Location, Lot, Record, Sku, StockBalance
-from node.records import append_record
+from node.records import append_record, serialize_writers
 
 LEDGER = "ledger"
 
@@ -73,6 +73,7 @@ def record_movement(session: Session, node: str, movement: Movement, expires_on:
     elif session.get(Lot, (movement.sku, movement.lot)) is None:
         raise NotFound(f"unknown lot {movement.lot} of {movement.sku}", lot=movement.lot)
     postings = postings_for(movement)
+    serialize_writers(session, LEDGER)
     write_postings(session, postings)
     fields: dict[str, Any] = {
         "lines": [p.as_record() for p in postings],

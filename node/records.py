@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from chain.canonical import canonical_json, leaf_hash_of_canonical
@@ -18,8 +18,19 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def serialize_writers(session: Session, kind: str) -> None:
+    """Let one writer of `kind` at a time read balances and the last seq, then write.
+
+    SQLite gets this from BEGIN IMMEDIATE (node/db.py); PostgreSQL from a transaction-scoped advisory
+    lock, so two concurrent requests can neither both spend the same stock nor take the same seq.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:kind))"), {"kind": kind})
+
+
 def append_record(session: Session, kind: str, node: str, type_: str, fields: dict[str, Any]) -> Record:
     """Add one record inside the caller's transaction (it commits or rolls back with the caller's change)."""
+    serialize_writers(session, kind)
     last = session.exec(select(func.max(Record.seq)).where(Record.kind == kind)).one()
     seq = int(last or 0) + 1
     body: dict[str, Any] = {"kind": kind, "node": node, "seq": seq, "type": type_, "at": utc_now_iso()}

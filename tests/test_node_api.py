@@ -228,12 +228,16 @@ def test_size_trigger_anchors_a_full_batch_before_the_time_trigger(nodes: NodeFa
     node = nodes.new("size-trigger", CONSORTIUM_ANCHOR_BATCH_SIZE="3", CONSORTIUM_ANCHOR_INTERVAL_SECONDS="3600")
     seed(node)  # 1 record: below the size trigger, and the time trigger is an hour away
     with node.client() as c:
-        c.post("/ledger/movements", json={"type": "issue", "sku": "FORMULA-900G", "lot": "F1",
-                                          "location": "WH", "quantity": 1}).raise_for_status()
+        c.post(
+            "/ledger/movements",
+            json={"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1},
+        ).raise_for_status()
         time.sleep(1.5)
         assert {d["status"] for d in httpx.get(f"{node.url}/audit/records").json()["items"]} == {"pending"}
-        c.post("/ledger/movements", json={"type": "issue", "sku": "FORMULA-900G", "lot": "F1",
-                                          "location": "WH", "quantity": 1}).raise_for_status()
+        c.post(
+            "/ledger/movements",
+            json={"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1},
+        ).raise_for_status()
     docs = wait_anchored(node)
     assert {d["anchor"]["seq"] for d in docs} == {1} and docs[0]["anchor"]["leaf_count"] == 3
 
@@ -243,3 +247,40 @@ def test_openapi_is_served(nodes: NodeFactory) -> None:
     assert httpx.get(f"{node.url}/docs").status_code == 200
     paths = httpx.get(f"{node.url}/openapi.json").json()["paths"]
     assert {"/ledger/movements", "/audit/records", "/stock"} <= set(paths)
+
+
+def race_for_stock(node: RunningNode, stock: int = 100, requests: int = 140, receipts: int = 40) -> None:
+    """Concurrent writers: issues against one bucket (exactly `stock` succeed, none overdraws) mixed with
+    receipts into new buckets (all succeed); record seqs stay gapless."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seed(node)  # 100 units of FORMULA-900G lot F1 at WH
+
+    def write(i: int) -> tuple[str, int]:
+        if i % 4 == 0 and i // 4 < receipts:
+            body = {
+                "type": "receipt",
+                "sku": "FORMULA-900G",
+                "lot": f"R{i}",
+                "location": "SHOP",
+                "quantity": 1,
+                "expires_on": "2028-01-01",
+            }
+        else:
+            body = {"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1}
+        with node.client() as c:
+            return body["type"], c.post("/ledger/movements", json=body).status_code  # type: ignore[return-value]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(write, range(requests + receipts)))
+    issues = [code for kind, code in results if kind == "issue"]
+    assert [code for kind, code in results if kind == "receipt"] == [201] * receipts
+    assert issues.count(201) == stock and issues.count(409) == len(issues) - stock
+    records, balances = snapshot(node)
+    assert [r["record"]["seq"] for r in records] == list(range(1, stock + receipts + 2))
+    assert {(b["location"], b["quantity"]) for b in balances} == {("SHOP", 1)}
+    assert len(balances) == receipts
+
+
+def test_concurrent_requests_never_overdraw_stock(nodes: NodeFactory) -> None:
+    race_for_stock(nodes.new("race"))
