@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chain.canonical import NotCanonicalizable, leaf_hash
+from chain.canonical import NotCanonicalizable, leaf_hash_fast
 from chain.merkle import ProofStep, fold_proof, merkle_root
 
 ZERO_ROOT_HEX = "00" * 32
@@ -167,7 +167,7 @@ def verify(
             if claim.leaf_indexes[i] != i:
                 problems.append(Finding(f"leaf index {claim.leaf_indexes[i]} where {i} was due", rseq, claim.seq))
             try:
-                leaf = leaf_hash(record)
+                leaf = leaf_hash_fast(record)
             except NotCanonicalizable as exc:
                 problems.append(Finding(f"record cannot be hashed: {exc}", rseq, claim.seq))
                 leaf = b""

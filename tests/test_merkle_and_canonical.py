@@ -63,3 +63,31 @@ def test_empty_tree_and_bad_index_are_refused() -> None:
         MerkleTree(UPSTREAM_LEAVES).proof(5)
     with pytest.raises(ValueError):
         fold_proof(UPSTREAM_LEAVES[0], [{"up": "00"}])  # type: ignore[list-item]
+
+
+def test_fast_leaf_equals_reference_leaf_on_random_records() -> None:
+    import random
+
+    from chain.canonical import leaf_hash_fast
+
+    rng = random.Random(2026)
+    alphabet = 'aZ09"\\\n\t\x00\x1f\x7f/é杭州\u2028\ue000\uffff😀𝄞 '
+
+    def text() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+
+    def value(depth: int = 0) -> object:
+        pick = rng.randint(0, 5 if depth < 3 else 2)
+        if pick == 0:
+            return rng.choice([rng.randint(-(2**63), 2**64 - 1), 2**70, -5, 0])
+        if pick == 1:
+            return text()
+        if pick == 2:
+            return rng.choice([True, False, None])
+        if pick == 3:
+            return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+        return {text(): value(depth + 1) for _ in range(rng.randint(0, 4))}
+
+    for _ in range(5000):
+        record = {text(): value() for _ in range(4)}
+        assert leaf_hash_fast(record) == leaf_hash(record)
