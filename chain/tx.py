@@ -51,7 +51,7 @@ def send(w3: Web3, account: LocalAccount, fn: Any, timeout: float = 30.0) -> Any
         )
         signed = account.sign_transaction(tx)
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.01)
     except ContractLogicError as exc:
         raise TransactionRejected(str(exc)) from exc
     except CONNECTION_ERRORS as exc:
