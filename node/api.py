@@ -25,6 +25,7 @@ from node.errors import (
     InsufficientStock,
     InvalidMovement,
     NodeError,
+    NotConfigured,
     NotFound,
     Unauthorized,
 )
@@ -44,6 +45,7 @@ STATUS_OF: dict[type[NodeError], int] = {
     InsufficientStock: 409,
     InvalidMovement: 422,
     EvidenceRequired: 422,
+    NotConfigured: 503,
 }
 
 
@@ -231,7 +233,7 @@ def create_app(settings: NodeSettings) -> FastAPI:
     def flush() -> dict[str, Any]:
         """Anchor everything that waits now, without waiting for the size or time trigger."""
         if ctx.anchoring is None:
-            raise InvalidMovement("anchoring is not configured on this node")
+            raise NotConfigured("anchoring is not configured on this node (CONSORTIUM_ANCHOR_ADDRESS)")
         return {"anchored_batches": ctx.anchoring.step(force=True)}
 
     @app.get("/audit/identity", dependencies=au, tags=["audit"])

@@ -40,3 +40,9 @@ class AlreadyExists(NodeError):
 
 class Unauthorized(NodeError):
     code = "unauthorized"
+
+
+class NotConfigured(NodeError):
+    """The node was started without what this request needs (e.g. no anchor contract)."""
+
+    code = "not_configured"

@@ -284,3 +284,10 @@ def race_for_stock(node: RunningNode, stock: int = 100, requests: int = 140, rec
 
 def test_concurrent_requests_never_overdraw_stock(nodes: NodeFactory) -> None:
     race_for_stock(nodes.new("race"))
+
+
+def test_flush_on_a_node_without_anchoring_says_so(nodes: NodeFactory) -> None:
+    node = nodes.new("no-anchoring", CONSORTIUM_ANCHOR_ENABLED="false")
+    with node.client() as c:
+        r = c.post("/anchoring/flush")
+    assert r.status_code == 503 and r.json()["error"] == "not_configured"
