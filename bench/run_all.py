@@ -14,8 +14,12 @@ from bench.common import machine
 
 def main() -> None:
     print(json.dumps({"machine": machine()}))
-    for name, module in (("merkle", bench_merkle), ("anchoring", bench_anchoring), ("proofs", bench_proofs),
-                         ("audit", bench_audit)):
+    for name, module in (
+        ("merkle", bench_merkle),
+        ("anchoring", bench_anchoring),
+        ("proofs", bench_proofs),
+        ("audit", bench_audit),
+    ):
         result = module.run()
         for row in result if isinstance(result, list) else [result]:
             print(json.dumps({"bench": name, **row}), flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -122,6 +123,29 @@ def audit_replay(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@app.command("match")
+def match(
+    problem: Annotated[Path, typer.Option("--problem", help="problem JSON file (docs/matching.md); - for stdin")],
+    time_limit: Annotated[float, typer.Option(help="wall-clock limit of the MIP search, seconds")] = 10.0,
+    gap: Annotated[float, typer.Option(min=0, max=1, help="stop at this proven relative gap (0: optimum)")] = 0.0,
+    use_greedy: Annotated[bool, typer.Option("--greedy", help="cheapest-first baseline instead")] = False,
+) -> None:
+    """Solve a transfer-matching problem and print the plan as JSON (exit 2 on a malformed problem)."""
+    from negotiation.matching import ProblemError, SolverParameters, greedy, parse_problem, plan_hashes, plan_to_json
+    from negotiation.matching import solve as solve_plan
+
+    try:
+        text = sys.stdin.read() if str(problem) == "-" else problem.read_text()
+        parsed = parse_problem(json.loads(text))
+    except (OSError, ValueError) as exc:  # JSONDecodeError and ProblemError are ValueErrors
+        kind = "malformed problem" if isinstance(exc, ProblemError) else "cannot read problem"
+        typer.echo(f"error: {kind}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    params = SolverParameters(relative_gap=gap, time_limit=time_limit)
+    plan = greedy(parsed) if use_greedy else solve_plan(parsed, params)
+    typer.echo(json.dumps({**plan_to_json(plan), "hashes": plan_hashes(parsed, params, plan)}, indent=2))
 
 
 @app.command("deploy")
