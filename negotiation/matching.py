@@ -265,8 +265,12 @@ def allowed_arcs(problem: MatchingProblem) -> list[Arc]:
     return arcs
 
 
-def evaluate(problem: MatchingProblem, arcs: Sequence[Arc], flows: Sequence[int]) -> int:
-    """Total cost of a solution given as a flow per arc (the objective, written once)."""
+def evaluate(problem: MatchingProblem, arcs: Sequence[Arc], flows: Sequence[int], fixed_costs: bool = True) -> int:
+    """Total cost of a solution given as a flow per arc (the objective, written once).
+
+    Without fixed costs, evaluated on the min-cost-flow optimum (which also ignores minimum order
+    quantities), it is a proven lower bound of the full problem: both relaxations only remove costs or
+    constraints."""
     filled = [0] * len(problem.requests)
     used: set[int] = set()
     cost = 0
@@ -275,7 +279,8 @@ def evaluate(problem: MatchingProblem, arcs: Sequence[Arc], flows: Sequence[int]
             cost += q * arc.unit_cost
             filled[arc.request] += q
             used.add(arc.lane)
-    cost += sum(problem.lanes[li].fixed_cost for li in used)
+    if fixed_costs:
+        cost += sum(problem.lanes[li].fixed_cost for li in used)
     cost += sum((r.quantity - filled[i]) * r.shortage_penalty for i, r in enumerate(problem.requests))
     return cost
 
@@ -368,11 +373,17 @@ def solve(problem: MatchingProblem, params: SolverParameters | None = None) -> T
     if not moq_binds and not fixed_binds:
         bound = evaluate(problem, arcs, relaxed)
         return _plan(problem, arcs, relaxed, "optimal", bound, "min_cost_flow", started)
-    return _mip(problem, arcs, _repair(problem, arcs, relaxed), params, started)
+    flow_bound = evaluate(problem, arcs, relaxed, fixed_costs=False)
+    return _mip(problem, arcs, _repair(problem, arcs, relaxed), flow_bound, params, started)
 
 
 def _mip(
-    problem: MatchingProblem, arcs: Sequence[Arc], fallback: Sequence[int], params: SolverParameters, started: float
+    problem: MatchingProblem,
+    arcs: Sequence[Arc],
+    fallback: Sequence[int],
+    flow_bound: int,
+    params: SolverParameters,
+    started: float,
 ) -> TransferPlan:
     """MOQ as semi-continuous arcs (x = 0 or moq <= x <= cap), fixed costs with one switch per lane and
     the strong per-arc link x <= cap * lane_used; solved by CBC through pywraplp."""
@@ -404,17 +415,20 @@ def _mip(
             objective.SetCoefficient(used, fixed)
             for k in ks:
                 s.Add(x[k] <= arcs[k].capacity * used)
+    constant = sum(r.quantity * r.shortage_penalty for r in problem.requests)
+    # With the constant in, the solver's relative gap is relative to the plan's true total cost.
+    objective.SetOffset(constant)
     objective.SetMinimization()
-    s.SetTimeLimit(max(1, round(params.time_limit * 1000)))
+    # The limit covers the whole call: pruning and the flow relaxation have already used some of it.
+    s.SetTimeLimit(max(1, round((params.time_limit - (time.perf_counter() - started)) * 1000)))
     mip = pywraplp.MPSolverParameters()
     mip.SetDoubleParam(mip.RELATIVE_MIP_GAP, params.relative_gap)
     code = s.Solve(mip)
-    constant = sum(r.quantity * r.shortage_penalty for r in problem.requests)
     if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         # No incumbent within the limit: the repaired flow solution is still a valid plan.
-        return _plan(problem, arcs, list(fallback), "feasible", 0, "mip_cbc_fallback", started)
+        return _plan(problem, arcs, list(fallback), "feasible", flow_bound, "mip_cbc_fallback", started)
     flows = [round(v.solution_value()) for v in x]
-    bound = math.ceil(objective.BestBound() + constant - 1e-6)
+    bound = max(flow_bound, math.ceil(objective.BestBound() - 1e-6))
     cost = evaluate(problem, arcs, flows)
     status: Status = "optimal" if cost <= bound else "feasible"
     return _plan(problem, arcs, flows, status, bound, "mip_cbc", started)
