@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from chain.anchor_client import AnchorWriter
+from negotiation.messages import MessageRefused
 from node import audit_views
 from node.anchoring import AnchoringService, AnchorPolicy, waiting_records
 from node.db import make_engine, session_scope
@@ -31,6 +32,8 @@ from node.errors import (
 )
 from node.ledger import Evidence, Movement, MovementType
 from node.models import Location, Lot, Record, Sku, StockBalance
+from node.negotiation_api import negotiation_router
+from node.negotiation_service import NegotiationPolicy, Negotiator
 from node.pool import LEDGER, add_location, add_lot, add_sku, record_movement
 from node.schemas import LocationIn, LotIn, MovementIn, SkuIn
 from node.settings import NodeSettings
@@ -49,6 +52,23 @@ STATUS_OF: dict[type[NodeError], int] = {
 }
 
 
+# Why a signed message was refused (negotiation/messages.py reasons) -> status.
+REFUSAL_STATUS: dict[str, int] = {
+    "malformed": 422,
+    "unknown_type": 422,
+    "unsupported": 422,
+    "bad_signature": 401,
+    "wrong_signer": 401,
+    "not_a_member": 403,
+    "not_yours": 403,
+    "out_of_radius": 403,
+    "unknown_subject": 404,
+    "replayed": 409,
+    "closed": 409,
+    "expired": 410,
+}
+
+
 def _error_body(code: str, message: str, detail: Any) -> dict[str, Any]:
     return {"error": code, "message": message, "detail": detail}
 
@@ -59,6 +79,21 @@ class NodeContext:
         self.engine = engine
         self.address: str = Account.from_key(settings.private_key).address
         self.anchoring: AnchoringService | None = None
+        self.negotiator: Negotiator | None = None
+        if settings.registry_address:
+            self.negotiator = Negotiator(
+                engine,
+                settings.rpc_url,
+                settings.registry_address,
+                settings.private_key,
+                settings.consortium_name,
+                NegotiationPolicy(
+                    settings.safety_stock,
+                    settings.offer_ttl_seconds,
+                    settings.invitation_ttl_seconds,
+                    settings.invitation_radius_km,
+                ),
+            )
         if settings.anchor_enabled and settings.anchor_address:
             anchor_address = settings.anchor_address
             self.anchoring = AnchoringService(
@@ -77,7 +112,11 @@ def create_app(settings: NodeSettings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if ctx.anchoring is not None:
             ctx.anchoring.start()
+        if ctx.negotiator is not None:
+            ctx.negotiator.start()
         yield
+        if ctx.negotiator is not None:
+            ctx.negotiator.stop()
         if ctx.anchoring is not None:
             ctx.anchoring.stop()
         engine.dispose()
@@ -93,6 +132,11 @@ def create_app(settings: NodeSettings) -> FastAPI:
     @app.exception_handler(NodeError)
     async def _node_error(_req: Request, exc: NodeError) -> JSONResponse:
         return JSONResponse(_error_body(exc.code, exc.message, exc.detail), status_code=STATUS_OF[type(exc)])
+
+    @app.exception_handler(MessageRefused)
+    async def _refused(_req: Request, exc: MessageRefused) -> JSONResponse:
+        status = REFUSAL_STATUS.get(exc.reason, 422)
+        return JSONResponse(_error_body(exc.reason, exc.message, {}), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -263,6 +307,12 @@ def create_app(settings: NodeSettings) -> FastAPI:
         with session_scope(engine) as s:
             return audit_views.batches(s, kind)
 
+    def negotiator() -> Negotiator:
+        if ctx.negotiator is None:
+            raise NotConfigured("negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)")
+        return ctx.negotiator
+
+    app.include_router(negotiation_router(negotiator, op))
     return app
 
 

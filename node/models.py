@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -10,6 +10,8 @@ class Sku(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
     unit: str = Field(default="each", max_length=16)
+    # Price at which this partner transfers one unit to another partner, in minor units.
+    transfer_price: int = Field(default=0, ge=0, sa_type=BigInteger)
 
 
 class Location(SQLModel, table=True):
@@ -92,3 +94,69 @@ class RecordProof(SQLModel, table=True):
     batch_id: int = Field(foreign_key="anchorbatch.id", index=True)
     leaf_index: int
     proof: str  # JSON list of {"left"|"right": hex}
+
+
+class SeenMessage(SQLModel, table=True):
+    """(signer, nonce) of every admitted message: the replay guard's memory."""
+
+    signer: str = Field(primary_key=True, max_length=42)
+    nonce: int = Field(primary_key=True, sa_type=BigInteger)
+    message_id: str = Field(max_length=66, unique=True)
+    received_at: str = Field(max_length=32)
+
+
+class NegotiationMessage(SQLModel, table=True):
+    """Every signed message this node sent or admitted, verbatim (the evidence behind each step)."""
+
+    id: str = Field(primary_key=True, max_length=66)
+    type: str = Field(max_length=16)
+    direction: str = Field(max_length=3)  # in | out
+    signer: str = Field(max_length=42)
+    peer: str = Field(max_length=42, index=True)
+    subject: str | None = Field(default=None, max_length=66, index=True)
+    envelope: str
+    at: str = Field(max_length=32)
+
+
+class Invitation(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=66)
+    requester: str = Field(max_length=42, index=True)
+    sku: str = Field(max_length=64)
+    quantity: int
+    needed_by: int = Field(sa_type=BigInteger)  # unix seconds
+    min_shelf_life_days: int
+    radius_km: int
+    deadline: int = Field(sa_type=BigInteger)
+    mine: bool  # this node asked; otherwise it was invited
+    status: str = Field(default="open", max_length=16)
+    created_at: str = Field(max_length=32)
+    invited: str = "[]"  # JSON list of member addresses the requester sent it to
+
+
+class TransferOffer(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=66)
+    invitation: str = Field(max_length=66, index=True)
+    supplier: str = Field(max_length=42)
+    sku: str = Field(max_length=64)
+    lot: str = Field(max_length=64)
+    location: str | None = Field(default=None, max_length=64)  # the supplier's own, where it is reserved
+    quantity: int
+    shelf_life_days: int
+    min_order_quantity: int
+    unit_price: int = Field(sa_type=BigInteger)
+    deadline: int = Field(sa_type=BigInteger)
+    mine: bool  # this node offered
+    status: str = Field(default="open", max_length=16, index=True)  # open | accepted | declined | expired
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A signed message waiting for delivery: persisted first, so a crash never loses one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(max_length=66, index=True)
+    recipient: str = Field(max_length=42)
+    envelope: str
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | delivered | refused
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str | None = None

@@ -31,6 +31,7 @@ class SkuIn(Strict):
     code: Code
     name: str = Field(min_length=1, max_length=200)
     unit: str = Field(default="each", min_length=1, max_length=16)
+    transfer_price: StrictInt = Field(default=0, ge=0, description="per unit to partners, minor units")
 
 
 class LocationIn(Strict):

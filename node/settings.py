@@ -43,6 +43,13 @@ class NodeSettings(BaseSettings):
     anchor_enabled: bool = True
     chain_retry_max_seconds: float = Field(default=10.0, gt=0)
 
+    # Negotiation (issue 4 moves these into the rule book).
+    consortium_name: str = "consortium-inventory"  # the EIP-712 domain name every member signs under
+    safety_stock: int = Field(default=0, ge=0)  # units per SKU this node never offers to others
+    offer_ttl_seconds: int = Field(default=3600, gt=0)
+    invitation_ttl_seconds: int = Field(default=3600, gt=0)
+    invitation_radius_km: int = Field(default=50, gt=0)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> NodeSettings:

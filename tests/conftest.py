@@ -69,12 +69,14 @@ class NodeFactory:
         self.base = base
         self.started: list[RunningNode] = []
 
-    def new(self, name: str, register: bool = True, **env: str) -> RunningNode:
+    def new(
+        self, name: str, register: bool = True, lat_e6: int = 30_259_000, lon_e6: int = 120_130_000, **env: str
+    ) -> RunningNode:
         key = fund_new_key(self.anvil.rpc_url)
         port = free_port()
         if register:
             MemberRegistryClient(self.anvil.rpc_url, self.deployment.registry, ADMIN_KEY).add_member(
-                Account.from_key(key).address, name, Role.PARTNER, f"http://127.0.0.1:{port}", 30_259_000, 120_130_000
+                Account.from_key(key).address, name, Role.PARTNER, f"http://127.0.0.1:{port}", lat_e6, lon_e6
             )
         db = self.base / name / "node.db"
         token = secrets.token_hex(8)
@@ -96,8 +98,12 @@ class NodeFactory:
         return node
 
     def stop_all(self) -> None:
+        registry = MemberRegistryClient(self.anvil.rpc_url, self.deployment.registry, ADMIN_KEY)
         for node in self.started:
             node.process.stop()
+            # Later tests of the module share the registry: a stopped node must not be invited again.
+            if self.anvil.proc is not None and registry.member(node.address).active:
+                registry.remove_member(node.address)
 
 
 @pytest.fixture

@@ -1,0 +1,102 @@
+"""HTTP routes of the negotiation protocol (docs/protocol.md): the signed inbox and the operator's side."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from pydantic import Field, StrictInt, field_validator
+from sqlmodel import select
+
+from node.db import session_scope
+from node.errors import NotFound
+from node.models import Invitation, TransferOffer
+from node.negotiation_service import Negotiator
+from node.schemas import Code, Strict
+
+
+class InvitationIn(Strict):
+    sku: Code
+    quantity: StrictInt = Field(gt=0)
+    needed_by: str = Field(description="ISO-8601 date or time by which the stock is needed")
+    min_shelf_life_days: StrictInt = Field(default=0, ge=0)
+    radius_km: StrictInt | None = Field(default=None, gt=0, le=20_000)
+
+    @field_validator("needed_by")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        datetime.fromisoformat(value)
+        return value
+
+    def needed_by_unix(self) -> int:
+        moment = datetime.fromisoformat(self.needed_by)
+        return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def negotiation_router(negotiator: Callable[[], Negotiator], operator: Sequence[Any]) -> APIRouter:
+    router = APIRouter(prefix="/negotiation", tags=["negotiation"])
+
+    @router.post("/messages", status_code=202)
+    async def inbox(request: Request) -> dict[str, Any]:
+        """Signed messages from other members' nodes. Authenticated by the EIP-712 signature, not a token."""
+        from negotiation.messages import MessageRefused
+
+        try:
+            envelope = json.loads(await request.body())
+        except ValueError as exc:
+            raise MessageRefused("malformed", "the body is not JSON") from exc
+        from starlette.concurrency import run_in_threadpool
+
+        result: dict[str, Any] = await run_in_threadpool(negotiator().receive, envelope)
+        return result
+
+    @router.post("/invitations", status_code=201, dependencies=list(operator))
+    def invite(body: Annotated[InvitationIn, Body()]) -> dict[str, Any]:
+        """Invite every member within the radius to offer stock for an unmet need."""
+        n = negotiator()
+        inv, invited = n.invite(
+            body.sku, body.quantity, body.needed_by_unix(), body.min_shelf_life_days, body.radius_km
+        )
+        return {"invitation": inv.model_dump(), "invited": [{"address": m.address, "name": m.name} for m in invited]}
+
+    @router.get("/invitations", dependencies=list(operator))
+    def invitations() -> list[dict[str, Any]]:
+        with session_scope(negotiator().engine) as s:
+            out = []
+            for inv in s.exec(select(Invitation).order_by(Invitation.created_at)).all():
+                offers = s.exec(select(TransferOffer).where(TransferOffer.invitation == inv.id)).all()
+                out.append({**inv.model_dump(), "offers": [o.model_dump() for o in offers]})
+            return out
+
+    @router.get("/offers", dependencies=list(operator))
+    def offers(invitation: str | None = None, mine: bool | None = None) -> list[TransferOffer]:
+        with session_scope(negotiator().engine) as s:
+            q = select(TransferOffer)
+            if invitation is not None:
+                q = q.where(TransferOffer.invitation == invitation)
+            if mine is not None:
+                q = q.where(TransferOffer.mine == mine)
+            return list(s.exec(q).all())
+
+    @router.post("/offers/{offer_id}/decline", dependencies=list(operator))
+    def decline(offer_id: str) -> dict[str, Any]:
+        """Decline an offer received for one of our invitations: the supplier releases its reservation."""
+        n = negotiator()
+        with session_scope(n.engine) as s:
+            offer = s.get(TransferOffer, offer_id)
+            if offer is None or offer.mine:
+                raise NotFound(f"no received offer {offer_id}", offer=offer_id)
+        n.decline(offer_id)
+        return {"declined": offer_id}
+
+    @router.get("/peers", dependencies=list(operator))
+    def peers() -> list[dict[str, Any]]:
+        return [
+            {"address": m.address, "name": m.name, "node_url": m.node_url, "distance_km": round(d / 1000, 3)}
+            for m, d in negotiator().peers()
+        ]
+
+    return router
