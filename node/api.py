@@ -56,7 +56,6 @@ STATUS_OF: dict[type[NodeError], int] = {
 REFUSAL_STATUS: dict[str, int] = {
     "malformed": 422,
     "unknown_type": 422,
-    "unsupported": 422,
     "bad_signature": 401,
     "wrong_signer": 401,
     "not_a_member": 403,
@@ -91,7 +90,7 @@ class NodeContext:
                     settings.safety_stock,
                     settings.offer_ttl_seconds,
                     settings.invitation_ttl_seconds,
-                    settings.invitation_radius_km,
+                    settings.invitation_radius_km, settings.max_transit_hours, settings.shortage_penalty,
                 ),
             )
         if settings.anchor_enabled and settings.anchor_address:

@@ -21,6 +21,8 @@ class StockStatus(StrEnum):
     QUARANTINE = "quarantine"
     DAMAGED = "damaged"
     EXPIRED = "expired"
+    # Shipped to a partner, not yet received: only transfers write it.
+    IN_TRANSIT = "in_transit"
 
 
 class MovementType(StrEnum):

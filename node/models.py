@@ -160,3 +160,28 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: float = 0.0
     last_error: str | None = None
+
+
+class Transfer(SQLModel, table=True):
+    """One accepted offer moving stock between two partners; each side keeps its own row."""
+
+    id: str = Field(primary_key=True, max_length=66)  # the Acceptance message id
+    role: str = Field(max_length=9)  # supplier | requester
+    offer: str = Field(max_length=66, index=True)
+    invitation: str = Field(max_length=66)
+    supplier: str = Field(max_length=42)
+    requester: str = Field(max_length=42)
+    sku: str = Field(max_length=64)
+    lot: str = Field(max_length=64)
+    quantity: int
+    shipped: int = 0
+    received: int | None = None
+    freight_compensation: int = Field(sa_type=BigInteger)
+    unit_price: int = Field(sa_type=BigInteger)
+    consignment: bool = False
+    plan_hash: str = Field(max_length=66)
+    expires_on: str | None = Field(default=None, max_length=10)
+    status: str = Field(default="accepted", max_length=16, index=True)  # accepted | shipped | received | settled
+    shipment: str | None = Field(default=None, max_length=66)
+    receipt: str | None = Field(default=None, max_length=66)
+    updated_at: str = Field(max_length=32)

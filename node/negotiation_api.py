@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from node.db import session_scope
 from node.errors import NotFound
-from node.models import Invitation, TransferOffer
+from node.models import Invitation, Transfer, TransferOffer
 from node.negotiation_service import Negotiator
 from node.schemas import Code, Strict
 
@@ -34,6 +34,11 @@ class InvitationIn(Strict):
     def needed_by_unix(self) -> int:
         moment = datetime.fromisoformat(self.needed_by)
         return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+class ReceiveIn(Strict):
+    quantity: StrictInt = Field(ge=0, description="what actually arrived")
+    location: Code
 
 
 def negotiation_router(negotiator: Callable[[], Negotiator], operator: Sequence[Any]) -> APIRouter:
@@ -91,6 +96,24 @@ def negotiation_router(negotiator: Callable[[], Negotiator], operator: Sequence[
                 raise NotFound(f"no received offer {offer_id}", offer=offer_id)
         n.decline(offer_id)
         return {"declined": offer_id}
+
+    @router.post("/plan", dependencies=list(operator))
+    def plan() -> dict[str, Any]:
+        """Solve the cost-optimal plan over all open invitations and received offers; accept and decline."""
+        return negotiator().plan()
+
+    @router.get("/transfers", dependencies=list(operator))
+    def transfers(status: str | None = None) -> list[Transfer]:
+        with session_scope(negotiator().engine) as s:
+            q = select(Transfer)
+            if status is not None:
+                q = q.where(Transfer.status == status)
+            return list(s.exec(q.order_by(Transfer.updated_at)).all())
+
+    @router.post("/transfers/{transfer_id}/receive", dependencies=list(operator))
+    def receive(transfer_id: str, body: ReceiveIn) -> dict[str, Any]:
+        """Confirm what arrived of an incoming transfer; a shortfall becomes a discrepancy on both sides."""
+        return negotiator().confirm_receipt(transfer_id, body.quantity, body.location)
 
     @router.get("/peers", dependencies=list(operator))
     def peers() -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from chain.registry_client import MemberInfo, MemberRegistryClient
 from chain.tx import connect
 from negotiation.geo import distance_m
 from negotiation.messages import Domain, MessageGuard, MessageRefused, SignedMessage, new_id, new_nonce, sign
-from negotiation.offers import LotStock, select_lots
+from negotiation.offers import FreightFormula, LotStock, select_lots
 from node.db import session_scope
 from node.errors import InvalidMovement, NotFound
 from node.ledger import Evidence, Movement, MovementType, StockStatus
@@ -41,6 +41,7 @@ from node.models import (
 )
 from node.pool import record_movement
 from node.records import utc_now_iso
+from node.transfer_steps import TransferSteps
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,11 @@ class NegotiationPolicy:
     offer_ttl_seconds: int
     invitation_ttl_seconds: int
     default_radius_km: int
+    max_transit_hours: int = 24
+    shortage_penalty: int = 100_000
 
 
-class Negotiator:
+class Negotiator(TransferSteps):
     def __init__(
         self, engine: Engine, rpc_url: str, registry: str, private_key: str, consortium: str, policy: NegotiationPolicy
     ) -> None:
@@ -65,6 +68,7 @@ class Negotiator:
         self.consortium = consortium
         self.registry = registry
         self.address: str = Account.from_key(private_key).address
+        self.formula = FreightFormula()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,13 +108,13 @@ class Negotiator:
                 "Invitation": self._on_invitation,
                 "Offer": self._on_offer,
                 "Cancellation": self._on_cancellation,
+                "Acceptance": self._on_acceptance,
+                "Shipment": self._on_shipment,
+                "Receipt": self._on_receipt,
             }
-            result = handler.get(msg.type, self._unsupported)(s, msg)
+            result = handler[msg.type](s, msg)
         self._wake.set()
         return {"accepted": msg.type, "id": msg.message["id"], **result}
-
-    def _unsupported(self, _s: Session, msg: SignedMessage) -> dict[str, Any]:
-        raise MessageRefused("unsupported", f"{msg.type} messages are not handled by this node yet")
 
     def _log(self, s: Session, msg: SignedMessage, direction: str, peer: str | None = None) -> None:
         m = msg.message
@@ -270,6 +274,11 @@ class Negotiator:
         return {"released": offer.quantity if offer.status == "declined" else 0}
 
     def _release(self, s: Session, offer: TransferOffer, status: str) -> None:
+        self._unreserve(s, offer, offer.quantity, status)
+        offer.status = status
+        s.add(offer)
+
+    def _unreserve(self, s: Session, offer: TransferOffer, quantity: int, why: str) -> None:
         record_movement(
             s,
             self.address,
@@ -278,17 +287,15 @@ class Negotiator:
                 offer.sku,
                 offer.lot,
                 offer.location or "",
-                offer.quantity,
+                quantity,
                 self.address,
                 self.address,
                 status=StockStatus.RESERVED.value,
                 to_status=StockStatus.AVAILABLE.value,
                 evidence=(Evidence("offer", offer.id), Evidence("invitation", offer.invitation)),
-                memo=f"offer {offer.id} {status}: reservation released",
+                memo=f"offer {offer.id} {why}: {quantity} released from reservation",
             ),
         )
-        offer.status = status
-        s.add(offer)
 
     # -- sending -------------------------------------------------------------------------------------
     def peers(self) -> list[tuple[MemberInfo, int]]:
@@ -428,6 +435,9 @@ class Negotiator:
             for offer in stale:
                 self._release(s, offer, "expired")
             return len(stale)
+
+    def _wake_worker(self) -> None:
+        self._wake.set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="negotiation", daemon=True)

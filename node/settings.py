@@ -49,6 +49,8 @@ class NodeSettings(BaseSettings):
     offer_ttl_seconds: int = Field(default=3600, gt=0)
     invitation_ttl_seconds: int = Field(default=3600, gt=0)
     invitation_radius_km: int = Field(default=50, gt=0)
+    max_transit_hours: int = Field(default=24, gt=0)
+    shortage_penalty: int = Field(default=100_000, ge=0)  # per unit left unmet, minor units
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,119 @@
+"""From open invitations and received offers to a matching problem, and from a plan to actions: pure."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from negotiation.matching import Lane, MatchingProblem, Offer, Request, TransferPlan
+from negotiation.offers import FreightFormula
+
+
+@dataclass(frozen=True)
+class OpenNeed:
+    invitation: str
+    sku: str
+    quantity: int
+    min_shelf_life_days: int
+
+
+@dataclass(frozen=True)
+class ReceivedOffer:
+    id: str
+    supplier: str
+    supplier_name: str
+    sku: str
+    lot: str
+    quantity: int
+    shelf_life_days: int
+    min_order_quantity: int
+    unit_price: int
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    offer: ReceivedOffer
+    quantity: int
+    freight_compensation: int
+
+
+@dataclass(frozen=True)
+class PlanActions:
+    acceptances: list[Acceptance]
+    declined: list[ReceivedOffer]
+    suggestions: list[str]
+
+
+def build_problem(
+    requester: str,
+    needs: list[OpenNeed],
+    offers: list[ReceivedOffer],
+    distances_km: dict[str, int],
+    formula: FreightFormula,
+    radius_km: int,
+    max_transit_hours: int,
+    shortage_penalty: int,
+) -> MatchingProblem:
+    """One request per open invitation, one offer per received offer, one lane per supplier into us."""
+    requests = tuple(
+        Request(n.invitation, requester, n.sku, n.quantity, n.min_shelf_life_days, max_transit_hours, shortage_penalty)
+        for n in needs
+    )
+    matching_offers = tuple(
+        Offer(o.id, o.supplier, o.sku, o.quantity, o.shelf_life_days, o.min_order_quantity, o.unit_price)
+        for o in offers
+    )
+    lanes = tuple(
+        Lane(supplier, requester, km, formula.transit_hours(km), formula.cost_per_unit(km), formula.fixed_cost(km))
+        for supplier, km in sorted(distances_km.items())
+    )
+    return MatchingProblem(radius_km, requests, matching_offers, lanes)
+
+
+def split_fixed_cost(total: int, quantities: list[int]) -> list[int]:
+    """A lane's truck cost shared by the transfers on it, pro rata by quantity, in whole minor units
+    (largest remainders get the leftover units, ties to the earlier transfer)."""
+    whole = sum(quantities)
+    shares = [total * q // whole for q in quantities]
+    order = sorted(range(len(quantities)), key=lambda i: (-(total * quantities[i] % whole), i))
+    for i in order[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def plan_actions(
+    plan: TransferPlan,
+    offers: list[ReceivedOffer],
+    distances_km: dict[str, int],
+    formula: FreightFormula,
+    requester_name: str,
+    sku_of: dict[str, str],
+) -> PlanActions:
+    """Acceptances with their freight compensation, offers to decline, and what to tell the operator."""
+    by_id = {o.id: o for o in offers}
+    allocated = [(by_id[a.offer], a.quantity) for a in plan.allocations]
+    by_supplier: dict[str, list[int]] = defaultdict(list)
+    for i, (offer, _q) in enumerate(allocated):
+        by_supplier[offer.supplier].append(i)
+    compensation = [0] * len(allocated)
+    for supplier, idx in by_supplier.items():
+        km = distances_km[supplier]
+        shares = split_fixed_cost(formula.fixed_cost(km), [allocated[i][1] for i in idx])
+        for i, share in zip(idx, shares, strict=True):
+            compensation[i] = formula.cost_per_unit(km) * allocated[i][1] + share
+    acceptances = [Acceptance(o, q, c) for (o, q), c in zip(allocated, compensation, strict=True)]
+    taken = {a.offer.id for a in acceptances}
+    declined = [o for o in offers if o.id not in taken]
+    suggestions = [
+        f"transfer {a.quantity} units of {a.offer.sku} lot {a.offer.lot} from {a.offer.supplier_name} to "
+        f"{requester_name}, compensation {a.freight_compensation / 100:,.2f}"
+        for a in acceptances
+    ]
+    suggestions += [
+        f"release the {o.quantity} units reserved at {o.supplier_name} (offer {o.id[:10]})" for o in declined
+    ]
+    suggestions += [
+        f"{s.quantity} units of {sku_of.get(s.request, '?')} remain unmet (invitation {s.request[:10]})"
+        for s in plan.shortages
+    ]
+    return PlanActions(acceptances, declined, suggestions)

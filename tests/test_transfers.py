@@ -1,0 +1,105 @@
+"""Two-sided transfers across real node processes: plan, accept, ship, receive, settle, all anchored."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tests.conftest import NodeFactory, RunningNode
+from tests.test_anchoring_and_audit import consortium
+from tests.test_negotiation import HANGZHOU, JIAXING, SHAOXING, XIAOSHAN, soon, stock, stock_up, until
+from tests.test_node_api import wait_anchored
+
+
+def transfers(node: RunningNode, status: str | None = None) -> list[dict[str, Any]]:
+    with node.client() as c:
+        return list(c.get("/negotiation/transfers", params={"status": status} if status else {}).json())
+
+
+def test_story_one_invite_offer_plan_ship_receive_and_both_books_verify(nodes: NodeFactory) -> None:
+    started = time.monotonic()
+    hz = nodes.new("hz-store", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    xs = nodes.new("xs-dealer", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1], CONSORTIUM_SAFETY_STOCK="20")
+    sx = nodes.new("sx-dealer", lat_e6=SHAOXING[0], lon_e6=SHAOXING[1])
+    jx = nodes.new("jx-distributor", lat_e6=JIAXING[0], lon_e6=JIAXING[1])
+    stock_up(hz, [])
+    stock_up(xs, [("X1", soon(400), 100)])
+    stock_up(sx, [("S1", soon(300), 100)])
+    stock_up(jx, [("J1", soon(400), 500)])
+    with hz.client() as c:
+        inv = c.post(
+            "/negotiation/invitations",
+            json={"sku": "FORMULA-900G", "quantity": 120, "needed_by": soon(3), "min_shelf_life_days": 90},
+        ).json()
+    assert {m["address"] for m in inv["invited"]} == {xs.address, sx.address}
+    until(lambda: len(hz.client().get("/negotiation/offers").json()) == 2)
+
+    with hz.client() as c:
+        r = c.post("/negotiation/plan")
+        assert r.status_code == 200, r.text
+        plan = r.json()
+    assert plan["plan"]["status"] == "optimal" and plan["plan"]["shortages"] == []
+    # Xiaoshan (15 km, 80 spare above its safety stock) is nearer and cheaper: it goes first, Shaoxing fills the rest.
+    got = {a["supplier"]: a["quantity"] for a in plan["acceptances"]}
+    assert got == {xs.address: 80, sx.address: 40}
+    assert any(line.startswith("transfer 80 units of FORMULA-900G lot X1 from xs-dealer") for line in plan["actions"])
+    assert all(a["freight_compensation"] > 0 for a in plan["acceptances"])
+
+    incoming = until(lambda: [t for t in transfers(hz, "shipped")] if len(transfers(hz, "shipped")) == 2 else [])
+    with hz.client() as c:
+        for t in incoming:
+            r = c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": t["shipped"], "location": "WH"})
+            assert r.status_code == 200, r.text
+    until(
+        lambda: (
+            [t["status"] for t in transfers(xs)] == ["settled"] and [t["status"] for t in transfers(sx)] == ["settled"]
+        )
+    )
+
+    assert stock(hz) == {("X1", "available"): 80, ("S1", "available"): 40}
+    assert stock(xs) == {("X1", "available"): 20}
+    # Shaoxing offered 100 (all spare), 40 were accepted: the other 60 went back to available.
+    assert stock(sx) == {("S1", "available"): 60}
+    hz_owner = {b["owner"] for b in hz.client().get("/stock").json()}
+    assert hz_owner == {hz.address}
+    elapsed = time.monotonic() - started
+    for node in (hz, xs, sx):
+        wait_anchored(node)
+        result = consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", node.url)
+        assert result.returncode == 0, result.stderr
+    # Both sides wrote records of the same transfer carrying both partners' signatures.
+    with hz.client() as c:
+        incoming_records = [r["record"] for r in c.get("/ledger/records", params={"type": "transfer_in"}).json()]
+    signers = {m["signer"] for r in incoming_records for m in r["transfer"]["messages"]}
+    assert signers == {hz.address, xs.address, sx.address}
+    assert elapsed < 120  # sanity only; speed is measured in bench/, not asserted here
+
+
+def test_short_delivery_becomes_a_discrepancy_on_both_sides(nodes: NodeFactory) -> None:
+    hz = nodes.new("hz-short", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    xs = nodes.new("xs-short", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
+    stock_up(hz, [])
+    stock_up(xs, [("X1", soon(400), 50)])
+    with hz.client() as c:
+        c.post(
+            "/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2)}
+        ).raise_for_status()
+    until(lambda: len(hz.client().get("/negotiation/offers").json()) == 1)
+    assert hz.client().post("/negotiation/plan").status_code == 200
+    (t,) = until(lambda: transfers(hz, "shipped"))
+    with hz.client() as c:
+        assert (
+            c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": 27, "location": "WH"}).status_code
+            == 200
+        )
+        again = c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": 27, "location": "WH"})
+        assert again.status_code == 422  # received already: confirming twice changes nothing
+    until(lambda: [x["status"] for x in transfers(xs)] == ["settled"])
+    for node in (hz, xs):
+        with node.client() as c:
+            (d,) = [r["record"] for r in c.get("/ledger/records", params={"type": "discrepancy"}).json()]
+        assert (d["transfer"]["shipped"], d["transfer"]["received"], d["transfer"]["difference"]) == (30, 27, 3)
+    assert stock(hz) == {("X1", "available"): 27}
+    assert stock(xs) == {("X1", "available"): 20}
+    assert json.dumps(stock(xs, status="in_transit")) == "{}"
