@@ -125,6 +125,55 @@ def audit_replay(
     typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
 
 
+@audit_app.command("reconcile")
+def audit_reconcile(
+    nodes: Annotated[list[str], typer.Option("--node", help="URL of a node; give exactly two")],
+    rpc: Annotated[str, typer.Option("--rpc", help="verify both nodes' records against this chain first")],
+    token: TokenOpt = None,
+) -> None:
+    """Match two partners' anchored records of every transfer between them; exit 1 listing each difference."""
+    from chain.auditor import AuditSourceError, audit_source, from_node
+    from settlement.reconcile import reconcile
+
+    if len(nodes) != 2:
+        raise typer.BadParameter("give --node twice")
+    try:
+        sources = [from_node(url, "ledger", token) for url in nodes]
+        for url, source in zip(nodes, sources, strict=True):
+            report = audit_source(source, rpc)
+            if not report.ok:
+                for finding in report.findings:
+                    typer.echo(f"FAIL {url} {finding}", err=True)
+                raise typer.Exit(1)
+    except AuditSourceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    (a, b) = sources
+    # Only anchored records count: a pending one is the node's word, not yet a fact anyone can check.
+    transfers, differences = reconcile(
+        a.audit.member,
+        [r for batch in a.audit.batches for r in batch.records],
+        b.audit.member,
+        [r for batch in b.audit.batches for r in batch.records],
+    )
+    for d in differences:
+        typer.echo(f"DIFF transfer {d.transfer}: {d.field} {d.left!r} != {d.right!r}", err=True)
+    typer.echo(
+        json.dumps(
+            {
+                "nodes": [a.audit.member, b.audit.member],
+                "transfers": transfers,
+                "pending_records": [len(a.audit.pending), len(b.audit.pending)],
+                "differences": [
+                    {"transfer": d.transfer, "field": d.field, "left": d.left, "right": d.right} for d in differences
+                ],
+            },
+            indent=2,
+        )
+    )
+    raise typer.Exit(1 if differences else 0)
+
+
 @app.command("match")
 def match(
     problem: Annotated[Path, typer.Option("--problem", help="problem JSON file (docs/matching.md); - for stdin")],

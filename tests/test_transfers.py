@@ -88,6 +88,13 @@ def test_short_delivery_becomes_a_discrepancy_on_both_sides(nodes: NodeFactory) 
     until(lambda: len(hz.client().get("/negotiation/offers").json()) == 1)
     assert hz.client().post("/negotiation/plan").status_code == 200
     (t,) = until(lambda: transfers(hz, "shipped"))
+    # Shipped but not yet received: the supplier's books hold a transfer the requester's do not (yet).
+    wait_anchored(xs)
+    half = consortium("audit", "reconcile", "--node", hz.url, "--node", xs.url, "--rpc", nodes.anvil.rpc_url)
+    assert half.returncode == 1
+    assert json.loads(half.stdout)["differences"] == [
+        {"transfer": t["id"], "field": "records", "left": "missing", "right": "present"}
+    ]
     with hz.client() as c:
         assert (
             c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": 27, "location": "WH"}).status_code
@@ -103,3 +110,9 @@ def test_short_delivery_becomes_a_discrepancy_on_both_sides(nodes: NodeFactory) 
     assert stock(hz) == {("X1", "available"): 27}
     assert stock(xs) == {("X1", "available"): 20}
     assert json.dumps(stock(xs, status="in_transit")) == "{}"
+    for node in (hz, xs):
+        wait_anchored(node)
+    # Once settled, both books agree, the shortfall included.
+    ok = consortium("audit", "reconcile", "--node", hz.url, "--node", xs.url, "--rpc", nodes.anvil.rpc_url)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["transfers"] == [t["id"]] and json.loads(ok.stdout)["differences"] == []
