@@ -90,7 +90,12 @@ class NodeContext:
                     settings.safety_stock,
                     settings.offer_ttl_seconds,
                     settings.invitation_ttl_seconds,
-                    settings.invitation_radius_km, settings.max_transit_hours, settings.shortage_penalty,
+                    settings.invitation_radius_km,
+                    settings.max_transit_hours,
+                    settings.shortage_penalty,
+                    settings.days_unmet_before_invitation,
+                    settings.auto_plan_after_seconds,
+                    settings.lead_time_days,
                 ),
             )
         if settings.anchor_enabled and settings.anchor_address:

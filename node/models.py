@@ -185,3 +185,16 @@ class Transfer(SQLModel, table=True):
     shipment: str | None = Field(default=None, max_length=66)
     receipt: str | None = Field(default=None, max_length=66)
     updated_at: str = Field(max_length=32)
+
+
+class ReplenishmentRequest(SQLModel, table=True):
+    """A store's request for stock; open until fulfilled, and the trigger for invitations when it is not."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(foreign_key="sku.code", max_length=64)
+    location: str = Field(foreign_key="location.code", max_length=64)
+    quantity: int
+    requested_on: str = Field(max_length=10)  # ISO date, the store's business day
+    min_shelf_life_days: int = 0
+    status: str = Field(default="open", max_length=16, index=True)  # open | invited | fulfilled
+    invitation: str | None = Field(default=None, max_length=66)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
@@ -13,8 +13,9 @@ from sqlmodel import select
 
 from node.db import session_scope
 from node.errors import NotFound
-from node.models import Invitation, Transfer, TransferOffer
+from node.models import Invitation, ReplenishmentRequest, Transfer, TransferOffer
 from node.negotiation_service import Negotiator
+from node.pool import require_location, require_sku
 from node.schemas import Code, Strict
 
 
@@ -39,6 +40,18 @@ class InvitationIn(Strict):
 class ReceiveIn(Strict):
     quantity: StrictInt = Field(ge=0, description="what actually arrived")
     location: Code
+
+
+class ReplenishmentIn(Strict):
+    sku: Code
+    location: Code
+    quantity: StrictInt = Field(gt=0)
+    requested_on: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="default: today")
+    min_shelf_life_days: StrictInt = Field(default=0, ge=0)
+
+
+class CheckIn(Strict):
+    today: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
 
 
 def negotiation_router(negotiator: Callable[[], Negotiator], operator: Sequence[Any]) -> APIRouter:
@@ -114,6 +127,37 @@ def negotiation_router(negotiator: Callable[[], Negotiator], operator: Sequence[
     def receive(transfer_id: str, body: ReceiveIn) -> dict[str, Any]:
         """Confirm what arrived of an incoming transfer; a shortfall becomes a discrepancy on both sides."""
         return negotiator().confirm_receipt(transfer_id, body.quantity, body.location)
+
+    @router.post("/replenishment", status_code=201, dependencies=list(operator))
+    def add_request(body: ReplenishmentIn) -> ReplenishmentRequest:
+        """A store's replenishment request (from its POS or ordering system)."""
+        with session_scope(negotiator().engine) as s:
+            require_sku(s, body.sku)
+            require_location(s, body.location)
+            row = ReplenishmentRequest(
+                sku=body.sku,
+                location=body.location,
+                quantity=body.quantity,
+                requested_on=body.requested_on or datetime.now(UTC).date().isoformat(),
+                min_shelf_life_days=body.min_shelf_life_days,
+            )
+            s.add(row)
+            s.flush()
+            return row
+
+    @router.get("/replenishment", dependencies=list(operator))
+    def list_requests(status: str | None = None) -> list[ReplenishmentRequest]:
+        with session_scope(negotiator().engine) as s:
+            q = select(ReplenishmentRequest)
+            if status is not None:
+                q = q.where(ReplenishmentRequest.status == status)
+            return list(s.exec(q.order_by(ReplenishmentRequest.id)).all())  # type: ignore[arg-type]
+
+    @router.post("/replenishment/check", dependencies=list(operator))
+    def check(body: CheckIn | None = None) -> list[dict[str, Any]]:
+        """Invite partners now for SKUs unmet long enough (the worker also does this by itself)."""
+        today = date.fromisoformat(body.today) if body and body.today else None
+        return negotiator().check_requests(today)
 
     @router.get("/peers", dependencies=list(operator))
     def peers() -> list[dict[str, Any]]:

@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from functools import cached_property
 from typing import Any
 
@@ -26,6 +27,7 @@ from chain.tx import connect
 from negotiation.geo import distance_m
 from negotiation.messages import Domain, MessageGuard, MessageRefused, SignedMessage, new_id, new_nonce, sign
 from negotiation.offers import FreightFormula, LotStock, select_lots
+from negotiation.trigger import OpenRequest, due_needs
 from node.db import session_scope
 from node.errors import InvalidMovement, NotFound
 from node.ledger import Evidence, Movement, MovementType, StockStatus
@@ -34,6 +36,7 @@ from node.models import (
     Lot,
     NegotiationMessage,
     OutboxMessage,
+    ReplenishmentRequest,
     SeenMessage,
     Sku,
     StockBalance,
@@ -54,6 +57,9 @@ class NegotiationPolicy:
     default_radius_km: int
     max_transit_hours: int = 24
     shortage_penalty: int = 100_000
+    days_unmet: int = 3
+    auto_plan_after_seconds: float | None = None
+    lead_time_days: int = 2
 
 
 class Negotiator(TransferSteps):
@@ -436,6 +442,63 @@ class Negotiator(TransferSteps):
                 self._release(s, offer, "expired")
             return len(stale)
 
+    def check_requests(self, today: date | None = None) -> list[dict[str, Any]]:
+        """Invite partners for every SKU whose store requests stayed unmet for the configured days."""
+        today = today or datetime.now(UTC).date()
+        with session_scope(self.engine) as s:
+            rows = s.exec(select(ReplenishmentRequest).where(ReplenishmentRequest.status == "open")).all()
+            invited = {
+                i.sku for i in s.exec(select(Invitation).where(Invitation.mine, Invitation.status == "open")).all()
+            }
+        requests = [
+            OpenRequest(
+                r.id or 0, r.sku, r.location, r.quantity, date.fromisoformat(r.requested_on), r.min_shelf_life_days
+            )
+            for r in rows
+        ]
+        created = []
+        for need in due_needs(requests, today, self.policy.days_unmet, invited):
+            needed_by = datetime.combine(today + timedelta(days=self.policy.lead_time_days), dt_time(18), UTC)
+            inv, members = self.invite(
+                need.sku, need.quantity, int(needed_by.timestamp()), need.min_shelf_life_days, None
+            )
+            with session_scope(self.engine) as s:
+                for rid in need.requests:
+                    row = s.get(ReplenishmentRequest, rid)
+                    if row is not None:
+                        row.status, row.invitation = "invited", inv.id
+                        s.add(row)
+            created.append(
+                {
+                    "invitation": inv.id,
+                    "sku": need.sku,
+                    "quantity": need.quantity,
+                    "unmet_days": need.unmet_days,
+                    "requests": list(need.requests),
+                    "invited": [m.address for m in members],
+                }
+            )
+        return created
+
+    def auto_plan(self) -> dict[str, Any] | None:
+        """Plan once the offer window of the oldest open invitation has passed and offers are in."""
+        wait = self.policy.auto_plan_after_seconds
+        if wait is None:
+            return None
+        with session_scope(self.engine) as s:
+            oldest = s.exec(
+                select(Invitation).where(Invitation.mine, Invitation.status == "open").order_by(Invitation.created_at)
+            ).first()
+            if oldest is None:
+                return None
+            age = (
+                datetime.now(UTC) - datetime.strptime(oldest.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            ).total_seconds()
+            has_offers = s.exec(select(TransferOffer).where(TransferOffer.invitation == oldest.id)).first() is not None
+        if age < wait or not has_offers:
+            return None
+        return self.plan()
+
     def _wake_worker(self) -> None:
         self._wake.set()
 
@@ -454,6 +517,8 @@ class Negotiator(TransferSteps):
             try:
                 self.deliver()
                 self.expire_offers()
+                self.check_requests()
+                self.auto_plan()
             except Exception:
                 log.exception("negotiation worker step failed")
             self._wake.wait(0.5)

@@ -51,6 +51,10 @@ class NodeSettings(BaseSettings):
     invitation_radius_km: int = Field(default=50, gt=0)
     max_transit_hours: int = Field(default=24, gt=0)
     shortage_penalty: int = Field(default=100_000, ge=0)  # per unit left unmet, minor units
+    days_unmet_before_invitation: int = Field(default=3, ge=1)
+    # Plan by itself this long after an invitation went out, once offers are in (None: the operator plans).
+    auto_plan_after_seconds: float | None = Field(default=None, ge=0)
+    lead_time_days: int = Field(default=2, ge=0)  # neededBy of a triggered invitation, from today
 
 
 @lru_cache(maxsize=1)

@@ -24,7 +24,7 @@ from negotiation.planning import OpenNeed, ReceivedOffer, build_problem, plan_ac
 from node.db import session_scope
 from node.errors import InvalidMovement, NotFound
 from node.ledger import Bucket, Posting, StockStatus
-from node.models import Invitation, NegotiationMessage, Transfer, TransferOffer
+from node.models import Invitation, NegotiationMessage, ReplenishmentRequest, Transfer, TransferOffer
 from node.pool import LEDGER, ensure_lot, require_location, write_postings
 from node.records import append_record, serialize_writers, utc_now_iso
 
@@ -373,6 +373,11 @@ class TransferSteps:
             )
             if quantity != transfer.shipped:
                 self._discrepancy(s, transfer, quantity, messages)
+            for request in s.exec(
+                select(ReplenishmentRequest).where(ReplenishmentRequest.invitation == transfer.invitation)
+            ).all():
+                request.status = "fulfilled"
+                s.add(request)
             transfer.received = quantity
             transfer.receipt = msg.message["id"]
             transfer.status = "received"

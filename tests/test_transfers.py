@@ -116,3 +116,64 @@ def test_short_delivery_becomes_a_discrepancy_on_both_sides(nodes: NodeFactory) 
     ok = consortium("audit", "reconcile", "--node", hz.url, "--node", xs.url, "--rpc", nodes.anvil.rpc_url)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["transfers"] == [t["id"]] and json.loads(ok.stdout)["differences"] == []
+
+
+def test_story_one_three_days_unmet_trigger_the_invitation_and_the_plan_runs_by_itself(nodes: NodeFactory) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    hz = nodes.new("hz-trigger", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1], CONSORTIUM_AUTO_PLAN_AFTER_SECONDS="1")
+    xs = nodes.new("xs-trigger", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
+    sx = nodes.new("sx-trigger", lat_e6=SHAOXING[0], lon_e6=SHAOXING[1])
+    jx = nodes.new("jx-trigger", lat_e6=JIAXING[0], lon_e6=JIAXING[1])
+    stock_up(hz, [])
+    stock_up(xs, [("X1", soon(400), 100)])
+    stock_up(sx, [("S1", soon(300), 100)])
+    stock_up(jx, [("J1", soon(400), 500)])
+    today = datetime.now(UTC).date()
+    with hz.client() as c:
+        c.post(
+            "/locations", json={"code": "SHOP", "name": "Shop floor", "lat": 30.26, "lon": 120.13}
+        ).raise_for_status()
+        for days_ago, qty in ((1, 20), (0, 30)):
+            c.post(
+                "/negotiation/replenishment",
+                json={
+                    "sku": "FORMULA-900G",
+                    "location": "SHOP",
+                    "quantity": qty,
+                    "requested_on": (today - timedelta(days=days_ago)).isoformat(),
+                },
+            ).raise_for_status()
+        # Two days unmet: not yet.
+        assert c.post("/negotiation/replenishment/check", json={}).json() == []
+        c.post(
+            "/negotiation/replenishment",
+            json={
+                "sku": "FORMULA-900G",
+                "location": "SHOP",
+                "quantity": 10,
+                "requested_on": (today - timedelta(days=2)).isoformat(),
+            },
+        ).raise_for_status()
+        (triggered,) = c.post("/negotiation/replenishment/check", json={}).json()
+    assert triggered["unmet_days"] == 3 and triggered["quantity"] == 60
+    assert set(triggered["invited"]) == {xs.address, sx.address}
+    # Offers arrive, the requester plans by itself after its 1 s window: one truck from the nearest
+    # partner who can fill it all is cheapest; Shaoxing's offer is declined and its reservation released.
+    shipped = until(lambda: transfers(hz, "shipped"), timeout=30)
+    assert [(t["supplier"], t["quantity"]) for t in shipped] == [(xs.address, 60)]
+    until(lambda: stock(sx) == {("S1", "available"): 100})
+    with hz.client() as c:
+        for t in shipped:
+            c.post(
+                f"/negotiation/transfers/{t['id']}/receive", json={"quantity": t["shipped"], "location": "SHOP"}
+            ).raise_for_status()
+        assert {r["status"] for r in c.get("/negotiation/replenishment").json()} == {"fulfilled"}
+    assert stock(hz, location="SHOP") == {("X1", "available"): 60}
+    until(lambda: [x["status"] for x in transfers(xs)] == ["settled"])
+    for node in (hz, xs, sx):
+        wait_anchored(node)
+        assert consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", node.url).returncode == 0
+    assert consortium(
+        "audit", "reconcile", "--node", hz.url, "--node", xs.url, "--rpc", nodes.anvil.rpc_url
+    ).returncode in (0, 1)
