@@ -78,6 +78,9 @@ class AnvilProcess:
             # Long runs and load tests: without pruning, Anvil's memory grows without bound
             # (measured-here.md); receipts and logs of old transactions stay queryable.
             "--prune-history",
+            # Keep recent states: with none kept, a call racing a new block fails ("block height is 26 but
+            # requested was 25"), which the story benchmark hit about one run in five.
+            "256",
         ]
         if self.state_path is not None:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)

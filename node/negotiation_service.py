@@ -75,6 +75,9 @@ class Negotiator(TransferSteps):
         self.registry = registry
         self.address: str = Account.from_key(private_key).address
         self.formula = FreightFormula()
+        # The worker and operators' requests both trigger and plan: one at a time, or two invitations
+        # (or two plans) could be made for the same need.
+        self._planning = threading.RLock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -444,7 +447,10 @@ class Negotiator(TransferSteps):
 
     def check_requests(self, today: date | None = None) -> list[dict[str, Any]]:
         """Invite partners for every SKU whose store requests stayed unmet for the configured days."""
-        today = today or datetime.now(UTC).date()
+        with self._planning:
+            return self._check_requests(today or datetime.now(UTC).date())
+
+    def _check_requests(self, today: date) -> list[dict[str, Any]]:
         with session_scope(self.engine) as s:
             rows = s.exec(select(ReplenishmentRequest).where(ReplenishmentRequest.status == "open")).all()
             invited = {
@@ -498,6 +504,10 @@ class Negotiator(TransferSteps):
         if age < wait or not has_offers:
             return None
         return self.plan()
+
+    def plan(self) -> dict[str, Any]:
+        with self._planning:
+            return self._make_plan()
 
     def _wake_worker(self) -> None:
         self._wake.set()

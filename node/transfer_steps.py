@@ -97,7 +97,7 @@ class TransferSteps:
         return append_record(s, LEDGER, self.address, type_, fields).seq
 
     # -- requester: plan ------------------------------------------------------------------------------
-    def plan(self) -> dict[str, Any]:
+    def _make_plan(self) -> dict[str, Any]:
         """Solve over every open invitation of ours and every open offer received, then accept and decline."""
         now = int(time.time())
         with session_scope(self.engine) as s:
