@@ -177,3 +177,56 @@ def test_story_one_three_days_unmet_trigger_the_invitation_and_the_plan_runs_by_
     assert consortium(
         "audit", "reconcile", "--node", hz.url, "--node", xs.url, "--rpc", nodes.anvil.rpc_url
     ).returncode in (0, 1)
+
+
+def test_two_requesters_competing_for_one_suppliers_stock_never_over_allocate(nodes: NodeFactory) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = nodes.new("req-a", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    b = nodes.new("req-b", lat_e6=HANGZHOU[0] + 10_000, lon_e6=HANGZHOU[1])
+    xs = nodes.new("contested", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
+    for node in (a, b):
+        stock_up(node, [])
+    stock_up(xs, [("X1", soon(400), 100)])
+
+    def invite(node: RunningNode) -> int:
+        with node.client() as c:
+            return c.post(
+                "/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 80, "needed_by": soon(2)}
+            ).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(invite, (a, b))) == [201, 201]
+    # 80 to the first, the 20 left to the second: nothing is offered twice.
+    until(lambda: stock(xs) == {("X1", "reserved"): 100})
+    offers = [
+        o["quantity"]
+        for node in (a, b)
+        for o in until(lambda node=node: node.client().get("/negotiation/offers").json())
+    ]
+    assert sorted(offers) == [20, 80]
+    for node in (a, b):
+        assert node.client().post("/negotiation/plan").status_code == 200
+    shipped = until(lambda: transfers(a, "shipped") and transfers(b, "shipped") and transfers(xs, "shipped"))
+    assert sorted(t["quantity"] for t in transfers(xs)) == [20, 80] and shipped
+    assert stock(xs) == {("X1", "in_transit"): 100}
+
+
+def test_supplier_down_when_accepted_ships_after_it_restarts(nodes: NodeFactory) -> None:
+    hz = nodes.new("hz-crash", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    xs = nodes.new("xs-crash", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
+    stock_up(hz, [])
+    stock_up(xs, [("X1", soon(400), 50)])
+    with hz.client() as c:
+        c.post(
+            "/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2)}
+        ).raise_for_status()
+    until(lambda: hz.client().get("/negotiation/offers").json())
+    xs.process.kill()  # the supplier crashes before the acceptance reaches it
+    assert hz.client().post("/negotiation/plan").status_code == 200
+    time.sleep(1.0)
+    assert transfers(hz, "accepted") and not transfers(hz, "shipped")
+    xs.process.start()  # same database, same key: the requester's outbox delivers, the supplier ships
+    (t,) = until(lambda: transfers(hz, "shipped"), timeout=40)
+    assert t["shipped"] == 30
+    assert stock(xs) == {("X1", "available"): 20, ("X1", "in_transit"): 30}
