@@ -209,12 +209,12 @@ def load_demo_data(entry: dict[str, Any], manifest: dict[str, Any]) -> None:
             r = http.post(path, json=body)
             r.raise_for_status()
 
-        for sku, name in [
-            ("FORMULA-900G", "Infant formula stage 1, 900 g"),
-            ("DIAPER-L-60", "Diapers size L, 60"),
-            ("WIPES-80", "Baby wipes, 80 sheets"),
+        for sku, name, price in [
+            ("FORMULA-900G", "Infant formula stage 1, 900 g", 21_800),
+            ("DIAPER-L-60", "Diapers size L, 60", 8_900),
+            ("WIPES-80", "Baby wipes, 80 sheets", 1_250),
         ]:
-            post("/skus", {"code": sku, "name": name})
+            post("/skus", {"code": sku, "name": name, "transfer_price": price})
         lat, lon = entry["lat_e6"], entry["lon_e6"]
         post(
             "/locations",
