@@ -128,6 +128,8 @@ class Invitation(SQLModel, table=True):
     radius_km: int
     deadline: int = Field(sa_type=BigInteger)
     mine: bool  # this node asked; otherwise it was invited
+    # The requester wants the stock on consignment: it stays the supplier's property until sold.
+    consignment: bool = False
     status: str = Field(default="open", max_length=16)
     created_at: str = Field(max_length=32)
     invited: str = "[]"  # JSON list of member addresses the requester sent it to

@@ -25,6 +25,7 @@ class InvitationIn(Strict):
     needed_by: str = Field(description="ISO-8601 date or time by which the stock is needed")
     min_shelf_life_days: StrictInt = Field(default=0, ge=0)
     radius_km: StrictInt | None = Field(default=None, gt=0, le=20_000)
+    consignment: bool = Field(default=False, description="ownership stays with the supplier after receipt")
 
     @field_validator("needed_by")
     @classmethod
@@ -76,7 +77,7 @@ def negotiation_router(negotiator: Callable[[], Negotiator], operator: Sequence[
         """Invite every member within the radius to offer stock for an unmet need."""
         n = negotiator()
         inv, invited = n.invite(
-            body.sku, body.quantity, body.needed_by_unix(), body.min_shelf_life_days, body.radius_km
+            body.sku, body.quantity, body.needed_by_unix(), body.min_shelf_life_days, body.radius_km, body.consignment
         )
         return {"invitation": inv.model_dump(), "invited": [{"address": m.address, "name": m.name} for m in invited]}
 

@@ -320,7 +320,13 @@ class Negotiator(TransferSteps):
         )
 
     def invite(
-        self, sku: str, quantity: int, needed_by: int, min_shelf_life_days: int, radius_km: int | None
+        self,
+        sku: str,
+        quantity: int,
+        needed_by: int,
+        min_shelf_life_days: int,
+        radius_km: int | None,
+        consignment: bool = False,
     ) -> tuple[Invitation, list[MemberInfo]]:
         radius = radius_km if radius_km is not None else self.policy.default_radius_km
         invited = [m for m, d in self.peers() if d <= radius * 1000]
@@ -350,6 +356,7 @@ class Negotiator(TransferSteps):
                 radius_km=radius,
                 deadline=message["deadline"],
                 mine=True,
+                consignment=consignment,
                 created_at=utc_now_iso(),
                 invited=json.dumps([m.address for m in invited]),
             )

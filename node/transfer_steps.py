@@ -179,6 +179,7 @@ class TransferSteps:
             offer_rows = {o.id: o for o in rows}
             inv_of = {o.id: o.invitation for o in rows}
             needed_by = {i.id: i.needed_by for i in invitations}
+            consigned = {i.id: i.consignment for i in invitations}
             accepted = []
             for a in actions.acceptances:
                 msg = self._sign(
@@ -189,7 +190,7 @@ class TransferSteps:
                         "quantity": a.quantity,
                         "freightCompensation": a.freight_compensation,
                         "planHash": "0x" + hashes["plan"],
-                        "consignment": False,
+                        "consignment": consigned[inv_of[a.offer.id]],
                     },
                 )
                 expires = datetime.fromtimestamp(needed_by[inv_of[a.offer.id]], UTC).date() + timedelta(
@@ -209,6 +210,7 @@ class TransferSteps:
                         freight_compensation=a.freight_compensation,
                         unit_price=a.offer.unit_price,
                         plan_hash=msg.message["planHash"],
+                        consignment=consigned[inv_of[a.offer.id]],
                         expires_on=expires.isoformat(),
                         updated_at=utc_now_iso(),
                     )

@@ -230,3 +230,27 @@ def test_supplier_down_when_accepted_ships_after_it_restarts(nodes: NodeFactory)
     (t,) = until(lambda: transfers(hz, "shipped"), timeout=40)
     assert t["shipped"] == 30
     assert stock(xs) == {("X1", "available"): 20, ("X1", "in_transit"): 30}
+
+
+def test_consignment_transfer_moves_custody_but_not_ownership(nodes: NodeFactory) -> None:
+    hz = nodes.new("hz-consign", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    xs = nodes.new("xs-consign", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
+    stock_up(hz, [])
+    stock_up(xs, [("X1", soon(400), 50)])
+    with hz.client() as c:
+        c.post(
+            "/negotiation/invitations",
+            json={"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2), "consignment": True},
+        ).raise_for_status()
+    until(lambda: hz.client().get("/negotiation/offers").json())
+    assert hz.client().post("/negotiation/plan").status_code == 200
+    (t,) = until(lambda: transfers(hz, "shipped"))
+    assert t["consignment"] is True
+    with hz.client() as c:
+        c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": 30, "location": "WH"}).raise_for_status()
+        held = c.get("/stock").json()
+    assert [(b["owner"], b["holder"], b["quantity"]) for b in held] == [(xs.address, hz.address, 30)]
+    until(lambda: [x["status"] for x in transfers(xs)] == ["settled"])
+    with xs.client() as c:
+        books = {(b["location"], b["holder"], b["status"]): b["quantity"] for b in c.get("/stock").json()}
+    assert books == {("WH", xs.address, "available"): 20, (f"partner:{hz.address}", hz.address, "available"): 30}
