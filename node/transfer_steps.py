@@ -157,6 +157,12 @@ class TransferSteps:
             )
             answer = {**plan_to_json(result), "hashes": hashes}
             answer.pop("gap")
+            # The store requests that made each invitation: the "why" behind the plan.
+            requests = s.exec(
+                select(ReplenishmentRequest.id).where(
+                    ReplenishmentRequest.invitation.in_([n.invitation for n in needs])  # type: ignore[union-attr]
+                )
+            ).all()
             record = append_record(
                 s,
                 LEDGER,
@@ -166,7 +172,11 @@ class TransferSteps:
                     "lines": [],
                     "corrects": None,
                     "memo": "; ".join(actions.suggestions),
-                    "evidence": [{"source": "invitation", "reference": n.invitation} for n in needs]
+                    "evidence": [
+                        {"source": "replenishment_request", "reference": str(r)}
+                        for r in sorted(r for r in requests if r is not None)
+                    ]
+                    + [{"source": "invitation", "reference": n.invitation} for n in needs]
                     + [{"source": "offer", "reference": o.id} for o in offers],
                     "plan": {
                         "problem": problem_to_json(problem),
@@ -243,6 +253,7 @@ class TransferSteps:
             "acceptances": accepted,
             "declined": [o.id for o in actions.declined],
             "evidence": {
+                "requests": sorted(r for r in requests if r is not None),
                 "invitations": [n.invitation for n in needs],
                 "offers": [o.id for o in offers],
                 "rule_version": "preset-1",

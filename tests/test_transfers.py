@@ -162,6 +162,11 @@ def test_story_one_three_days_unmet_trigger_the_invitation_and_the_plan_runs_by_
     # partner who can fill it all is cheapest; Shaoxing's offer is declined and its reservation released.
     shipped = until(lambda: transfers(hz, "shipped"), timeout=30)
     assert [(t["supplier"], t["quantity"]) for t in shipped] == [(xs.address, 60)]
+    with hz.client() as c:
+        (plan,) = [r["record"] for r in c.get("/ledger/records", params={"type": "plan"}).json()]
+    sources = [e["source"] for e in plan["evidence"]]
+    assert sources.count("replenishment_request") == 3 and sources.count("offer") == 2
+    assert plan["plan"]["answer"]["hashes"]["plan"] and plan["plan"]["problem"]["requests"][0]["quantity"] == 60
     until(lambda: stock(sx) == {("S1", "available"): 100})
     with hz.client() as c:
         for t in shipped:
@@ -254,3 +259,28 @@ def test_consignment_transfer_moves_custody_but_not_ownership(nodes: NodeFactory
     with xs.client() as c:
         books = {(b["location"], b["holder"], b["status"]): b["quantity"] for b in c.get("/stock").json()}
     assert books == {("WH", xs.address, "available"): 20, (f"partner:{hz.address}", hz.address, "available"): 30}
+
+
+def test_a_resent_acceptance_is_refused_as_a_replay_and_ships_nothing_twice(nodes: NodeFactory) -> None:
+    import sqlite3
+
+    import httpx
+
+    hz = nodes.new("hz-resend", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    xs = nodes.new("xs-resend", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
+    stock_up(hz, [])
+    stock_up(xs, [("X1", soon(400), 50)])
+    with hz.client() as c:
+        c.post(
+            "/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2)}
+        ).raise_for_status()
+    until(lambda: hz.client().get("/negotiation/offers").json())
+    assert hz.client().post("/negotiation/plan").status_code == 200
+    until(lambda: transfers(xs, "shipped"))
+    with sqlite3.connect(hz.db_path) as db:
+        (envelope,) = db.execute("SELECT envelope FROM negotiationmessage WHERE type = 'Acceptance'").fetchone()
+    before = stock(xs)
+    again = httpx.post(f"{xs.url}/negotiation/messages", content=envelope, headers={"Content-Type": "application/json"})
+    assert again.status_code == 409 and again.json()["error"] == "replayed"
+    assert stock(xs) == before == {("X1", "available"): 20, ("X1", "in_transit"): 30}
+    assert len(transfers(xs)) == 1
