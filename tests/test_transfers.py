@@ -17,6 +17,19 @@ def transfers(node: RunningNode, status: str | None = None) -> list[dict[str, An
         return list(c.get("/negotiation/transfers", params={"status": status} if status else {}).json())
 
 
+def pair_with_an_offer(nodes: NodeFactory, tag: str, **invitation: Any) -> tuple[RunningNode, RunningNode]:
+    """Hangzhou invites 30 units; Xiaoshan (50 in stock) offers them. Returns (requester, supplier)."""
+    hz = nodes.new(f"hz-{tag}", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    xs = nodes.new(f"xs-{tag}", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
+    stock_up(hz, [])
+    stock_up(xs, [("X1", soon(400), 50)])
+    body = {"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2), **invitation}
+    with hz.client() as c:
+        c.post("/negotiation/invitations", json=body).raise_for_status()
+    until(lambda: hz.client().get("/negotiation/offers").json())
+    return hz, xs
+
+
 def test_story_one_invite_offer_plan_ship_receive_and_both_books_verify(nodes: NodeFactory) -> None:
     started = time.monotonic()
     hz = nodes.new("hz-store", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
@@ -77,15 +90,7 @@ def test_story_one_invite_offer_plan_ship_receive_and_both_books_verify(nodes: N
 
 
 def test_short_delivery_becomes_a_discrepancy_on_both_sides(nodes: NodeFactory) -> None:
-    hz = nodes.new("hz-short", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
-    xs = nodes.new("xs-short", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
-    stock_up(hz, [])
-    stock_up(xs, [("X1", soon(400), 50)])
-    with hz.client() as c:
-        c.post(
-            "/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2)}
-        ).raise_for_status()
-    until(lambda: len(hz.client().get("/negotiation/offers").json()) == 1)
+    hz, xs = pair_with_an_offer(nodes, "short")
     assert hz.client().post("/negotiation/plan").status_code == 200
     (t,) = until(lambda: transfers(hz, "shipped"))
     # Shipped but not yet received: the supplier's books hold a transfer the requester's do not (yet).
@@ -218,15 +223,7 @@ def test_two_requesters_competing_for_one_suppliers_stock_never_over_allocate(no
 
 
 def test_supplier_down_when_accepted_ships_after_it_restarts(nodes: NodeFactory) -> None:
-    hz = nodes.new("hz-crash", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
-    xs = nodes.new("xs-crash", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
-    stock_up(hz, [])
-    stock_up(xs, [("X1", soon(400), 50)])
-    with hz.client() as c:
-        c.post(
-            "/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2)}
-        ).raise_for_status()
-    until(lambda: hz.client().get("/negotiation/offers").json())
+    hz, xs = pair_with_an_offer(nodes, "crash")
     xs.process.kill()  # the supplier crashes before the acceptance reaches it
     assert hz.client().post("/negotiation/plan").status_code == 200
     time.sleep(1.0)
@@ -238,16 +235,7 @@ def test_supplier_down_when_accepted_ships_after_it_restarts(nodes: NodeFactory)
 
 
 def test_consignment_transfer_moves_custody_but_not_ownership(nodes: NodeFactory) -> None:
-    hz = nodes.new("hz-consign", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
-    xs = nodes.new("xs-consign", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
-    stock_up(hz, [])
-    stock_up(xs, [("X1", soon(400), 50)])
-    with hz.client() as c:
-        c.post(
-            "/negotiation/invitations",
-            json={"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2), "consignment": True},
-        ).raise_for_status()
-    until(lambda: hz.client().get("/negotiation/offers").json())
+    hz, xs = pair_with_an_offer(nodes, "consign", consignment=True)
     assert hz.client().post("/negotiation/plan").status_code == 200
     (t,) = until(lambda: transfers(hz, "shipped"))
     assert t["consignment"] is True
@@ -266,15 +254,7 @@ def test_a_resent_acceptance_is_refused_as_a_replay_and_ships_nothing_twice(node
 
     import httpx
 
-    hz = nodes.new("hz-resend", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
-    xs = nodes.new("xs-resend", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
-    stock_up(hz, [])
-    stock_up(xs, [("X1", soon(400), 50)])
-    with hz.client() as c:
-        c.post(
-            "/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2)}
-        ).raise_for_status()
-    until(lambda: hz.client().get("/negotiation/offers").json())
+    hz, xs = pair_with_an_offer(nodes, "resend")
     assert hz.client().post("/negotiation/plan").status_code == 200
     until(lambda: transfers(xs, "shipped"))
     with sqlite3.connect(hz.db_path) as db:
