@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -171,7 +173,18 @@ def test_story_one_three_days_unmet_trigger_the_invitation_and_the_plan_runs_by_
         (plan,) = [r["record"] for r in c.get("/ledger/records", params={"type": "plan"}).json()]
     sources = [e["source"] for e in plan["evidence"]]
     assert sources.count("replenishment_request") == 3 and sources.count("offer") == 2
-    assert plan["plan"]["answer"]["hashes"]["plan"] and plan["plan"]["problem"]["requests"][0]["quantity"] == 60
+    assert plan["plan"]["problem"]["requests"][0]["quantity"] == 60
+    # An auditor re-runs the recorded problem with `consortium match` and gets the same plan, hash for hash.
+    problem_file = nodes.base / "plan-problem.json"
+    problem_file.write_text(json.dumps(plan["plan"]["problem"]))
+    rerun = subprocess.run(
+        [sys.executable, "-m", "node", "match", "--problem", str(problem_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["hashes"] == plan["plan"]["answer"]["hashes"]
     until(lambda: stock(sx) == {("S1", "available"): 100})
     with hz.client() as c:
         for t in shipped:
