@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 SOLC_SHIM = REPO_ROOT / "scripts" / "solc"
 CACHE = REPO_ROOT / "build" / "contracts.json"
-CONTRACT_NAMES = ("MemberRegistry", "AnchorRegistry")
+CONTRACT_NAMES = ("MemberRegistry", "AnchorRegistry", "RuleRegistry")
 # Anvil 1.7's default hardfork runs anything up to this; pinned so bytecode does not depend on solc's default.
 EVM_VERSION = "cancun"
 
@@ -71,7 +71,7 @@ def _compiler_version() -> str:
 def compile_contracts(force: bool = False) -> dict[str, CompiledContract]:
     sources = _sources()
     version = _compiler_version()
-    key = hashlib.sha256(json.dumps([version, sources], sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([version, sources, CONTRACT_NAMES], sort_keys=True).encode()).hexdigest()
     if not force and CACHE.exists():
         cached = json.loads(CACHE.read_text())
         if cached.get("key") == key:

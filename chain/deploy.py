@@ -30,7 +30,7 @@ def contract(w3: Web3, name: str, address: str) -> Contract:
     return w3.eth.contract(address=Web3.to_checksum_address(address), abi=_compiled()[name].abi)
 
 
-def _deploy(w3: Web3, key: str, name: str, *args: object) -> str:
+def deploy_contract(w3: Web3, key: str, name: str, *args: object) -> str:
     compiled = _compiled()[name]
     factory = w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
     receipt = send(w3, Account.from_key(key), factory.constructor(*args))
@@ -40,6 +40,6 @@ def _deploy(w3: Web3, key: str, name: str, *args: object) -> str:
 def deploy_contracts(rpc_url: str, admin_key: str) -> Deployment:
     """MemberRegistry (administered by `admin_key`'s account), then AnchorRegistry bound to it."""
     w3 = connect(rpc_url, timeout=30)
-    registry = _deploy(w3, admin_key, "MemberRegistry")
-    anchors = _deploy(w3, admin_key, "AnchorRegistry", registry)
+    registry = deploy_contract(w3, admin_key, "MemberRegistry")
+    anchors = deploy_contract(w3, admin_key, "AnchorRegistry", registry)
     return Deployment(int(w3.eth.chain_id), rpc_url, registry, anchors)
