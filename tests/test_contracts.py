@@ -46,7 +46,7 @@ def root_of(label: str) -> bytes:
 
 def test_compiles_through_the_solc_js_shim() -> None:
     compiled = compile_contracts()
-    assert set(compiled) == {"MemberRegistry", "AnchorRegistry"}
+    assert set(compiled) == {"MemberRegistry", "AnchorRegistry", "RuleRegistry"}
     assert all(c.bytecode and c.abi for c in compiled.values())
 
 
