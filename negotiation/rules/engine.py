@@ -1,0 +1,329 @@
+"""The active rule book as policy: what a node offers, at what price, what a lane costs, what a request may
+accept, which business rules fire. Plain facts in, plain decisions out; every money result in minor units.
+
+Precedence, documented in docs/rules.md: a scenario's priority cell overrides the weight profiles, a
+profile overrides the default weights; within one cell the branches that apply must agree (the conflict
+search makes sure they do), so the first applying branch that sets a value gives it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+from negotiation.rules.book import CheckedBook, CompiledBranch
+from negotiation.rules.expr import Expression
+
+DEFAULT_SCENARIO = "routine_replenishment"
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    quantity: int
+    min_shelf_life_days: int
+    max_transit_hours: int = 24
+    customer_tier: str = "standard"
+    scenario: str = DEFAULT_SCENARIO
+    urgent: bool = False
+    unmet_days: int = 0
+
+
+@dataclass(frozen=True)
+class SkuFacts:
+    id: str
+    transfer_price: int  # minor units
+    purchase_price: int = 0
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class StockFacts:
+    available: int
+    safety_level: int
+    on_hand: int
+
+
+@dataclass(frozen=True)
+class CalendarFacts:
+    promotion: bool = False
+    slow_season: bool = False
+    month: int = 1
+    weekday: int = 1
+
+    @classmethod
+    def of(cls, day: date, promotion: bool = False, slow_season: bool = False) -> CalendarFacts:
+        return cls(promotion, slow_season, day.month, day.isoweekday())
+
+
+@dataclass(frozen=True)
+class CandidateLot:
+    lot: str
+    location: str
+    shelf_life_days: int
+    age_days: int
+    available: int
+
+
+@dataclass(frozen=True)
+class PickedLot:
+    lot: str
+    location: str
+    quantity: int
+    shelf_life_days: int
+    score: Fraction
+
+
+@dataclass(frozen=True)
+class ScenarioTerms:
+    """What a scenario's cells say for one situation."""
+
+    min_shelf_life_days: int | None = None
+    min_order_quantity: int = 1
+    max_transit_hours: int | None = None
+    ownership: str = "transfer"
+    requester_freight_share: Fraction = Fraction(1)
+    price_factor: Fraction = Fraction(1)
+    weights: Mapping[str, Fraction] = field(default_factory=dict)
+    branches: tuple[str, ...] = ()  # the cells that applied: the evidence of the decision
+
+
+@dataclass(frozen=True)
+class Freight:
+    per_unit: int
+    per_truck: int
+    transit_hours: int
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    rule: str
+    kind: str
+    text: str
+    supplier: str | None = None
+    quantity: int | None = None
+
+
+class Policy:
+    """A checked rule book, compiled for decisions. Build once per version; it holds no state."""
+
+    def __init__(self, checked: CheckedBook) -> None:
+        self.checked = checked
+        self.book = checked.book
+        self.version = checked.version
+        self.scale = 10**self.book.currency.minor_units
+        self.trigger = self.book.trigger
+
+    # -- facts to names ------------------------------------------------------------------------------
+    def money(self, minor: int) -> Fraction:
+        return Fraction(minor, self.scale)
+
+    def minor(self, major: Fraction | int) -> int:
+        """A formula's money back into whole minor units, half to even (Python's round on a Fraction)."""
+        return round(Fraction(major) * self.scale)
+
+    def env(
+        self,
+        request: RequestFacts | None = None,
+        sku: SkuFacts | None = None,
+        stock: StockFacts | None = None,
+        calendar: CalendarFacts | None = None,
+        lot: CandidateLot | None = None,
+        distance_km: int | None = None,
+        partner_tier: str = "partner",
+        partner_name: str = "",
+        demand: tuple[Fraction, Fraction] | None = None,
+    ) -> dict[str, Any]:
+        e: dict[str, Any] = {"partner.tier": partner_tier, "partner.name": partner_name}
+        if request is not None:
+            e.update(
+                {
+                    "request.quantity": request.quantity,
+                    "request.min_shelf_life_days": request.min_shelf_life_days,
+                    "request.max_transit_hours": request.max_transit_hours,
+                    "request.customer_tier": request.customer_tier,
+                    "request.scenario": request.scenario,
+                    "request.urgent": request.urgent,
+                    "request.unmet_days": request.unmet_days,
+                }
+            )
+        if sku is not None:
+            e.update(
+                {
+                    "sku.id": sku.id,
+                    "sku.transfer_price": self.money(sku.transfer_price),
+                    "sku.purchase_price": self.money(sku.purchase_price),
+                    "sku.category": sku.category,
+                }
+            )
+        if stock is not None:
+            e.update(
+                {
+                    "stock.available": stock.available,
+                    "stock.safety_level": stock.safety_level,
+                    "stock.on_hand": stock.on_hand,
+                }
+            )
+        if calendar is not None:
+            e.update(
+                {
+                    "calendar.promotion": calendar.promotion,
+                    "calendar.slow_season": calendar.slow_season,
+                    "calendar.month": calendar.month,
+                    "calendar.weekday": calendar.weekday,
+                }
+            )
+        if lot is not None:
+            e.update(
+                {
+                    "lot.shelf_life_days": lot.shelf_life_days,
+                    "lot.age_days": lot.age_days,
+                    "lot.available": lot.available,
+                }
+            )
+        if distance_km is not None:
+            e["lane.distance_km"] = distance_km
+            e["lane.transit_hours"] = int(
+                self.checked.pricing["transit_hours"].evaluate({"lane.distance_km": distance_km})
+            )
+        if demand is not None:
+            e["demand.daily_mean"], e["demand.daily_deviation"] = demand
+        return e
+
+    # -- the matrix ----------------------------------------------------------------------------------
+    def _applying(self, scenario: str, env: Mapping[str, Any]) -> list[tuple[str, CompiledBranch]]:
+        rows = self.checked.cells.get(scenario, {})
+        return [(row, b) for row, branches in rows.items() for b in branches if self._fires(b.when, env)]
+
+    def terms(self, scenario: str, env: Mapping[str, Any]) -> ScenarioTerms:
+        settings: dict[str, Any] = {}
+        weights: dict[str, Fraction] | None = None
+        applied = []
+        for _row, b in self._applying(scenario, env):
+            applied.append(b.path)
+            for k, v in b.settings.items():
+                settings.setdefault(k, v)
+            if b.weights and weights is None:
+                weights = dict(b.weights)
+        if weights is None:
+            weights = self._profile_weights(env)
+        return ScenarioTerms(
+            min_shelf_life_days=settings.get("min_shelf_life_days"),
+            min_order_quantity=int(settings.get("min_order_quantity", 1)),
+            max_transit_hours=settings.get("max_transit_hours"),
+            ownership=str(settings.get("ownership", "transfer")),
+            requester_freight_share=Fraction(settings.get("requester_freight_share", 1)),
+            price_factor=Fraction(settings.get("price_factor", 1)),
+            weights=weights,
+            branches=tuple(applied),
+        )
+
+    def _profile_weights(self, env: Mapping[str, Any]) -> dict[str, Fraction]:
+        weights = {k: Fraction(v) for k, v in self.book.objective.default_weights.items()}
+        for _path, when, profile in self.checked.profiles:
+            if when.evaluate(env):
+                return {**weights, **profile}
+        return weights
+
+    def admits(self, scenario: str, env: Mapping[str, Any]) -> bool:
+        """Every applying requirement of the scenario holds for this candidate."""
+        return all(b.require is None or b.require.evaluate(env) for _row, b in self._applying(scenario, env))
+
+    def score(self, weights: Mapping[str, Fraction], env: Mapping[str, Any]) -> Fraction:
+        total = Fraction(0)
+        for term, expression in self.checked.terms.items():
+            w = weights.get(term, Fraction(0))
+            if w and all(n in env for n in expression.names):
+                total += w * Fraction(expression.evaluate(env))
+        return total
+
+    # -- offering ------------------------------------------------------------------------------------
+    def pick_lots(
+        self,
+        lots: Sequence[CandidateLot],
+        request: RequestFacts,
+        sku: SkuFacts,
+        stock: StockFacts,
+        calendar: CalendarFacts,
+        distance_km: int,
+    ) -> tuple[list[PickedLot], ScenarioTerms]:
+        """What this node offers: only above its safety level, only lots the scenario's requirements admit,
+        best score first (the weights of the applying profile or priority cell), never below the shelf-life
+        floor the requester asked for."""
+        base = self.env(request, sku, stock, calendar, distance_km=distance_km)
+        terms = self.terms(request.scenario, base)
+        if self.offering_frozen(base):
+            return [], terms
+        spare = min(request.quantity, stock.available - stock.safety_level)
+        ranked = []
+        for lot in lots:
+            if lot.available <= 0 or lot.shelf_life_days < request.min_shelf_life_days:
+                continue
+            env = {**base, **self.env(lot=lot)}
+            if terms.min_shelf_life_days is not None and lot.shelf_life_days < terms.min_shelf_life_days:
+                continue
+            if not self.admits(request.scenario, env):
+                continue
+            ranked.append((self.score(terms.weights, env), lot))
+        ranked.sort(key=lambda p: (-p[0], p[1].lot, p[1].location))
+        picks = []
+        for score, lot in ranked:
+            if spare <= 0:
+                break
+            q = min(lot.available, spare)
+            picks.append(PickedLot(lot.lot, lot.location, q, lot.shelf_life_days, score))
+            spare -= q
+        return picks, terms
+
+    def unit_price(self, sku: SkuFacts, request: RequestFacts, terms: ScenarioTerms) -> int:
+        env = self.env(request, sku)
+        return self.minor(Fraction(self.checked.pricing["transfer_price"].evaluate(env)) * terms.price_factor)
+
+    # -- planning ------------------------------------------------------------------------------------
+    def freight(self, distance_km: int) -> Freight:
+        env = {"lane.distance_km": distance_km}
+        hours = math.ceil(Fraction(self.checked.pricing["transit_hours"].evaluate(env)))
+        env["lane.transit_hours"] = hours
+        return Freight(
+            self._money_formula("freight_per_unit", env), self._money_formula("freight_per_truck", env), hours
+        )
+
+    def _money_formula(self, name: str, env: Mapping[str, Any]) -> int:
+        expression: Expression = self.checked.pricing[name]
+        return self.minor(Fraction(expression.evaluate(env)))
+
+    def shortage_penalty(self, request: RequestFacts, sku: SkuFacts | None = None) -> int:
+        return self._money_formula("shortage_penalty", self.env(request, sku))
+
+    # -- business rules ------------------------------------------------------------------------------
+    def offering_frozen(self, env: Mapping[str, Any]) -> bool:
+        return any(
+            r.action.kind == "freeze_offering" and self._fires(when, env) for _p, when, r, _v in self.checked.rules
+        )
+
+    def suggestions(self, env: Mapping[str, Any]) -> list[Suggestion]:
+        out = []
+        for _path, when, rule, value in self.checked.rules:
+            if not self._fires(when, env):
+                continue
+            a = rule.action
+            amount = None if value is None else math.ceil(Fraction(value.evaluate(env)))
+            sku = env.get("sku.id", "?")
+            text = {
+                "request_quote": f"ask {a.supplier} for a quote on {amount if amount is not None else ''} of {sku}",
+                "stop_purchasing": f"stop purchasing {sku}",
+                "freeze_offering": f"do not offer {sku} to partners",
+                "open_offering": f"offer {sku} to partners",
+                "set_safety_level": f"set the safety level of {sku} to {amount}",
+                "notify": f"{sku}: {a.message}",
+            }[a.kind]
+            out.append(Suggestion(rule.id, a.kind, " ".join(text.split()), a.supplier, amount))
+        return out
+
+    @staticmethod
+    def _fires(when: Expression, env: Mapping[str, Any]) -> bool:
+        # A rule about names this situation does not carry does not fire (a stock rule, while pricing a lane).
+        return all(n in env for n in when.names) and bool(when.evaluate(env))

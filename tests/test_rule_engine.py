@@ -1,0 +1,104 @@
+"""The demo rule book as policy: weights switched by customer tier, scenario cells, prices and freight in
+minor units, business rules, and safety stock from demand."""
+
+import random
+from pathlib import Path
+
+import pytest
+
+from negotiation.rules.book import load_book
+from negotiation.rules.engine import CalendarFacts, CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
+from negotiation.rules.safety_stock import decide_safety_level, safety_level, smooth_demand
+
+DEMO = Path(__file__).resolve().parents[1] / "node" / "demo" / "rulebook.yaml"
+SKU = SkuFacts("DIAPER-L-60", transfer_price=8_900, purchase_price=1_900)
+PLENTY = StockFacts(available=1_000, safety_level=0, on_hand=1_000)
+# An old lot with less life left, a fresh one received last week: FIFO and shelf-life-first disagree.
+LOTS = [CandidateLot("old", "WH", 200, 90, 60), CandidateLot("fresh", "WH", 700, 5, 80)]
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return Policy(load_book(DEMO))
+
+
+def picked(
+    policy: Policy, request: RequestFacts, stock: StockFacts = PLENTY, lots: list[CandidateLot] = LOTS
+) -> list[tuple[str, int]]:
+    picks, _terms = policy.pick_lots(lots, request, SKU, stock, CalendarFacts(), 15)
+    return [(p.lot, p.quantity) for p in picks]
+
+
+def test_customer_tier_switches_the_weights_of_one_objective(policy: Policy) -> None:
+    assert picked(policy, RequestFacts(100, 30, customer_tier="standard")) == [("old", 60), ("fresh", 40)]
+    assert picked(policy, RequestFacts(100, 30, customer_tier="hospital")) == [("fresh", 80), ("old", 20)]
+
+
+def test_scenario_requirements_and_the_requesters_floor_filter_lots(policy: Policy) -> None:
+    # clinical_trial requires 180 days at least: both lots qualify; a 100-day lot does not.
+    lots = [*LOTS, CandidateLot("short", "WH", 100, 200, 500)]
+    assert ("short", 500) not in picked(policy, RequestFacts(900, 0, scenario="clinical_trial"), lots=lots)
+    assert ("short", 500) in picked(policy, RequestFacts(900, 0), lots=lots)
+    assert picked(policy, RequestFacts(900, 300), lots=lots) == [("fresh", 80)]
+
+
+def test_only_stock_above_the_safety_level_and_never_while_the_rule_book_freezes_offering(policy: Policy) -> None:
+    assert sum(q for _lot, q in picked(policy, RequestFacts(500, 0), StockFacts(140, 100, 140))) == 40
+    # keep_last_units: at or below the safety level nothing is offered at all
+    assert picked(policy, RequestFacts(500, 0), StockFacts(100, 100, 100)) == []
+
+
+def test_scenario_cells_set_ownership_price_and_cost_sharing(policy: Policy) -> None:
+    env = policy.env(RequestFacts(10, 0, scenario="consignment"), SKU)
+    consignment = policy.terms("consignment", env)
+    assert consignment.ownership == "consignment"
+    assert policy.unit_price(SKU, RequestFacts(10, 0), consignment) == 0
+    spare_parts = policy.terms("after_sales_spare_parts", policy.env(RequestFacts(1, 0, urgent=True), SKU))
+    assert policy.unit_price(SKU, RequestFacts(1, 0), spare_parts) == 890
+    assert spare_parts.max_transit_hours == 4
+    joint = policy.terms("joint_purchase", policy.env(RequestFacts(60, 0), SKU))
+    assert (joint.requester_freight_share, joint.min_order_quantity) == (0.5, 50)
+    routine = policy.terms("routine_replenishment", policy.env(RequestFacts(60, 0), SKU))
+    assert (routine.ownership, routine.min_order_quantity, routine.max_transit_hours) == ("transfer", 10, 24)
+    assert routine.branches[0] == "matrix.routine_replenishment.shelf_life[0]"
+
+
+def test_freight_and_penalty_formulas_give_whole_minor_units(policy: Policy) -> None:
+    f = policy.freight(15)
+    assert (f.per_unit, f.per_truck, f.transit_hours) == (80, 12_500, 2)
+    assert policy.freight(81).transit_hours == 4
+    assert policy.shortage_penalty(RequestFacts(1, 0, urgent=True)) == 500_000
+    assert policy.shortage_penalty(RequestFacts(1, 0)) == 100_000
+    assert policy.minor(policy.money(1) / 2) == 0 and policy.minor(policy.money(3) / 2) == 2  # half to even
+
+
+def test_business_rules_suggest_actions(policy: Policy) -> None:
+    short = StockFacts(available=3, safety_level=10, on_hand=3)
+    found = policy.suggestions(policy.env(sku=SKU, stock=short))
+    assert [(s.rule, s.kind, s.supplier, s.quantity) for s in found] == [
+        ("quote_when_dear_and_short", "request_quote", "jiaxing-distributor", 17),
+        ("keep_last_units", "freeze_offering", None, None),
+    ]
+    cheap = SkuFacts("DIAPER-L-60", 8_900, purchase_price=1_800)  # 18.00 is not above 18.00
+    assert [s.rule for s in policy.suggestions(policy.env(sku=cheap, stock=short))] == ["keep_last_units"]
+
+
+def test_safety_level_follows_demand_and_the_calendar(policy: Policy) -> None:
+    rng = random.Random(7)
+    steady = [20] * 60
+    noisy = [max(0, round(rng.gauss(20, 6))) for _ in range(60)]
+    assert decide_safety_level(policy.checked, steady, policy.env(calendar=CalendarFacts())).level == 0
+    normal = decide_safety_level(policy.checked, noisy, policy.env(calendar=CalendarFacts()))
+    promo = decide_safety_level(policy.checked, noisy, policy.env(calendar=CalendarFacts(promotion=True)))
+    slow = decide_safety_level(policy.checked, noisy, policy.env(calendar=CalendarFacts(slow_season=True)))
+    assert slow.level < normal.level < promo.level
+    assert promo.adjustments == ("safety_stock.adjustments[0]",) and promo.service_level == "0.98"
+    assert normal.cover_days == 3
+
+
+def test_smoothing_tracks_a_shift_in_demand() -> None:
+    est = smooth_demand([10] * 30 + [30] * 30, alpha=0.2)
+    assert 29 < est.mean <= 30
+    assert safety_level(smooth_demand([10, 30] * 20, 0.2), 0.95, 4) > safety_level(
+        smooth_demand([19, 21] * 20, 0.2), 0.95, 4
+    )
