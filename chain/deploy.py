@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from eth_account import Account
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
@@ -19,6 +20,7 @@ class Deployment:
     rpc_url: str
     registry: str
     anchors: str
+    rules: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -37,9 +39,50 @@ def deploy_contract(w3: Web3, key: str, name: str, *args: object) -> str:
     return str(Web3.to_checksum_address(receipt["contractAddress"]))
 
 
-def deploy_contracts(rpc_url: str, admin_key: str) -> Deployment:
-    """MemberRegistry (administered by `admin_key`'s account), then AnchorRegistry bound to it."""
+def deploy_contracts(rpc_url: str, admin_key: str, genesis: RuleGenesis | None = None) -> Deployment:
+    """MemberRegistry (administered by `admin_key`'s account), then AnchorRegistry bound to it, and, given
+    the first rule book's version and governance, the RuleRegistry with that version in force."""
     w3 = connect(rpc_url, timeout=30)
     registry = deploy_contract(w3, admin_key, "MemberRegistry")
     anchors = deploy_contract(w3, admin_key, "AnchorRegistry", registry)
-    return Deployment(int(w3.eth.chain_id), rpc_url, registry, anchors)
+    rules = None
+    if genesis is not None:
+        t = genesis.terms.normalised()
+        rules = deploy_contract(
+            w3,
+            admin_key,
+            "RuleRegistry",
+            registry,
+            HexBytes(genesis.version),
+            list(t.approvers),
+            t.quorum,
+            list(t.required),
+            t.activation_delay_blocks,
+            genesis.uri,
+        )
+    return Deployment(int(w3.eth.chain_id), rpc_url, registry, anchors, rules)
+
+
+@dataclass(frozen=True)
+class GovernanceTerms:
+    """Who approves the next version, as the contract holds it for a version (and its rule book states it)."""
+
+    approvers: tuple[str, ...]
+    quorum: int
+    required: tuple[str, ...]
+    activation_delay_blocks: int
+
+    def normalised(self) -> GovernanceTerms:
+        return GovernanceTerms(
+            tuple(Web3.to_checksum_address(a) for a in self.approvers),
+            self.quorum,
+            tuple(Web3.to_checksum_address(a) for a in self.required),
+            self.activation_delay_blocks,
+        )
+
+
+@dataclass(frozen=True)
+class RuleGenesis:
+    version: str
+    terms: GovernanceTerms
+    uri: str = ""

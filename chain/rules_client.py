@@ -5,33 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eth_account import Account
 from hexbytes import HexBytes
 from web3 import Web3
 
-from chain.deploy import contract, deploy_contract
+from chain.deploy import GovernanceTerms, contract, deploy_contract
 from chain.tx import connect, send
 
 NO_VERSION = "0x" + "00" * 32
-
-
-@dataclass(frozen=True)
-class GovernanceTerms:
-    """Who approves the next version, as the contract holds it for a version (and its rule book states it)."""
-
-    approvers: tuple[str, ...]
-    quorum: int
-    required: tuple[str, ...]
-    activation_delay_blocks: int
-
-    def normalised(self) -> GovernanceTerms:
-        return GovernanceTerms(
-            tuple(Web3.to_checksum_address(a) for a in self.approvers),
-            self.quorum,
-            tuple(Web3.to_checksum_address(a) for a in self.required),
-            self.activation_delay_blocks,
-        )
 
 
 @dataclass(frozen=True)
@@ -53,19 +36,17 @@ def _hex32(value: bytes | str) -> str:
 def deploy_rule_registry(
     rpc_url: str, key: str, member_registry: str, genesis: str, terms: GovernanceTerms, uri: str
 ) -> str:
-    """The consortium's rule registry, with `genesis` in force from the deployment block."""
-    t = terms.normalised()
-    w3 = connect(rpc_url, timeout=30)
+    """A rule registry alone (tests; `deploy_contracts` deploys one with the others), `genesis` in force."""
     return deploy_contract(
-        w3,
+        connect(rpc_url, timeout=30),
         key,
         "RuleRegistry",
         Web3.to_checksum_address(member_registry),
         HexBytes(genesis),
-        list(t.approvers),
-        t.quorum,
-        list(t.required),
-        t.activation_delay_blocks,
+        list(terms.normalised().approvers),
+        terms.quorum,
+        list(terms.normalised().required),
+        terms.activation_delay_blocks,
         uri,
     )
 
@@ -130,3 +111,15 @@ class RuleRegistryClient:
 
     def activated(self) -> Sequence[str]:
         return [_hex32(v) for v in self.contract.functions.activatedVersions().call()]
+
+
+def rule_events(client: RuleRegistryClient, from_block: int, to_block: int) -> list[dict[str, Any]]:
+    """Proposed, Approved and Scheduled events between two blocks, in chain order, as plain data."""
+    out = []
+    for name in ("Proposed", "Approved", "Scheduled"):
+        event = getattr(client.contract.events, name)
+        for log in event.get_logs(from_block=from_block, to_block=to_block):
+            args = dict(log["args"])
+            plain = {k: (_hex32(v) if isinstance(v, bytes) else v) for k, v in args.items()}
+            out.append({"event": name, "block": log["blockNumber"], "log_index": log["logIndex"], **plain})
+    return sorted(out, key=lambda e: (e["block"], e["log_index"]))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 from negotiation.matching import Lane, MatchingProblem, Offer, Request, TransferPlan
-from negotiation.offers import FreightFormula
+from negotiation.offers import FreightCosts
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,9 @@ class OpenNeed:
     sku: str
     quantity: int
     min_shelf_life_days: int
+    # From the scenario's cells; None: the plan-wide value.
+    max_transit_hours: int | None = None
+    shortage_penalty: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,14 +54,22 @@ def build_problem(
     needs: list[OpenNeed],
     offers: list[ReceivedOffer],
     distances_km: dict[str, int],
-    formula: FreightFormula,
+    formula: FreightCosts,
     radius_km: int,
     max_transit_hours: int,
     shortage_penalty: int,
 ) -> MatchingProblem:
     """One request per open invitation, one offer per received offer, one lane per supplier into us."""
     requests = tuple(
-        Request(n.invitation, requester, n.sku, n.quantity, n.min_shelf_life_days, max_transit_hours, shortage_penalty)
+        Request(
+            n.invitation,
+            requester,
+            n.sku,
+            n.quantity,
+            n.min_shelf_life_days,
+            max_transit_hours if n.max_transit_hours is None else n.max_transit_hours,
+            shortage_penalty if n.shortage_penalty is None else n.shortage_penalty,
+        )
         for n in needs
     )
     matching_offers = tuple(
@@ -85,11 +98,15 @@ def plan_actions(
     plan: TransferPlan,
     offers: list[ReceivedOffer],
     distances_km: dict[str, int],
-    formula: FreightFormula,
+    formula: FreightCosts,
     requester_name: str,
     sku_of: dict[str, str],
+    requester_share: Mapping[str, Fraction] | None = None,
 ) -> PlanActions:
-    """Acceptances with their freight compensation, offers to decline, and what to tell the operator."""
+    """Acceptances with their freight compensation, offers to decline, and what to tell the operator.
+
+    `requester_share` (by offer) is the part of the freight the requester pays when the scenario shares
+    the cost (joint purchase); rounded half to even into minor units."""
     by_id = {o.id: o for o in offers}
     allocated = [(by_id[a.offer], a.quantity) for a in plan.allocations]
     by_supplier: dict[str, list[int]] = defaultdict(list)
@@ -100,7 +117,9 @@ def plan_actions(
         km = distances_km[supplier]
         shares = split_fixed_cost(formula.fixed_cost(km), [allocated[i][1] for i in idx])
         for i, share in zip(idx, shares, strict=True):
-            compensation[i] = formula.cost_per_unit(km) * allocated[i][1] + share
+            full = formula.cost_per_unit(km) * allocated[i][1] + share
+            part = (requester_share or {}).get(allocated[i][0].id, Fraction(1))
+            compensation[i] = round(full * part)
     acceptances = [Acceptance(o, q, c) for (o, q), c in zip(allocated, compensation, strict=True)]
     taken = {a.offer.id for a in acceptances}
     declined = [o for o in offers if o.id not in taken]

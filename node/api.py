@@ -6,6 +6,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from eth_account import Account
@@ -16,18 +17,22 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from chain.anchor_client import AnchorWriter
+from chain.registry_client import MemberRegistryClient
 from negotiation.messages import MessageRefused
 from node import audit_views
 from node.anchoring import AnchoringService, AnchorPolicy, waiting_records
 from node.db import make_engine, session_scope
 from node.errors import (
     AlreadyExists,
+    ChainUnreachable,
     EvidenceRequired,
     InsufficientStock,
     InvalidMovement,
     NodeError,
     NotConfigured,
     NotFound,
+    RuleBookNotActive,
+    RuleBookRejected,
     Unauthorized,
 )
 from node.ledger import Evidence, Movement, MovementType
@@ -35,6 +40,8 @@ from node.models import Location, Lot, Record, Sku, StockBalance
 from node.negotiation_api import negotiation_router
 from node.negotiation_service import NegotiationPolicy, Negotiator
 from node.pool import LEDGER, add_location, add_lot, add_sku, record_movement
+from node.rules_api import rules_router
+from node.rules_service import RuleKeeper
 from node.schemas import LocationIn, LotIn, MovementIn, SkuIn
 from node.settings import NodeSettings
 
@@ -48,7 +55,10 @@ STATUS_OF: dict[type[NodeError], int] = {
     InsufficientStock: 409,
     InvalidMovement: 422,
     EvidenceRequired: 422,
+    RuleBookRejected: 422,
+    RuleBookNotActive: 409,
     NotConfigured: 503,
+    ChainUnreachable: 503,
 }
 
 
@@ -64,6 +74,7 @@ REFUSAL_STATUS: dict[str, int] = {
     "unknown_subject": 404,
     "replayed": 409,
     "closed": 409,
+    "rule_version": 409,
     "expired": 410,
 }
 
@@ -79,6 +90,19 @@ class NodeContext:
         self.address: str = Account.from_key(settings.private_key).address
         self.anchoring: AnchoringService | None = None
         self.negotiator: Negotiator | None = None
+        directory = (
+            MemberRegistryClient(settings.rpc_url, settings.registry_address) if settings.registry_address else None
+        )
+        self.rules = RuleKeeper(
+            engine,
+            settings.rpc_url,
+            settings.rules_address,
+            directory,
+            settings.private_key,
+            lambda: settings.public_url or f"http://{settings.host}:{settings.port}",
+        )
+        if settings.rulebook_file:
+            self.rules.add_file(Path(settings.rulebook_file))
         if settings.registry_address:
             self.negotiator = Negotiator(
                 engine,
@@ -86,17 +110,8 @@ class NodeContext:
                 settings.registry_address,
                 settings.private_key,
                 settings.consortium_name,
-                NegotiationPolicy(
-                    settings.safety_stock,
-                    settings.offer_ttl_seconds,
-                    settings.invitation_ttl_seconds,
-                    settings.invitation_radius_km,
-                    settings.max_transit_hours,
-                    settings.shortage_penalty,
-                    settings.days_unmet_before_invitation,
-                    settings.auto_plan_after_seconds,
-                    settings.lead_time_days,
-                ),
+                NegotiationPolicy(settings.safety_stock, settings.auto_plan_after_seconds),
+                self.rules,
             )
         if settings.anchor_enabled and settings.anchor_address:
             anchor_address = settings.anchor_address
@@ -317,6 +332,7 @@ def create_app(settings: NodeSettings) -> FastAPI:
         return ctx.negotiator
 
     app.include_router(negotiation_router(negotiator, op))
+    app.include_router(rules_router(ctx.rules, op))
     return app
 
 

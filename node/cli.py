@@ -14,8 +14,12 @@ node_app = typer.Typer(help="Run this partner's node.", no_args_is_help=True)
 audit_app = typer.Typer(
     help="Verify a node's records against the chain, without trusting the node.", no_args_is_help=True
 )
+rules_app = typer.Typer(
+    help="Rule books: check one, see the versions on-chain, propose and approve through a node.", no_args_is_help=True
+)
 app.add_typer(node_app, name="node")
 app.add_typer(audit_app, name="audit")
+app.add_typer(rules_app, name="rules")
 
 NodeOpt = Annotated[str | None, typer.Option("--node", help="URL of the node to audit")]
 ExportOpt = Annotated[Path | None, typer.Option("--export", help="an export file from `consortium audit export`")]
@@ -213,6 +217,101 @@ def deploy(
 
     d = deploy_contracts(rpc, key)
     typer.echo(json.dumps({"chain_id": d.chain_id, "registry": d.registry, "anchor_contract": d.anchors}))
+
+
+@rules_app.command("check")
+def rules_check(file: Annotated[Path, typer.Argument(help="rule book, YAML or JSON")]) -> None:
+    """Validate a rule book and search it for conflicts. Exit 0: valid, no conflict; 1: conflicts (each with
+    a situation that triggers it); 2: invalid (each problem with the path of its cell)."""
+    from negotiation.rules.book import RuleBookInvalid, load_book
+    from negotiation.rules.conflicts import find_conflicts
+    from node.rules_service import conflict_json
+
+    try:
+        checked = load_book(file)
+    except (RuleBookInvalid, OSError) as exc:
+        problems = exc.problems if isinstance(exc, RuleBookInvalid) else []
+        for p in problems:
+            typer.echo(f"INVALID {p}", err=True)
+        if not problems:
+            typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    conflicts = find_conflicts(checked)
+    for c in conflicts:
+        typer.echo(f"CONFLICT {c}", err=True)
+    out = {
+        "version": checked.version,
+        "label": checked.book.label,
+        "conflicts": [conflict_json(c) for c in conflicts],
+    }
+    typer.echo(json.dumps(out, indent=2))
+    raise typer.Exit(1 if conflicts else 0)
+
+
+@rules_app.command("schema")
+def rules_schema() -> None:
+    """Print the rule book's JSON Schema (docs/rulebook.schema.json is this output)."""
+    from negotiation.rules.book import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@rules_app.command("history")
+def rules_history(
+    rpc: Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain")],
+    contract: Annotated[str, typer.Option("--contract", help="the RuleRegistry address")],
+    books: Annotated[
+        list[Path] | None, typer.Option("--book", help="rule book files to match against the versions")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="keep printing new proposals, approvals, activations")
+    ] = False,
+) -> None:
+    """Every version on-chain with its proposer, approvers, activation block and, for the rule book files
+    given, whether they hash to it and state the governance the chain holds. Reads the chain only."""
+    from node.rules_history import follow_events, history_from_chain
+
+    for line in history_from_chain(rpc, contract, books or []):
+        typer.echo(json.dumps(line))
+    if follow:
+        follow_events(rpc, contract, lambda event: typer.echo(json.dumps(event)))
+
+
+def _node_call(method: str, node: str, path: str, token: str | None, body: Any = None) -> Any:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    resp = httpx.request(method, f"{node.rstrip('/')}{path}", json=body, headers=headers, timeout=60)
+    if resp.status_code >= 400:
+        typer.echo(f"error: {resp.status_code} {resp.text}", err=True)
+        raise typer.Exit(1)
+    return resp.json()
+
+
+OperatorToken = Annotated[str | None, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="operator token")]
+
+
+@rules_app.command("propose")
+def rules_propose(
+    file: Annotated[Path, typer.Argument(help="rule book, YAML or JSON")],
+    node: Annotated[str, typer.Option("--node", help="URL of the proposing member's node")],
+    token: OperatorToken = None,
+) -> None:
+    """Hand a rule book to our node and propose it on-chain (refused if it has conflicts)."""
+    from negotiation.rules.book import read_document
+
+    added = _node_call("POST", node, "/rules/books", token, read_document(file))
+    typer.echo(json.dumps(_node_call("POST", node, f"/rules/books/{added['version']}/propose", token), indent=2))
+
+
+@rules_app.command("approve")
+def rules_approve(
+    version: Annotated[str, typer.Argument(help="0x... version to approve")],
+    node: Annotated[str, typer.Option("--node", help="URL of the approving member's node")],
+    token: OperatorToken = None,
+) -> None:
+    """Approve a proposed version through our node (which fetches it, checks hash, conflicts, governance)."""
+    typer.echo(json.dumps(_node_call("POST", node, f"/rules/books/{version}/approve", token), indent=2))
 
 
 def main() -> None:

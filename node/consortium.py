@@ -19,11 +19,13 @@ import httpx
 from eth_account import Account
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
-from chain.deploy import deploy_contracts
+from chain.deploy import RuleGenesis, deploy_contracts
 from chain.processes import free_port, port_is_free
 from chain.registry_client import MemberRegistryClient, Role
 from chain.tx import connect
+from negotiation.rules.book import load_book
 from node.process import NodeProcess
+from node.rules_service import governance_terms
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class DemoPartner:
     lat_e6: int
     lon_e6: int
 
+
+DEMO_RULEBOOK = Path(__file__).resolve().parent / "demo" / "rulebook.yaml"
 
 # Around Hangzhou: two partners within 50 km of each other, one (Jiaxing) about 75 km out.
 DEMO_PARTNERS = [
@@ -105,11 +109,15 @@ class LocalConsortium:
 
     def _contracts_present(self, rpc: str, manifest: dict[str, Any]) -> bool:
         w3 = connect(rpc)
-        return all(len(w3.eth.get_code(manifest[k])) > 0 for k in ("registry", "anchor_contract"))
+        keys = ("registry", "anchor_contract", "rule_registry")
+        return all(manifest.get(k) and len(w3.eth.get_code(manifest[k])) > 0 for k in keys)
 
     def _create(self, rpc: str) -> tuple[dict[str, Any], dict[str, str]]:
-        admin_key = DEFAULT_PRIVATE_KEYS[0]
-        deployment = deploy_contracts(rpc, admin_key)
+        admin_key = DEFAULT_PRIVATE_KEYS[0]  # headquarters: administers the registry, approves rule books
+        demo = load_book(DEMO_RULEBOOK)
+        deployment = deploy_contracts(
+            rpc, admin_key, RuleGenesis(demo.version, governance_terms(demo), DEMO_RULEBOOK.name)
+        )
         registry = MemberRegistryClient(rpc, deployment.registry, admin_key)
         keys = {"admin": admin_key}
         nodes = []
@@ -138,6 +146,8 @@ class LocalConsortium:
             "anvil_port": 0,
             "registry": deployment.registry,
             "anchor_contract": deployment.anchors,
+            "rule_registry": deployment.rules,
+            "rule_book": demo.version,
             "nodes": nodes,
             "demo_loaded": False,
         }
@@ -154,6 +164,8 @@ class LocalConsortium:
             "CONSORTIUM_RPC_URL": manifest["rpc_url"],
             "CONSORTIUM_REGISTRY_ADDRESS": manifest["registry"],
             "CONSORTIUM_ANCHOR_ADDRESS": manifest["anchor_contract"],
+            "CONSORTIUM_RULES_ADDRESS": manifest["rule_registry"],
+            "CONSORTIUM_RULEBOOK_FILE": str(DEMO_RULEBOOK),
         }
 
     def stop(self) -> None:
@@ -185,6 +197,7 @@ def summary(manifest: dict[str, Any], path: Path) -> str:
         f"  chain      {manifest['rpc_url']}  (chain id {manifest['chain_id']})",
         f"  registry   {manifest['registry']}",
         f"  anchors    {manifest['anchor_contract']}",
+        f"  rules      {manifest['rule_registry']}  (in force: {manifest['rule_book'][:18]}..., {DEMO_RULEBOOK.name})",
     ]
     for n in manifest["nodes"]:
         lines.append(f"  node       {n['name']:<22} {n['url']}/docs  token {n['api_token']}")

@@ -46,3 +46,21 @@ class NotConfigured(NodeError):
     """The node was started without what this request needs (e.g. no anchor contract)."""
 
     code = "not_configured"
+
+
+class RuleBookNotActive(NodeError):
+    """The node cannot show that the rule book it would decide under is the one the chain says is active."""
+
+    code = "rule_book_not_active"
+
+
+class RuleBookRejected(NodeError):
+    """A rule book that does not validate, has conflicts, or does not match what the chain holds for it."""
+
+    code = "rule_book_rejected"
+
+
+class ChainUnreachable(NodeError):
+    """The chain does not answer, so what must be checked on it cannot be: try again later."""
+
+    code = "chain_unavailable"

@@ -27,6 +27,17 @@ class Lot(SQLModel, table=True):
     sku: str = Field(primary_key=True, foreign_key="sku.code", max_length=64)
     code: str = Field(primary_key=True, max_length=64)
     expires_on: str | None = Field(default=None, max_length=10)  # ISO date, YYYY-MM-DD
+    # When this node first received it: first in, first out weighs a lot's age.
+    received_on: str | None = Field(default=None, max_length=10)
+
+
+class RuleBookVersion(SQLModel, table=True):
+    """A rule book this node holds, by version (keccak-256 of its canonical JSON, which `body` is)."""
+
+    version: str = Field(primary_key=True, max_length=66)
+    label: str = Field(max_length=100)
+    body: str
+    added_at: str = Field(max_length=32)
 
 
 class Record(SQLModel, table=True):
@@ -130,6 +141,10 @@ class Invitation(SQLModel, table=True):
     mine: bool  # this node asked; otherwise it was invited
     # The requester wants the stock on consignment: it stays the supplier's property until sold.
     consignment: bool = False
+    scenario: str = Field(default="routine_replenishment", max_length=32)
+    customer_tier: str = Field(default="standard", max_length=64)
+    urgent: bool = False
+    rule_version: str = Field(default="", max_length=66)  # the rule book it was made under
     status: str = Field(default="open", max_length=16)
     created_at: str = Field(max_length=32)
     invited: str = "[]"  # JSON list of member addresses the requester sent it to
@@ -149,6 +164,7 @@ class TransferOffer(SQLModel, table=True):
     deadline: int = Field(sa_type=BigInteger)
     mine: bool  # this node offered
     status: str = Field(default="open", max_length=16, index=True)  # open | accepted | declined | expired
+    rule_version: str = Field(default="", max_length=66)  # the supplier's rule book when it offered
 
 
 class OutboxMessage(SQLModel, table=True):

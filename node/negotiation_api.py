@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Request
 from pydantic import Field, StrictInt, field_validator
 from sqlmodel import select
 
+from negotiation.rules.names import Scenario
 from node.db import session_scope
 from node.errors import NotFound
 from node.models import Invitation, ReplenishmentRequest, Transfer, TransferOffer
@@ -26,6 +27,9 @@ class InvitationIn(Strict):
     min_shelf_life_days: StrictInt = Field(default=0, ge=0)
     radius_km: StrictInt | None = Field(default=None, gt=0, le=20_000)
     consignment: bool = Field(default=False, description="ownership stays with the supplier after receipt")
+    scenario: Scenario = Field(default="routine_replenishment", description="the strategy matrix column")
+    customer_tier: str | None = Field(default=None, description="one of the rule book's customer tiers")
+    urgent: bool = False
 
     @field_validator("needed_by")
     @classmethod
@@ -77,7 +81,15 @@ def negotiation_router(negotiator: Callable[[], Negotiator], operator: Sequence[
         """Invite every member within the radius to offer stock for an unmet need."""
         n = negotiator()
         inv, invited = n.invite(
-            body.sku, body.quantity, body.needed_by_unix(), body.min_shelf_life_days, body.radius_km, body.consignment
+            body.sku,
+            body.quantity,
+            body.needed_by_unix(),
+            body.min_shelf_life_days,
+            body.radius_km,
+            body.consignment,
+            body.scenario,
+            body.customer_tier,
+            body.urgent,
         )
         return {"invitation": inv.model_dump(), "invited": [{"address": m.address, "name": m.name} for m in invited]}
 

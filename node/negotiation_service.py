@@ -26,10 +26,13 @@ from chain.registry_client import MemberInfo, MemberRegistryClient
 from chain.tx import connect
 from negotiation.geo import distance_m
 from negotiation.messages import Domain, MessageGuard, MessageRefused, SignedMessage, new_id, new_nonce, sign
-from negotiation.offers import FreightFormula, LotStock, select_lots
+from negotiation.offers import shelf_life_days
+from negotiation.rules.engine import CalendarFacts, CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
+from negotiation.rules.names import SCENARIOS
+from negotiation.rules.safety_stock import decide_safety_level
 from negotiation.trigger import OpenRequest, due_needs
 from node.db import session_scope
-from node.errors import InvalidMovement, NotFound
+from node.errors import InvalidMovement, NodeError, NotFound
 from node.ledger import Evidence, Movement, MovementType, StockStatus
 from node.models import (
     Invitation,
@@ -44,6 +47,7 @@ from node.models import (
 )
 from node.pool import record_movement
 from node.records import utc_now_iso
+from node.rules_service import RuleKeeper, daily_demand
 from node.transfer_steps import TransferSteps
 
 log = logging.getLogger(__name__)
@@ -51,20 +55,22 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class NegotiationPolicy:
-    safety_level: int
-    offer_ttl_seconds: int
-    invitation_ttl_seconds: int
-    default_radius_km: int
-    max_transit_hours: int = 24
-    shortage_penalty: int = 100_000
-    days_unmet: int = 3
+    """What stays this node's own choice; everything else comes from the active rule book."""
+
+    safety_floor: int = 0  # units per SKU never offered, whatever the rule book computes
     auto_plan_after_seconds: float | None = None
-    lead_time_days: int = 2
 
 
 class Negotiator(TransferSteps):
     def __init__(
-        self, engine: Engine, rpc_url: str, registry: str, private_key: str, consortium: str, policy: NegotiationPolicy
+        self,
+        engine: Engine,
+        rpc_url: str,
+        registry: str,
+        private_key: str,
+        consortium: str,
+        policy: NegotiationPolicy,
+        rules: RuleKeeper,
     ) -> None:
         self.engine = engine
         self.directory = MemberRegistryClient(rpc_url, registry)
@@ -74,10 +80,11 @@ class Negotiator(TransferSteps):
         self.consortium = consortium
         self.registry = registry
         self.address: str = Account.from_key(private_key).address
-        self.formula = FreightFormula()
+        self.rules = rules
         # The worker and operators' requests both trigger and plan: one at a time, or two invitations
         # (or two plans) could be made for the same need.
         self._planning = threading.RLock()
+        self._local = threading.local()  # per request thread: the policy receive() looked up
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,6 +104,8 @@ class Negotiator(TransferSteps):
     # -- receiving -----------------------------------------------------------------------------------
     def receive(self, envelope: dict[str, Any]) -> dict[str, Any]:
         """Admit and act on one message in one transaction: refused or failed, it changes nothing."""
+        # Asked of the chain before the transaction opens: the write lock is never held across an RPC call.
+        self._local.policy = self.rules.active().policy if envelope.get("type") in ("Invitation", "Offer") else None
         with session_scope(self.engine) as s:
 
             def remember(signer: str, nonce: int, message_id: str) -> bool:
@@ -141,12 +150,26 @@ class Negotiator(TransferSteps):
             )
         )
 
+    def _active_for(self, version: str, what: str) -> Policy:
+        """Our active policy, refusing a message made under any other rule book version."""
+        policy: Policy | None = self._local.policy
+        assert policy is not None  # receive() looked it up for this message type
+        if version != policy.version:
+            raise MessageRefused(
+                "rule_version", f"{what} was made under rule book {version}; {policy.version} is in force"
+            )
+        return policy
+
     def _on_invitation(self, s: Session, msg: SignedMessage) -> dict[str, Any]:
         m = msg.message
         if m["requester"] == self.address:
             raise MessageRefused("malformed", "a node does not invite itself")
+        policy = self._active_for(m["ruleVersion"], "the invitation")
+        if m["scenario"] not in SCENARIOS or m["customerTier"] not in policy.book.customer_tiers:
+            raise MessageRefused("malformed", "unknown scenario or customer tier for the rule book in force")
         me, requester = self.directory.member(self.address), self.directory.member(m["requester"])
-        if distance_m(me.lat_e6, me.lon_e6, requester.lat_e6, requester.lon_e6) > m["radiusKm"] * 1000:
+        distance = distance_m(me.lat_e6, me.lon_e6, requester.lat_e6, requester.lon_e6)
+        if distance > m["radiusKm"] * 1000:
             raise MessageRefused("out_of_radius", "this node lies outside the invitation's radius")
         s.add(
             Invitation(
@@ -159,14 +182,19 @@ class Negotiator(TransferSteps):
                 radius_km=m["radiusKm"],
                 deadline=m["deadline"],
                 mine=False,
+                scenario=m["scenario"],
+                customer_tier=m["customerTier"],
+                urgent=m["urgent"],
+                rule_version=m["ruleVersion"],
                 created_at=utc_now_iso(),
             )
         )
-        offers = self._answer(s, m)
+        offers = self._answer(s, m, policy, round(distance / 1000))
         return {"offers": [o.message["id"] for o in offers]}
 
-    def _answer(self, s: Session, inv: dict[str, Any]) -> list[SignedMessage]:
-        """Offer what this node can spare, reserving it so that it cannot be offered twice."""
+    def _answer(self, s: Session, inv: dict[str, Any], policy: Policy, distance_km: int) -> list[SignedMessage]:
+        """Offer what this node can spare under the rule book in force, reserving it so that it cannot be
+        offered twice."""
         sku = s.get(Sku, inv["sku"])
         if sku is None:
             return []
@@ -181,15 +209,32 @@ class Negotiator(TransferSteps):
                 StockBalance.quantity > 0,
             )
         ).all()
-        stock = [
-            LotStock(b.lot, b.location, date.fromisoformat(lot.expires_on) if lot.expires_on else None, b.quantity)
+        needed_by = datetime.fromtimestamp(inv["neededBy"], UTC).date()
+        today = datetime.now(UTC).date()
+        lots = [
+            CandidateLot(
+                b.lot,
+                b.location,
+                shelf_life_days(date.fromisoformat(lot.expires_on) if lot.expires_on else None, needed_by),
+                (today - date.fromisoformat(lot.received_on)).days if lot.received_on else 0,
+                b.quantity,
+            )
             for b, lot in rows
         ]
-        needed_by = datetime.fromtimestamp(inv["neededBy"], UTC).date()
-        picks = select_lots(stock, self.policy.safety_level, inv["quantity"], inv["minShelfLifeDays"], needed_by)
-        deadline = min(
-            int(time.time()) + self.policy.offer_ttl_seconds, inv["deadline"] + self.policy.offer_ttl_seconds
+        available = sum(lot.available for lot in lots)
+        calendar = CalendarFacts.of(today)
+        sku_facts = SkuFacts(sku.code, sku.transfer_price)
+        safety = decide_safety_level(
+            policy.checked, daily_demand(s, sku.code, today), policy.env(sku=sku_facts, calendar=calendar)
         )
+        stock = StockFacts(available, max(self.policy.safety_floor, safety.level), available)
+        request = RequestFacts(
+            inv["quantity"], inv["minShelfLifeDays"], 24, inv["customerTier"], inv["scenario"], inv["urgent"]
+        )
+        picks, terms = policy.pick_lots(lots, request, sku_facts, stock, calendar, distance_km)
+        unit_price = policy.unit_price(sku_facts, request, terms)
+        offer_ttl = policy.trigger.offer_ttl_seconds
+        deadline = min(int(time.time()) + offer_ttl, inv["deadline"] + offer_ttl)
         sent = []
         for pick in picks:
             offer_id = new_id()
@@ -206,7 +251,11 @@ class Negotiator(TransferSteps):
                     self.address,
                     status=StockStatus.AVAILABLE.value,
                     to_status=StockStatus.RESERVED.value,
-                    evidence=(Evidence("invitation", inv["id"]), Evidence("offer", offer_id)),
+                    evidence=(
+                        Evidence("invitation", inv["id"]),
+                        Evidence("offer", offer_id),
+                        Evidence("rule_version", policy.version),
+                    ),
                     memo=f"reserved for offer {offer_id} to {inv['requester']}",
                 ),
             )
@@ -218,8 +267,9 @@ class Negotiator(TransferSteps):
                 "lot": pick.lot,
                 "quantity": pick.quantity,
                 "shelfLifeDays": pick.shelf_life_days,
-                "minOrderQuantity": 1,
-                "unitPrice": sku.transfer_price,
+                "minOrderQuantity": min(terms.min_order_quantity, pick.quantity),
+                "unitPrice": unit_price,
+                "ruleVersion": policy.version,
                 "nonce": new_nonce(),
                 "deadline": deadline,
             }
@@ -234,10 +284,11 @@ class Negotiator(TransferSteps):
                     location=pick.location,
                     quantity=pick.quantity,
                     shelf_life_days=pick.shelf_life_days,
-                    min_order_quantity=1,
-                    unit_price=sku.transfer_price,
+                    min_order_quantity=message["minOrderQuantity"],
+                    unit_price=unit_price,
                     deadline=deadline,
                     mine=True,
+                    rule_version=policy.version,
                 )
             )
             self._enqueue(s, signed, inv["requester"])
@@ -253,6 +304,7 @@ class Negotiator(TransferSteps):
             raise MessageRefused("closed", f"invitation {inv.id} is {inv.status}")
         if m["sku"] != inv.sku:
             raise MessageRefused("malformed", "the offer is for another SKU than the invitation")
+        self._active_for(m["ruleVersion"], "the offer")
         s.add(
             TransferOffer(
                 id=m["id"],
@@ -266,6 +318,7 @@ class Negotiator(TransferSteps):
                 unit_price=m["unitPrice"],
                 deadline=m["deadline"],
                 mine=False,
+                rule_version=m["ruleVersion"],
             )
         )
         return {}
@@ -327,8 +380,17 @@ class Negotiator(TransferSteps):
         min_shelf_life_days: int,
         radius_km: int | None,
         consignment: bool = False,
+        scenario: str = "routine_replenishment",
+        customer_tier: str | None = None,
+        urgent: bool = False,
     ) -> tuple[Invitation, list[MemberInfo]]:
-        radius = radius_km if radius_km is not None else self.policy.default_radius_km
+        policy = self.rules.active().policy
+        tier = customer_tier or policy.book.customer_tiers[0]
+        if tier not in policy.book.customer_tiers:
+            raise InvalidMovement(
+                f"customer tier {tier!r} is not one of the rule book's {policy.book.customer_tiers}", tier=tier
+            )
+        radius = radius_km if radius_km is not None else policy.trigger.radius_km
         invited = [m for m, d in self.peers() if d <= radius * 1000]
         message: dict[str, Any] = {
             "id": new_id(),
@@ -338,9 +400,12 @@ class Negotiator(TransferSteps):
             "neededBy": needed_by,
             "minShelfLifeDays": min_shelf_life_days,
             "radiusKm": radius,
-            "ruleVersion": "preset-1",
+            "scenario": scenario,
+            "customerTier": tier,
+            "urgent": urgent,
+            "ruleVersion": policy.version,
             "nonce": new_nonce(),
-            "deadline": int(time.time()) + self.policy.invitation_ttl_seconds,
+            "deadline": int(time.time()) + policy.trigger.invitation_ttl_seconds,
         }
         signed = sign(self.domain, "Invitation", message, self.private_key)
         with session_scope(self.engine) as s:
@@ -357,6 +422,10 @@ class Negotiator(TransferSteps):
                 deadline=message["deadline"],
                 mine=True,
                 consignment=consignment,
+                scenario=scenario,
+                customer_tier=tier,
+                urgent=urgent,
+                rule_version=policy.version,
                 created_at=utc_now_iso(),
                 invited=json.dumps([m.address for m in invited]),
             )
@@ -381,7 +450,7 @@ class Negotiator(TransferSteps):
                 "sender": self.address,
                 "reason": reason,
                 "nonce": new_nonce(),
-                "deadline": int(time.time()) + self.policy.offer_ttl_seconds,
+                "deadline": int(time.time()) + 3600,
             }
             offer.status = "declined"
             s.add(offer)
@@ -469,9 +538,12 @@ class Negotiator(TransferSteps):
             )
             for r in rows
         ]
-        created = []
-        for need in due_needs(requests, today, self.policy.days_unmet, invited):
-            needed_by = datetime.combine(today + timedelta(days=self.policy.lead_time_days), dt_time(18), UTC)
+        created: list[dict[str, Any]] = []
+        if not requests:
+            return created
+        trigger = self.rules.active().policy.trigger
+        for need in due_needs(requests, today, trigger.days_unmet, invited):
+            needed_by = datetime.combine(today + timedelta(days=trigger.needed_within_days), dt_time(18), UTC)
             inv, members = self.invite(
                 need.sku, need.quantity, int(needed_by.timestamp()), need.min_shelf_life_days, None
             )
@@ -536,6 +608,8 @@ class Negotiator(TransferSteps):
                 self.expire_offers()
                 self.check_requests()
                 self.auto_plan()
+            except NodeError as exc:  # e.g. no active rule book yet: nothing to decide, say so once in a while
+                log.debug("negotiation worker waits: %s", exc.message)
             except Exception:
                 log.exception("negotiation worker step failed")
             self._wake.wait(0.5)

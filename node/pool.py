@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_
@@ -54,12 +55,16 @@ def require_location(session: Session, code: str) -> Location:
 
 def ensure_lot(session: Session, sku: str, lot: str, expires_on: str | None) -> Lot:
     """A receipt may bring a new lot (with its expiry); any other movement needs a known one."""
+    today = datetime.now(UTC).date().isoformat()
     found = session.get(Lot, (sku, lot))
     if found is not None:
+        if found.received_on is None:
+            found.received_on = today
+            session.add(found)
         return found
     if expires_on is None:
         raise NotFound(f"unknown lot {lot} of {sku}; a receipt creates it when it gives expires_on", lot=lot)
-    return add_lot(session, Lot(sku=sku, code=lot, expires_on=expires_on))
+    return add_lot(session, Lot(sku=sku, code=lot, expires_on=expires_on, received_on=today))
 
 
 def record_movement(session: Session, node: str, movement: Movement, expires_on: str | None = None) -> Record:

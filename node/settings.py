@@ -43,18 +43,17 @@ class NodeSettings(BaseSettings):
     anchor_enabled: bool = True
     chain_retry_max_seconds: float = Field(default=10.0, gt=0)
 
-    # Negotiation (issue 4 moves these into the rule book).
+    # Negotiation: what stays this node's own choice. Radius, deadlines, trigger, prices and freight come
+    # from the rule book the RuleRegistry says is active.
     consortium_name: str = "consortium-inventory"  # the EIP-712 domain name every member signs under
-    safety_stock: int = Field(default=0, ge=0)  # units per SKU this node never offers to others
-    offer_ttl_seconds: int = Field(default=3600, gt=0)
-    invitation_ttl_seconds: int = Field(default=3600, gt=0)
-    invitation_radius_km: int = Field(default=50, gt=0)
-    max_transit_hours: int = Field(default=24, gt=0)
-    shortage_penalty: int = Field(default=100_000, ge=0)  # per unit left unmet, minor units
-    days_unmet_before_invitation: int = Field(default=3, ge=1)
+    safety_stock: int = Field(default=0, ge=0)  # floor under the rule book's safety level, units per SKU
     # Plan by itself this long after an invitation went out, once offers are in (None: the operator plans).
     auto_plan_after_seconds: float | None = Field(default=None, ge=0)
-    lead_time_days: int = Field(default=2, ge=0)  # neededBy of a triggered invitation, from today
+
+    # Rules: the registry of rule book versions, and a rule book file to hold from startup (a node fetches
+    # any other active version from its peers and checks its hash).
+    rules_address: str | None = None
+    rulebook_file: str | None = None
 
 
 @lru_cache(maxsize=1)

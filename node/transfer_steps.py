@@ -19,17 +19,17 @@ from sqlmodel import Session, select
 from chain.registry_client import MemberRegistryClient
 from negotiation.matching import SolverParameters, plan_hashes, plan_to_json, problem_to_json, solve
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
-from negotiation.offers import FreightFormula
 from negotiation.planning import OpenNeed, ReceivedOffer, build_problem, plan_actions
+from negotiation.rules.engine import RequestFacts, SkuFacts
 from node.db import session_scope
 from node.errors import InvalidMovement, NotFound
 from node.ledger import Bucket, Posting, StockStatus
-from node.models import Invitation, NegotiationMessage, ReplenishmentRequest, Transfer, TransferOffer
+from node.models import Invitation, NegotiationMessage, ReplenishmentRequest, Sku, Transfer, TransferOffer
 from node.pool import LEDGER, ensure_lot, require_location, write_postings
 from node.records import append_record, serialize_writers, utc_now_iso
 
 if TYPE_CHECKING:
-    from node.negotiation_service import NegotiationPolicy
+    from node.rules_service import RuleKeeper
 
 
 class TransferSteps:
@@ -37,8 +37,7 @@ class TransferSteps:
     address: str
     private_key: str
     directory: MemberRegistryClient
-    policy: NegotiationPolicy
-    formula: FreightFormula
+    rules: RuleKeeper
 
     if TYPE_CHECKING:
 
@@ -100,6 +99,9 @@ class TransferSteps:
     def _make_plan(self) -> dict[str, Any]:
         """Solve over every open invitation of ours and every open offer received, then accept and decline."""
         now = int(time.time())
+        active = self.rules.active()
+        policy = active.policy
+        formula = policy.freight_costs()
         with session_scope(self.engine) as s:
             invitations = s.exec(select(Invitation).where(Invitation.mine, Invitation.status == "open")).all()
             if not invitations:
@@ -134,26 +136,42 @@ class TransferSteps:
                 )
                 for o in sorted(rows, key=lambda o: o.id)
             ]
-            needs = [
-                OpenNeed(i.id, i.sku, i.quantity, i.min_shelf_life_days)
-                for i in sorted(invitations, key=lambda i: i.id)
-            ]
+            # Each invitation's scenario cells, under the rule book in force now.
+            terms, needs = {}, []
+            for i in sorted(invitations, key=lambda i: i.id):
+                sku = s.get(Sku, i.sku)
+                facts = RequestFacts(i.quantity, i.min_shelf_life_days, 24, i.customer_tier, i.scenario, i.urgent)
+                sku_facts = SkuFacts(i.sku, sku.transfer_price if sku else 0)
+                terms[i.id] = policy.terms(i.scenario, policy.env(facts, sku_facts))
+                needs.append(
+                    OpenNeed(
+                        i.id,
+                        i.sku,
+                        i.quantity,
+                        max(i.min_shelf_life_days, terms[i.id].min_shelf_life_days or 0),
+                        terms[i.id].max_transit_hours,
+                        policy.shortage_penalty(facts, sku_facts),
+                    )
+                )
             radius = max(i.radius_km for i in invitations)
             problem = build_problem(
                 self.address,
                 needs,
                 offers,
                 distances,
-                self.formula,
+                formula,
                 radius,
-                self.policy.max_transit_hours,
-                self.policy.shortage_penalty,
+                24,
+                policy.shortage_penalty(RequestFacts(1, 0)),
             )
             params = SolverParameters()
             result = solve(problem, params)
             hashes = plan_hashes(problem, params, result)
+            inv_of = {o.id: o.invitation for o in rows}
+            # Cost sharing (joint purchase): the requester pays its share of the freight, the supplier the rest.
+            shares = {o.id: terms[o.invitation].requester_freight_share for o in rows}
             actions = plan_actions(
-                result, offers, distances, self.formula, me.name, {n.invitation: n.sku for n in needs}
+                result, offers, distances, formula, me.name, {n.invitation: n.sku for n in needs}, shares
             )
             answer = {**plan_to_json(result), "hashes": hashes}
             answer.pop("gap")
@@ -182,14 +200,15 @@ class TransferSteps:
                         "problem": problem_to_json(problem),
                         "parameters": params.as_dict(),
                         "answer": answer,
-                        "rule_version": "preset-1",
+                        "rule_version": policy.version,
+                        "rule_block": active.block,
+                        "cells": {n.invitation: list(terms[n.invitation].branches) for n in needs},
                     },
                 },
             )
             offer_rows = {o.id: o for o in rows}
-            inv_of = {o.id: o.invitation for o in rows}
             needed_by = {i.id: i.needed_by for i in invitations}
-            consigned = {i.id: i.consignment for i in invitations}
+            consigned = {i.id: i.consignment or terms[i.id].ownership == "consignment" for i in invitations}
             accepted = []
             for a in actions.acceptances:
                 msg = self._sign(
@@ -256,7 +275,8 @@ class TransferSteps:
                 "requests": sorted(r for r in requests if r is not None),
                 "invitations": [n.invitation for n in needs],
                 "offers": [o.id for o in offers],
-                "rule_version": "preset-1",
+                "rule_version": policy.version,
+                "rule_block": active.block,
             },
         }
 

@@ -13,9 +13,11 @@ from eth_account import Account
 from web3 import Web3
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
-from chain.deploy import Deployment, deploy_contracts
+from chain.deploy import Deployment, RuleGenesis, deploy_contracts
 from chain.registry_client import MemberRegistryClient, Role
+from negotiation.rules.book import load_book
 from node.process import NodeProcess, free_port
+from node.rules_service import governance_terms
 
 ADMIN_KEY = DEFAULT_PRIVATE_KEYS[0]
 
@@ -38,9 +40,17 @@ def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilProcess]:
     chain.stop()
 
 
+TEST_RULEBOOK = Path(__file__).resolve().parent / "rulebook.yaml"
+
+
+def genesis_of(path: Path) -> RuleGenesis:
+    checked = load_book(path)
+    return RuleGenesis(checked.version, governance_terms(checked), path.name)
+
+
 @pytest.fixture(scope="module")
 def deployment(anvil: AnvilProcess) -> Deployment:
-    return deploy_contracts(anvil.rpc_url, ADMIN_KEY)
+    return deploy_contracts(anvil.rpc_url, ADMIN_KEY, genesis_of(TEST_RULEBOOK))
 
 
 @dataclass
@@ -70,9 +80,15 @@ class NodeFactory:
         self.started: list[RunningNode] = []
 
     def new(
-        self, name: str, register: bool = True, lat_e6: int = 30_259_000, lon_e6: int = 120_130_000, **env: str
+        self,
+        name: str,
+        register: bool = True,
+        lat_e6: int = 30_259_000,
+        lon_e6: int = 120_130_000,
+        key: str | None = None,
+        **env: str,
     ) -> RunningNode:
-        key = fund_new_key(self.anvil.rpc_url)
+        key = key or fund_new_key(self.anvil.rpc_url)
         port = free_port()
         if register:
             MemberRegistryClient(self.anvil.rpc_url, self.deployment.registry, ADMIN_KEY).add_member(
@@ -88,6 +104,8 @@ class NodeFactory:
             "CONSORTIUM_RPC_URL": self.anvil.rpc_url,
             "CONSORTIUM_REGISTRY_ADDRESS": self.deployment.registry,
             "CONSORTIUM_ANCHOR_ADDRESS": self.deployment.anchors,
+            "CONSORTIUM_RULES_ADDRESS": self.deployment.rules or "",
+            "CONSORTIUM_RULEBOOK_FILE": str(TEST_RULEBOOK),
             "CONSORTIUM_ANCHOR_INTERVAL_SECONDS": "0.2",
             "CONSORTIUM_CHAIN_RETRY_MAX_SECONDS": "0.5",
             **env,

@@ -12,12 +12,14 @@ from eth_account import Account
 from chain.anvil import AnvilProcess
 from chain.deploy import Deployment
 from negotiation.messages import Domain, new_id, new_nonce, sign
-from tests.conftest import NodeFactory, RunningNode, fund_new_key
+from negotiation.rules.book import load_book
+from tests.conftest import TEST_RULEBOOK, NodeFactory, RunningNode, fund_new_key
 
 HANGZHOU = (30_259_000, 120_130_000)
 XIAOSHAN = (30_185_000, 120_264_000)  # 15 km
 SHAOXING = (30_084_000, 120_493_000)  # 40 km
 JIAXING = (30_746_000, 120_755_000)  # 81 km
+ACTIVE = load_book(TEST_RULEBOOK).version
 
 
 def stock_up(node: RunningNode, lots: list[tuple[str, str, int]]) -> None:
@@ -116,6 +118,9 @@ def envelope(domain: Domain, key: str, **over: Any) -> dict[str, Any]:
         "neededBy": int(time.time()) + 86_400,
         "minShelfLifeDays": 0,
         "radiusKm": 50,
+        "scenario": "routine_replenishment",
+        "customerTier": "standard",
+        "urgent": False,
         "ruleVersion": "1",
         "nonce": new_nonce(),
         "deadline": int(time.time()) + 600,
@@ -162,6 +167,7 @@ def test_forged_replayed_expired_and_non_member_messages_are_refused_and_change_
             "shelfLifeDays": 1,
             "minOrderQuantity": 1,
             "unitPrice": 1,
+            "ruleVersion": ACTIVE,
             "nonce": new_nonce(),
             "deadline": int(time.time()) + 60,
         },
@@ -171,7 +177,9 @@ def test_forged_replayed_expired_and_non_member_messages_are_refused_and_change_
     with hz.client() as c:
         assert c.get("/negotiation/invitations").json() == []
 
-    valid = envelope(domain, peer.key)
+    # Signed by a member, in time, but made under a rule book that is not the one in force.
+    refused(envelope(domain, peer.key, ruleVersion="0x" + "ab" * 32), 409, "rule_version")
+    valid = envelope(domain, peer.key, ruleVersion=ACTIVE)
     assert httpx.post(inbox, json=valid).status_code == 202
     refused(valid, 409, "replayed")
     with hz.client() as c:

@@ -1,10 +1,14 @@
 """Pure planning: problem from invitations and offers, shared truck cost, actions with reasons."""
 
-from negotiation.matching import solve
-from negotiation.offers import FreightFormula
-from negotiation.planning import OpenNeed, ReceivedOffer, build_problem, plan_actions, split_fixed_cost
+from pathlib import Path
 
-F = FreightFormula()
+from negotiation.matching import solve
+from negotiation.planning import OpenNeed, ReceivedOffer, build_problem, plan_actions, split_fixed_cost
+from negotiation.rules.book import load_book
+from negotiation.rules.engine import Policy
+
+# The test rule book's freight: 0.50 + 0.02/km per unit, 80.00 + 3.00/km per truck.
+F = Policy(load_book(Path(__file__).resolve().parent / "rulebook.yaml")).freight_costs()
 
 
 def test_truck_cost_is_split_pro_rata_in_whole_units() -> None:
@@ -25,7 +29,7 @@ def test_plan_accepts_the_cheaper_supplier_and_declines_the_rest() -> None:
     actions = plan_actions(plan, offers, distances, F, "Hangzhou store", {"inv-1": "F"})
     assert [(a.offer.id, a.quantity) for a in actions.acceptances] == [("o-far", 20), ("o-near", 80)]
     near_acc = next(a for a in actions.acceptances if a.offer.id == "o-near")
-    assert near_acc.freight_compensation == F.cost_per_unit(15) * 80 + F.fixed_cost(15)
+    assert near_acc.freight_compensation == (50 + 2 * 15) * 80 + 8_000 + 300 * 15
     assert [o.id for o in actions.declined] == ["o-spare"]
     assert actions.suggestions[1].startswith("transfer 80 units of F lot X1 from Xiaoshan dealer to Hangzhou store")
     assert "release the 10 units reserved at Shaoxing dealer" in actions.suggestions[2]

@@ -11,9 +11,9 @@ from eth_account import Account
 from web3 import Web3
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
-from chain.deploy import deploy_contracts
+from chain.deploy import GovernanceTerms, deploy_contracts
 from chain.registry_client import MemberRegistryClient, Role
-from chain.rules_client import NO_VERSION, GovernanceTerms, RuleRegistryClient, deploy_rule_registry
+from chain.rules_client import NO_VERSION, RuleRegistryClient, deploy_rule_registry
 from chain.tx import TransactionRejected
 
 HQ, A, B, C, OUTSIDER = DEFAULT_PRIVATE_KEYS[:5]

@@ -291,6 +291,9 @@ class Policy:
             self._money_formula("freight_per_unit", env), self._money_formula("freight_per_truck", env), hours
         )
 
+    def freight_costs(self) -> RuleFreight:
+        return RuleFreight(self)
+
     def _money_formula(self, name: str, env: Mapping[str, Any]) -> int:
         expression: Expression = self.checked.pricing[name]
         return self.minor(Fraction(expression.evaluate(env)))
@@ -327,3 +330,25 @@ class Policy:
     def _fires(when: Expression, env: Mapping[str, Any]) -> bool:
         # A rule about names this situation does not carry does not fire (a stock rule, while pricing a lane).
         return all(n in env for n in when.names) and bool(when.evaluate(env))
+
+
+class RuleFreight:
+    """The book's freight formulas in the shape the planner asks for (negotiation.offers.FreightCosts)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._cache: dict[int, Freight] = {}
+
+    def _at(self, distance_km: int) -> Freight:
+        if distance_km not in self._cache:
+            self._cache[distance_km] = self.policy.freight(distance_km)
+        return self._cache[distance_km]
+
+    def cost_per_unit(self, distance_km: int) -> int:
+        return self._at(distance_km).per_unit
+
+    def fixed_cost(self, distance_km: int) -> int:
+        return self._at(distance_km).per_truck
+
+    def transit_hours(self, distance_km: int) -> int:
+        return self._at(distance_km).transit_hours

@@ -1,0 +1,99 @@
+"""HTTP routes of the rule books (docs/rules.md): what is in force, the versions held, proposing and
+approving, the on-chain history, and what the active book computes for this node right now."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Response
+from sqlmodel import select
+
+from negotiation.rules.conflicts import find_conflicts
+from negotiation.rules.engine import CalendarFacts, SkuFacts, StockFacts
+from negotiation.rules.safety_stock import decide_safety_level
+from node.db import session_scope
+from node.errors import NotFound
+from node.ledger import StockStatus
+from node.models import Sku, StockBalance
+from node.rules_service import RuleKeeper, conflict_json, daily_demand
+
+
+def rules_router(rules: RuleKeeper, operator: Sequence[Any]) -> APIRouter:
+    router = APIRouter(prefix="/rules", tags=["rules"])
+
+    @router.get("/active")
+    def active() -> dict[str, Any]:
+        """The version the chain says is in force, and whether this node can run it (409 if not)."""
+        a = rules.active()
+        return {"version": a.policy.version, "label": a.policy.book.label, "block": a.block}
+
+    @router.get("/history")
+    def history() -> list[dict[str, Any]]:
+        return rules.history()
+
+    @router.get("/books", dependencies=operator)
+    def held() -> list[dict[str, str]]:
+        return rules.held()
+
+    @router.get("/books/{version}")
+    def book(version: str) -> Response:
+        """The canonical JSON of a version: public, so that every member can fetch it and check its hash."""
+        return Response(content=rules.body(version), media_type="application/json")
+
+    @router.post("/books", status_code=201, dependencies=operator)
+    def add(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """Keep a rule book (validated; its conflicts listed: a book with any cannot be proposed)."""
+        checked, conflicts = rules.add(body)
+        return {
+            "version": checked.version,
+            "label": checked.book.label,
+            "conflicts": [conflict_json(c) for c in conflicts],
+        }
+
+    @router.get("/books/{version}/conflicts", dependencies=operator)
+    def conflicts(version: str) -> list[dict[str, Any]]:
+        checked = rules.book(version)
+        if checked is None:
+            raise NotFound(f"this node holds no rule book {version}", version=version)
+        return [conflict_json(c) for c in find_conflicts(checked)]
+
+    @router.post("/books/{version}/propose", dependencies=operator)
+    def propose(version: str) -> dict[str, Any]:
+        return rules.propose(version)
+
+    @router.post("/books/{version}/approve", dependencies=operator)
+    def approve(version: str) -> dict[str, Any]:
+        return rules.approve(version)
+
+    @router.get("/decisions", dependencies=operator)
+    def decisions() -> dict[str, Any]:
+        """What the active rule book computes for this node now: each SKU's safety level (with the demand
+        behind it) and the business rules that fire, as action suggestions."""
+        a = rules.active()
+        policy = a.policy
+        today = datetime.now(UTC).date()
+        calendar = CalendarFacts.of(today)
+        out = []
+        with session_scope(rules.engine) as s:
+            for sku in s.exec(select(Sku).order_by(Sku.code)).all():
+                balances = s.exec(select(StockBalance).where(StockBalance.sku == sku.code)).all()
+                available = sum(b.quantity for b in balances if b.status == StockStatus.AVAILABLE.value)
+                on_hand = sum(b.quantity for b in balances if b.status != StockStatus.IN_TRANSIT.value)
+                facts = SkuFacts(sku.code, sku.transfer_price)
+                safety = decide_safety_level(
+                    policy.checked, daily_demand(s, sku.code, today), policy.env(sku=facts, calendar=calendar)
+                )
+                env = policy.env(sku=facts, stock=StockFacts(available, safety.level, on_hand), calendar=calendar)
+                out.append(
+                    {
+                        "sku": sku.code,
+                        "available": available,
+                        "safety": safety.as_evidence(),
+                        "suggestions": [s_.text for s_ in policy.suggestions(env)],
+                    }
+                )
+        return {"rule_version": policy.version, "block": a.block, "skus": out}
+
+    return router

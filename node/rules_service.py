@@ -1,0 +1,271 @@
+"""The node's rule books, at the edge: stored by version, fetched from peers when the chain activates one
+this node lacks, and checked against the RuleRegistry before every decision (docs/rules.md).
+
+A node never decides under a rule book it cannot show is the active one: no registry, no chain, no copy
+of the active version, or a copy whose governance differs from what the chain holds all refuse the
+decision with a specific error, and nothing is invited, offered or planned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from chain.canonical import canonical_json
+from chain.deploy import GovernanceTerms
+from chain.registry_client import MemberRegistryClient
+from chain.rules_client import NO_VERSION, RuleRegistryClient
+from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected
+from negotiation.rules.book import CheckedBook, RuleBookInvalid, check_book, parse_book, read_document
+from negotiation.rules.conflicts import Conflict, find_conflicts
+from negotiation.rules.engine import Policy
+from node.db import session_scope
+from node.errors import ChainUnreachable, NotFound, RuleBookNotActive, RuleBookRejected
+from node.ledger import MovementType
+from node.models import Record, RuleBookVersion
+from node.pool import LEDGER
+from node.records import utc_now_iso
+
+log = logging.getLogger(__name__)
+
+
+def governance_terms(book: CheckedBook) -> GovernanceTerms:
+    g = book.book.governance
+    return GovernanceTerms(tuple(g.approvers), g.quorum, tuple(g.required), g.activation_delay_blocks).normalised()
+
+
+@dataclass(frozen=True)
+class ActivePolicy:
+    policy: Policy
+    block: int  # the block at which the chain said this version is active
+
+
+class RuleKeeper:
+    def __init__(
+        self,
+        engine: Engine,
+        rpc_url: str,
+        rules_address: str | None,
+        directory: MemberRegistryClient | None,
+        private_key: str,
+        public_url: Callable[[], str],
+    ) -> None:
+        self.engine = engine
+        self.rpc_url = rpc_url
+        self.rules_address = rules_address
+        self.directory = directory
+        self.private_key = private_key
+        self.public_url = public_url
+        self._policies: dict[str, Policy] = {}
+        self._governance_ok: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- the store -----------------------------------------------------------------------------------
+    def add(self, data: Any) -> tuple[CheckedBook, list[Conflict]]:
+        """Validate and keep a rule book (drafts with conflicts are kept too: they can be tried, not proposed)."""
+        try:
+            checked = check_book(parse_book(data))
+        except RuleBookInvalid as e:
+            raise RuleBookRejected(
+                "the rule book is not valid", problems=[{"path": p.path, "message": p.message} for p in e.problems]
+            ) from None
+        self._store(checked)
+        return checked, find_conflicts(checked)
+
+    def add_file(self, path: Path) -> CheckedBook:
+        return self.add(read_document(path))[0]
+
+    def _store(self, checked: CheckedBook) -> None:
+        with session_scope(self.engine) as s:
+            if s.get(RuleBookVersion, checked.version) is None:
+                body = canonical_json(checked.book.model_dump(mode="json")).decode()
+                s.add(
+                    RuleBookVersion(
+                        version=checked.version, label=checked.book.label, body=body, added_at=utc_now_iso()
+                    )
+                )
+        with self._lock:
+            self._policies.setdefault(checked.version, Policy(checked))
+
+    def book(self, version: str) -> CheckedBook | None:
+        policy = self.policy_of(version)
+        return None if policy is None else policy.checked
+
+    def policy_of(self, version: str) -> Policy | None:
+        with self._lock:
+            if version in self._policies:
+                return self._policies[version]
+        with session_scope(self.engine) as s:
+            row = s.get(RuleBookVersion, version)
+            body = None if row is None else row.body
+        if body is None:
+            return None
+        checked = check_book(parse_book(json.loads(body)))
+        if checked.version != version:  # the stored copy was altered: never run it
+            log.error("stored rule book %s hashes to %s; ignored", version, checked.version)
+            return None
+        policy = Policy(checked)
+        with self._lock:
+            self._policies[version] = policy
+        return policy
+
+    def body(self, version: str) -> str:
+        with session_scope(self.engine) as s:
+            row = s.get(RuleBookVersion, version)
+            if row is None:
+                raise NotFound(f"this node holds no rule book {version}", version=version)
+            return row.body
+
+    def held(self) -> list[dict[str, str]]:
+        with session_scope(self.engine) as s:
+            rows = s.exec(select(RuleBookVersion).order_by(RuleBookVersion.added_at)).all()
+            return [{"version": r.version, "label": r.label, "added_at": r.added_at} for r in rows]
+
+    # -- the chain -----------------------------------------------------------------------------------
+    def _registry(self, with_key: bool = False) -> RuleRegistryClient:
+        if not self.rules_address:
+            raise RuleBookNotActive("this node has no rule registry configured, so it cannot know the active rule book")
+        return RuleRegistryClient(self.rpc_url, self.rules_address, self.private_key if with_key else None)
+
+    def active(self) -> ActivePolicy:
+        """The policy of the version the chain says is active now; refuses if this node cannot run it."""
+        try:
+            registry = self._registry()
+            version, block = registry.active()
+            if version == NO_VERSION:
+                raise RuleBookNotActive("the rule registry has no active version")
+            policy = self.policy_of(version) or self._fetch(version)
+            if policy is None:
+                raise RuleBookNotActive(
+                    f"rule book {version} is active on-chain and this node holds no copy of it", version=version
+                )
+            if version not in self._governance_ok:
+                on_chain = registry.version(version).governance.normalised()
+                if on_chain != governance_terms(policy.checked):
+                    raise RuleBookNotActive(
+                        f"the chain's governance for {version} differs from the rule book's", version=version
+                    )
+                self._governance_ok.add(version)
+        except CONNECTION_ERRORS as exc:
+            raise ChainUnreachable(f"cannot confirm the active rule book: {exc}") from exc
+        return ActivePolicy(policy, block)
+
+    def _fetch(self, version: str) -> Policy | None:
+        """Ask the other members for the version's body; keep it only if it hashes to the version."""
+        if self.directory is None:
+            return None
+        for member in self.directory.members():
+            if not member.active or not member.node_url:
+                continue
+            try:
+                resp = httpx.get(f"{member.node_url.rstrip('/')}/rules/books/{version}", timeout=3)
+                if resp.status_code != 200:
+                    continue
+                checked = check_book(parse_book(resp.json()))
+            except (httpx.HTTPError, ValueError, RuleBookInvalid):
+                continue
+            if checked.version == version:
+                self._store(checked)
+                return self.policy_of(version)
+        return None
+
+    def propose(self, version: str) -> dict[str, Any]:
+        checked = self._proposable(version)
+        registry = self._registry(with_key=True)
+        try:
+            block = registry.propose(
+                version, registry.latest(), governance_terms(checked), f"{self.public_url()}/rules/books/{version}"
+            )
+        except TransactionRejected as e:
+            raise RuleBookRejected(f"the registry refused the proposal: {e}", version=version) from None
+        except ChainUnavailable as e:
+            raise ChainUnreachable(str(e)) from None
+        return {"version": version, "proposed_at_block": block}
+
+    def approve(self, version: str) -> dict[str, Any]:
+        checked = self._proposable(version)
+        registry = self._registry(with_key=True)
+        try:
+            on_chain = registry.version(version)
+            if on_chain.governance.normalised() != governance_terms(checked):
+                raise RuleBookRejected("the proposal's on-chain governance differs from its rule book", version=version)
+            block = registry.approve(version)
+            scheduled = registry.version(version).activates_at_block
+        except TransactionRejected as e:
+            raise RuleBookRejected(f"the registry refused the approval: {e}", version=version) from None
+        except ChainUnavailable as e:
+            raise ChainUnreachable(str(e)) from None
+        return {"version": version, "approved_at_block": block, "activates_at_block": scheduled}
+
+    def _proposable(self, version: str) -> CheckedBook:
+        checked = self.book(version) or (p.checked if (p := self._fetch(version)) else None)
+        if checked is None:
+            raise NotFound(f"this node holds no rule book {version}", version=version)
+        conflicts = find_conflicts(checked)
+        if conflicts:
+            raise RuleBookRejected(
+                "a rule book with conflicts cannot be proposed or approved",
+                conflicts=[conflict_json(c) for c in conflicts],
+            )
+        return checked
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every version on-chain, oldest first, with whether this node holds a copy that hashes to it."""
+        registry = self._registry()
+        active, block = registry.active()
+        out = []
+        for v in registry.versions():
+            held = self.book(v.version)
+            out.append(
+                {
+                    "version": v.version,
+                    "label": held.book.label if held else None,
+                    "parent": v.parent,
+                    "proposer": v.proposer,
+                    "proposed_at_block": v.proposed_at_block,
+                    "approvals": list(v.approvals),
+                    "activates_at_block": v.activates_at_block,
+                    "active": v.version == active,
+                    "held": held is not None,
+                    "governance_matches": held is not None and governance_terms(held) == v.governance.normalised(),
+                    "uri": v.uri,
+                }
+            )
+        return [{"block": block, **o} for o in out]
+
+
+def conflict_json(c: Conflict) -> dict[str, Any]:
+    return {"kind": c.kind, "paths": list(c.paths), "message": c.message, "situation": dict(c.situation)}
+
+
+DEMAND_HISTORY_DAYS = 56
+
+
+def daily_demand(s: Session, sku: str, today: date, days: int = DEMAND_HISTORY_DAYS) -> list[int]:
+    """Units of `sku` issued per day over the last `days` days (oldest first), from the ledger's issue
+    records: demand as this node recorded it, the input of the safety-stock algorithm."""
+    since = today - timedelta(days=days - 1)
+    rows = s.exec(
+        select(Record.at, Record.body).where(
+            Record.kind == LEDGER, Record.type == MovementType.ISSUE.value, Record.at >= since.isoformat()
+        )
+    ).all()
+    per_day = [0] * days
+    for at, body in rows:
+        day = (date.fromisoformat(at[:10]) - since).days
+        if not 0 <= day < days:
+            continue
+        for line in json.loads(body)["lines"]:
+            if line["sku"] == sku and line["quantity"] < 0:
+                per_day[day] -= line["quantity"]
+    return per_day
