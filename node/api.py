@@ -332,7 +332,7 @@ def create_app(settings: NodeSettings) -> FastAPI:
         return ctx.negotiator
 
     app.include_router(negotiation_router(negotiator, op))
-    app.include_router(rules_router(ctx.rules, op))
+    app.include_router(rules_router(ctx.rules, op, ctx.address, settings.safety_stock))
     return app
 
 

@@ -277,6 +277,58 @@ def rules_history(
         follow_events(rpc, contract, lambda event: typer.echo(json.dumps(event)))
 
 
+@rules_app.command("try")
+def rules_try(
+    file: Annotated[Path, typer.Argument(help="the proposed rule book, YAML or JSON")],
+    start: Annotated[str, typer.Option("--from", help="first day replayed, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="last day replayed, YYYY-MM-DD")],
+    against: Annotated[
+        str | None, typer.Option("--against", help="rule book file or held version to compare with (default: in use)")
+    ] = None,
+) -> None:
+    """Replay this node's recorded history (its database, from the CONSORTIUM_* settings) under the proposed
+    rule book and the one in use, side by side: the offers, plans, safety levels and compensation that
+    would change, and the totals. Reads only; changes nothing."""
+    from datetime import date
+
+    from eth_account import Account
+
+    from negotiation.rules.book import RuleBookInvalid, load_book
+    from node.db import make_engine
+    from node.rules_service import RuleKeeper
+    from node.sandbox_source import last_decided_version, run_sandbox
+    from node.settings import NodeSettings
+
+    settings = NodeSettings()
+    engine = make_engine(settings.database_url, settings.sqlite_synchronous)
+    keeper = RuleKeeper(engine, settings.rpc_url, None, None, settings.private_key, lambda: "")
+    try:
+        proposed = load_book(file)
+        if against is not None and Path(against).exists():
+            current = load_book(Path(against))
+        else:
+            version = against or last_decided_version(engine)
+            held = keeper.book(version) if version else None
+            if held is None:
+                typer.echo(f"error: no rule book {version or '(none decided yet)'} held; give --against FILE", err=True)
+                raise typer.Exit(2)
+            current = held
+    except RuleBookInvalid as exc:
+        for p in exc.problems:
+            typer.echo(f"INVALID {p}", err=True)
+        raise typer.Exit(2) from None
+    report = run_sandbox(
+        engine,
+        Account.from_key(settings.private_key).address,
+        current,
+        proposed,
+        date.fromisoformat(start),
+        date.fromisoformat(end),
+        settings.safety_stock,
+    )
+    typer.echo(json.dumps(report, indent=2))
+
+
 def _node_call(method: str, node: str, path: str, token: str | None, body: Any = None) -> Any:
     import httpx
 

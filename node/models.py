@@ -145,6 +145,7 @@ class Invitation(SQLModel, table=True):
     customer_tier: str = Field(default="standard", max_length=64)
     urgent: bool = False
     rule_version: str = Field(default="", max_length=66)  # the rule book it was made under
+    distance_km: int | None = None  # from the requester, as the invited node measured it
     status: str = Field(default="open", max_length=16)
     created_at: str = Field(max_length=32)
     invited: str = "[]"  # JSON list of member addresses the requester sent it to

@@ -186,6 +186,7 @@ class Negotiator(TransferSteps):
                 customer_tier=m["customerTier"],
                 urgent=m["urgent"],
                 rule_version=m["ruleVersion"],
+                distance_km=round(distance / 1000),
                 created_at=utc_now_iso(),
             )
         )

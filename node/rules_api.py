@@ -4,10 +4,11 @@ approving, the on-chain history, and what the active book computes for this node
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Response
+from pydantic import Field
 from sqlmodel import select
 
 from negotiation.rules.conflicts import find_conflicts
@@ -18,9 +19,18 @@ from node.errors import NotFound
 from node.ledger import StockStatus
 from node.models import Sku, StockBalance
 from node.rules_service import RuleKeeper, conflict_json, daily_demand
+from node.sandbox_source import run_sandbox
+from node.schemas import Strict
 
 
-def rules_router(rules: RuleKeeper, operator: Sequence[Any]) -> APIRouter:
+class TryIn(Strict):
+    book: dict[str, Any]
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    against: str | None = None
+
+
+def rules_router(rules: RuleKeeper, operator: Sequence[Any], me: str, safety_floor: int) -> APIRouter:
     router = APIRouter(prefix="/rules", tags=["rules"])
 
     @router.get("/active")
@@ -66,6 +76,19 @@ def rules_router(rules: RuleKeeper, operator: Sequence[Any]) -> APIRouter:
     @router.post("/books/{version}/approve", dependencies=operator)
     def approve(version: str) -> dict[str, Any]:
         return rules.approve(version)
+
+    @router.post("/try", dependencies=operator)
+    def try_book(body: TryIn) -> dict[str, Any]:
+        """The sandbox: this node's history from `from` to `to` replayed under the given rule book and the
+        one in force (or `against`), side by side. Changes nothing."""
+        proposed, _conflicts = rules.add(body.book)
+        if body.against:
+            current = rules.book(body.against)
+            if current is None:
+                raise NotFound(f"this node holds no rule book {body.against}", version=body.against)
+        else:
+            current = rules.active().policy.checked
+        return run_sandbox(rules.engine, me, current, proposed, body.start, body.end, safety_floor)
 
     @router.get("/decisions", dependencies=operator)
     def decisions() -> dict[str, Any]:

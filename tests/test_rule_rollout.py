@@ -171,6 +171,18 @@ def test_a_version_becomes_active_only_at_quorum_and_switches_at_its_block_under
     for o in offered:
         assert o["rule_version"] == by_id[o["invitation"]]["rule_version"]
 
+    # The sandbox on Xiaoshan's own history: a book keeping 99,995 units back would have offered 5 units on
+    # the first invitation and nothing after (each offer reserved 10).
+    strict = yaml.safe_load(books["v2"].read_text())
+    strict["label"], strict["safety_stock"] = "strict", {"method": "fixed", "fixed_units": 99_995}
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    with xs.client() as c:
+        received = [i for i in c.get("/negotiation/invitations").json() if not i["mine"]]
+        report = c.post("/rules/try", json={"book": strict, "from": today, "to": today}).json()
+    assert report["current"] == v2 and len(report["offer_changes"]) == len(received)
+    assert report["totals"]["proposed"]["offered_units"] == 5
+    assert report["totals"]["current"]["offered_units"] == 10 * len(received)
+
     # The history, read from the chain and matched against the files an auditor holds.
     out = subprocess.run(
         [

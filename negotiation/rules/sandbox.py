@@ -1,0 +1,320 @@
+"""The sandbox: a node's recorded history replayed under two rule books side by side, so a proposed book
+is judged on what it would have decided, before it goes live.
+
+Replayed day by day: the ledger rebuilds the node's own available lots and its daily demand; each day
+both books compute each SKU's safety level; each invitation the node received is answered by both (which
+lots, how many, at what price); each plan the node made is solved again with both books' freight,
+penalties and scenario terms. Plain data in, a report out; docs/rules.md describes every figure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from negotiation.matching import Lane, MatchingProblem, Request, parse_problem, solve
+from negotiation.offers import shelf_life_days
+from negotiation.planning import ReceivedOffer, plan_actions
+from negotiation.rules.engine import CalendarFacts, CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
+from negotiation.rules.safety_stock import DemandEstimate, safety_level, smooth_demand
+
+HISTORY_DAYS = 56
+AVAILABLE = "available"
+
+
+@dataclass(frozen=True)
+class ReceivedInvitation:
+    id: str
+    at: str  # ISO time it was received
+    request: RequestFacts
+    sku: str
+    needed_by: date
+    distance_km: int
+
+
+@dataclass(frozen=True)
+class PlanSnapshot:
+    at: str
+    record_seq: int
+    problem: Mapping[str, Any]  # as recorded (docs/matching.md)
+    requests: Mapping[str, RequestFacts]  # by request (invitation) id
+
+
+@dataclass(frozen=True)
+class NodeHistory:
+    me: str
+    records: Sequence[Mapping[str, Any]]  # ledger records (at, type, lines), in seq order
+    invitations: Sequence[ReceivedInvitation]
+    plans: Sequence[PlanSnapshot]
+    skus: Mapping[str, SkuFacts]
+    lots: Mapping[tuple[str, str], tuple[date | None, date | None]]  # (sku, lot) -> (expires_on, received_on)
+    safety_floor: int = 0
+
+
+@dataclass
+class Side:
+    """One book's totals over the window."""
+
+    safety_unit_days: int = 0
+    capital_tied_up: int = 0  # average over the days: sum of safety level x transfer price, minor units
+    offered_units: int = 0
+    offered_value: int = 0
+    plan_cost: int = 0
+    unfilled: int = 0
+    compensation: int = 0
+
+
+@dataclass
+class SandboxReport:
+    current: str
+    proposed: str
+    start: date
+    end: date
+    records_replayed: int = 0
+    days: int = 0
+    totals: dict[str, Side] = field(default_factory=lambda: {"current": Side(), "proposed": Side()})
+    safety_changes: list[dict[str, Any]] = field(default_factory=list)
+    offer_changes: list[dict[str, Any]] = field(default_factory=list)
+    plan_changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "current": self.current,
+            "proposed": self.proposed,
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "records_replayed": self.records_replayed,
+            "days": self.days,
+            "totals": {k: vars(v) for k, v in self.totals.items()},
+            "safety_changes": self.safety_changes,
+            "offer_changes": self.offer_changes,
+            "plan_changes": self.plan_changes,
+        }
+
+
+class _Demand:
+    """Smoothed demand per SKU, advanced one day at a time (the same recursion as smooth_demand)."""
+
+    def __init__(self) -> None:
+        self.daily: dict[str, list[int]] = defaultdict(list)
+
+    def estimate(self, sku: str, alpha: float) -> DemandEstimate:
+        return smooth_demand(self.daily[sku][-HISTORY_DAYS:], alpha)
+
+
+def _level(policy: Policy, estimate: DemandEstimate, env: Mapping[str, Any]) -> int:
+    rule = policy.book.safety_stock
+    if rule.method == "fixed":
+        return rule.fixed_units
+    service, lead = rule.service_level, rule.lead_time_days
+    for _path, when, adjustment in policy.checked.safety_adjustments:
+        if all(n in env for n in when.names) and when.evaluate(env):
+            service = adjustment.service_level or service
+            lead = adjustment.lead_time_days if adjustment.lead_time_days is not None else lead
+    return safety_level(estimate, min(float(service), 0.9999), lead + rule.review_days, rule.min_units)
+
+
+def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date, end: date) -> SandboxReport:
+    books = {"current": current, "proposed": proposed}
+    report = SandboxReport(current.version, proposed.version, start, end)
+    stock: dict[tuple[str, str, str], int] = defaultdict(int)  # (sku, lot, location) available, own and held
+    demand = _Demand()
+    records = list(history.records)
+    invitations = sorted(history.invitations, key=lambda i: i.at)
+    plans = sorted(history.plans, key=lambda p: p.at)
+    ri = ii = pi = 0
+    first = start - timedelta(days=HISTORY_DAYS)
+    if records:
+        first = min(first, date.fromisoformat(str(records[0]["at"])[:10]))
+    levels: dict[str, dict[str, int]] = {name: {} for name in books}
+    changed_days: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+    day = first
+    while day <= end:
+        in_window = day >= start
+        calendar = CalendarFacts.of(day)
+        if in_window:
+            report.days += 1
+            for sku, facts in history.skus.items():
+                pair = {}
+                for name, policy in books.items():
+                    alpha = float(policy.book.safety_stock.smoothing) if policy.book.safety_stock.smoothing else 0.2
+                    estimate = demand.estimate(sku, alpha)
+                    env = policy.env(sku=facts, calendar=calendar)
+                    level = max(history.safety_floor, _level(policy, estimate, env))
+                    levels[name][sku] = level
+                    side = report.totals[name]
+                    side.safety_unit_days += level
+                    side.capital_tied_up += level * facts.transfer_price
+                    pair[name] = level
+                if pair["current"] != pair["proposed"]:
+                    changed_days[sku].append((day.isoformat(), pair["current"], pair["proposed"]))
+        day_end = (day + timedelta(days=1)).isoformat()
+        issued: dict[str, int] = defaultdict(int)
+        # Events of the day in time order: records move stock; invitations and plans are decided on the stock
+        # as it stood when they arrived.
+        while True:
+            next_at = min(
+                (
+                    str(records[ri]["at"]) if ri < len(records) else "~",
+                    invitations[ii].at if ii < len(invitations) else "~",
+                    plans[pi].at if pi < len(plans) else "~",
+                )
+            )
+            if next_at >= day_end:
+                break
+            if ri < len(records) and str(records[ri]["at"]) == next_at:
+                _apply(records[ri], history.me, stock, issued)
+                report.records_replayed += 1
+                ri += 1
+            elif ii < len(invitations) and invitations[ii].at == next_at:
+                if in_window:
+                    _answer(history, books, levels, stock, invitations[ii], calendar, report)
+                ii += 1
+            else:
+                if in_window:
+                    _replan(books, plans[pi], report)
+                pi += 1
+        for sku in set(history.skus) | set(issued):
+            demand.daily[sku].append(issued.get(sku, 0))
+        day += timedelta(days=1)
+    if report.days:
+        for side in report.totals.values():
+            side.capital_tied_up //= report.days
+    for sku, days in sorted(changed_days.items()):
+        report.safety_changes.append(
+            {
+                "sku": sku,
+                "days_changed": len(days),
+                "average_current": round(sum(d[1] for d in days) / len(days), 2),
+                "average_proposed": round(sum(d[2] for d in days) / len(days), 2),
+                "first": {"day": days[0][0], "current": days[0][1], "proposed": days[0][2]},
+            }
+        )
+    return report
+
+
+def _apply(record: Mapping[str, Any], me: str, stock: dict[tuple[str, str, str], int], issued: dict[str, int]) -> None:
+    for line in record.get("lines", []):
+        if line["owner"] == me and line["holder"] == me and line["status"] == AVAILABLE:
+            stock[(line["sku"], line["lot"], line["location"])] += line["quantity"]
+    if record.get("type") == "issue":
+        for line in record.get("lines", []):
+            if line["quantity"] < 0:
+                issued[line["sku"]] -= line["quantity"]
+
+
+def _answer(
+    history: NodeHistory,
+    books: Mapping[str, Policy],
+    levels: Mapping[str, Mapping[str, int]],
+    stock: Mapping[tuple[str, str, str], int],
+    inv: ReceivedInvitation,
+    calendar: CalendarFacts,
+    report: SandboxReport,
+) -> None:
+    sku = history.skus.get(inv.sku)
+    if sku is None:
+        return
+    today = date.fromisoformat(inv.at[:10])
+    lots = []
+    for (s, lot, location), qty in sorted(stock.items()):
+        if s != inv.sku or qty <= 0:
+            continue
+        expires, received = history.lots.get((s, lot), (None, None))
+        age = (today - received).days if received else 0
+        lots.append(CandidateLot(lot, location, shelf_life_days(expires, inv.needed_by), age, qty))
+    available = sum(lot.available for lot in lots)
+    answers = {}
+    for name, policy in books.items():
+        facts = StockFacts(available, levels[name].get(inv.sku, history.safety_floor), available)
+        picks, terms = policy.pick_lots(lots, inv.request, sku, facts, calendar, inv.distance_km)
+        price = policy.unit_price(sku, inv.request, terms)
+        offered: list[dict[str, Any]] = [
+            {
+                "lot": p.lot,
+                "quantity": p.quantity,
+                "unit_price": price,
+                "min_order_quantity": min(terms.min_order_quantity, p.quantity),
+            }
+            for p in picks
+        ]
+        side = report.totals[name]
+        side.offered_units += sum(p.quantity for p in picks)
+        side.offered_value += sum(p.quantity * price for p in picks)
+        answers[name] = offered
+    if answers["current"] != answers["proposed"]:
+        report.offer_changes.append({"invitation": inv.id, "at": inv.at, "sku": inv.sku, **answers})
+
+
+def _replan(books: Mapping[str, Policy], snapshot: PlanSnapshot, report: SandboxReport) -> None:
+    recorded = parse_problem(snapshot.problem)
+    outcome = {}
+    for name, policy in books.items():
+        problem = _under(policy, recorded, snapshot.requests)
+        plan = solve(problem)
+        freight = policy.freight_costs()
+        distances = {lane.from_node: lane.distance_km for lane in problem.lanes}
+        offers = [
+            ReceivedOffer(
+                o.id, o.node, o.node, o.sku, "", o.quantity, o.shelf_life_days, o.min_order_quantity, o.unit_price
+            )
+            for o in problem.offers
+        ]
+        request_of = {a.offer: a.request for a in plan.allocations}
+        shares = {
+            offer: policy.terms(snapshot.requests[r].scenario, policy.env(snapshot.requests[r])).requester_freight_share
+            for offer, r in request_of.items()
+            if r in snapshot.requests
+        }
+        actions = plan_actions(plan, offers, distances, freight, "", {}, shares)
+        unfilled = sum(s.quantity for s in plan.shortages)
+        compensation = sum(a.freight_compensation for a in actions.acceptances)
+        side = report.totals[name]
+        side.plan_cost += plan.total_cost
+        side.unfilled += unfilled
+        side.compensation += compensation
+        outcome[name] = {
+            "total_cost": plan.total_cost,
+            "unfilled": unfilled,
+            "compensation": compensation,
+            "allocations": sorted((a.request, a.offer, a.quantity) for a in plan.allocations),
+        }
+    if outcome["current"] != outcome["proposed"]:
+        report.plan_changes.append({"plan_record": snapshot.record_seq, "at": snapshot.at, **outcome})
+
+
+def _under(policy: Policy, recorded: MatchingProblem, requests: Mapping[str, RequestFacts]) -> MatchingProblem:
+    """The recorded problem with this book's lane costs and each request's scenario terms and penalty."""
+    lanes = tuple(
+        Lane(
+            lane.from_node,
+            lane.to_node,
+            lane.distance_km,
+            policy.freight(lane.distance_km).transit_hours,
+            policy.freight(lane.distance_km).per_unit,
+            policy.freight(lane.distance_km).per_truck,
+        )
+        for lane in recorded.lanes
+    )
+    new_requests = []
+    for r in recorded.requests:
+        facts = requests.get(r.id)
+        if facts is None:
+            new_requests.append(r)
+            continue
+        terms = policy.terms(facts.scenario, policy.env(facts))
+        new_requests.append(
+            Request(
+                r.id,
+                r.node,
+                r.sku,
+                r.quantity,
+                max(facts.min_shelf_life_days, terms.min_shelf_life_days or 0),
+                terms.max_transit_hours if terms.max_transit_hours is not None else r.max_transit_hours,
+                policy.shortage_penalty(facts),
+            )
+        )
+    return MatchingProblem(recorded.radius_km, tuple(new_requests), recorded.offers, lanes)
