@@ -69,11 +69,23 @@ class Lane:
 
 
 @dataclass(frozen=True)
+class Preference:
+    """A per-unit cost (minor units, >= 0) the requester's rule book puts on serving `request` from `offer`:
+    its objective weights (shelf life first, first in, nearby...) turned into money, so they steer the plan
+    without ever being a hard switch."""
+
+    request: str
+    offer: str
+    per_unit: int
+
+
+@dataclass(frozen=True)
 class MatchingProblem:
     radius_km: int
     requests: tuple[Request, ...]
     offers: tuple[Offer, ...]
     lanes: tuple[Lane, ...]
+    preferences: tuple[Preference, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,7 @@ class TransferPlan:
     lower_bound: int
     solver: str
     seconds: float = field(default=0.0, compare=False)
+    preference_cost: int = 0  # the part of total_cost that is preference, not money paid
 
     @property
     def gap(self) -> float:
@@ -127,7 +140,8 @@ class TransferPlan:
 _REQUEST_FIELDS = ("id", "node", "sku", "quantity", "min_shelf_life_days", "max_transit_hours", "shortage_penalty")
 _OFFER_FIELDS = ("id", "node", "sku", "quantity", "shelf_life_days", "min_order_quantity", "unit_price")
 _LANE_FIELDS = ("from", "to", "distance_km", "transit_hours", "cost_per_unit", "fixed_cost")
-_TEXT = {"id", "node", "sku", "from", "to"}
+_PREFERENCE_FIELDS = ("request", "offer", "per_unit")
+_TEXT = {"id", "node", "sku", "from", "to", "request", "offer"}
 _POSITIVE = {"quantity"}
 
 
@@ -180,7 +194,15 @@ def parse_problem(data: Any) -> MatchingProblem:
         if (ln.from_node, ln.to_node) in lane_keys:
             raise ProblemError(f"lanes[{i}] repeats the lane {ln.from_node} -> {ln.to_node}")
         lane_keys.add((ln.from_node, ln.to_node))
-    return MatchingProblem(radius, requests, offers, lanes)
+    preferences = tuple(
+        Preference(*(_field(p, f, f"preferences[{i}]") for f in _PREFERENCE_FIELDS))
+        for i, p in enumerate(_items(data, "preferences") if "preferences" in data else [])
+    )
+    request_ids, offer_ids = {r.id for r in requests}, {o.id for o in offers}
+    for i, pref in enumerate(preferences):
+        if pref.request not in request_ids or pref.offer not in offer_ids:
+            raise ProblemError(f"preferences[{i}] names an unknown request or offer")
+    return MatchingProblem(radius, requests, offers, lanes, preferences)
 
 
 def plan_to_json(plan: TransferPlan) -> dict[str, Any]:
@@ -192,12 +214,13 @@ def plan_to_json(plan: TransferPlan) -> dict[str, Any]:
         "lower_bound": plan.lower_bound,
         "gap": round(plan.gap, 6),
         "solver": plan.solver,
+        **({"preference_cost": plan.preference_cost} if plan.preference_cost else {}),
     }
 
 
 def problem_to_json(problem: MatchingProblem) -> dict[str, Any]:
     """The problem in its documented JSON form (extra keys of the input dropped): what gets hashed."""
-    return {
+    out: dict[str, Any] = {
         "radius_km": problem.radius_km,
         "requests": [{f: getattr(r, f) for f in _REQUEST_FIELDS} for r in problem.requests],
         "offers": [{f: getattr(o, f) for f in _OFFER_FIELDS} for o in problem.offers],
@@ -213,6 +236,11 @@ def problem_to_json(problem: MatchingProblem) -> dict[str, Any]:
             for ln in problem.lanes
         ],
     }
+    if problem.preferences:  # absent when empty, so problems without preferences keep their hash
+        out["preferences"] = [
+            {"request": p.request, "offer": p.offer, "per_unit": p.per_unit} for p in problem.preferences
+        ]
+    return out
 
 
 def plan_hashes(problem: MatchingProblem, params: SolverParameters, plan: TransferPlan) -> dict[str, str]:
@@ -236,13 +264,15 @@ class Arc:
     request: int
     offer: int
     lane: int
-    unit_cost: int  # lane cost per unit + offer unit price
+    unit_cost: int  # lane cost per unit + offer unit price + preference
     capacity: int
+    preference: int = 0
 
 
 def allowed_arcs(problem: MatchingProblem) -> list[Arc]:
     """Every (request, offer) pair the rules allow; nothing else enters the model."""
     lanes = {(ln.from_node, ln.to_node): i for i, ln in enumerate(problem.lanes)}
+    preference = {(p.request, p.offer): p.per_unit for p in problem.preferences}
     by_sku: dict[str, list[int]] = defaultdict(list)
     for j, o in enumerate(problem.offers):
         by_sku[o.sku].append(j)
@@ -261,7 +291,8 @@ def allowed_arcs(problem: MatchingProblem) -> list[Arc]:
             cap = min(o.quantity, r.quantity)
             if cap < max(1, o.min_order_quantity):
                 continue
-            arcs.append(Arc(i, j, li, ln.cost_per_unit + o.unit_price, cap))
+            pref = preference.get((r.id, o.id), 0)
+            arcs.append(Arc(i, j, li, ln.cost_per_unit + o.unit_price + pref, cap, pref))
     return arcs
 
 
@@ -310,8 +341,16 @@ def _plan(
         key=lambda s: s.request,
     )
     cost = evaluate(problem, arcs, flows)
+    preference_cost = sum(a.preference * q for a, q in zip(arcs, flows, strict=True))
     return TransferPlan(
-        status, cost, tuple(allocations), tuple(shortages), min(bound, cost), solver, time.perf_counter() - started
+        status,
+        cost,
+        tuple(allocations),
+        tuple(shortages),
+        min(bound, cost),
+        solver,
+        time.perf_counter() - started,
+        preference_cost,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-from negotiation.matching import Lane, MatchingProblem, Offer, Request, TransferPlan
+from negotiation.matching import Lane, MatchingProblem, Offer, Preference, Request, TransferPlan
 from negotiation.offers import FreightCosts
 
 
@@ -58,6 +58,7 @@ def build_problem(
     radius_km: int,
     max_transit_hours: int,
     shortage_penalty: int,
+    preferences: Mapping[str, Mapping[str, int]] | None = None,
 ) -> MatchingProblem:
     """One request per open invitation, one offer per received offer, one lane per supplier into us."""
     requests = tuple(
@@ -80,7 +81,14 @@ def build_problem(
         Lane(supplier, requester, km, formula.transit_hours(km), formula.cost_per_unit(km), formula.fixed_cost(km))
         for supplier, km in sorted(distances_km.items())
     )
-    return MatchingProblem(radius_km, requests, matching_offers, lanes)
+    # Only the non-zero ones: a problem whose weights change nothing looks like one without weights.
+    prefs = tuple(
+        Preference(n.invitation, o.id, per_unit)
+        for n in needs
+        for o in offers
+        if (per_unit := (preferences or {}).get(n.invitation, {}).get(o.id, 0)) > 0 and o.sku == n.sku
+    )
+    return MatchingProblem(radius_km, requests, matching_offers, lanes, prefs)
 
 
 def split_fixed_cost(total: int, quantities: list[int]) -> list[int]:

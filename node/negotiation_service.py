@@ -406,7 +406,13 @@ class Negotiator(TransferSteps):
             "urgent": urgent,
             "ruleVersion": policy.version,
             "nonce": new_nonce(),
-            "deadline": int(time.time()) + policy.trigger.invitation_ttl_seconds,
+            # The emergency SLA: partners answer an urgent invitation within its response time.
+            "deadline": int(time.time())
+            + (
+                policy.book.emergency_sla.respond_within_minutes * 60
+                if urgent
+                else policy.trigger.invitation_ttl_seconds
+            ),
         }
         signed = sign(self.domain, "Invitation", message, self.private_key)
         with session_scope(self.engine) as s:

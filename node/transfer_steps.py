@@ -20,7 +20,7 @@ from chain.registry_client import MemberRegistryClient
 from negotiation.matching import SolverParameters, plan_hashes, plan_to_json, problem_to_json, solve
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
 from negotiation.planning import OpenNeed, ReceivedOffer, build_problem, plan_actions
-from negotiation.rules.engine import RequestFacts, SkuFacts
+from negotiation.rules.engine import OfferedLot, RequestFacts, SkuFacts
 from node.db import session_scope
 from node.errors import InvalidMovement, NotFound
 from node.ledger import Bucket, Posting, StockStatus
@@ -153,6 +153,19 @@ class TransferSteps:
                         policy.shortage_penalty(facts, sku_facts),
                     )
                 )
+            # Each request's weights, as money per unit over its best-scoring offer.
+            preferences = {}
+            for i in invitations:
+                sku = s.get(Sku, i.sku)
+                facts = RequestFacts(i.quantity, i.min_shelf_life_days, 24, i.customer_tier, i.scenario, i.urgent)
+                candidates = [
+                    OfferedLot(o.id, o.shelf_life_days, distances[o.supplier], o.unit_price, o.quantity)
+                    for o in offers
+                    if o.sku == i.sku
+                ]
+                preferences[i.id] = policy.preferences(
+                    facts, SkuFacts(i.sku, sku.transfer_price if sku else 0), terms[i.id], candidates
+                )
             radius = max(i.radius_km for i in invitations)
             problem = build_problem(
                 self.address,
@@ -163,6 +176,7 @@ class TransferSteps:
                 radius,
                 24,
                 policy.shortage_penalty(RequestFacts(1, 0)),
+                preferences,
             )
             params = SolverParameters()
             result = solve(problem, params)

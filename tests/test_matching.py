@@ -21,6 +21,7 @@ from negotiation.matching import (
     parse_problem,
     plan_hashes,
     plan_to_json,
+    problem_to_json,
     solve,
 )
 from node.cli import app
@@ -208,6 +209,36 @@ def test_cheapest_offer_fills_first_and_the_rest_comes_from_the_next() -> None:
     assert plan.status == "optimal" and plan.solver == "min_cost_flow"
     assert allocations(plan) == {("r", "cheap"): 60, ("r", "dear"): 40}
     assert plan.total_cost == 60 * 6 + 40 * 10 == plan.lower_bound
+
+
+def test_preferences_steer_the_plan_by_their_money_worth_and_are_reported_apart() -> None:
+    # lane() costs 1 a unit: the short-dated offer costs 11 a unit delivered, the fresh one 12.
+    offers = [off("short", "B", 100, price=10, shelf=60), off("long", "C", 100, price=11, shelf=700)]
+    data = {
+        "radius_km": 50,
+        "requests": [req("r", "A", 100)],
+        "offers": offers,
+        "lanes": [lane("B", "A"), lane("C", "A")],
+    }
+    assert allocations(solve(parse_problem(data))) == {("r", "short"): 100}
+
+    def with_preference(offer: str, per_unit: int) -> TransferPlan:
+        return solve(parse_problem({**data, "preferences": [{"request": "r", "offer": offer, "per_unit": per_unit}]}))
+
+    # The requester's weights make the short-dated offer 2 a unit worse: the dearer, fresher one wins.
+    fresh = with_preference("short", 2)
+    assert allocations(fresh) == {("r", "long"): 100}
+    assert (fresh.total_cost, fresh.preference_cost) == (100 * 12, 0)
+    # Worth less than the price difference, a preference changes nothing, and is reported apart from money.
+    kept = with_preference("long", 5)
+    assert allocations(kept) == {("r", "short"): 100} and kept.preference_cost == 0
+    dearer = with_preference("short", 1)  # now a tie at 12 a unit: the total counts the preference
+    assert dearer.total_cost == 100 * 12
+    assert dearer.preference_cost in (0, 100)
+    # No preferences: the problem's JSON (and so its hash) is what it was before preferences existed.
+    assert "preferences" not in problem_to_json(parse_problem(data))
+    with pytest.raises(ProblemError, match="preferences"):
+        parse_problem({**data, "preferences": [{"request": "nope", "offer": "short", "per_unit": 1}]})
 
 
 def test_minimum_order_quantity_turns_a_tiny_allocation_into_a_shortage() -> None:

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from negotiation.rules.book import load_book
-from negotiation.rules.engine import CalendarFacts, CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
+from negotiation.rules.engine import (
+    CalendarFacts,
+    CandidateLot,
+    OfferedLot,
+    Policy,
+    RequestFacts,
+    SkuFacts,
+    StockFacts,
+)
 from negotiation.rules.safety_stock import decide_safety_level, safety_level, smooth_demand
 
 DEMO = Path(__file__).resolve().parents[1] / "node" / "demo" / "rulebook.yaml"
@@ -101,4 +109,29 @@ def test_smoothing_tracks_a_shift_in_demand() -> None:
     assert 29 < est.mean <= 30
     assert safety_level(smooth_demand([10, 30] * 20, 0.2), 0.95, 4) > safety_level(
         smooth_demand([19, 21] * 20, 0.2), 0.95, 4
+    )
+
+
+def test_the_requesters_weights_become_a_per_unit_preference_over_its_best_offer(policy: Policy) -> None:
+    fresh = OfferedLot("fresh", 700, 15, 5_200, 100)
+    short = OfferedLot("short", 200, 15, 5_200, 100)
+    hospital = RequestFacts(100, 30, customer_tier="hospital")
+    terms = policy.terms("routine_replenishment", policy.env(hospital, SKU))
+    # hospital weights: freshness 4; 0.01 a point: 500 days less shelf life cost 20.00 a unit
+    assert policy.preferences(hospital, SKU, terms, [fresh, short]) == {"fresh": 0, "short": 2_000}
+    standard = RequestFacts(100, 30)
+    terms = policy.terms("routine_replenishment", policy.env(standard, SKU))
+    assert policy.preferences(standard, SKU, terms, [fresh, short]) == {"fresh": 0, "short": 100}  # 0.2 a day
+
+
+def test_an_urgent_request_without_a_transport_cell_gets_the_emergency_sla(policy: Policy) -> None:
+    urgent = RequestFacts(5, 0, urgent=True, scenario="clinical_trial")
+    assert policy.terms("clinical_trial", policy.env(urgent, SKU)).max_transit_hours == 6
+    assert (
+        policy.terms("clinical_trial", policy.env(RequestFacts(5, 0, scenario="clinical_trial"), SKU)).max_transit_hours
+        is None
+    )
+    # A scenario that sets its own limit keeps it.
+    assert (
+        policy.terms("routine_replenishment", policy.env(RequestFacts(5, 0, urgent=True), SKU)).max_transit_hours == 24
     )

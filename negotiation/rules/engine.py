@@ -78,6 +78,17 @@ class PickedLot:
 
 
 @dataclass(frozen=True)
+class OfferedLot:
+    """An offer as the requester sees it: what its weights can score."""
+
+    id: str
+    shelf_life_days: int
+    distance_km: int
+    unit_price: int
+    quantity: int
+
+
+@dataclass(frozen=True)
 class ScenarioTerms:
     """What a scenario's cells say for one situation."""
 
@@ -210,10 +221,14 @@ class Policy:
                 weights = dict(b.weights)
         if weights is None:
             weights = self._profile_weights(env)
+        max_transit = settings.get("max_transit_hours")
+        if max_transit is None and env.get("request.urgent"):
+            # Urgent, and the scenario sets no transport limit: the emergency SLA's delivery time applies.
+            max_transit = self.book.emergency_sla.deliver_within_hours
         return ScenarioTerms(
             min_shelf_life_days=settings.get("min_shelf_life_days"),
             min_order_quantity=int(settings.get("min_order_quantity", 1)),
-            max_transit_hours=settings.get("max_transit_hours"),
+            max_transit_hours=max_transit,
             ownership=str(settings.get("ownership", "transfer")),
             requester_freight_share=Fraction(settings.get("requester_freight_share", 1)),
             price_factor=Fraction(settings.get("price_factor", 1)),
@@ -277,6 +292,25 @@ class Policy:
             picks.append(PickedLot(lot.lot, lot.location, q, lot.shelf_life_days, score))
             spare -= q
         return picks, terms
+
+    def preferences(
+        self, request: RequestFacts, sku: SkuFacts, terms: ScenarioTerms, offers: Sequence[OfferedLot]
+    ) -> dict[str, int]:
+        """Per offer, what the requester's weights make it cost per unit over the best-scoring offer: money
+        per point x (best score - its score), whole minor units. The planner adds it to the offer's cost, so
+        weights steer the plan without overriding price, freight or shortage."""
+        per_point = Fraction(self.book.objective.money_per_point)
+        scores = {}
+        for o in offers:
+            env = self.env(request, sku, distance_km=o.distance_km)
+            env["lot.shelf_life_days"] = o.shelf_life_days
+            env["offer.unit_price"] = self.money(o.unit_price)
+            env["offer.quantity"] = o.quantity
+            scores[o.id] = self.score(terms.weights, env)
+        if not scores:
+            return {}
+        best = max(scores.values())
+        return {oid: self.minor(per_point * (best - score)) for oid, score in scores.items()}
 
     def unit_price(self, sku: SkuFacts, request: RequestFacts, terms: ScenarioTerms) -> int:
         env = self.env(request, sku)
