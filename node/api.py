@@ -69,6 +69,7 @@ REFUSAL_STATUS: dict[str, int] = {
     "bad_signature": 401,
     "wrong_signer": 401,
     "not_a_member": 403,
+    "not_authorised": 403,
     "not_yours": 403,
     "out_of_radius": 403,
     "unknown_subject": 404,

@@ -366,6 +366,39 @@ def rules_approve(
     typer.echo(json.dumps(_node_call("POST", node, f"/rules/books/{version}/approve", token), indent=2))
 
 
+@app.command("arbitrate")
+def rule_dispute(
+    dispute: Annotated[str, typer.Option("--dispute", help="the dispute id (0x...)")],
+    decision: Annotated[str, typer.Option("--decision", help="the ruling, in words")],
+    rule_version: Annotated[str, typer.Option("--rule-version", help="the rule book the dispute was opened under")],
+    rpc: Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain")],
+    registry: Annotated[str, typer.Option("--registry", help="the MemberRegistry address (EIP-712 domain)")],
+    nodes: Annotated[list[str], typer.Option("--node", help="URL of each party's node, to deliver the ruling")],
+    key: Annotated[str, typer.Option("--key", envvar="CONSORTIUM_ARBITRATOR_KEY", help="the arbitrator's key")],
+    award: Annotated[int, typer.Option("--award", min=0, help="minor units paid by --payer to --payee")] = 0,
+    payer: Annotated[str | None, typer.Option("--payer")] = None,
+    payee: Annotated[str | None, typer.Option("--payee")] = None,
+    consortium: Annotated[str, typer.Option("--consortium", help="the EIP-712 domain name")] = "consortium-inventory",
+) -> None:
+    """Arbitration: sign a ruling on a dispute with the rule book's arbitrator key and deliver it to both
+    parties' nodes, which record it as an anchored, signed record."""
+    import httpx
+
+    from chain.tx import connect
+    from negotiation.messages import Domain
+    from node.dispute_steps import sign_ruling
+
+    domain = Domain(consortium, int(connect(rpc).eth.chain_id), registry)
+    signed = sign_ruling(domain, key, dispute.lower(), decision, rule_version, award, payer, payee)
+    failed = False
+    for url in nodes:
+        resp = httpx.post(f"{url.rstrip('/')}/negotiation/messages", json=signed.as_json(), timeout=30)
+        typer.echo(f"{url}: {resp.status_code} {resp.text}", err=True)
+        failed |= resp.status_code >= 300
+    typer.echo(json.dumps(signed.as_json(), indent=2))
+    raise typer.Exit(1 if failed else 0)
+
+
 def main() -> None:
     app(prog_name="consortium")
 

@@ -217,3 +217,23 @@ class ReplenishmentRequest(SQLModel, table=True):
     min_shelf_life_days: int = 0
     status: str = Field(default="open", max_length=16, index=True)  # open | invited | fulfilled
     invitation: str | None = Field(default=None, max_length=66)
+
+
+class Dispute(SQLModel, table=True):
+    """A partner's dispute on a transfer, an offer or a decision, and the arbitrator's ruling on it."""
+
+    id: str = Field(primary_key=True, max_length=66)  # the Dispute message id
+    subject: str = Field(max_length=66, index=True)
+    opener: str = Field(max_length=42)
+    respondent: str = Field(max_length=42)
+    reason: str
+    claim_amount: int = Field(sa_type=BigInteger)
+    rule_version: str = Field(max_length=66)  # whose arbitrator rules
+    mine: bool  # this node opened it
+    status: str = Field(default="open", max_length=8)  # open | ruled
+    opened_at: str = Field(max_length=32)
+    ruling: str | None = Field(default=None, max_length=66)
+    decision: str | None = None
+    award: int | None = Field(default=None, sa_type=BigInteger)
+    payer: str | None = Field(default=None, max_length=42)
+    payee: str | None = Field(default=None, max_length=42)

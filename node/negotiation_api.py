@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from pydantic import Field, StrictInt, field_validator
 from sqlmodel import select
+from web3 import Web3
 
 from negotiation.rules.names import Scenario
 from node.db import session_scope
@@ -53,6 +54,15 @@ class ReplenishmentIn(Strict):
     quantity: StrictInt = Field(gt=0)
     requested_on: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="default: today")
     min_shelf_life_days: StrictInt = Field(default=0, ge=0)
+
+
+class DisputeIn(Strict):
+    subject: str = Field(
+        pattern=r"^0x[0-9a-fA-F]{64}$", description="a transfer (acceptance) id, offer id or record leaf"
+    )
+    reason: str = Field(min_length=1, max_length=256)
+    claim_amount: StrictInt = Field(default=0, ge=0, description="minor units")
+    respondent: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$", description="if not a transfer/offer")
 
 
 class CheckIn(Strict):
@@ -101,6 +111,16 @@ def negotiation_router(negotiator: Callable[[], Negotiator], operator: Sequence[
                 offers = s.exec(select(TransferOffer).where(TransferOffer.invitation == inv.id)).all()
                 out.append({**inv.model_dump(), "offers": [o.model_dump() for o in offers]})
             return out
+
+    @router.post("/disputes", status_code=201, dependencies=list(operator))
+    def open_dispute(body: DisputeIn) -> dict[str, Any]:
+        """Dispute a transfer, an offer or a decision: both sides record it; the rule book's arbitrator rules."""
+        respondent = Web3.to_checksum_address(body.respondent) if body.respondent else None
+        return negotiator().open_dispute(body.subject.lower(), body.reason, body.claim_amount, respondent)
+
+    @router.get("/disputes", dependencies=list(operator))
+    def disputes() -> list[dict[str, Any]]:
+        return negotiator().disputes()
 
     @router.get("/offers", dependencies=list(operator))
     def offers(invitation: str | None = None, mine: bool | None = None) -> list[TransferOffer]:

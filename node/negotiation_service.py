@@ -32,6 +32,7 @@ from negotiation.rules.names import SCENARIOS
 from negotiation.rules.safety_stock import decide_safety_level
 from negotiation.trigger import OpenRequest, due_needs
 from node.db import session_scope
+from node.dispute_steps import DisputeSteps
 from node.errors import InvalidMovement, NodeError, NotFound
 from node.ledger import Evidence, Movement, MovementType, StockStatus
 from node.models import (
@@ -61,7 +62,7 @@ class NegotiationPolicy:
     auto_plan_after_seconds: float | None = None
 
 
-class Negotiator(TransferSteps):
+class Negotiator(TransferSteps, DisputeSteps):
     def __init__(
         self,
         engine: Engine,
@@ -96,7 +97,7 @@ class Negotiator(TransferSteps):
 
     @cached_property
     def guard(self) -> MessageGuard:
-        return MessageGuard(self.domain, self._is_member, lambda: int(time.time()))
+        return MessageGuard(self.domain, self._is_member, lambda: int(time.time()), self.ruling_authority)
 
     def _is_member(self, address: str) -> bool:
         return self.directory.member(address).active
@@ -106,6 +107,8 @@ class Negotiator(TransferSteps):
         """Admit and act on one message in one transaction: refused or failed, it changes nothing."""
         # Asked of the chain before the transaction opens: the write lock is never held across an RPC call.
         self._local.policy = self.rules.active().policy if envelope.get("type") in ("Invitation", "Offer") else None
+        if envelope.get("type") == "Ruling" and isinstance(envelope.get("message"), dict):
+            self.rules.book(str(envelope["message"].get("ruleVersion")))  # loaded now, read in the transaction
         with session_scope(self.engine) as s:
 
             def remember(signer: str, nonce: int, message_id: str) -> bool:
@@ -129,6 +132,8 @@ class Negotiator(TransferSteps):
                 "Acceptance": self._on_acceptance,
                 "Shipment": self._on_shipment,
                 "Receipt": self._on_receipt,
+                "Dispute": self._on_dispute,
+                "Ruling": self._on_ruling,
             }
             result = handler[msg.type](s, msg)
         self._wake.set()
@@ -136,7 +141,9 @@ class Negotiator(TransferSteps):
 
     def _log(self, s: Session, msg: SignedMessage, direction: str, peer: str | None = None) -> None:
         m = msg.message
-        subject = m.get("invitation") or m.get("offer") or m.get("acceptance") or m.get("shipment") or m.get("subject")
+        subject = (
+            m.get("invitation") or m.get("offer") or m.get("acceptance") or m.get("shipment") or m.get("subject")
+        ) or m.get("dispute")
         s.add(
             NegotiationMessage(
                 id=m["id"],

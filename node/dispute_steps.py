@@ -1,0 +1,207 @@
+"""Disputes and rulings (docs/protocol.md section 6): headquarters' second role, arbitration.
+
+A partner opens a dispute on a transfer, an offer or any decision record; both sides record it. The rule
+book's arbitrator signs a ruling; each side admits it only if its signer is the arbitrator of the rule
+book the dispute was opened under, and records it as an anchored ledger record carrying the signature.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from chain.registry_client import MemberRegistryClient
+from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
+from node.db import session_scope
+from node.errors import InvalidMovement
+from node.models import Dispute, Invitation, Transfer, TransferOffer
+from node.pool import LEDGER
+from node.records import append_record, serialize_writers, utc_now_iso
+
+if TYPE_CHECKING:
+    from node.rules_service import RuleKeeper
+
+
+class DisputeSteps:
+    engine: Engine
+    address: str
+    private_key: str
+    directory: MemberRegistryClient
+    rules: RuleKeeper
+
+    if TYPE_CHECKING:
+
+        @property
+        def domain(self) -> Domain: ...
+
+        def _enqueue(self, s: Session, msg: SignedMessage, recipient: str) -> None: ...
+
+        def _log(self, s: Session, msg: SignedMessage, direction: str, peer: str | None = None) -> None: ...
+
+        def _wake_worker(self) -> None: ...
+
+    def _counterparty(self, s: Session, subject: str) -> str | None:
+        """The other side of a transfer or an offer of ours, if the subject is one."""
+        transfer = s.get(Transfer, subject)
+        if transfer is not None:
+            return transfer.requester if transfer.supplier == self.address else transfer.supplier
+        offer = s.get(TransferOffer, subject)
+        if offer is not None:
+            if not offer.mine:
+                return offer.supplier
+            inv = s.get(Invitation, offer.invitation)
+            return inv.requester if inv else None
+        return None
+
+    def open_dispute(self, subject: str, reason: str, claim_amount: int, respondent: str | None) -> dict[str, Any]:
+        version = self.rules.active().policy.version
+        with session_scope(self.engine) as s:
+            other = self._counterparty(s, subject) or respondent
+            if other is None:
+                raise InvalidMovement(
+                    f"{subject} is no transfer or offer of this node: name the respondent", subject=subject
+                )
+            if other == self.address:
+                raise InvalidMovement("a node does not dispute with itself")
+            if not self.directory.member(other).active:
+                raise InvalidMovement(f"{other} is not an active member", respondent=other)
+            msg = sign(
+                self.domain,
+                "Dispute",
+                {
+                    "id": new_id(),
+                    "subject": subject,
+                    "opener": self.address,
+                    "respondent": other,
+                    "reason": reason,
+                    "claimAmount": claim_amount,
+                    "ruleVersion": version,
+                    "nonce": new_nonce(),
+                    "deadline": int(time.time()) + 7 * 24 * 3600 - 60,
+                },
+                self.private_key,
+            )
+            seq = self._record_dispute(s, msg, mine=True)
+            self._enqueue(s, msg, other)
+        self._wake_worker()
+        return {"dispute": msg.message["id"], "respondent": other, "record_seq": seq, "rule_version": version}
+
+    def _record_dispute(self, s: Session, msg: SignedMessage, mine: bool) -> int:
+        m = msg.message
+        s.add(
+            Dispute(
+                id=m["id"],
+                subject=m["subject"],
+                opener=m["opener"],
+                respondent=m["respondent"],
+                reason=m["reason"],
+                claim_amount=m["claimAmount"],
+                rule_version=m["ruleVersion"],
+                mine=mine,
+                opened_at=utc_now_iso(),
+            )
+        )
+        serialize_writers(s, LEDGER)
+        return append_record(
+            s,
+            LEDGER,
+            self.address,
+            "dispute",
+            {
+                "lines": [],
+                "corrects": None,
+                "memo": m["reason"],
+                "evidence": [{"source": "subject", "reference": m["subject"]}],
+                "dispute": {**m, "signature": msg.signature},
+            },
+        ).seq
+
+    def _on_dispute(self, s: Session, msg: SignedMessage) -> dict[str, Any]:
+        m = msg.message
+        if m["respondent"] != self.address:
+            raise MessageRefused("not_yours", "this node is not the dispute's respondent")
+        return {"record_seq": self._record_dispute(s, msg, mine=False)}
+
+    def ruling_authority(self, msg: SignedMessage, signer: str) -> bool | None:
+        """A Ruling counts only if signed by the arbitrator of the rule book it names."""
+        if msg.type != "Ruling":
+            return None
+        book = self.rules.book(msg.message["ruleVersion"])
+        arbitrator = book.book.governance.arbitrator if book else None
+        return arbitrator is not None and signer.lower() == arbitrator.lower()
+
+    def _on_ruling(self, s: Session, msg: SignedMessage) -> dict[str, Any]:
+        m = msg.message
+        dispute = s.get(Dispute, m["dispute"])
+        if dispute is None:
+            raise MessageRefused("unknown_subject", f"no dispute {m['dispute']} on this node")
+        if dispute.status != "open":
+            raise MessageRefused("closed", f"dispute {dispute.id} is already ruled")
+        if m["ruleVersion"] != dispute.rule_version:
+            raise MessageRefused("rule_version", "the ruling names another rule book than the dispute")
+        parties = {dispute.opener, dispute.respondent}
+        if m["award"] > 0 and ({m["payer"], m["payee"]} != parties):
+            raise MessageRefused("malformed", "an award is paid by one party of the dispute to the other")
+        dispute.status, dispute.ruling, dispute.decision = "ruled", m["id"], m["decision"]
+        dispute.award, dispute.payer, dispute.payee = m["award"], m["payer"], m["payee"]
+        s.add(dispute)
+        serialize_writers(s, LEDGER)
+        seq = append_record(
+            s,
+            LEDGER,
+            self.address,
+            "ruling",
+            {
+                "lines": [],
+                "corrects": None,
+                "memo": m["decision"],
+                "evidence": [
+                    {"source": "dispute", "reference": dispute.id},
+                    {"source": "subject", "reference": dispute.subject},
+                ],
+                "ruling": {**m, "signature": msg.signature},
+            },
+        ).seq
+        return {"record_seq": seq}
+
+    def disputes(self) -> list[dict[str, Any]]:
+        with session_scope(self.engine) as s:
+            return [json.loads(d.model_dump_json()) for d in s.exec(select(Dispute).order_by(Dispute.opened_at)).all()]
+
+
+def sign_ruling(
+    domain: Domain,
+    arbitrator_key: str,
+    dispute: str,
+    decision: str,
+    rule_version: str,
+    award: int = 0,
+    payer: str | None = None,
+    payee: str | None = None,
+) -> SignedMessage:
+    """What the arbitrator signs (consortium dispute rule)."""
+    from eth_account import Account
+
+    me = Account.from_key(arbitrator_key).address
+    zero = "0x" + "00" * 20
+    return sign(
+        domain,
+        "Ruling",
+        {
+            "id": new_id(),
+            "dispute": dispute,
+            "arbitrator": me,
+            "decision": decision,
+            "award": award,
+            "payer": payer or zero,
+            "payee": payee or zero,
+            "ruleVersion": rule_version,
+            "nonce": new_nonce(),
+            "deadline": int(time.time()) + 7 * 24 * 3600 - 60,
+        },
+        arbitrator_key,
+    )
