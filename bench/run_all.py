@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_anchoring, bench_audit, bench_merkle, bench_proofs
+from bench import bench_anchoring, bench_audit, bench_merkle, bench_proofs, bench_rules, bench_safety_stock
 from bench.common import machine
 
 
@@ -19,6 +19,8 @@ def main() -> None:
         ("anchoring", bench_anchoring),
         ("proofs", bench_proofs),
         ("audit", bench_audit),
+        ("rules", bench_rules),
+        ("safety_stock", bench_safety_stock),
     ):
         result = module.run()
         for row in result if isinstance(result, list) else [result]:

@@ -1,4 +1,4 @@
-"""Disputes and rulings (docs/protocol.md section 6): headquarters' second role, arbitration.
+"""Disputes and rulings (docs/protocol.md section 5): headquarters' second role, arbitration.
 
 A partner opens a dispute on a transfer, an offer or any decision record; both sides record it. The rule
 book's arbitrator signs a ruling; each side admits it only if its signer is the arbitrator of the rule
