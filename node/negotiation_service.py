@@ -27,7 +27,7 @@ from chain.tx import connect
 from negotiation.geo import distance_m
 from negotiation.messages import Domain, MessageGuard, MessageRefused, SignedMessage, new_id, new_nonce, sign
 from negotiation.offers import shelf_life_days
-from negotiation.rules.engine import CalendarFacts, CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
+from negotiation.rules.engine import CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
 from negotiation.rules.names import SCENARIOS
 from negotiation.rules.safety_stock import decide_safety_level
 from negotiation.trigger import OpenRequest, due_needs
@@ -230,7 +230,7 @@ class Negotiator(TransferSteps, DisputeSteps):
             for b, lot in rows
         ]
         available = sum(lot.available for lot in lots)
-        calendar = CalendarFacts.of(today)
+        calendar = policy.calendar(today)
         sku_facts = SkuFacts(sku.code, sku.transfer_price)
         safety = decide_safety_level(
             policy.checked, daily_demand(s, sku.code, today), policy.env(sku=sku_facts, calendar=calendar)

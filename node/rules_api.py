@@ -12,7 +12,7 @@ from pydantic import Field
 from sqlmodel import select
 
 from negotiation.rules.conflicts import find_conflicts
-from negotiation.rules.engine import CalendarFacts, SkuFacts, StockFacts
+from negotiation.rules.engine import SkuFacts, StockFacts
 from negotiation.rules.safety_stock import decide_safety_level
 from node.db import session_scope
 from node.errors import NotFound
@@ -97,7 +97,7 @@ def rules_router(rules: RuleKeeper, operator: Sequence[Any], me: str, safety_flo
         a = rules.active()
         policy = a.policy
         today = datetime.now(UTC).date()
-        calendar = CalendarFacts.of(today)
+        calendar = policy.calendar(today)
         out = []
         with session_scope(rules.engine) as s:
             for sku in s.exec(select(Sku).order_by(Sku.code)).all():

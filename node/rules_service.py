@@ -26,7 +26,7 @@ from chain.deploy import GovernanceTerms
 from chain.registry_client import MemberRegistryClient
 from chain.rules_client import NO_VERSION, RuleRegistryClient
 from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected
-from negotiation.rules.book import CheckedBook, RuleBookInvalid, check_book, parse_book, read_document
+from negotiation.rules.book import CheckedBook, RuleBookInvalid, book_json, check_book, parse_book, read_document
 from negotiation.rules.conflicts import Conflict, find_conflicts
 from negotiation.rules.engine import Policy
 from node.db import session_scope
@@ -88,7 +88,7 @@ class RuleKeeper:
     def _store(self, checked: CheckedBook) -> None:
         with session_scope(self.engine) as s:
             if s.get(RuleBookVersion, checked.version) is None:
-                body = canonical_json(checked.book.model_dump(mode="json")).decode()
+                body = canonical_json(book_json(checked.book)).decode()
                 s.add(
                     RuleBookVersion(
                         version=checked.version, label=checked.book.label, body=body, added_at=utc_now_iso()

@@ -2,6 +2,7 @@
 minor units, business rules, and safety stock from demand."""
 
 import random
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,13 @@ def test_an_urgent_request_without_a_transport_cell_gets_the_emergency_sla(polic
     assert (
         policy.terms("routine_replenishment", policy.env(RequestFacts(5, 0, urgent=True), SKU)).max_transit_hours == 24
     )
+
+
+def test_the_books_calendar_says_when_promotions_and_slow_seasons_are(policy: Policy) -> None:
+    assert policy.calendar(date(2026, 11, 11)).promotion and not policy.calendar(date(2026, 11, 12)).promotion
+    assert policy.calendar(date(2027, 1, 15)).slow_season and not policy.calendar(date(2026, 6, 5)).slow_season
+    noisy = [20, 35, 12, 28, 9, 31, 22] * 8
+    on_double_11 = decide_safety_level(policy.checked, noisy, policy.env(calendar=policy.calendar(date(2026, 11, 5))))
+    assert on_double_11.adjustments == ("safety_stock.adjustments[0]",)
+    in_january = decide_safety_level(policy.checked, noisy, policy.env(calendar=policy.calendar(date(2027, 1, 5))))
+    assert in_january.adjustments == ("safety_stock.adjustments[1]",) and in_january.level < on_double_11.level

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -168,6 +169,24 @@ class Action(_Strict):
     message: str = ""
 
 
+class Period(_Strict):
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError("a period ends before it starts")
+        return self
+
+
+class Calendar(_Strict):
+    """What `calendar.promotion` and `calendar.slow_season` mean: dates every node reads the same way."""
+
+    promotions: list[Period] = []
+    slow_months: list[Annotated[int, Field(ge=1, le=12)]] = []
+
+
 class BusinessRule(_Strict):
     id: Identifier
     when: Source
@@ -186,6 +205,7 @@ class RuleBook(_Strict):
     trigger: Trigger = Trigger()
     pricing: Pricing = Pricing()
     emergency_sla: EmergencySla = EmergencySla()
+    calendar: Calendar = Calendar()
     matrix: dict[Scenario, dict[Constraint, list[Branch]]] = {}
     objective: Objective = Objective()
     rules: list[BusinessRule] = []
@@ -251,10 +271,16 @@ def parse_book(data: Any) -> RuleBook:
         raise RuleBookInvalid(problems) from None
 
 
+def book_json(book: RuleBook) -> dict[str, Any]:
+    """The book as data, every default filled in, field names as written (`from`, not `start`)."""
+    data: dict[str, Any] = book.model_dump(mode="json", by_alias=True)
+    return data
+
+
 def rule_book_hash(book: RuleBook) -> str:
     """The version id: 0x + keccak-256 of the canonical JSON of the book with every default filled in, so the
     same rules written in YAML or JSON, in any key order, with or without defaults, have one id."""
-    return "0x" + keccak(canonical_json(book.model_dump(mode="json"))).hex()
+    return "0x" + keccak(canonical_json(book_json(book))).hex()
 
 
 def fraction(decimal: str) -> Fraction:

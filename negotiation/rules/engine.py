@@ -128,6 +128,12 @@ class Policy:
         self.scale = 10**self.book.currency.minor_units
         self.trigger = self.book.trigger
 
+    def calendar(self, day: date) -> CalendarFacts:
+        """The day as the book's calendar sees it: in a promotion period, in a slow month."""
+        c = self.book.calendar
+        promotion = any(p.start <= day <= p.end for p in c.promotions)
+        return CalendarFacts(promotion, day.month in c.slow_months, day.month, day.isoweekday())
+
     # -- facts to names ------------------------------------------------------------------------------
     def money(self, minor: int) -> Fraction:
         return Fraction(minor, self.scale)

@@ -134,7 +134,7 @@ def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date
     day = first
     while day <= end:
         in_window = day >= start
-        calendar = CalendarFacts.of(day)
+        calendars = {name: policy.calendar(day) for name, policy in books.items()}
         if in_window:
             report.days += 1
             for sku, facts in history.skus.items():
@@ -142,7 +142,7 @@ def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date
                 for name, policy in books.items():
                     alpha = float(policy.book.safety_stock.smoothing) if policy.book.safety_stock.smoothing else 0.2
                     estimate = demand.estimate(sku, alpha)
-                    env = policy.env(sku=facts, calendar=calendar)
+                    env = policy.env(sku=facts, calendar=calendars[name])
                     level = max(history.safety_floor, _level(policy, estimate, env))
                     levels[name][sku] = level
                     side = report.totals[name]
@@ -171,7 +171,7 @@ def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date
                 ri += 1
             elif ii < len(invitations) and invitations[ii].at == next_at:
                 if in_window:
-                    _answer(history, books, levels, stock, invitations[ii], calendar, report)
+                    _answer(history, books, levels, stock, invitations[ii], calendars, report)
                 ii += 1
             else:
                 if in_window:
@@ -212,7 +212,7 @@ def _answer(
     levels: Mapping[str, Mapping[str, int]],
     stock: Mapping[tuple[str, str, str], int],
     inv: ReceivedInvitation,
-    calendar: CalendarFacts,
+    calendars: Mapping[str, CalendarFacts],
     report: SandboxReport,
 ) -> None:
     sku = history.skus.get(inv.sku)
@@ -230,7 +230,7 @@ def _answer(
     answers = {}
     for name, policy in books.items():
         facts = StockFacts(available, levels[name].get(inv.sku, history.safety_floor), available)
-        picks, terms = policy.pick_lots(lots, inv.request, sku, facts, calendar, inv.distance_km)
+        picks, terms = policy.pick_lots(lots, inv.request, sku, facts, calendars[name], inv.distance_km)
         price = policy.unit_price(sku, inv.request, terms)
         offered: list[dict[str, Any]] = [
             {
