@@ -9,41 +9,20 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from chain.registry_client import MemberRegistryClient
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
 from node.db import session_scope
 from node.errors import InvalidMovement
 from node.models import Dispute, Invitation, Transfer, TransferOffer
+from node.node_side import STEP_DEADLINE_SECONDS, NodeSide
 from node.pool import LEDGER
 from node.records import append_record, serialize_writers, utc_now_iso
 
-if TYPE_CHECKING:
-    from node.rules_service import RuleKeeper
 
-
-class DisputeSteps:
-    engine: Engine
-    address: str
-    private_key: str
-    directory: MemberRegistryClient
-    rules: RuleKeeper
-
-    if TYPE_CHECKING:
-
-        @property
-        def domain(self) -> Domain: ...
-
-        def _enqueue(self, s: Session, msg: SignedMessage, recipient: str) -> None: ...
-
-        def _log(self, s: Session, msg: SignedMessage, direction: str, peer: str | None = None) -> None: ...
-
-        def _wake_worker(self) -> None: ...
-
+class DisputeSteps(NodeSide):
     def _counterparty(self, s: Session, subject: str) -> str | None:
         """The other side of a transfer or an offer of ours, if the subject is one."""
         transfer = s.get(Transfer, subject)
@@ -69,21 +48,16 @@ class DisputeSteps:
                 raise InvalidMovement("a node does not dispute with itself")
             if not self.directory.member(other).active:
                 raise InvalidMovement(f"{other} is not an active member", respondent=other)
-            msg = sign(
-                self.domain,
+            msg = self._sign(
                 "Dispute",
                 {
-                    "id": new_id(),
                     "subject": subject,
                     "opener": self.address,
                     "respondent": other,
                     "reason": reason,
                     "claimAmount": claim_amount,
                     "ruleVersion": version,
-                    "nonce": new_nonce(),
-                    "deadline": int(time.time()) + 7 * 24 * 3600 - 60,
                 },
-                self.private_key,
             )
             seq = self._record_dispute(s, msg, mine=True)
             self._enqueue(s, msg, other)
@@ -201,7 +175,7 @@ def sign_ruling(
             "payee": payee or zero,
             "ruleVersion": rule_version,
             "nonce": new_nonce(),
-            "deadline": int(time.time()) + 7 * 24 * 3600 - 60,
+            "deadline": int(time.time()) + STEP_DEADLINE_SECONDS,
         },
         arbitrator_key,
     )

@@ -13,47 +13,25 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from chain.registry_client import MemberRegistryClient
 from negotiation.matching import SolverParameters, plan_hashes, plan_to_json, problem_to_json, solve
-from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
+from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.planning import OpenNeed, ReceivedOffer, build_problem, plan_actions
 from negotiation.rules.engine import OfferedLot, RequestFacts, SkuFacts
 from node.db import session_scope
 from node.errors import InvalidMovement, NotFound
 from node.ledger import Bucket, Posting, StockStatus
 from node.models import Invitation, NegotiationMessage, ReplenishmentRequest, Sku, Transfer, TransferOffer
+from node.node_side import NodeSide
 from node.pool import LEDGER, ensure_lot, require_location, write_postings
 from node.records import append_record, serialize_writers, utc_now_iso
 
-if TYPE_CHECKING:
-    from node.rules_service import RuleKeeper
 
-
-class TransferSteps:
-    engine: Engine
-    address: str
-    private_key: str
-    directory: MemberRegistryClient
-    rules: RuleKeeper
-
+class TransferSteps(NodeSide):
     if TYPE_CHECKING:
 
-        @property
-        def domain(self) -> Domain: ...
-
-        def _enqueue(self, s: Session, msg: SignedMessage, recipient: str) -> None: ...
-
         def _unreserve(self, s: Session, offer: TransferOffer, quantity: int, why: str) -> None: ...
-
-        def _wake_worker(self) -> None: ...
-
-    # -- shared ---------------------------------------------------------------------------------------
-    def _sign(self, type_: str, fields: dict[str, Any]) -> SignedMessage:
-        message = {"id": new_id(), **fields, "nonce": new_nonce(), "deadline": int(time.time()) + 7 * 24 * 3600 - 60}
-        return sign(self.domain, type_, message, self.private_key)
 
     def _evidence_messages(self, s: Session, *ids: str | None) -> list[dict[str, Any]]:
         """The signed messages behind a step, both partners' signatures, copied into its record."""

@@ -73,6 +73,12 @@ class SafetyDecision:
 
 def decide_safety_level(book: CheckedBook, daily_demand: Sequence[int], env: Mapping[str, Any]) -> SafetyDecision:
     """The rule book's safety level for one SKU at one node, from its daily demand history (oldest first)."""
+    alpha = float(Fraction(book.book.safety_stock.smoothing))
+    return decide_from_estimate(book, smooth_demand(daily_demand, alpha), env)
+
+
+def decide_from_estimate(book: CheckedBook, estimate: DemandEstimate, env: Mapping[str, Any]) -> SafetyDecision:
+    """The same decision from an already smoothed estimate (the sandbox keeps one per SKU and day)."""
     rule = book.book.safety_stock
     if rule.method == "fixed":
         return SafetyDecision(rule.fixed_units, "fixed", rule.service_level, 0, 0.0, 0.0, ())
@@ -85,7 +91,6 @@ def decide_safety_level(book: CheckedBook, daily_demand: Sequence[int], env: Map
                 service = adjustment.service_level
             if adjustment.lead_time_days is not None:
                 lead = adjustment.lead_time_days
-    estimate = smooth_demand(daily_demand, float(Fraction(rule.smoothing)))
     cover = lead + rule.review_days
     # A service level of exactly 1 has no quantile: cap just below it.
     level = safety_level(estimate, min(float(Fraction(service)), 0.9999), cover, rule.min_units)

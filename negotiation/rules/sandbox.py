@@ -19,7 +19,7 @@ from negotiation.matching import Lane, MatchingProblem, Request, parse_problem, 
 from negotiation.offers import shelf_life_days
 from negotiation.planning import ReceivedOffer, plan_actions
 from negotiation.rules.engine import CalendarFacts, CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
-from negotiation.rules.safety_stock import DemandEstimate, safety_level, smooth_demand
+from negotiation.rules.safety_stock import DemandEstimate, decide_from_estimate, smooth_demand
 
 HISTORY_DAYS = 56
 AVAILABLE = "available"
@@ -105,18 +105,6 @@ class _Demand:
         return smooth_demand(self.daily[sku][-HISTORY_DAYS:], alpha)
 
 
-def _level(policy: Policy, estimate: DemandEstimate, env: Mapping[str, Any]) -> int:
-    rule = policy.book.safety_stock
-    if rule.method == "fixed":
-        return rule.fixed_units
-    service, lead = rule.service_level, rule.lead_time_days
-    for _path, when, adjustment in policy.checked.safety_adjustments:
-        if all(n in env for n in when.names) and when.evaluate(env):
-            service = adjustment.service_level or service
-            lead = adjustment.lead_time_days if adjustment.lead_time_days is not None else lead
-    return safety_level(estimate, min(float(service), 0.9999), lead + rule.review_days, rule.min_units)
-
-
 def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date, end: date) -> SandboxReport:
     books = {"current": current, "proposed": proposed}
     report = SandboxReport(current.version, proposed.version, start, end)
@@ -140,10 +128,10 @@ def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date
             for sku, facts in history.skus.items():
                 pair = {}
                 for name, policy in books.items():
-                    alpha = float(policy.book.safety_stock.smoothing) if policy.book.safety_stock.smoothing else 0.2
+                    alpha = float(policy.book.safety_stock.smoothing)
                     estimate = demand.estimate(sku, alpha)
                     env = policy.env(sku=facts, calendar=calendars[name])
-                    level = max(history.safety_floor, _level(policy, estimate, env))
+                    level = max(history.safety_floor, decide_from_estimate(policy.checked, estimate, env).level)
                     levels[name][sku] = level
                     side = report.totals[name]
                     side.safety_unit_days += level
