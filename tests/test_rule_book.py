@@ -10,9 +10,11 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from negotiation.rules.book import RuleBookInvalid, check_book, json_schema, load_book, parse_book, rule_book_hash
 from negotiation.rules.conflicts import find_conflicts
+from node.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "node" / "demo" / "rulebook.yaml"
@@ -190,3 +192,19 @@ def test_contradictory_actions_and_safety_levels(demo: dict[str, Any]) -> None:
 def test_a_period_that_ends_before_it_starts_is_refused(demo: dict[str, Any]) -> None:
     demo["calendar"]["promotions"].append({"from": "2026-12-31", "to": "2026-12-01"})
     assert any(p.startswith("calendar.promotions[2]: ") and "ends before it starts" in p for p in problems_of(demo))
+
+
+def test_rules_check_exits_0_when_clean_1_on_conflicts_2_when_invalid(demo: dict[str, Any], tmp_path: Path) -> None:
+    runner = CliRunner()
+    clean = runner.invoke(app, ["rules", "check", str(DEMO)])
+    assert clean.exit_code == 0 and json.loads(clean.stdout)["version"] == load_book(DEMO).version
+    demo["rules"].append({"id": "stop", "when": "sku.purchase_price > 25.00", "action": {"kind": "stop_purchasing"}})
+    conflicting = tmp_path / "conflicting.json"
+    conflicting.write_text(json.dumps(demo, default=str))
+    found = runner.invoke(app, ["rules", "check", str(conflicting)])
+    assert found.exit_code == 1 and "CONFLICT contradictory_actions: rules[0] and rules[2]" in found.stderr
+    demo["trigger"]["radius_km"] = -1
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text(json.dumps(demo, default=str))
+    refused = runner.invoke(app, ["rules", "check", str(invalid)])
+    assert refused.exit_code == 2 and "INVALID trigger.radius_km" in refused.stderr

@@ -13,7 +13,7 @@ from web3 import Web3
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
 from chain.deploy import GovernanceTerms, deploy_contracts
 from chain.registry_client import MemberRegistryClient, Role
-from chain.rules_client import NO_VERSION, RuleRegistryClient, deploy_rule_registry
+from chain.rules_client import NO_VERSION, RuleRegistryClient, deploy_rule_registry, rule_events
 from chain.tx import TransactionRejected
 
 HQ, A, B, C, OUTSIDER = DEFAULT_PRIVATE_KEYS[:5]
@@ -104,3 +104,10 @@ def test_below_quorum_or_without_headquarters_nothing_changes_at_quorum_it_activ
         rules.as_(B).approve(v1)
     assert [v.version for v in rules.as_(A).versions()] == [GENESIS, v1, rival]
     assert rules.as_(A).activated() == [GENESIS, v1]
+    # What `consortium rules history --follow` prints: every event, in chain order.
+    client = rules.as_(A)
+    events = [(e["event"], e["version"]) for e in rule_events(client, 0, client.w3.eth.block_number)]
+    assert events == [
+        ("Proposed", GENESIS), ("Scheduled", GENESIS), ("Proposed", v1), ("Proposed", rival),
+        ("Approved", v1), ("Approved", v1), ("Approved", v1), ("Approved", v1), ("Scheduled", v1),
+    ]  # fmt: skip

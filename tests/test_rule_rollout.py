@@ -5,6 +5,7 @@ it cannot show is the active one."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -182,6 +183,17 @@ def test_a_version_becomes_active_only_at_quorum_and_switches_at_its_block_under
     assert report["current"] == v2 and len(report["offer_changes"]) == len(received)
     assert report["totals"]["proposed"]["offered_units"] == 5
     assert report["totals"]["current"]["offered_units"] == 10 * len(received)
+    # The same from the command line, on the node's own database (its CONSORTIUM_* settings), read-only.
+    strict_file = books["v2"].parent / "strict.yaml"
+    strict_file.write_text(yaml.safe_dump(strict))
+    env = {**os.environ, "CONSORTIUM_DATABASE_URL": f"sqlite:///{xs.db_path}", "CONSORTIUM_PRIVATE_KEY": xs.key}
+    cli = subprocess.run(
+        [sys.executable, "-m", "node", "rules", "try", str(strict_file), "--from", today, "--to", today],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    from_cli = json.loads(cli.stdout)
+    assert from_cli["current"] == v2  # the version of Xiaoshan's latest decision
+    assert (from_cli["totals"], from_cli["offer_changes"]) == (report["totals"], report["offer_changes"])
 
     # The history, read from the chain and matched against the files an auditor holds.
     out = subprocess.run(
