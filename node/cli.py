@@ -211,12 +211,33 @@ def match(
 def deploy(
     rpc: Annotated[str, typer.Option("--rpc")],
     key: Annotated[str, typer.Option("--key", envvar="CONSORTIUM_ADMIN_KEY", help="administrator's private key")],
+    rulebook: Annotated[
+        Path | None,
+        typer.Option("--rulebook", help="the first rule book: also deploys the RuleRegistry with it in force"),
+    ] = None,
 ) -> None:
-    """Deploy the member and anchor registries; prints their addresses as JSON."""
-    from chain.deploy import deploy_contracts
+    """Deploy the member and anchor registries (and the rule registry); prints their addresses as JSON."""
+    from chain.deploy import RuleGenesis, deploy_contracts
+    from negotiation.rules.book import RuleBookInvalid, load_book
+    from negotiation.rules.conflicts import find_conflicts
+    from node.rules_service import governance_terms
 
-    d = deploy_contracts(rpc, key)
-    typer.echo(json.dumps({"chain_id": d.chain_id, "registry": d.registry, "anchor_contract": d.anchors}))
+    genesis = None
+    if rulebook is not None:
+        try:
+            book = load_book(rulebook)
+        except RuleBookInvalid as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        if find_conflicts(book):
+            typer.echo("error: the rule book has conflicts (consortium rules check)", err=True)
+            raise typer.Exit(2)
+        genesis = RuleGenesis(book.version, governance_terms(book), rulebook.name)
+    d = deploy_contracts(rpc, key, genesis)
+    out = {"chain_id": d.chain_id, "registry": d.registry, "anchor_contract": d.anchors}
+    if d.rules:
+        out |= {"rule_registry": d.rules, "rule_book": genesis.version if genesis else None}
+    typer.echo(json.dumps(out))
 
 
 @rules_app.command("check")

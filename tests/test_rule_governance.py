@@ -3,8 +3,12 @@ force (with headquarters) has approved, from the block its activation delay name
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -15,6 +19,7 @@ from chain.deploy import GovernanceTerms, deploy_contracts
 from chain.registry_client import MemberRegistryClient, Role
 from chain.rules_client import NO_VERSION, RuleRegistryClient, deploy_rule_registry, rule_events
 from chain.tx import TransactionRejected
+from negotiation.rules.book import load_book
 
 HQ, A, B, C, OUTSIDER = DEFAULT_PRIVATE_KEYS[:5]
 TERMS = GovernanceTerms(
@@ -111,3 +116,14 @@ def test_below_quorum_or_without_headquarters_nothing_changes_at_quorum_it_activ
         ("Proposed", GENESIS), ("Scheduled", GENESIS), ("Proposed", v1), ("Proposed", rival),
         ("Approved", v1), ("Approved", v1), ("Approved", v1), ("Approved", v1), ("Scheduled", v1),
     ]  # fmt: skip
+
+
+def test_deploy_puts_the_first_rule_book_in_force(rules: Rules) -> None:
+    demo = Path(__file__).resolve().parents[1] / "node" / "demo" / "rulebook.yaml"
+    out = subprocess.run(
+        [sys.executable, "-m", "node", "deploy", "--rpc", rules.anvil.rpc_url, "--key", HQ, "--rulebook", str(demo)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    deployed = json.loads(out)
+    assert deployed["rule_book"] == load_book(demo).version
+    assert RuleRegistryClient(rules.anvil.rpc_url, deployed["rule_registry"]).active()[0] == deployed["rule_book"]
