@@ -235,7 +235,8 @@ class Negotiator(TransferSteps, DisputeSteps):
         safety = decide_safety_level(
             policy.checked, daily_demand(s, sku.code, today), policy.env(sku=sku_facts, calendar=calendar)
         )
-        stock = StockFacts(available, max(self.policy.safety_floor, safety.level), available)
+        level, _rule = policy.safety_level_for(safety.level, sku_facts, available, available, calendar)
+        stock = StockFacts(available, max(self.policy.safety_floor, level), available)
         request = RequestFacts(
             inv["quantity"], inv["minShelfLifeDays"], 24, inv["customerTier"], inv["scenario"], inv["urgent"]
         )

@@ -108,11 +108,14 @@ def rules_router(rules: RuleKeeper, operator: Sequence[Any], me: str, safety_flo
                 safety = decide_safety_level(
                     policy.checked, daily_demand(s, sku.code, today), policy.env(sku=facts, calendar=calendar)
                 )
-                env = policy.env(sku=facts, stock=StockFacts(available, safety.level, on_hand), calendar=calendar)
+                level, override = policy.safety_level_for(safety.level, facts, available, on_hand, calendar)
+                env = policy.env(sku=facts, stock=StockFacts(available, level, on_hand), calendar=calendar)
                 out.append(
                     {
                         "sku": sku.code,
                         "available": available,
+                        "safety_level": level,
+                        "set_by_rule": override,
                         "safety": safety.as_evidence(),
                         "suggestions": [s_.text for s_ in policy.suggestions(env)],
                     }

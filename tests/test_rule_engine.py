@@ -6,8 +6,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
-from negotiation.rules.book import load_book
+from negotiation.rules.book import check_book, load_book, parse_book
 from negotiation.rules.engine import (
     CalendarFacts,
     CandidateLot,
@@ -146,3 +147,19 @@ def test_the_books_calendar_says_when_promotions_and_slow_seasons_are(policy: Po
     assert on_double_11.adjustments == ("safety_stock.adjustments[0]",)
     in_january = decide_safety_level(policy.checked, noisy, policy.env(calendar=policy.calendar(date(2027, 1, 5))))
     assert in_january.adjustments == ("safety_stock.adjustments[1]",) and in_january.level < on_double_11.level
+
+
+def test_a_set_safety_level_rule_replaces_the_computed_level_while_it_fires(policy: Policy) -> None:
+    data = yaml.safe_load(DEMO.read_text())
+    data["rules"].append(
+        {
+            "id": "cover_promotions",
+            "when": "calendar.promotion and stock.safety_level < 100",
+            "action": {"kind": "set_safety_level", "value": "100 + 0.5 * stock.safety_level"},
+        }
+    )
+    custom = Policy(check_book(parse_book(data)))
+    double_11 = custom.calendar(date(2026, 11, 5))
+    assert custom.safety_level_for(41, SKU, 500, 500, double_11) == (121, "cover_promotions")  # ceil(120.5)
+    assert custom.safety_level_for(41, SKU, 500, 500, custom.calendar(date(2026, 12, 5))) == (41, None)
+    assert custom.safety_level_for(150, SKU, 500, 500, double_11) == (150, None)

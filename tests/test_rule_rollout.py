@@ -165,7 +165,17 @@ def test_a_version_becomes_active_only_at_quorum_and_switches_at_its_block_under
         with node.client() as c:
             return [o for o in c.get("/negotiation/offers").json() if o["supplier"] == node.address]
 
-    time.sleep(2)
+    def received_by_xs() -> int:
+        with xs.client() as c:
+            return sum(1 for i in c.get("/negotiation/invitations").json() if not i["mine"])
+
+    # Hangzhou's outbox drains: Xiaoshan's count of received invitations stops moving.
+    counts = [received_by_xs()]
+    while True:
+        time.sleep(1.5)
+        counts.append(received_by_xs())
+        if counts[-1] == counts[-2]:
+            break
     by_id = {i["id"]: i for i in seen}
     offered = offers_of(xs)
     assert {o["rule_version"] for o in offered} == {v1, v2}

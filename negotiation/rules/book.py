@@ -154,11 +154,9 @@ class Objective(_Strict):
     money_per_point: Decimal = "0.01"
 
 
-ActionKind = Literal[
-    "request_quote", "stop_purchasing", "freeze_offering", "open_offering", "set_safety_level", "notify"
-]
+ActionKind = Literal["request_quote", "stop_purchasing", "freeze_offering", "set_safety_level", "notify"]
 # Pairs no situation may ask for at once.
-CONTRADICTORY_ACTIONS = {("request_quote", "stop_purchasing"), ("freeze_offering", "open_offering")}
+CONTRADICTORY_ACTIONS = {("request_quote", "stop_purchasing")}
 
 
 class Action(_Strict):

@@ -347,6 +347,23 @@ class Policy:
             r.action.kind == "freeze_offering" and self._fires(when, env) for _p, when, r, _v in self.checked.rules
         )
 
+    def safety_override(self, env: Mapping[str, Any]) -> tuple[int, str] | None:
+        """A firing `set_safety_level` rule's level (whole units, rounded up) and its id: it replaces the
+        computed level. Two that could fire together with different values are a conflict, so the first
+        firing one is the one."""
+        for _path, when, rule, value in self.checked.rules:
+            if rule.action.kind == "set_safety_level" and value is not None and self._fires(when, env):
+                return max(0, math.ceil(Fraction(value.evaluate(env)))), rule.id
+        return None
+
+    def safety_level_for(
+        self, computed: int, sku: SkuFacts, available: int, on_hand: int, calendar: CalendarFacts
+    ) -> tuple[int, str | None]:
+        """The safety level in force: the computed one, unless a `set_safety_level` rule fires on it."""
+        env = self.env(sku=sku, stock=StockFacts(available, computed, on_hand), calendar=calendar)
+        override = self.safety_override(env)
+        return (computed, None) if override is None else override
+
     def suggestions(self, env: Mapping[str, Any]) -> list[Suggestion]:
         out = []
         for _path, when, rule, value in self.checked.rules:
@@ -359,7 +376,6 @@ class Policy:
                 "request_quote": f"ask {a.supplier} for a quote on {amount if amount is not None else ''} of {sku}",
                 "stop_purchasing": f"stop purchasing {sku}",
                 "freeze_offering": f"do not offer {sku} to partners",
-                "open_offering": f"offer {sku} to partners",
                 "set_safety_level": f"set the safety level of {sku} to {amount}",
                 "notify": f"{sku}: {a.message}",
             }[a.kind]

@@ -123,6 +123,9 @@ def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date
     while day <= end:
         in_window = day >= start
         calendars = {name: policy.calendar(day) for name, policy in books.items()}
+        available: dict[str, int] = defaultdict(int)
+        for (sku_code, _lot, _location), qty in stock.items():
+            available[sku_code] += qty
         if in_window:
             report.days += 1
             for sku, facts in history.skus.items():
@@ -131,7 +134,10 @@ def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date
                     alpha = float(policy.book.safety_stock.smoothing)
                     estimate = demand.estimate(sku, alpha)
                     env = policy.env(sku=facts, calendar=calendars[name])
-                    level = max(history.safety_floor, decide_from_estimate(policy.checked, estimate, env).level)
+                    computed = decide_from_estimate(policy.checked, estimate, env).level
+                    held = available.get(sku, 0)
+                    level, _rule = policy.safety_level_for(computed, facts, held, held, calendars[name])
+                    level = max(history.safety_floor, level)
                     levels[name][sku] = level
                     side = report.totals[name]
                     side.safety_unit_days += level
