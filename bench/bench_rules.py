@@ -13,18 +13,23 @@ from typing import Any
 
 import yaml
 
+from bench.chainkit import bench_chain
 from bench.common import best_of, machine, timed
+from chain.anvil import DEFAULT_PRIVATE_KEYS
+from chain.deploy import RuleGenesis
 from negotiation.rules.book import check_book, load_book, parse_book
 from negotiation.rules.conflicts import find_conflicts
 from negotiation.rules.engine import CalendarFacts, CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
 from node.db import make_engine, session_scope
 from node.models import Invitation, Lot, Record, Sku
+from node.rules_service import RuleKeeper, governance_terms
 from node.sandbox_source import run_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "node" / "demo" / "rulebook.yaml"
 ME = "0x" + "11" * 20
 PEER = "0x" + "22" * 20
+ADMIN = DEFAULT_PRIVATE_KEYS[0]
 
 
 def evaluation_rate() -> dict[str, Any]:
@@ -73,6 +78,23 @@ def evaluation_rate() -> dict[str, Any]:
         "demo_book_check_seconds": round(check_seconds, 4),
         "demo_book_conflict_search_seconds": round(conflict_seconds, 3),
     }
+
+
+def active_check() -> dict[str, Any]:
+    """What a node pays before each decision: ask the RuleRegistry which version is active (one block-number
+    call and one eth_call against a local Anvil), then take the compiled book from its cache."""
+    demo = load_book(DEMO)
+    with (
+        bench_chain(RuleGenesis(demo.version, governance_terms(demo), "demo")) as chain,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'node.db'}")
+        keeper = RuleKeeper(engine, chain.anvil.rpc_url, chain.deployment.rules, None, ADMIN, lambda: "")
+        keeper.add_file(DEMO)
+        keeper.active()  # the first call also checks the governance on-chain once
+        n = 300
+        _, seconds = best_of(3, lambda: [keeper.active() for _ in range(n)])
+    return {"active_version_checks_per_second": round(n / seconds), "ms_per_check": round(1000 * seconds / n, 2)}
 
 
 def write_year(path: Path, records: int, skus: int, invitations: int, plans: int) -> None:
@@ -227,7 +249,11 @@ def sandbox_year(records: int = 100_000) -> dict[str, Any]:
 
 
 def run() -> list[dict[str, Any]]:
-    return [{"what": "evaluation", **evaluation_rate()}, {"what": "sandbox_year", **sandbox_year()}]
+    return [
+        {"what": "evaluation", **evaluation_rate()},
+        {"what": "active_check", **active_check()},
+        {"what": "sandbox_year", **sandbox_year()},
+    ]
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from eth_account import Account
 from web3 import Web3
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
-from chain.deploy import Deployment, deploy_contracts
+from chain.deploy import Deployment, RuleGenesis, deploy_contracts
 from chain.registry_client import MemberRegistryClient, Role
 
 
@@ -32,10 +32,10 @@ class BenchChain:
 
 
 @contextmanager
-def bench_chain() -> Iterator[BenchChain]:
+def bench_chain(genesis: RuleGenesis | None = None) -> Iterator[BenchChain]:
     anvil = AnvilProcess()
     anvil.start()
     try:
-        yield BenchChain(anvil, deploy_contracts(anvil.rpc_url, DEFAULT_PRIVATE_KEYS[0]))
+        yield BenchChain(anvil, deploy_contracts(anvil.rpc_url, DEFAULT_PRIVATE_KEYS[0], genesis))
     finally:
         anvil.stop()

@@ -85,9 +85,11 @@ class RuleRegistryClient:
         return _hex32(self.contract.functions.latest().call())
 
     def active(self, block: int | None = None) -> tuple[str, int]:
-        """The version in force at `block` (default: the chain's head), and the block it was read at."""
-        at = self.w3.eth.block_number if block is None else block
-        return _hex32(self.contract.functions.activeAt(at).call()), at
+        """The version in force at `block` (default: the chain's head, in one call), and that block."""
+        if block is None:
+            version, at = self.contract.functions.current().call()
+            return _hex32(version), int(at)
+        return _hex32(self.contract.functions.activeAt(block).call()), block
 
     def version(self, version: str) -> OnChainVersion:
         parent, proposer, proposed, activates, uri, approvals, gov = self.contract.functions.getVersion(

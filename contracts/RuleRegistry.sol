@@ -101,6 +101,11 @@ contract RuleRegistry {
         return activeAt(uint64(block.number));
     }
 
+    /// @notice The version in force and the block it was read at, in one call (nodes ask before each decision).
+    function current() external view returns (bytes32 version, uint64 atBlock) {
+        return (activeAt(uint64(block.number)), uint64(block.number));
+    }
+
     function getVersion(bytes32 version)
         external
         view

@@ -68,6 +68,7 @@ class RuleKeeper:
         self.public_url = public_url
         self._policies: dict[str, Policy] = {}
         self._governance_ok: set[str] = set()
+        self._reader: RuleRegistryClient | None = None
         self._lock = threading.Lock()
 
     # -- the store -----------------------------------------------------------------------------------
@@ -135,7 +136,12 @@ class RuleKeeper:
     def _registry(self, with_key: bool = False) -> RuleRegistryClient:
         if not self.rules_address:
             raise RuleBookNotActive("this node has no rule registry configured, so it cannot know the active rule book")
-        return RuleRegistryClient(self.rpc_url, self.rules_address, self.private_key if with_key else None)
+        if with_key:
+            return RuleRegistryClient(self.rpc_url, self.rules_address, self.private_key)
+        # One read-only client for the node's life: building one parses the ABI, which cost more than the call.
+        if self._reader is None:
+            self._reader = RuleRegistryClient(self.rpc_url, self.rules_address)
+        return self._reader
 
     def active(self) -> ActivePolicy:
         """The policy of the version the chain says is active now; refuses if this node cannot run it."""
