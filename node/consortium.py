@@ -11,6 +11,7 @@ import os
 import secrets
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,8 @@ class LocalConsortium:
         self.anvil.start()
         rpc = self.anvil.rpc_url
         if manifest is None or not self._contracts_present(rpc, manifest):
+            if manifest is not None:
+                self._set_aside(manifest)
             manifest, keys = self._create(rpc)
         manifest["rpc_url"] = rpc
         manifest["anvil_port"] = port
@@ -106,6 +109,16 @@ class LocalConsortium:
             manifest["demo_loaded"] = True
             self._save(manifest, keys)
         return manifest
+
+    def _set_aside(self, manifest: dict[str, Any]) -> None:
+        """State from a consortium whose contracts are gone (or from an older version of this software):
+        its node databases are moved aside, never deleted, and a new consortium starts."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        for entry in manifest.get("nodes", []):
+            old = self.data_dir / entry["name"]
+            if old.exists():
+                old.rename(self.data_dir / f"{entry['name']}.stale-{stamp}")
+                print(f"moved the state of {entry['name']} aside to {old.name}.stale-{stamp}", flush=True)
 
     def _contracts_present(self, rpc: str, manifest: dict[str, Any]) -> bool:
         w3 = connect(rpc)

@@ -79,5 +79,22 @@ def test_up_starts_three_anchored_partners_and_resumes_the_same_state(tmp_path: 
         wait_up(proc)
         manifest = json.loads((tmp_path / "consortium.json").read_text())
         assert ledger_counts(manifest) == counts  # same state, demo data not loaded twice
+        active = httpx.get(f"{manifest['nodes'][0]['url']}/rules/active").json()
+        assert active["version"] == manifest["rule_book"]  # the demo rule book is in force
+    finally:
+        stop(proc)
+
+    # State from an older version (no rule registry in its manifest): set aside, never deleted, and a
+    # new consortium starts in its place.
+    manifest.pop("rule_registry")
+    (tmp_path / "consortium.json").write_text(json.dumps(manifest))
+    proc = start(tmp_path)
+    try:
+        out = wait_up(proc)
+        assert "moved the state of hangzhou-store aside" in out
+        assert [p.name for p in tmp_path.glob("hangzhou-store.stale-*")]
+        fresh = json.loads((tmp_path / "consortium.json").read_text())
+        assert fresh["rule_registry"] and fresh["registry"] != manifest["registry"]
+        assert all(httpx.get(f"{n['url']}/health").json()["status"] == "ok" for n in fresh["nodes"])
     finally:
         stop(proc)
