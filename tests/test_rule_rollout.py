@@ -267,3 +267,9 @@ def test_a_node_refuses_to_act_under_a_rule_book_it_cannot_show_is_active(
         r = c.post("/negotiation/invitations", json={"sku": "F", "quantity": 10, "needed_by": TOMORROW})
         assert r.status_code == 201 and r.json()["invitation"]["rule_version"] == active
         assert active in [b["version"] for b in c.get("/rules/books").json()]
+        # The emergency SLA: partners must answer an urgent invitation within its response time (30 min).
+        urgent = c.post(
+            "/negotiation/invitations", json={"sku": "F", "quantity": 5, "needed_by": TOMORROW, "urgent": True}
+        ).json()["invitation"]
+        assert abs(urgent["deadline"] - time.time() - 30 * 60) < 60 and urgent["urgent"]
+        assert abs(r.json()["invitation"]["deadline"] - time.time() - 3600) < 60
