@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -37,6 +38,8 @@ from node.pool import LEDGER
 from node.records import utc_now_iso
 
 log = logging.getLogger(__name__)
+
+FETCH_RETRY_SECONDS = 10.0
 
 
 def governance_terms(book: CheckedBook) -> GovernanceTerms:
@@ -69,6 +72,7 @@ class RuleKeeper:
         self._policies: dict[str, Policy] = {}
         self._governance_ok: set[str] = set()
         self._reader: RuleRegistryClient | None = None
+        self._fetch_failed: dict[str, float] = {}  # version -> monotonic time before which not to ask again
         self._lock = threading.Lock()
 
     # -- the store -----------------------------------------------------------------------------------
@@ -167,9 +171,19 @@ class RuleKeeper:
         return ActivePolicy(policy, block)
 
     def _fetch(self, version: str) -> Policy | None:
-        """Ask the other members for the version's body; keep it only if it hashes to the version."""
+        """Ask the other members for the version's body; keep it only if it hashes to the version. A version
+        nobody could give is not asked for again for a while, so refusing decisions stays quick."""
         if self.directory is None:
             return None
+        if time.monotonic() < self._fetch_failed.get(version, 0.0):
+            return None
+        found = self._fetch_from_members(version)
+        if found is None:
+            self._fetch_failed[version] = time.monotonic() + FETCH_RETRY_SECONDS
+        return found
+
+    def _fetch_from_members(self, version: str) -> Policy | None:
+        assert self.directory is not None
         for member in self.directory.members():
             if not member.active or not member.node_url:
                 continue
