@@ -45,22 +45,25 @@ def deploy_contracts(rpc_url: str, admin_key: str, genesis: RuleGenesis | None =
     w3 = connect(rpc_url, timeout=30)
     registry = deploy_contract(w3, admin_key, "MemberRegistry")
     anchors = deploy_contract(w3, admin_key, "AnchorRegistry", registry)
-    rules = None
-    if genesis is not None:
-        t = genesis.terms.normalised()
-        rules = deploy_contract(
-            w3,
-            admin_key,
-            "RuleRegistry",
-            registry,
-            HexBytes(genesis.version),
-            list(t.approvers),
-            t.quorum,
-            list(t.required),
-            t.activation_delay_blocks,
-            genesis.uri,
-        )
+    rules = None if genesis is None else _deploy_rule_registry(w3, admin_key, registry, genesis)
     return Deployment(int(w3.eth.chain_id), rpc_url, registry, anchors, rules)
+
+
+def deploy_rule_registry(rpc_url: str, key: str, member_registry: str, genesis: RuleGenesis) -> str:
+    """A RuleRegistry alone, bound to `member_registry`, with `genesis` in force from its deployment block."""
+    return _deploy_rule_registry(connect(rpc_url, timeout=30), key, member_registry, genesis)
+
+
+def _deploy_rule_registry(w3: Web3, key: str, member_registry: str, genesis: RuleGenesis) -> str:
+    return deploy_contract(
+        w3,
+        key,
+        "RuleRegistry",
+        Web3.to_checksum_address(member_registry),
+        HexBytes(genesis.version),
+        *genesis.terms.as_args(),
+        genesis.uri,
+    )
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class GovernanceTerms:
             tuple(Web3.to_checksum_address(a) for a in self.required),
             self.activation_delay_blocks,
         )
+
+    def as_args(self) -> tuple[list[str], int, list[str], int]:
+        """The governance as the contract's functions take it (approvers, quorum, required, delay)."""
+        t = self.normalised()
+        return list(t.approvers), t.quorum, list(t.required), t.activation_delay_blocks
 
 
 @dataclass(frozen=True)

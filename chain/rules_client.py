@@ -11,7 +11,7 @@ from eth_account import Account
 from hexbytes import HexBytes
 from web3 import Web3
 
-from chain.deploy import GovernanceTerms, contract, deploy_contract
+from chain.deploy import GovernanceTerms, contract
 from chain.tx import connect, send
 
 NO_VERSION = "0x" + "00" * 32
@@ -33,24 +33,6 @@ def _hex32(value: bytes | str) -> str:
     return "0x" + HexBytes(value).hex().removeprefix("0x").rjust(64, "0")
 
 
-def deploy_rule_registry(
-    rpc_url: str, key: str, member_registry: str, genesis: str, terms: GovernanceTerms, uri: str
-) -> str:
-    """A rule registry alone (tests; `deploy_contracts` deploys one with the others), `genesis` in force."""
-    return deploy_contract(
-        connect(rpc_url, timeout=30),
-        key,
-        "RuleRegistry",
-        Web3.to_checksum_address(member_registry),
-        HexBytes(genesis),
-        list(terms.normalised().approvers),
-        terms.quorum,
-        list(terms.normalised().required),
-        terms.activation_delay_blocks,
-        uri,
-    )
-
-
 class RuleRegistryClient:
     def __init__(self, rpc_url: str, address: str, private_key: str | None = None) -> None:
         self.w3 = connect(rpc_url)
@@ -65,18 +47,7 @@ class RuleRegistryClient:
         return int(receipt["blockNumber"])
 
     def propose(self, version: str, parent: str, terms: GovernanceTerms, uri: str) -> int:
-        t = terms.normalised()
-        return self._send(
-            self.contract.functions.propose(
-                HexBytes(version),
-                HexBytes(parent),
-                list(t.approvers),
-                t.quorum,
-                list(t.required),
-                t.activation_delay_blocks,
-                uri,
-            )
-        )
+        return self._send(self.contract.functions.propose(HexBytes(version), HexBytes(parent), *terms.as_args(), uri))
 
     def approve(self, version: str) -> int:
         return self._send(self.contract.functions.approve(HexBytes(version)))

@@ -26,10 +26,8 @@ from chain.registry_client import MemberInfo, MemberRegistryClient
 from chain.tx import connect
 from negotiation.geo import distance_m
 from negotiation.messages import Domain, MessageGuard, MessageRefused, SignedMessage, new_id, new_nonce, sign
-from negotiation.offers import shelf_life_days
 from negotiation.rules.engine import CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
 from negotiation.rules.names import SCENARIOS
-from negotiation.rules.safety_stock import decide_safety_level
 from negotiation.trigger import OpenRequest, due_needs
 from node.db import session_scope
 from node.dispute_steps import DisputeSteps
@@ -107,8 +105,6 @@ class Negotiator(TransferSteps, DisputeSteps):
         """Admit and act on one message in one transaction: refused or failed, it changes nothing."""
         # Asked of the chain before the transaction opens: the write lock is never held across an RPC call.
         self._local.policy = self.rules.active().policy if envelope.get("type") in ("Invitation", "Offer") else None
-        if envelope.get("type") == "Ruling" and isinstance(envelope.get("message"), dict):
-            self.rules.book(str(envelope["message"].get("ruleVersion")))  # loaded now, read in the transaction
         with session_scope(self.engine) as s:
 
             def remember(signer: str, nonce: int, message_id: str) -> bool:
@@ -220,32 +216,29 @@ class Negotiator(TransferSteps, DisputeSteps):
         needed_by = datetime.fromtimestamp(inv["neededBy"], UTC).date()
         today = datetime.now(UTC).date()
         lots = [
-            CandidateLot(
-                b.lot,
-                b.location,
-                shelf_life_days(date.fromisoformat(lot.expires_on) if lot.expires_on else None, needed_by),
-                (today - date.fromisoformat(lot.received_on)).days if lot.received_on else 0,
-                b.quantity,
+            CandidateLot.of(
+                b.lot, b.location, b.quantity, _day(lot.expires_on), _day(lot.received_on), needed_by, today
             )
             for b, lot in rows
         ]
         available = sum(lot.available for lot in lots)
         calendar = policy.calendar(today)
         sku_facts = SkuFacts(sku.code, sku.transfer_price)
-        safety = decide_safety_level(
-            policy.checked, daily_demand(s, sku.code, today), policy.env(sku=sku_facts, calendar=calendar)
-        )
-        level, _rule = policy.safety_level_for(safety.level, sku_facts, available, available, calendar)
-        stock = StockFacts(available, max(self.policy.safety_floor, level), available)
+        demand = policy.estimate(daily_demand(s, today, [sku.code])[sku.code])
+        safety = policy.safety(demand, sku_facts, available, available, calendar, self.policy.safety_floor)
         request = RequestFacts(
-            inv["quantity"], inv["minShelfLifeDays"], 24, inv["customerTier"], inv["scenario"], inv["urgent"]
+            inv["quantity"],
+            inv["minShelfLifeDays"],
+            customer_tier=inv["customerTier"],
+            scenario=inv["scenario"],
+            urgent=inv["urgent"],
         )
-        picks, terms = policy.pick_lots(lots, request, sku_facts, stock, calendar, distance_km)
-        unit_price = policy.unit_price(sku_facts, request, terms)
+        stock = StockFacts(available, safety.level, available)
+        lines, _terms = policy.offer(lots, request, sku_facts, stock, calendar, distance_km)
         offer_ttl = policy.trigger.offer_ttl_seconds
         deadline = min(int(time.time()) + offer_ttl, inv["deadline"] + offer_ttl)
         sent = []
-        for pick in picks:
+        for pick in lines:
             offer_id = new_id()
             record_movement(
                 s,
@@ -276,8 +269,8 @@ class Negotiator(TransferSteps, DisputeSteps):
                 "lot": pick.lot,
                 "quantity": pick.quantity,
                 "shelfLifeDays": pick.shelf_life_days,
-                "minOrderQuantity": min(terms.min_order_quantity, pick.quantity),
-                "unitPrice": unit_price,
+                "minOrderQuantity": pick.min_order_quantity,
+                "unitPrice": pick.unit_price,
                 "ruleVersion": policy.version,
                 "nonce": new_nonce(),
                 "deadline": deadline,
@@ -293,8 +286,8 @@ class Negotiator(TransferSteps, DisputeSteps):
                     location=pick.location,
                     quantity=pick.quantity,
                     shelf_life_days=pick.shelf_life_days,
-                    min_order_quantity=message["minOrderQuantity"],
-                    unit_price=unit_price,
+                    min_order_quantity=pick.min_order_quantity,
+                    unit_price=pick.unit_price,
                     deadline=deadline,
                     mine=True,
                     rule_version=policy.version,
@@ -459,17 +452,10 @@ class Negotiator(TransferSteps, DisputeSteps):
                 raise NotFound(f"no received offer {offer_id}", offer=offer_id)
             if offer.status != "open":
                 raise InvalidMovement(f"offer {offer_id} is {offer.status}", offer=offer_id)
-            message = {
-                "id": new_id(),
-                "subject": offer_id,
-                "sender": self.address,
-                "reason": reason,
-                "nonce": new_nonce(),
-                "deadline": int(time.time()) + 3600,
-            }
+            cancellation = self._sign("Cancellation", {"subject": offer_id, "sender": self.address, "reason": reason})
             offer.status = "declined"
             s.add(offer)
-            self._enqueue(s, sign(self.domain, "Cancellation", message, self.private_key), offer.supplier)
+            self._enqueue(s, cancellation, offer.supplier)
         self._wake.set()
 
     def _enqueue(self, s: Session, msg: SignedMessage, recipient: str) -> None:
@@ -636,3 +622,7 @@ def _reason(resp: httpx.Response) -> str:
         return str(resp.json().get("error", ""))
     except ValueError:
         return ""
+
+
+def _day(iso: str | None) -> date | None:
+    return date.fromisoformat(iso) if iso else None

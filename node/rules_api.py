@@ -3,6 +3,7 @@ approving, the on-chain history, and what the active book computes for this node
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,7 +14,6 @@ from sqlmodel import select
 
 from negotiation.rules.conflicts import find_conflicts
 from negotiation.rules.engine import SkuFacts, StockFacts
-from negotiation.rules.safety_stock import decide_safety_level
 from node.db import session_scope
 from node.errors import NotFound
 from node.ledger import StockStatus
@@ -100,26 +100,28 @@ def rules_router(rules: RuleKeeper, operator: Sequence[Any], me: str, safety_flo
         calendar = policy.calendar(today)
         out = []
         with session_scope(rules.engine) as s:
-            for sku in s.exec(select(Sku).order_by(Sku.code)).all():
-                balances = s.exec(select(StockBalance).where(StockBalance.sku == sku.code)).all()
-                available = sum(b.quantity for b in balances if b.status == StockStatus.AVAILABLE.value)
-                on_hand = sum(b.quantity for b in balances if b.status != StockStatus.IN_TRANSIT.value)
-                facts = SkuFacts(sku.code, sku.transfer_price)
-                safety = decide_safety_level(
-                    policy.checked, daily_demand(s, sku.code, today), policy.env(sku=facts, calendar=calendar)
-                )
-                level, override = policy.safety_level_for(safety.level, facts, available, on_hand, calendar)
-                env = policy.env(sku=facts, stock=StockFacts(available, level, on_hand), calendar=calendar)
-                out.append(
-                    {
-                        "sku": sku.code,
-                        "available": available,
-                        "safety_level": level,
-                        "set_by_rule": override,
-                        "safety": safety.as_evidence(),
-                        "suggestions": [s_.text for s_ in policy.suggestions(env)],
-                    }
-                )
+            skus = s.exec(select(Sku).order_by(Sku.code)).all()
+            available: dict[str, int] = defaultdict(int)
+            on_hand: dict[str, int] = defaultdict(int)
+            for b in s.exec(select(StockBalance)).all():
+                available[b.sku] += b.quantity if b.status == StockStatus.AVAILABLE.value else 0
+                on_hand[b.sku] += b.quantity if b.status != StockStatus.IN_TRANSIT.value else 0
+            demand = daily_demand(s, today, [k.code for k in skus])
+        for sku in skus:
+            facts = SkuFacts(sku.code, sku.transfer_price)
+            held, total = available[sku.code], on_hand[sku.code]
+            safety = policy.safety(policy.estimate(demand[sku.code]), facts, held, total, calendar, safety_floor)
+            env = policy.env(sku=facts, stock=StockFacts(held, safety.level, total), calendar=calendar)
+            out.append(
+                {
+                    "sku": sku.code,
+                    "available": held,
+                    "safety_level": safety.level,
+                    "set_by_rule": safety.set_by_rule,
+                    "safety": safety.decision.as_evidence(),
+                    "suggestions": [s_.text for s_ in policy.suggestions(env)],
+                }
+            )
         return {"rule_version": policy.version, "block": a.block, "skus": out}
 
     return router

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -29,11 +29,11 @@ from chain.rules_client import NO_VERSION, RuleRegistryClient
 from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected
 from negotiation.rules.book import CheckedBook, RuleBookInvalid, book_json, check_book, parse_book, read_document
 from negotiation.rules.conflicts import Conflict, find_conflicts
-from negotiation.rules.engine import Policy
+from negotiation.rules.engine import Policy, RequestFacts
 from node.db import session_scope
 from node.errors import ChainUnreachable, NotFound, RuleBookNotActive, RuleBookRejected
 from node.ledger import MovementType
-from node.models import Record, RuleBookVersion
+from node.models import Invitation, Record, RuleBookVersion
 from node.pool import LEDGER
 from node.records import utc_now_iso
 
@@ -74,6 +74,19 @@ class RuleKeeper:
         self._reader: RuleRegistryClient | None = None
         self._fetch_failed: dict[str, float] = {}  # version -> monotonic time before which not to ask again
         self._lock = threading.Lock()
+        self._load_held()
+
+    def _load_held(self) -> None:
+        """Every rule book held, compiled once at start: a decision never reads the store (it may run inside a
+        write transaction), it looks the version up here."""
+        with session_scope(self.engine) as s:
+            rows = [(r.version, r.body) for r in s.exec(select(RuleBookVersion)).all()]
+        for version, body in rows:
+            checked = check_book(parse_book(json.loads(body)))
+            if checked.version != version:  # the stored copy was altered: never run it
+                log.error("stored rule book %s hashes to %s; ignored", version, checked.version)
+                continue
+            self._policies[version] = Policy(checked)
 
     # -- the store -----------------------------------------------------------------------------------
     def add(self, data: Any) -> tuple[CheckedBook, list[Conflict]]:
@@ -108,21 +121,7 @@ class RuleKeeper:
 
     def policy_of(self, version: str) -> Policy | None:
         with self._lock:
-            if version in self._policies:
-                return self._policies[version]
-        with session_scope(self.engine) as s:
-            row = s.get(RuleBookVersion, version)
-            body = None if row is None else row.body
-        if body is None:
-            return None
-        checked = check_book(parse_book(json.loads(body)))
-        if checked.version != version:  # the stored copy was altered: never run it
-            log.error("stored rule book %s hashes to %s; ignored", version, checked.version)
-            return None
-        policy = Policy(checked)
-        with self._lock:
-            self._policies[version] = policy
-        return policy
+            return self._policies.get(version)
 
     def body(self, version: str) -> str:
         with session_scope(self.engine) as s:
@@ -228,9 +227,10 @@ class RuleKeeper:
         return {"version": version, "approved_at_block": block, "activates_at_block": scheduled}
 
     def _proposable(self, version: str) -> CheckedBook:
-        checked = self.book(version) or (p.checked if (p := self._fetch(version)) else None)
-        if checked is None:
+        policy = self.policy_of(version) or self._fetch(version)
+        if policy is None:
             raise NotFound(f"this node holds no rule book {version}", version=version)
+        checked = policy.checked
         conflicts = find_conflicts(checked)
         if conflicts:
             raise RuleBookRejected(
@@ -271,21 +271,32 @@ def conflict_json(c: Conflict) -> dict[str, Any]:
 DEMAND_HISTORY_DAYS = 56
 
 
-def daily_demand(s: Session, sku: str, today: date, days: int = DEMAND_HISTORY_DAYS) -> list[int]:
-    """Units of `sku` issued per day over the last `days` days (oldest first), from the ledger's issue
-    records: demand as this node recorded it, the input of the safety-stock algorithm."""
+def daily_demand(s: Session, today: date, skus: Iterable[str], days: int = DEMAND_HISTORY_DAYS) -> dict[str, list[int]]:
+    """Units of each SKU issued per day over the last `days` days (oldest first), from the ledger's issue
+    records, in one pass over them: demand as this node recorded it, the input of the safety-stock algorithm."""
     since = today - timedelta(days=days - 1)
+    per_day = {sku: [0] * days for sku in skus}
     rows = s.exec(
         select(Record.at, Record.body).where(
             Record.kind == LEDGER, Record.type == MovementType.ISSUE.value, Record.at >= since.isoformat()
         )
     ).all()
-    per_day = [0] * days
     for at, body in rows:
         day = (date.fromisoformat(at[:10]) - since).days
         if not 0 <= day < days:
             continue
         for line in json.loads(body)["lines"]:
-            if line["sku"] == sku and line["quantity"] < 0:
-                per_day[day] -= line["quantity"]
+            if line["sku"] in per_day and line["quantity"] < 0:
+                per_day[line["sku"]][day] -= line["quantity"]
     return per_day
+
+
+def request_facts(inv: Invitation) -> RequestFacts:
+    """An invitation (ours or received) as the rule engine reads a request."""
+    return RequestFacts(
+        inv.quantity,
+        inv.min_shelf_life_days,
+        customer_tier=inv.customer_tier,
+        scenario=inv.scenario,
+        urgent=inv.urgent,
+    )

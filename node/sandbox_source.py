@@ -11,16 +11,13 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from negotiation.rules.book import CheckedBook
-from negotiation.rules.engine import Policy, RequestFacts, SkuFacts
+from negotiation.rules.engine import Policy, SkuFacts
 from negotiation.rules.sandbox import NodeHistory, PlanSnapshot, ReceivedInvitation, compare
 from node.db import session_scope
 from node.errors import InvalidMovement
 from node.models import Invitation, Lot, Record, Sku
 from node.pool import LEDGER
-
-
-def _facts(inv: Invitation) -> RequestFacts:
-    return RequestFacts(inv.quantity, inv.min_shelf_life_days, 24, inv.customer_tier, inv.scenario, inv.urgent)
+from node.rules_service import request_facts
 
 
 def load_history(engine: Engine, me: str, until: date, safety_floor: int = 0) -> NodeHistory:
@@ -40,13 +37,13 @@ def load_history(engine: Engine, me: str, until: date, safety_floor: int = 0) ->
             records.append({"at": at, "type": type_, "lines": data.get("lines", [])})
             if type_ == "plan":
                 problem = data["plan"]["problem"]
-                requests = {r["id"]: _facts(mine[r["id"]]) for r in problem["requests"] if r["id"] in mine}
+                requests = {r["id"]: request_facts(mine[r["id"]]) for r in problem["requests"] if r["id"] in mine}
                 plans.append(PlanSnapshot(at, data["seq"], problem, requests))
         received = [
             ReceivedInvitation(
                 i.id,
                 i.created_at,
-                _facts(i),
+                request_facts(i),
                 i.sku,
                 datetime.fromtimestamp(i.needed_by, UTC).date(),
                 i.distance_km or 0,

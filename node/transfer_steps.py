@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from negotiation.matching import SolverParameters, plan_hashes, plan_to_json, problem_to_json, solve
 from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.planning import OpenNeed, ReceivedOffer, build_problem, plan_actions
-from negotiation.rules.engine import OfferedLot, RequestFacts, SkuFacts
+from negotiation.rules.engine import DEFAULT_MAX_TRANSIT_HOURS, OfferedLot, RequestFacts, SkuFacts
 from node.db import session_scope
 from node.errors import InvalidMovement, NotFound
 from node.ledger import Bucket, Posting, StockStatus
@@ -26,6 +26,7 @@ from node.models import Invitation, NegotiationMessage, ReplenishmentRequest, Sk
 from node.node_side import NodeSide
 from node.pool import LEDGER, ensure_lot, require_location, write_postings
 from node.records import append_record, serialize_writers, utc_now_iso
+from node.rules_service import request_facts
 
 
 class TransferSteps(NodeSide):
@@ -79,7 +80,6 @@ class TransferSteps(NodeSide):
         now = int(time.time())
         active = self.rules.active()
         policy = active.policy
-        formula = policy.freight_costs()
         with session_scope(self.engine) as s:
             invitations = s.exec(select(Invitation).where(Invitation.mine, Invitation.status == "open")).all()
             if not invitations:
@@ -114,45 +114,32 @@ class TransferSteps(NodeSide):
                 )
                 for o in sorted(rows, key=lambda o: o.id)
             ]
-            # Each invitation's scenario cells, under the rule book in force now.
-            terms, needs = {}, []
+            # Each invitation's scenario terms under the rule book in force now, and its weights as money per
+            # unit over its best-scoring offer.
+            terms, needs, preferences = {}, [], {}
             for i in sorted(invitations, key=lambda i: i.id):
                 sku = s.get(Sku, i.sku)
-                facts = RequestFacts(i.quantity, i.min_shelf_life_days, 24, i.customer_tier, i.scenario, i.urgent)
-                sku_facts = SkuFacts(i.sku, sku.transfer_price if sku else 0)
-                terms[i.id] = policy.terms(i.scenario, policy.env(facts, sku_facts))
+                facts, sku_facts = request_facts(i), SkuFacts(i.sku, sku.transfer_price if sku else 0)
+                t = policy.request_terms(facts, sku_facts)
+                terms[i.id] = t.scenario
                 needs.append(
-                    OpenNeed(
-                        i.id,
-                        i.sku,
-                        i.quantity,
-                        max(i.min_shelf_life_days, terms[i.id].min_shelf_life_days or 0),
-                        terms[i.id].max_transit_hours,
-                        policy.shortage_penalty(facts, sku_facts),
-                    )
+                    OpenNeed(i.id, i.sku, i.quantity, t.min_shelf_life_days, t.max_transit_hours, t.shortage_penalty)
                 )
-            # Each request's weights, as money per unit over its best-scoring offer.
-            preferences = {}
-            for i in invitations:
-                sku = s.get(Sku, i.sku)
-                facts = RequestFacts(i.quantity, i.min_shelf_life_days, 24, i.customer_tier, i.scenario, i.urgent)
                 candidates = [
                     OfferedLot(o.id, o.shelf_life_days, distances[o.supplier], o.unit_price, o.quantity)
                     for o in offers
                     if o.sku == i.sku
                 ]
-                preferences[i.id] = policy.preferences(
-                    facts, SkuFacts(i.sku, sku.transfer_price if sku else 0), terms[i.id], candidates
-                )
+                preferences[i.id] = policy.preferences(facts, sku_facts, t.scenario, candidates)
             radius = max(i.radius_km for i in invitations)
             problem = build_problem(
                 self.address,
                 needs,
                 offers,
                 distances,
-                formula,
+                policy,
                 radius,
-                24,
+                DEFAULT_MAX_TRANSIT_HOURS,
                 policy.shortage_penalty(RequestFacts(1, 0)),
                 preferences,
             )
@@ -163,7 +150,7 @@ class TransferSteps(NodeSide):
             # Cost sharing (joint purchase): the requester pays its share of the freight, the supplier the rest.
             shares = {o.id: terms[o.invitation].requester_freight_share for o in rows}
             actions = plan_actions(
-                result, offers, distances, formula, me.name, {n.invitation: n.sku for n in needs}, shares
+                result, offers, distances, policy, me.name, {n.invitation: n.sku for n in needs}, shares
             )
             answer = {**plan_to_json(result), "hashes": hashes}
             answer.pop("gap")

@@ -15,9 +15,9 @@ from eth_account import Account
 from web3 import Web3
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
-from chain.deploy import GovernanceTerms, deploy_contracts
+from chain.deploy import GovernanceTerms, RuleGenesis, deploy_contracts, deploy_rule_registry
 from chain.registry_client import MemberRegistryClient, Role
-from chain.rules_client import NO_VERSION, RuleRegistryClient, deploy_rule_registry, rule_events
+from chain.rules_client import NO_VERSION, RuleRegistryClient, rule_events
 from chain.tx import TransactionRejected
 from negotiation.rules.book import load_book
 
@@ -52,7 +52,7 @@ def rules(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rules]:
     members = MemberRegistryClient(anvil.rpc_url, d.registry, HQ)
     for i, key in enumerate((A, B, C)):
         members.add_member(Account.from_key(key).address, f"partner {i}", Role.PARTNER, "http://127.0.0.1:9", 0, 0)
-    address = deploy_rule_registry(anvil.rpc_url, HQ, d.registry, GENESIS, TERMS, "genesis.yaml")
+    address = deploy_rule_registry(anvil.rpc_url, HQ, d.registry, RuleGenesis(GENESIS, TERMS, "genesis.yaml"))
     yield Rules(anvil, address)
     anvil.stop()
 

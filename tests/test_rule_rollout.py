@@ -20,8 +20,8 @@ from eth_account import Account
 from web3 import Web3
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
-from chain.deploy import Deployment, GovernanceTerms, RuleGenesis, deploy_contracts
-from chain.rules_client import RuleRegistryClient, deploy_rule_registry
+from chain.deploy import Deployment, GovernanceTerms, RuleGenesis, deploy_contracts, deploy_rule_registry
+from chain.rules_client import RuleRegistryClient
 from negotiation.rules.book import load_book
 from node.rules_service import governance_terms
 from tests.conftest import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode
@@ -245,7 +245,7 @@ def test_a_node_refuses_to_act_under_a_rule_book_it_cannot_show_is_active(
     # A registry whose version in force no node holds.
     unheld = "0x" + Web3.keccak(text="a rule book nobody has").hex().removeprefix("0x")
     terms = GovernanceTerms((Account.from_key(HQ).address,), 1, (), 0)
-    elsewhere = deploy_rule_registry(anvil.rpc_url, HQ, deployment.registry, unheld, terms, "")
+    elsewhere = deploy_rule_registry(anvil.rpc_url, HQ, deployment.registry, RuleGenesis(unheld, terms))
     node = nodes.new("blind", CONSORTIUM_RULES_ADDRESS=elsewhere, CONSORTIUM_RULEBOOK_FILE=str(books["v1"]))
     with node.client() as c:
         c.post("/skus", json={"code": "F", "name": "Formula", "transfer_price": 5_200}).raise_for_status()

@@ -281,10 +281,6 @@ def rule_book_hash(book: RuleBook) -> str:
     return "0x" + keccak(canonical_json(book_json(book))).hex()
 
 
-def fraction(decimal: str) -> Fraction:
-    return Fraction(decimal)
-
-
 @dataclass(frozen=True)
 class CompiledBranch:
     path: str

@@ -172,7 +172,7 @@ class _Search:
 
 
 def _involved(*exprs: Expression | None) -> set[str]:
-    return set().union(*(e.names for e in exprs if e is not None))
+    return set().union(*(set(e.names) for e in exprs if e is not None))
 
 
 def _trim(situation: Mapping[str, str], names: set[str]) -> dict[str, str]:

@@ -15,17 +15,20 @@ from datetime import date
 from fractions import Fraction
 from typing import Any
 
+from negotiation.offers import shelf_life_days
 from negotiation.rules.book import CheckedBook, CompiledBranch
 from negotiation.rules.expr import Expression
+from negotiation.rules.safety_stock import DemandEstimate, SafetyDecision, decide_from_estimate, smooth_demand
 
 DEFAULT_SCENARIO = "routine_replenishment"
+DEFAULT_MAX_TRANSIT_HOURS = 24  # a request's transport limit when neither its scenario nor the SLA sets one
 
 
 @dataclass(frozen=True)
 class RequestFacts:
     quantity: int
     min_shelf_life_days: int
-    max_transit_hours: int = 24
+    max_transit_hours: int = DEFAULT_MAX_TRANSIT_HOURS
     customer_tier: str = "standard"
     scenario: str = DEFAULT_SCENARIO
     urgent: bool = False
@@ -67,6 +70,21 @@ class CandidateLot:
     age_days: int
     available: int
 
+    @classmethod
+    def of(
+        cls,
+        lot: str,
+        location: str,
+        available: int,
+        expires_on: date | None,
+        received_on: date | None,
+        needed_by: date,
+        today: date,
+    ) -> CandidateLot:
+        """Shelf life counted on the day the stock is needed; age since this node received the lot."""
+        age = (today - received_on).days if received_on else 0
+        return cls(lot, location, shelf_life_days(expires_on, needed_by), age, available)
+
 
 @dataclass(frozen=True)
 class PickedLot:
@@ -103,6 +121,33 @@ class ScenarioTerms:
 
 
 @dataclass(frozen=True)
+class OfferLine:
+    """One lot offered, as the offer message states it."""
+
+    lot: str
+    location: str
+    quantity: int
+    shelf_life_days: int
+    unit_price: int
+    min_order_quantity: int
+
+
+@dataclass(frozen=True)
+class SafetyInForce:
+    decision: SafetyDecision  # what the algorithm computed, with its evidence
+    level: int  # what is kept back: the decision, a set_safety_level rule, or the node's floor
+    set_by_rule: str | None
+
+
+@dataclass(frozen=True)
+class RequestTerms:
+    scenario: ScenarioTerms
+    min_shelf_life_days: int
+    max_transit_hours: int
+    shortage_penalty: int
+
+
+@dataclass(frozen=True)
 class Freight:
     per_unit: int
     per_truck: int
@@ -127,6 +172,7 @@ class Policy:
         self.version = checked.version
         self.scale = 10**self.book.currency.minor_units
         self.trigger = self.book.trigger
+        self._freight: dict[int, Freight] = {}
 
     def calendar(self, day: date) -> CalendarFacts:
         """The day as the book's calendar sees it: in a promotion period, in a slow month."""
@@ -203,9 +249,7 @@ class Policy:
             )
         if distance_km is not None:
             e["lane.distance_km"] = distance_km
-            e["lane.transit_hours"] = int(
-                self.checked.pricing["transit_hours"].evaluate({"lane.distance_km": distance_km})
-            )
+            e["lane.transit_hours"] = self.freight(distance_km).transit_hours
         if demand is not None:
             e["demand.daily_mean"], e["demand.daily_deviation"] = demand
         return e
@@ -245,7 +289,7 @@ class Policy:
     def _profile_weights(self, env: Mapping[str, Any]) -> dict[str, Fraction]:
         weights = {k: Fraction(v) for k, v in self.book.objective.default_weights.items()}
         for _path, when, profile in self.checked.profiles:
-            if when.evaluate(env):
+            if self._fires(when, env):
                 return {**weights, **profile}
         return weights
 
@@ -299,6 +343,26 @@ class Policy:
             spare -= q
         return picks, terms
 
+    def offer(
+        self,
+        lots: Sequence[CandidateLot],
+        request: RequestFacts,
+        sku: SkuFacts,
+        stock: StockFacts,
+        calendar: CalendarFacts,
+        distance_km: int,
+    ) -> tuple[list[OfferLine], ScenarioTerms]:
+        """The offer lines an invited node sends: the lots it picks, at the scenario's price and minimum."""
+        picks, terms = self.pick_lots(lots, request, sku, stock, calendar, distance_km)
+        price = self.unit_price(sku, request, terms)
+        lines = [
+            OfferLine(
+                p.lot, p.location, p.quantity, p.shelf_life_days, price, min(terms.min_order_quantity, p.quantity)
+            )
+            for p in picks
+        ]
+        return lines, terms
+
     def preferences(
         self, request: RequestFacts, sku: SkuFacts, terms: ScenarioTerms, offers: Sequence[OfferedLot]
     ) -> dict[str, int]:
@@ -318,21 +382,42 @@ class Policy:
         best = max(scores.values())
         return {oid: self.minor(per_point * (best - score)) for oid, score in scores.items()}
 
+    def request_terms(self, request: RequestFacts, sku: SkuFacts | None = None) -> RequestTerms:
+        """What a request of ours is in the plan under this book: its scenario's cells, its shelf-life floor
+        (the stricter of the request's and the cell's), transport limit and shortage penalty."""
+        terms = self.terms(request.scenario, self.env(request, sku))
+        return RequestTerms(
+            terms,
+            max(request.min_shelf_life_days, terms.min_shelf_life_days or 0),
+            terms.max_transit_hours if terms.max_transit_hours is not None else request.max_transit_hours,
+            self.shortage_penalty(request, sku),
+        )
+
     def unit_price(self, sku: SkuFacts, request: RequestFacts, terms: ScenarioTerms) -> int:
         env = self.env(request, sku)
         return self.minor(Fraction(self.checked.pricing["transfer_price"].evaluate(env)) * terms.price_factor)
 
     # -- planning ------------------------------------------------------------------------------------
     def freight(self, distance_km: int) -> Freight:
-        env = {"lane.distance_km": distance_km}
-        hours = math.ceil(Fraction(self.checked.pricing["transit_hours"].evaluate(env)))
-        env["lane.transit_hours"] = hours
-        return Freight(
-            self._money_formula("freight_per_unit", env), self._money_formula("freight_per_truck", env), hours
-        )
+        """The book's freight formulas for one distance (kept: a plan asks for each lane several times)."""
+        if distance_km not in self._freight:
+            env: dict[str, Any] = {"lane.distance_km": distance_km}
+            hours = math.ceil(Fraction(self.checked.pricing["transit_hours"].evaluate(env)))
+            env["lane.transit_hours"] = hours
+            self._freight[distance_km] = Freight(
+                self._money_formula("freight_per_unit", env), self._money_formula("freight_per_truck", env), hours
+            )
+        return self._freight[distance_km]
 
-    def freight_costs(self) -> RuleFreight:
-        return RuleFreight(self)
+    # The planner's FreightCosts (negotiation/offers.py): a Policy is one.
+    def cost_per_unit(self, distance_km: int) -> int:
+        return self.freight(distance_km).per_unit
+
+    def fixed_cost(self, distance_km: int) -> int:
+        return self.freight(distance_km).per_truck
+
+    def transit_hours(self, distance_km: int) -> int:
+        return self.freight(distance_km).transit_hours
 
     def _money_formula(self, name: str, env: Mapping[str, Any]) -> int:
         expression: Expression = self.checked.pricing[name]
@@ -364,6 +449,24 @@ class Policy:
         override = self.safety_override(env)
         return (computed, None) if override is None else override
 
+    def estimate(self, daily_demand: Sequence[int]) -> DemandEstimate:
+        return smooth_demand(daily_demand, float(Fraction(self.book.safety_stock.smoothing)))
+
+    def safety(
+        self,
+        estimate: DemandEstimate,
+        sku: SkuFacts,
+        available: int,
+        on_hand: int,
+        calendar: CalendarFacts,
+        floor: int = 0,
+    ) -> SafetyInForce:
+        """The safety level a node keeps back for one SKU: the book's algorithm on its demand, replaced by a
+        firing set_safety_level rule, never below the node's own floor."""
+        decision = decide_from_estimate(self.checked, estimate, self.env(sku=sku, calendar=calendar))
+        level, rule = self.safety_level_for(decision.level, sku, available, on_hand, calendar)
+        return SafetyInForce(decision, max(floor, level), rule)
+
     def suggestions(self, env: Mapping[str, Any]) -> list[Suggestion]:
         out = []
         for _path, when, rule, value in self.checked.rules:
@@ -386,25 +489,3 @@ class Policy:
     def _fires(when: Expression, env: Mapping[str, Any]) -> bool:
         # A rule about names this situation does not carry does not fire (a stock rule, while pricing a lane).
         return all(n in env for n in when.names) and bool(when.evaluate(env))
-
-
-class RuleFreight:
-    """The book's freight formulas in the shape the planner asks for (negotiation.offers.FreightCosts)."""
-
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        self._cache: dict[int, Freight] = {}
-
-    def _at(self, distance_km: int) -> Freight:
-        if distance_km not in self._cache:
-            self._cache[distance_km] = self.policy.freight(distance_km)
-        return self._cache[distance_km]
-
-    def cost_per_unit(self, distance_km: int) -> int:
-        return self._at(distance_km).per_unit
-
-    def fixed_cost(self, distance_km: int) -> int:
-        return self._at(distance_km).per_truck
-
-    def transit_hours(self, distance_km: int) -> int:
-        return self._at(distance_km).transit_hours

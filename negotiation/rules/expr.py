@@ -448,10 +448,8 @@ class Expression:
     tree: Node
     type: Type
     evaluate: Compiled
-
-    @property
-    def names(self) -> set[str]:
-        return names_in(self.tree)
+    # Computed once: every decision asks which names a condition reads before evaluating it.
+    names: frozenset[str]
 
 
 def compile_expression(source: str, names: Mapping[str, NameSpec], want: Type | None = None) -> Expression:
@@ -460,4 +458,4 @@ def compile_expression(source: str, names: Mapping[str, NameSpec], want: Type | 
     t = check(tree, names)
     if want is not None and t != want and not (want == Type.DECIMAL and t == Type.INT):
         raise ExpressionError(f"this must give {want.value}, it gives {t.value}", 1)
-    return Expression(source, tree, t, compile_node(tree))
+    return Expression(source, tree, t, compile_node(tree), frozenset(names_in(tree)))

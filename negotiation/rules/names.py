@@ -76,18 +76,13 @@ _PLACES: dict[str, tuple[str, ...]] = {
 }
 
 
-def names_for(
-    place: str, customer_tiers: Iterable[str], categories: Iterable[str] | None = None
-) -> dict[str, NameSpec]:
+def names_for(place: str, customer_tiers: Iterable[str]) -> dict[str, NameSpec]:
     """The catalogue of one place, with the tiers the rule book declares as the closed set of customer tiers."""
     prefixes = _PLACES[place]
     names = {k: v for k, v in _BASE.items() if k.split(".")[0] in prefixes}
     if "request.customer_tier" in names:
         spec = names["request.customer_tier"]
         names["request.customer_tier"] = NameSpec(spec.type, spec.description, values=tuple(customer_tiers))
-    if categories is not None and "sku.category" in names:
-        spec = names["sku.category"]
-        names["sku.category"] = NameSpec(spec.type, spec.description, values=tuple(categories))
     return names
 
 

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from negotiation.matching import Lane, MatchingProblem, Request, parse_problem, solve
-from negotiation.offers import shelf_life_days
 from negotiation.planning import ReceivedOffer, plan_actions
-from negotiation.rules.engine import CalendarFacts, CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
-from negotiation.rules.safety_stock import DemandEstimate, decide_from_estimate, smooth_demand
+from negotiation.rules.engine import (
+    CalendarFacts,
+    CandidateLot,
+    Policy,
+    RequestFacts,
+    RequestTerms,
+    SkuFacts,
+    StockFacts,
+)
 
 HISTORY_DAYS = 56
 AVAILABLE = "available"
@@ -95,21 +101,11 @@ class SandboxReport:
         }
 
 
-class _Demand:
-    """Smoothed demand per SKU, advanced one day at a time (the same recursion as smooth_demand)."""
-
-    def __init__(self) -> None:
-        self.daily: dict[str, list[int]] = defaultdict(list)
-
-    def estimate(self, sku: str, alpha: float) -> DemandEstimate:
-        return smooth_demand(self.daily[sku][-HISTORY_DAYS:], alpha)
-
-
 def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date, end: date) -> SandboxReport:
     books = {"current": current, "proposed": proposed}
     report = SandboxReport(current.version, proposed.version, start, end)
     stock: dict[tuple[str, str, str], int] = defaultdict(int)  # (sku, lot, location) available, own and held
-    demand = _Demand()
+    daily: dict[str, list[int]] = defaultdict(list)  # units issued per day, per SKU
     records = list(history.records)
     invitations = sorted(history.invitations, key=lambda i: i.at)
     plans = sorted(history.plans, key=lambda p: p.at)
@@ -123,21 +119,17 @@ def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date
     while day <= end:
         in_window = day >= start
         calendars = {name: policy.calendar(day) for name, policy in books.items()}
-        available: dict[str, int] = defaultdict(int)
-        for (sku_code, _lot, _location), qty in stock.items():
-            available[sku_code] += qty
         if in_window:
             report.days += 1
+            available: dict[str, int] = defaultdict(int)
+            for (sku_code, _lot, _location), qty in stock.items():
+                available[sku_code] += qty
             for sku, facts in history.skus.items():
                 pair = {}
+                held = available.get(sku, 0)
                 for name, policy in books.items():
-                    alpha = float(policy.book.safety_stock.smoothing)
-                    estimate = demand.estimate(sku, alpha)
-                    env = policy.env(sku=facts, calendar=calendars[name])
-                    computed = decide_from_estimate(policy.checked, estimate, env).level
-                    held = available.get(sku, 0)
-                    level, _rule = policy.safety_level_for(computed, facts, held, held, calendars[name])
-                    level = max(history.safety_floor, level)
+                    estimate = policy.estimate(daily[sku][-HISTORY_DAYS:])
+                    level = policy.safety(estimate, facts, held, held, calendars[name], history.safety_floor).level
                     levels[name][sku] = level
                     side = report.totals[name]
                     side.safety_unit_days += level
@@ -172,7 +164,7 @@ def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date
                     _replan(books, plans[pi], report)
                 pi += 1
         for sku in set(history.skus) | set(issued):
-            demand.daily[sku].append(issued.get(sku, 0))
+            daily[sku].append(issued.get(sku, 0))
         day += timedelta(days=1)
     if report.days:
         for side in report.totals.values():
@@ -213,32 +205,20 @@ def _answer(
     if sku is None:
         return
     today = date.fromisoformat(inv.at[:10])
-    lots = []
-    for (s, lot, location), qty in sorted(stock.items()):
-        if s != inv.sku or qty <= 0:
-            continue
-        expires, received = history.lots.get((s, lot), (None, None))
-        age = (today - received).days if received else 0
-        lots.append(CandidateLot(lot, location, shelf_life_days(expires, inv.needed_by), age, qty))
+    lots = [
+        CandidateLot.of(lot, location, qty, *history.lots.get((s, lot), (None, None)), inv.needed_by, today)
+        for (s, lot, location), qty in sorted(stock.items())
+        if s == inv.sku and qty > 0
+    ]
     available = sum(lot.available for lot in lots)
     answers = {}
     for name, policy in books.items():
         facts = StockFacts(available, levels[name].get(inv.sku, history.safety_floor), available)
-        picks, terms = policy.pick_lots(lots, inv.request, sku, facts, calendars[name], inv.distance_km)
-        price = policy.unit_price(sku, inv.request, terms)
-        offered: list[dict[str, Any]] = [
-            {
-                "lot": p.lot,
-                "quantity": p.quantity,
-                "unit_price": price,
-                "min_order_quantity": min(terms.min_order_quantity, p.quantity),
-            }
-            for p in picks
-        ]
+        lines, _terms = policy.offer(lots, inv.request, sku, facts, calendars[name], inv.distance_km)
         side = report.totals[name]
-        side.offered_units += sum(p.quantity for p in picks)
-        side.offered_value += sum(p.quantity * price for p in picks)
-        answers[name] = offered
+        side.offered_units += sum(line.quantity for line in lines)
+        side.offered_value += sum(line.quantity * line.unit_price for line in lines)
+        answers[name] = [asdict(line) for line in lines]
     if answers["current"] != answers["proposed"]:
         report.offer_changes.append({"invitation": inv.id, "at": inv.at, "sku": inv.sku, **answers})
 
@@ -247,9 +227,9 @@ def _replan(books: Mapping[str, Policy], snapshot: PlanSnapshot, report: Sandbox
     recorded = parse_problem(snapshot.problem)
     outcome = {}
     for name, policy in books.items():
-        problem = _under(policy, recorded, snapshot.requests)
+        terms = {rid: policy.request_terms(facts) for rid, facts in snapshot.requests.items()}
+        problem = _under(policy, recorded, terms)
         plan = solve(problem)
-        freight = policy.freight_costs()
         distances = {lane.from_node: lane.distance_km for lane in problem.lanes}
         offers = [
             ReceivedOffer(
@@ -257,13 +237,10 @@ def _replan(books: Mapping[str, Policy], snapshot: PlanSnapshot, report: Sandbox
             )
             for o in problem.offers
         ]
-        request_of = {a.offer: a.request for a in plan.allocations}
         shares = {
-            offer: policy.terms(snapshot.requests[r].scenario, policy.env(snapshot.requests[r])).requester_freight_share
-            for offer, r in request_of.items()
-            if r in snapshot.requests
+            a.offer: terms[a.request].scenario.requester_freight_share for a in plan.allocations if a.request in terms
         }
-        actions = plan_actions(plan, offers, distances, freight, "", {}, shares)
+        actions = plan_actions(plan, offers, distances, policy, "", {}, shares)
         unfilled = sum(s.quantity for s in plan.shortages)
         compensation = sum(a.freight_compensation for a in actions.acceptances)
         side = report.totals[name]
@@ -280,35 +257,31 @@ def _replan(books: Mapping[str, Policy], snapshot: PlanSnapshot, report: Sandbox
         report.plan_changes.append({"plan_record": snapshot.record_seq, "at": snapshot.at, **outcome})
 
 
-def _under(policy: Policy, recorded: MatchingProblem, requests: Mapping[str, RequestFacts]) -> MatchingProblem:
+def _under(policy: Policy, recorded: MatchingProblem, terms: Mapping[str, RequestTerms]) -> MatchingProblem:
     """The recorded problem with this book's lane costs and each request's scenario terms and penalty."""
     lanes = tuple(
         Lane(
             lane.from_node,
             lane.to_node,
             lane.distance_km,
-            policy.freight(lane.distance_km).transit_hours,
-            policy.freight(lane.distance_km).per_unit,
-            policy.freight(lane.distance_km).per_truck,
+            policy.transit_hours(lane.distance_km),
+            policy.cost_per_unit(lane.distance_km),
+            policy.fixed_cost(lane.distance_km),
         )
         for lane in recorded.lanes
     )
-    new_requests = []
-    for r in recorded.requests:
-        facts = requests.get(r.id)
-        if facts is None:
-            new_requests.append(r)
-            continue
-        terms = policy.terms(facts.scenario, policy.env(facts))
-        new_requests.append(
-            Request(
-                r.id,
-                r.node,
-                r.sku,
-                r.quantity,
-                max(facts.min_shelf_life_days, terms.min_shelf_life_days or 0),
-                terms.max_transit_hours if terms.max_transit_hours is not None else r.max_transit_hours,
-                policy.shortage_penalty(facts),
-            )
+    requests = tuple(
+        r
+        if r.id not in terms
+        else Request(
+            r.id,
+            r.node,
+            r.sku,
+            r.quantity,
+            terms[r.id].min_shelf_life_days,
+            terms[r.id].max_transit_hours,
+            terms[r.id].shortage_penalty,
         )
-    return MatchingProblem(recorded.radius_km, tuple(new_requests), recorded.offers, lanes)
+        for r in recorded.requests
+    )
+    return MatchingProblem(recorded.radius_km, requests, recorded.offers, lanes)
