@@ -58,6 +58,15 @@ class Record(SQLModel, table=True):
     leaf: str = Field(max_length=64)
 
 
+class DemandDay(SQLModel, table=True):
+    """Units of a SKU issued on one day, kept with each issue record (a projection of the ledger, like the
+    balances): the safety-stock algorithm reads 56 rows instead of scanning and parsing the issue records."""
+
+    sku: str = Field(primary_key=True, max_length=64)
+    day: str = Field(primary_key=True, max_length=10)  # ISO date of the issue record
+    issued: int = 0
+
+
 class StockBalance(SQLModel, table=True):
     """Derived from the ledger in the same transaction that writes the record; rebuildable by replay."""
 

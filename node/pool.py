@@ -10,8 +10,8 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
 from node.errors import AlreadyExists, NotFound
-from node.ledger import Bucket, Movement, Posting, apply_postings, postings_for
-from node.models import Location, Lot, Record, Sku, StockBalance
+from node.ledger import Bucket, Movement, MovementType, Posting, apply_postings, postings_for
+from node.models import DemandDay, Location, Lot, Record, Sku, StockBalance
 from node.records import append_record, serialize_writers
 
 LEDGER = "ledger"
@@ -86,7 +86,16 @@ def record_movement(session: Session, node: str, movement: Movement, expires_on:
         "memo": movement.memo,
         "corrects": movement.corrects,
     }
-    return append_record(session, LEDGER, node, movement.type.value, fields)
+    record = append_record(session, LEDGER, node, movement.type.value, fields)
+    if movement.type == MovementType.ISSUE:
+        _count_demand(session, movement.sku, record.at[:10], -sum(p.quantity for p in postings if p.quantity < 0))
+    return record
+
+
+def _count_demand(session: Session, sku: str, day: str, issued: int) -> None:
+    row = session.get(DemandDay, (sku, day)) or DemandDay(sku=sku, day=day)
+    row.issued += issued
+    session.add(row)
 
 
 def write_postings(session: Session, postings: Sequence[Posting]) -> None:

@@ -32,9 +32,7 @@ from negotiation.rules.conflicts import Conflict, find_conflicts
 from negotiation.rules.engine import Policy, RequestFacts
 from node.db import session_scope
 from node.errors import ChainUnreachable, NotFound, RuleBookNotActive, RuleBookRejected
-from node.ledger import MovementType
-from node.models import Invitation, Record, RuleBookVersion
-from node.pool import LEDGER
+from node.models import DemandDay, Invitation, RuleBookVersion
 from node.records import utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -272,22 +270,17 @@ DEMAND_HISTORY_DAYS = 56
 
 
 def daily_demand(s: Session, today: date, skus: Iterable[str], days: int = DEMAND_HISTORY_DAYS) -> dict[str, list[int]]:
-    """Units of each SKU issued per day over the last `days` days (oldest first), from the ledger's issue
-    records, in one pass over them: demand as this node recorded it, the input of the safety-stock algorithm."""
+    """Units of each SKU issued per day over the last `days` days (oldest first), as the ledger's issue records
+    counted them (node.pool keeps DemandDay with each one): the input of the safety-stock algorithm."""
     since = today - timedelta(days=days - 1)
     per_day = {sku: [0] * days for sku in skus}
     rows = s.exec(
-        select(Record.at, Record.body).where(
-            Record.kind == LEDGER, Record.type == MovementType.ISSUE.value, Record.at >= since.isoformat()
-        )
+        select(DemandDay).where(DemandDay.sku.in_(list(per_day)), DemandDay.day >= since.isoformat())  # type: ignore[attr-defined]
     ).all()
-    for at, body in rows:
-        day = (date.fromisoformat(at[:10]) - since).days
-        if not 0 <= day < days:
-            continue
-        for line in json.loads(body)["lines"]:
-            if line["sku"] in per_day and line["quantity"] < 0:
-                per_day[line["sku"]][day] -= line["quantity"]
+    for row in rows:
+        day = (date.fromisoformat(row.day) - since).days
+        if 0 <= day < days:
+            per_day[row.sku][day] += row.issued
     return per_day
 
 
