@@ -10,7 +10,7 @@ from web3 import Web3
 
 from chain.contracts import bytes32_to_kind, kind_to_bytes32
 from chain.deploy import contract
-from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected, connect, send
+from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected, send, web3_of
 
 __all__ = ["AnchorReader", "AnchorRejected", "AnchorWriter", "ChainUnavailable", "OnChainAnchor"]
 
@@ -51,8 +51,9 @@ def _address_topic(address: str) -> str:
 class AnchorReader:
     """Read-only access; what an auditor uses. Trusts only the RPC endpoint and the contract address."""
 
-    def __init__(self, rpc_url: str, anchor_address: str, timeout: float = 10.0) -> None:
-        self.w3 = connect(rpc_url, timeout)
+    def __init__(self, rpc_url: str | Web3, anchor_address: str, timeout: float = 10.0) -> None:
+        """`rpc_url` is a URL to connect to, or the node's Web3 to share (then `timeout` is its own)."""
+        self.w3 = web3_of(rpc_url, timeout)
         self.address = Web3.to_checksum_address(anchor_address)
         self.contract = contract(self.w3, "AnchorRegistry", self.address)
         self._event = self.contract.events.Anchored()
@@ -133,7 +134,7 @@ class AnchorReader:
 class AnchorWriter(AnchorReader):
     """A member's node anchoring its own batches, signing locally."""
 
-    def __init__(self, rpc_url: str, anchor_address: str, private_key: str, timeout: float = 10.0) -> None:
+    def __init__(self, rpc_url: str | Web3, anchor_address: str, private_key: str, timeout: float = 10.0) -> None:
         super().__init__(rpc_url, anchor_address, timeout)
         self.account = Account.from_key(private_key)
 

@@ -11,6 +11,7 @@ from types import TracebackType
 
 import httpx
 
+from chain.errors import AnvilDidNotStart, AnvilNotInstalled
 from chain.processes import free_port, kill, terminate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,14 +30,6 @@ DEFAULT_PRIVATE_KEYS: list[str] = [
     "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
     "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
 ]
-
-
-class AnvilNotInstalled(RuntimeError):
-    pass
-
-
-class AnvilDidNotStart(RuntimeError):
-    pass
 
 
 class AnvilProcess:

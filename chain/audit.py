@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chain.canonical import NotCanonicalizable, leaf_hash_fast
+from chain.canonical import leaf_hash_fast
+from chain.errors import BadDocument, NotCanonicalizable
 from chain.merkle import ProofStep, fold_proof, merkle_root
 
 ZERO_ROOT_HEX = "00" * 32
@@ -95,10 +96,6 @@ class AuditReport:
                 {"record_seq": f.record_seq, "batch_seq": f.batch_seq, "problem": f.problem} for f in self.findings
             ],
         }
-
-
-class BadDocument(ValueError):
-    """A proof document that does not have the documented shape."""
 
 
 def group_documents(kind: str, member: str, documents: Iterable[Mapping[str, Any]]) -> AuditInput:

@@ -17,12 +17,9 @@ from web3 import Web3
 from chain.anchor_client import AnchorReader
 from chain.audit import AuditInput, AuditReport, BatchClaim, Finding, group_documents, verify
 from chain.deploy import contract
+from chain.errors import AuditSourceError
 
 EXPORT_FORMAT = "consortium-audit-export/1"
-
-
-class AuditSourceError(Exception):
-    """The node or the export file could not be read as documented."""
 
 
 @dataclass
@@ -157,11 +154,11 @@ def _same_url(a: str, b: str) -> bool:
 
 def audit_source(
     source: Source,
-    rpc_url: str,
+    rpc_url: str | Web3,
     contract_address: str | None = None,
     check_paths: bool = False,
 ) -> AuditReport:
-    """Verify `source` against the chain at `rpc_url`.
+    """Verify `source` against the chain at `rpc_url` (a URL, or an already-built Web3).
 
     The anchor contract is the one the auditor names; if none is named, the one the node names is used
     only after the registry it points at confirms the member (and, for a live node, its URL).

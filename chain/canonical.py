@@ -11,11 +11,9 @@ from typing import Any
 
 import orjson
 
+from chain.errors import NotCanonicalizable
+
 LEAF_PREFIX = b"\x00"
-
-
-class NotCanonicalizable(ValueError):
-    """A value that cannot be hashed reproducibly (a float, a non-string key, an unknown type)."""
 
 
 def _check(value: Any, path: str) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import solcx
 
+from chain.errors import ContractCompileError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 SOLC_SHIM = REPO_ROOT / "scripts" / "solc"
@@ -23,10 +25,6 @@ CACHE = REPO_ROOT / "build" / "contracts.json"
 CONTRACT_NAMES = ("MemberRegistry", "AnchorRegistry", "RuleRegistry")
 # Anvil 1.7's default hardfork runs anything up to this; pinned so bytecode does not depend on solc's default.
 EVM_VERSION = "cancun"
-
-
-class ContractCompileError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)

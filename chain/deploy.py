@@ -11,7 +11,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from chain.contracts import CompiledContract, compile_contracts
-from chain.tx import connect, send
+from chain.tx import TransactionRejected, send, web3_of
 
 
 @dataclass(frozen=True)
@@ -36,22 +36,28 @@ def deploy_contract(w3: Web3, key: str, name: str, *args: object) -> str:
     compiled = _compiled()[name]
     factory = w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
     receipt = send(w3, Account.from_key(key), factory.constructor(*args))
-    return str(Web3.to_checksum_address(receipt["contractAddress"]))
+    address = receipt["contractAddress"]
+    if address is None:
+        raise TransactionRejected(f"deploying {name} created no contract (transaction {receipt['transactionHash']!r})")
+    return str(Web3.to_checksum_address(address))
 
 
-def deploy_contracts(rpc_url: str, admin_key: str, genesis: RuleGenesis | None = None) -> Deployment:
+def deploy_contracts(rpc_url: str | Web3, admin_key: str, genesis: RuleGenesis | None = None) -> Deployment:
     """MemberRegistry (administered by `admin_key`'s account), then AnchorRegistry bound to it, and, given
-    the first rule book's version and governance, the RuleRegistry with that version in force."""
-    w3 = connect(rpc_url, timeout=30)
+    the first rule book's version and governance, the RuleRegistry with that version in force.
+
+    `rpc_url` is a URL or an already-built Web3; given a Web3, the deployment records its provider's URL."""
+    w3 = web3_of(rpc_url, timeout=30)
     registry = deploy_contract(w3, admin_key, "MemberRegistry")
     anchors = deploy_contract(w3, admin_key, "AnchorRegistry", registry)
     rules = None if genesis is None else _deploy_rule_registry(w3, admin_key, registry, genesis)
-    return Deployment(int(w3.eth.chain_id), rpc_url, registry, anchors, rules)
+    url = rpc_url if isinstance(rpc_url, str) else str(getattr(w3.provider, "endpoint_uri", "") or "")
+    return Deployment(int(w3.eth.chain_id), url, registry, anchors, rules)
 
 
-def deploy_rule_registry(rpc_url: str, key: str, member_registry: str, genesis: RuleGenesis) -> str:
+def deploy_rule_registry(rpc_url: str | Web3, key: str, member_registry: str, genesis: RuleGenesis) -> str:
     """A RuleRegistry alone, bound to `member_registry`, with `genesis` in force from its deployment block."""
-    return _deploy_rule_registry(connect(rpc_url, timeout=30), key, member_registry, genesis)
+    return _deploy_rule_registry(web3_of(rpc_url, timeout=30), key, member_registry, genesis)
 
 
 def _deploy_rule_registry(w3: Web3, key: str, member_registry: str, genesis: RuleGenesis) -> str:

@@ -13,11 +13,9 @@ from typing import Literal
 
 from blockcerts_merkletools import MerkleTools
 
+from chain.errors import EmptyTree
+
 ProofStep = dict[Literal["left", "right"], str]
-
-
-class EmptyTree(ValueError):
-    """A Merkle tree needs at least one leaf."""
 
 
 class MerkleTree:

@@ -9,7 +9,7 @@ from eth_account import Account
 from web3 import Web3
 
 from chain.deploy import contract
-from chain.tx import connect, send
+from chain.tx import send, web3_of
 
 
 class Role(IntEnum):
@@ -31,8 +31,9 @@ class MemberInfo:
 
 
 class MemberRegistryClient:
-    def __init__(self, rpc_url: str, registry_address: str, private_key: str | None = None) -> None:
-        self.w3 = connect(rpc_url)
+    def __init__(self, rpc_url: str | Web3, registry_address: str, private_key: str | None = None) -> None:
+        """`rpc_url` is a URL to connect to, or the node's Web3 to share."""
+        self.w3 = web3_of(rpc_url)
         self.contract = contract(self.w3, "MemberRegistry", registry_address)
         self.account = Account.from_key(private_key) if private_key else None
 

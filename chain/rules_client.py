@@ -12,7 +12,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 
 from chain.deploy import GovernanceTerms, contract
-from chain.tx import connect, send
+from chain.tx import send, web3_of
 
 NO_VERSION = "0x" + "00" * 32
 
@@ -34,8 +34,9 @@ def _hex32(value: bytes | str) -> str:
 
 
 class RuleRegistryClient:
-    def __init__(self, rpc_url: str, address: str, private_key: str | None = None) -> None:
-        self.w3 = connect(rpc_url)
+    def __init__(self, rpc_url: str | Web3, address: str, private_key: str | None = None) -> None:
+        """`rpc_url` is a URL to connect to, or the node's Web3 to share."""
+        self.w3 = web3_of(rpc_url)
         self.address = Web3.to_checksum_address(address)
         self.contract = contract(self.w3, "RuleRegistry", address)
         self.account = Account.from_key(private_key) if private_key else None

@@ -8,16 +8,9 @@ import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, TxReceipt
 
-
-class ChainUnavailable(Exception):
-    """The RPC endpoint does not answer: callers wait and retry, nothing is lost."""
-
-
-class TransactionRejected(Exception):
-    """The contract reverted the call; the message carries its reason."""
-
+from chain.errors import ChainUnavailable, TransactionRejected
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.ConnectionError,
@@ -39,7 +32,13 @@ def connect(rpc_url: str, timeout: float = 10.0) -> Web3:
     return Web3(provider)
 
 
-def send(w3: Web3, account: LocalAccount, fn: Any, timeout: float = 30.0) -> Any:
+def web3_of(rpc: str | Web3, timeout: float = 10.0) -> Web3:
+    """`rpc` itself when it is already a Web3 (one client shared by a node's chain clients; `timeout` is then
+    that client's business), else a new client connected to the URL."""
+    return rpc if isinstance(rpc, Web3) else connect(rpc, timeout)
+
+
+def send(w3: Web3, account: LocalAccount, fn: Any, timeout: float = 30.0) -> TxReceipt:
     """Build, sign, send `fn` (a bound contract function) and wait for its receipt."""
     try:
         tx = fn.build_transaction(
