@@ -26,13 +26,14 @@ from ortools.graph.python import min_cost_flow
 from ortools.linear_solver import pywraplp
 
 from chain.canonical import canonical_json
+from negotiation.errors import NegotiationError
 
 SOLVER_VERSION = f"ortools {_package_version('ortools')}"
 
 Status = Literal["optimal", "feasible", "infeasible"]
 
 
-class ProblemError(ValueError):
+class ProblemError(NegotiationError, ValueError):
     """A malformed matching problem; the message names the field, e.g. requests[3].quantity."""
 
 

@@ -7,15 +7,19 @@ HTTP and database edges stay outside.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.exceptions import ValidationError as EthValidationError
 from web3 import Web3
+
+from negotiation.errors import NegotiationError
+from negotiation.wire import MESSAGE_SHAPES
 
 PROTOCOL_VERSION = "1"
 MAX_DEADLINE_SECONDS = 7 * 24 * 3600
@@ -125,8 +129,10 @@ SIGNER_FIELD = {
 
 _UINT_BITS = {"uint32": 32, "uint64": 64}
 
+T = TypeVar("T")
 
-class MessageRefused(Exception):
+
+class MessageRefused(NegotiationError):
     """A message the receiving node will not act on; `reason` is a stable code for the 4xx body."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -165,6 +171,13 @@ class SignedMessage:
 
     def as_json(self) -> dict[str, Any]:
         return {"type": self.type, "message": self.message, "signature": self.signature}
+
+    def as_(self, shape: builtins.type[T]) -> T:  # builtins: the field `type` shadows it here
+        """The message, statically typed as its wire shape (negotiation/wire.py), e.g.
+        `msg.as_(OfferMessage)`. The same dict, not a copy; TypeError if `shape` is not this type's."""
+        if MESSAGE_SHAPES.get(self.type) is not shape:
+            raise TypeError(f"a {self.type} message is not a {getattr(shape, '__name__', shape)}")
+        return cast(T, self.message)
 
 
 def new_id() -> str:

@@ -23,6 +23,7 @@ from eth_utils import keccak
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from chain.canonical import canonical_json
+from negotiation.errors import NegotiationError
 from negotiation.rules.expr import Expression, ExpressionError, NameSpec, Type, compile_expression
 from negotiation.rules.names import Scenario, names_for
 
@@ -234,7 +235,7 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-class RuleBookInvalid(ValueError):
+class RuleBookInvalid(NegotiationError, ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("; ".join(str(p) for p in problems))
         self.problems = problems

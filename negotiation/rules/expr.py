@@ -20,6 +20,8 @@ from typing import Any, Union
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from negotiation.errors import NegotiationError
+
 GRAMMAR = r"""
 ?start: expr
 ?expr: orexpr
@@ -138,7 +140,7 @@ class Cond:
 Node = Union[Literal, Name, Unary, Binary, Member, Call, Cond]  # noqa: UP007
 
 
-class ExpressionError(ValueError):
+class ExpressionError(NegotiationError, ValueError):
     """An expression that does not parse or does not type-check; `column` is 1-based, 0 when unknown."""
 
     def __init__(self, message: str, column: int = 0) -> None:
@@ -359,7 +361,7 @@ Env = Mapping[str, Value]
 Compiled = Callable[[Env], Any]
 
 
-class EvaluationError(ValueError):
+class EvaluationError(NegotiationError, ValueError):
     """A name the situation does not carry, or a division by zero."""
 
 
