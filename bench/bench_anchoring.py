@@ -16,11 +16,11 @@ from web3 import Web3
 from bench.chainkit import bench_chain
 from bench.common import machine, timed
 from chain.anchor_client import AnchorWriter
-from node.anchoring import AnchoringService, AnchorPolicy
-from node.db import make_engine, session_scope
-from node.ledger import Movement, MovementType
-from node.models import AnchorBatch, Location, Sku
-from node.pool import add_location, add_sku, record_movement
+from node.domain.ledger import Movement, MovementType
+from node.services.anchoring import AnchoringService, AnchorPolicy
+from node.store.engine import make_engine, session_scope
+from node.store.pool import add_location, add_sku, record_movement
+from node.store.tables import AnchorBatch, Location, Sku
 
 
 def fill(engine: object, node: str, n: int) -> float:

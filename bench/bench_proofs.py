@@ -12,9 +12,9 @@ from bench.bench_anchoring import fill
 from bench.chainkit import bench_chain
 from bench.common import machine, timed
 from chain.anchor_client import AnchorWriter
-from node.anchoring import AnchoringService, AnchorPolicy
-from node.db import make_engine
-from node.process import NodeProcess, free_port
+from node.launch.process import NodeProcess, free_port
+from node.services.anchoring import AnchoringService, AnchorPolicy
+from node.store.engine import make_engine
 
 
 def run(n: int = 100_000, page: int = 5000) -> dict[str, object]:

@@ -20,10 +20,10 @@ from chain.deploy import RuleGenesis
 from negotiation.rules.book import check_book, load_book, parse_book
 from negotiation.rules.conflicts import find_conflicts
 from negotiation.rules.engine import CalendarFacts, CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
-from node.db import make_engine, session_scope
-from node.models import Invitation, Lot, Record, Sku
-from node.rules_service import RuleKeeper, governance_terms
-from node.sandbox_source import run_sandbox
+from node.services.rules_keeper import RuleKeeper, governance_terms
+from node.services.sandbox import run_sandbox
+from node.store.engine import make_engine, session_scope
+from node.store.tables import Invitation, Lot, Record, Sku
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "node" / "demo" / "rulebook.yaml"

@@ -32,7 +32,7 @@ def node_serve() -> None:
     """Serve one node, configured by CONSORTIUM_* environment variables (see node/settings.py)."""
     import uvicorn
 
-    from node.api import create_app
+    from node.api.app import create_app
     from node.settings import NodeSettings
 
     settings = NodeSettings()
@@ -45,7 +45,7 @@ def up(
     nodes: Annotated[int, typer.Option(help="partner nodes on first start", min=1, max=9)] = 3,
 ) -> None:
     """Start Anvil, the contracts and the partner nodes with demo data; Ctrl-C stops everything."""
-    from node.consortium import LocalConsortium
+    from node.launch.consortium import LocalConsortium
 
     LocalConsortium(data_dir, node_count=nodes).run_until_interrupted()
 
@@ -111,7 +111,7 @@ def audit_replay(
 ) -> None:
     """Rebuild a node's balances from its anchored records as of --until, with the records that made them."""
     from chain.auditor import AuditSourceError, audit_source
-    from node.replay import replay_source
+    from node.domain.replay import replay_source
 
     try:
         source = _load_source(node, export, "ledger", token)
@@ -220,7 +220,7 @@ def deploy(
     from chain.deploy import RuleGenesis, deploy_contracts
     from negotiation.rules.book import RuleBookInvalid, load_book
     from negotiation.rules.conflicts import find_conflicts
-    from node.rules_service import governance_terms
+    from node.services.rules_keeper import governance_terms
 
     genesis = None
     if rulebook is not None:
@@ -246,7 +246,7 @@ def rules_check(file: Annotated[Path, typer.Argument(help="rule book, YAML or JS
     a situation that triggers it); 2: invalid (each problem with the path of its cell)."""
     from negotiation.rules.book import RuleBookInvalid, load_book
     from negotiation.rules.conflicts import find_conflicts
-    from node.rules_service import conflict_json
+    from node.services.rules_keeper import conflict_json
 
     try:
         checked = load_book(file)
@@ -290,7 +290,7 @@ def rules_history(
 ) -> None:
     """Every version on-chain with its proposer, approvers, activation block and, for the rule book files
     given, whether they hash to it and state the governance the chain holds. Reads the chain only."""
-    from node.rules_history import follow_events, history_from_chain
+    from node.services.rules_history import follow_events, history_from_chain
 
     for line in history_from_chain(rpc, contract, books or []):
         typer.echo(json.dumps(line))
@@ -315,10 +315,10 @@ def rules_try(
     from eth_account import Account
 
     from negotiation.rules.book import RuleBookInvalid, load_book
-    from node.db import make_engine
-    from node.rules_service import RuleKeeper
-    from node.sandbox_source import last_decided_version, run_sandbox
+    from node.services.rules_keeper import RuleKeeper
+    from node.services.sandbox import last_decided_version, run_sandbox
     from node.settings import NodeSettings
+    from node.store.engine import make_engine
 
     settings = NodeSettings()
     engine = make_engine(settings.database_url, settings.sqlite_synchronous)
@@ -407,7 +407,7 @@ def rule_dispute(
 
     from chain.tx import connect
     from negotiation.messages import Domain
-    from node.dispute_steps import sign_ruling
+    from node.services.disputes import sign_ruling
 
     domain = Domain(consortium, int(connect(rpc).eth.chain_id), registry)
     signed = sign_ruling(domain, key, dispute.lower(), decision, rule_version, award, payer, payee)

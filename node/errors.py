@@ -1,4 +1,4 @@
-"""The node's specific errors. node/api.py maps each to one HTTP status in one place."""
+"""The node's specific errors. node/api/errors.py maps each to one HTTP status in one place."""
 
 from __future__ import annotations
 

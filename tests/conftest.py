@@ -16,8 +16,8 @@ from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
 from chain.deploy import Deployment, RuleGenesis, deploy_contracts
 from chain.registry_client import MemberRegistryClient, Role
 from negotiation.rules.book import load_book
-from node.process import NodeProcess, free_port
-from node.rules_service import governance_terms
+from node.launch.process import NodeProcess, free_port
+from node.services.rules_keeper import governance_terms
 
 ADMIN_KEY = DEFAULT_PRIVATE_KEYS[0]
 

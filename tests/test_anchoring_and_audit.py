@@ -14,9 +14,9 @@ from sqlmodel import select
 
 from chain.anchor_client import AnchorReader, AnchorWriter
 from chain.anvil import AnvilProcess
-from node.anchoring import form_batch, send_batch
-from node.db import make_engine, session_scope
-from node.models import AnchorBatch
+from node.services.anchoring import form_batch, send_batch
+from node.store.engine import make_engine, session_scope
+from node.store.tables import AnchorBatch
 from tests.conftest import NodeFactory, RunningNode
 from tests.test_node_api import seed, wait_anchored
 

@@ -11,7 +11,7 @@ from eth_account import Account
 from chain.deploy import Deployment
 from negotiation.messages import Domain
 from negotiation.rules.book import load_book
-from node.dispute_steps import sign_ruling
+from node.services.disputes import sign_ruling
 from tests.conftest import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode
 from tests.test_anchoring_and_audit import consortium
 from tests.test_negotiation import until

@@ -2,8 +2,8 @@
 
 import pytest
 
+from node.domain.ledger import Bucket, Evidence, Movement, MovementType, Posting, apply_postings, postings_for, replay
 from node.errors import EvidenceRequired, InsufficientStock, InvalidMovement
-from node.ledger import Bucket, Evidence, Movement, MovementType, Posting, apply_postings, postings_for, replay
 
 A = "0x000000000000000000000000000000000000000A"
 B = "0x000000000000000000000000000000000000000B"

@@ -23,7 +23,7 @@ from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
 from chain.deploy import Deployment, GovernanceTerms, RuleGenesis, deploy_contracts, deploy_rule_registry
 from chain.rules_client import RuleRegistryClient
 from negotiation.rules.book import load_book
-from node.rules_service import governance_terms
+from node.services.rules_keeper import governance_terms
 from tests.conftest import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode
 
 HQ = ADMIN_KEY

@@ -10,7 +10,7 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from chain.canonical import canonical_json, leaf_hash_of_canonical
-from node.models import Record
+from node.store.tables import Record
 
 
 def utc_now_iso() -> str:
@@ -21,7 +21,7 @@ def utc_now_iso() -> str:
 def serialize_writers(session: Session, kind: str) -> None:
     """Let one writer of `kind` at a time read balances and the last seq, then write.
 
-    SQLite gets this from BEGIN IMMEDIATE (node/db.py); PostgreSQL from a transaction-scoped advisory
+    SQLite gets this from BEGIN IMMEDIATE (node/store/engine.py); PostgreSQL from a transaction-scoped advisory
     lock, so two concurrent requests can neither both spend the same stock nor take the same seq.
     """
     if session.get_bind().dialect.name == "postgresql":

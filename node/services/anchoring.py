@@ -22,9 +22,9 @@ from sqlmodel import select
 
 from chain.anchor_client import ZERO_ROOT, AnchorRejected, AnchorWriter, ChainUnavailable
 from chain.merkle import MerkleTree
-from node.db import session_scope
-from node.models import AnchorBatch, Record, RecordProof
-from node.records import utc_now_iso
+from node.store.engine import session_scope
+from node.store.records import utc_now_iso
+from node.store.tables import AnchorBatch, Record, RecordProof
 
 log = logging.getLogger(__name__)
 

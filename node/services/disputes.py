@@ -14,12 +14,12 @@ from typing import Any
 from sqlmodel import Session, select
 
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
-from node.db import session_scope
 from node.errors import InvalidMovement
-from node.models import Dispute, Invitation, Transfer, TransferOffer
-from node.node_side import STEP_DEADLINE_SECONDS, NodeSide
-from node.pool import LEDGER
-from node.records import append_record, serialize_writers, utc_now_iso
+from node.services.node_side import STEP_DEADLINE_SECONDS, NodeSide
+from node.store.engine import session_scope
+from node.store.pool import LEDGER
+from node.store.records import append_record, serialize_writers, utc_now_iso
+from node.store.tables import Dispute, Invitation, Transfer, TransferOffer
 
 
 class DisputeSteps(NodeSide):

@@ -19,14 +19,14 @@ from negotiation.matching import SolverParameters, plan_hashes, plan_to_json, pr
 from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.planning import OpenNeed, ReceivedOffer, build_problem, plan_actions
 from negotiation.rules.engine import DEFAULT_MAX_TRANSIT_HOURS, OfferedLot, RequestFacts, SkuFacts
-from node.db import session_scope
+from node.domain.ledger import Bucket, Posting, StockStatus
 from node.errors import InvalidMovement, NotFound
-from node.ledger import Bucket, Posting, StockStatus
-from node.models import Invitation, NegotiationMessage, ReplenishmentRequest, Sku, Transfer, TransferOffer
-from node.node_side import NodeSide
-from node.pool import LEDGER, ensure_lot, require_location, write_postings
-from node.records import append_record, serialize_writers, utc_now_iso
-from node.rules_service import request_facts
+from node.services.node_side import NodeSide
+from node.services.rules_keeper import request_facts
+from node.store.engine import session_scope
+from node.store.pool import LEDGER, ensure_lot, require_location, write_postings
+from node.store.records import append_record, serialize_writers, utc_now_iso
+from node.store.tables import Invitation, NegotiationMessage, ReplenishmentRequest, Sku, Transfer, TransferOffer
 
 
 class TransferSteps(NodeSide):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from web3 import Web3
 
-from node.ledger import StockStatus
+from node.domain.ledger import StockStatus
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 Status = Literal["available", "reserved", "quarantine", "damaged", "expired"]

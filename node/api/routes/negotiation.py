@@ -13,12 +13,12 @@ from sqlmodel import select
 from web3 import Web3
 
 from negotiation.rules.names import Scenario
-from node.db import session_scope
+from node.api.schemas import Code, Strict
 from node.errors import NotFound
-from node.models import Invitation, ReplenishmentRequest, Transfer, TransferOffer
-from node.negotiation_service import Negotiator
-from node.pool import require_location, require_sku
-from node.schemas import Code, Strict
+from node.services.negotiator import Negotiator
+from node.store.engine import session_scope
+from node.store.pool import require_location, require_sku
+from node.store.tables import Invitation, ReplenishmentRequest, Transfer, TransferOffer
 
 
 class InvitationIn(Strict):

@@ -29,11 +29,15 @@ from negotiation.messages import Domain, MessageGuard, MessageRefused, SignedMes
 from negotiation.rules.engine import CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
 from negotiation.rules.names import SCENARIOS
 from negotiation.trigger import OpenRequest, due_needs
-from node.db import session_scope
-from node.dispute_steps import DisputeSteps
+from node.domain.ledger import Evidence, Movement, MovementType, StockStatus
 from node.errors import InvalidMovement, NodeError, NotFound
-from node.ledger import Evidence, Movement, MovementType, StockStatus
-from node.models import (
+from node.services.disputes import DisputeSteps
+from node.services.rules_keeper import RuleKeeper, daily_demand
+from node.services.transfers import TransferSteps
+from node.store.engine import session_scope
+from node.store.pool import record_movement
+from node.store.records import utc_now_iso
+from node.store.tables import (
     Invitation,
     Lot,
     NegotiationMessage,
@@ -44,10 +48,6 @@ from node.models import (
     StockBalance,
     TransferOffer,
 )
-from node.pool import record_movement
-from node.records import utc_now_iso
-from node.rules_service import RuleKeeper, daily_demand
-from node.transfer_steps import TransferSteps
 
 log = logging.getLogger(__name__)
 

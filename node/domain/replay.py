@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chain.audit import AuditInput
-from node.ledger import Posting, replay
-from node.records import normalize_time
+from node.domain.ledger import Posting, replay
+from node.store.records import normalize_time
 
 
 def replay_source(

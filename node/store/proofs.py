@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from node.errors import InvalidMovement
-from node.models import AnchorBatch, Record
-from node.records import normalize_time
+from node.store.records import normalize_time
+from node.store.tables import AnchorBatch, Record
 
 ISO_TIME = r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?$"
 

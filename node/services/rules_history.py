@@ -10,7 +10,7 @@ from typing import Any
 
 from chain.rules_client import RuleRegistryClient, rule_events
 from negotiation.rules.book import CheckedBook, RuleBookInvalid, load_book
-from node.rules_service import governance_terms
+from node.services.rules_keeper import governance_terms
 
 
 def history_from_chain(rpc_url: str, contract: str, books: Iterable[Path]) -> list[dict[str, Any]]:

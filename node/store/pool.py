@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
+from node.domain.ledger import Bucket, Movement, MovementType, Posting, apply_postings, postings_for
 from node.errors import AlreadyExists, NotFound
-from node.ledger import Bucket, Movement, MovementType, Posting, apply_postings, postings_for
-from node.models import DemandDay, Location, Lot, Record, Sku, StockBalance
-from node.records import append_record, serialize_writers
+from node.store.records import append_record, serialize_writers
+from node.store.tables import DemandDay, Location, Lot, Record, Sku, StockBalance
 
 LEDGER = "ledger"
 

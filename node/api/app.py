@@ -19,9 +19,10 @@ from sqlmodel import select
 from chain.anchor_client import AnchorWriter
 from chain.registry_client import MemberRegistryClient
 from negotiation.messages import MessageRefused
-from node import audit_views
-from node.anchoring import AnchoringService, AnchorPolicy, waiting_records
-from node.db import make_engine, session_scope
+from node.api.routes.negotiation import negotiation_router
+from node.api.routes.rules import rules_router
+from node.api.schemas import LocationIn, LotIn, MovementIn, SkuIn
+from node.domain.ledger import Evidence, Movement, MovementType
 from node.errors import (
     AlreadyExists,
     ChainUnreachable,
@@ -35,15 +36,14 @@ from node.errors import (
     RuleBookRejected,
     Unauthorized,
 )
-from node.ledger import Evidence, Movement, MovementType
-from node.models import Location, Lot, Record, Sku, StockBalance
-from node.negotiation_api import negotiation_router
-from node.negotiation_service import NegotiationPolicy, Negotiator
-from node.pool import LEDGER, add_location, add_lot, add_sku, record_movement
-from node.rules_api import rules_router
-from node.rules_service import RuleKeeper
-from node.schemas import LocationIn, LotIn, MovementIn, SkuIn
+from node.services.anchoring import AnchoringService, AnchorPolicy, waiting_records
+from node.services.negotiator import NegotiationPolicy, Negotiator
+from node.services.rules_keeper import RuleKeeper
 from node.settings import NodeSettings
+from node.store import proofs as audit_views
+from node.store.engine import make_engine, session_scope
+from node.store.pool import LEDGER, add_location, add_lot, add_sku, record_movement
+from node.store.tables import Location, Lot, Record, Sku, StockBalance
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from sqlmodel import select
 
 from negotiation.rules.conflicts import find_conflicts
 from negotiation.rules.engine import SkuFacts, StockFacts
-from node.db import session_scope
+from node.api.schemas import Strict
+from node.domain.ledger import StockStatus
 from node.errors import NotFound
-from node.ledger import StockStatus
-from node.models import Sku, StockBalance
-from node.rules_service import RuleKeeper, conflict_json, daily_demand
-from node.sandbox_source import run_sandbox
-from node.schemas import Strict
+from node.services.rules_keeper import RuleKeeper, conflict_json, daily_demand
+from node.services.sandbox import run_sandbox
+from node.store.engine import session_scope
+from node.store.tables import Sku, StockBalance
 
 
 class TryIn(Strict):

@@ -12,7 +12,7 @@ from chain.registry_client import MemberRegistryClient
 from negotiation.messages import Domain, SignedMessage, new_id, new_nonce, sign
 
 if TYPE_CHECKING:
-    from node.rules_service import RuleKeeper
+    from node.services.rules_keeper import RuleKeeper
 
 # Steps of a transfer or a dispute may be delivered late (a peer down for days): the longest deadline the
 # protocol allows, less a minute of clock skew.

@@ -30,10 +30,10 @@ from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected
 from negotiation.rules.book import CheckedBook, RuleBookInvalid, book_json, check_book, parse_book, read_document
 from negotiation.rules.conflicts import Conflict, find_conflicts
 from negotiation.rules.engine import Policy, RequestFacts
-from node.db import session_scope
 from node.errors import ChainUnreachable, NotFound, RuleBookNotActive, RuleBookRejected
-from node.models import DemandDay, Invitation, RuleBookVersion
-from node.records import utc_now_iso
+from node.store.engine import session_scope
+from node.store.records import utc_now_iso
+from node.store.tables import DemandDay, Invitation, RuleBookVersion
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ DEMAND_HISTORY_DAYS = 56
 
 def daily_demand(s: Session, today: date, skus: Iterable[str], days: int = DEMAND_HISTORY_DAYS) -> dict[str, list[int]]:
     """Units of each SKU issued per day over the last `days` days (oldest first), as the ledger's issue records
-    counted them (node.pool keeps DemandDay with each one): the input of the safety-stock algorithm."""
+    counted them (node.store.pool keeps DemandDay with each one): the input of the safety-stock algorithm."""
     since = today - timedelta(days=days - 1)
     per_day = {sku: [0] * days for sku in skus}
     rows = s.exec(

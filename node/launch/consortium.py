@@ -25,8 +25,8 @@ from chain.processes import free_port, port_is_free
 from chain.registry_client import MemberRegistryClient, Role
 from chain.tx import connect
 from negotiation.rules.book import load_book
-from node.process import NodeProcess
-from node.rules_service import governance_terms
+from node.launch.process import NodeProcess
+from node.services.rules_keeper import governance_terms
 
 
 @dataclass(frozen=True)

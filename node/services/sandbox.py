@@ -13,11 +13,11 @@ from sqlmodel import select
 from negotiation.rules.book import CheckedBook
 from negotiation.rules.engine import Policy, SkuFacts
 from negotiation.rules.sandbox import NodeHistory, PlanSnapshot, ReceivedInvitation, compare
-from node.db import session_scope
 from node.errors import InvalidMovement
-from node.models import Invitation, Lot, Record, Sku
-from node.pool import LEDGER
-from node.rules_service import request_facts
+from node.services.rules_keeper import request_facts
+from node.store.engine import session_scope
+from node.store.pool import LEDGER
+from node.store.tables import Invitation, Lot, Record, Sku
 
 
 def load_history(engine: Engine, me: str, until: date, safety_floor: int = 0) -> NodeHistory:
