@@ -300,6 +300,18 @@ class MessageGuard:
 
     def admit(self, envelope: Mapping[str, Any], remember: Callable[[str, int, str], bool]) -> SignedMessage:
         """`remember(signer, nonce, message_id)` stores the pair and returns False if it was already there."""
+        return self.remember(self.verify(envelope), remember)
+
+    @staticmethod
+    def remember(msg: SignedMessage, remember: Callable[[str, int, str], bool]) -> SignedMessage:
+        """The replay check alone: a node runs it inside the transaction that acts on the message, after
+        `verify` ran outside it (membership is a chain call, never made while holding the write lock)."""
+        if not remember(msg.signer_claimed, int(msg.message["nonce"]), str(msg.message["id"])):
+            raise MessageRefused("replayed", f"message {msg.message['id']} (nonce {msg.message['nonce']}) seen before")
+        return msg
+
+    def verify(self, envelope: Mapping[str, Any]) -> SignedMessage:
+        """Everything but the replay check: well-formed, signed by whom it names, in time, by a member."""
         msg = parse(envelope)
         signer = recover_signer(self.domain, msg.type, msg.message, msg.signature)
         if signer != msg.signer_claimed:
@@ -315,6 +327,4 @@ class MessageGuard:
             raise MessageRefused("not_authorised", f"{signer} may not sign a {msg.type}")
         if decided is None and not self.is_member(signer):
             raise MessageRefused("not_a_member", f"{signer} is not a current member of the consortium")
-        if not remember(signer, int(msg.message["nonce"]), str(msg.message["id"])):
-            raise MessageRefused("replayed", f"message {msg.message['id']} (nonce {msg.message['nonce']}) seen before")
         return msg

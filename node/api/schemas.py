@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from web3 import Web3
 
+from negotiation.rules.names import Scenario
 from node.domain.ledger import StockStatus
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
@@ -102,3 +104,58 @@ class AdjustmentIn(_MovementBase):
 
 
 MovementIn = Annotated[ReceiptIn | IssueIn | MoveIn | StatusChangeIn | AdjustmentIn, Field(discriminator="type")]
+
+
+class InvitationIn(Strict):
+    sku: Code
+    quantity: StrictInt = Field(gt=0)
+    needed_by: str = Field(description="ISO-8601 date or time by which the stock is needed")
+    min_shelf_life_days: StrictInt = Field(default=0, ge=0)
+    radius_km: StrictInt | None = Field(default=None, gt=0, le=20_000)
+    consignment: bool = Field(default=False, description="ownership stays with the supplier after receipt")
+    scenario: Scenario = Field(default="routine_replenishment", description="the strategy matrix column")
+    customer_tier: str | None = Field(default=None, description="one of the rule book's customer tiers")
+    urgent: bool = False
+
+    @field_validator("needed_by")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        datetime.fromisoformat(value)
+        return value
+
+    def needed_by_unix(self) -> int:
+        moment = datetime.fromisoformat(self.needed_by)
+        return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+class ReceiveIn(Strict):
+    quantity: StrictInt = Field(ge=0, description="what actually arrived")
+    location: Code
+
+
+class ReplenishmentIn(Strict):
+    sku: Code
+    location: Code
+    quantity: StrictInt = Field(gt=0)
+    requested_on: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="default: today")
+    min_shelf_life_days: StrictInt = Field(default=0, ge=0)
+
+
+class DisputeIn(Strict):
+    subject: str = Field(
+        pattern=r"^0x[0-9a-fA-F]{64}$", description="a transfer (acceptance) id, offer id or record leaf"
+    )
+    reason: str = Field(min_length=1, max_length=256)
+    claim_amount: StrictInt = Field(default=0, ge=0, description="minor units")
+    respondent: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$", description="if not a transfer/offer")
+
+
+class CheckIn(Strict):
+    today: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class TryIn(Strict):
+    book: dict[str, Any]
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    against: str | None = None

@@ -37,7 +37,7 @@ class DemoPartner:
     lon_e6: int
 
 
-DEMO_RULEBOOK = Path(__file__).resolve().parent / "demo" / "rulebook.yaml"
+DEMO_RULEBOOK = Path(__file__).resolve().parents[1] / "demo" / "rulebook.yaml"
 
 # Around Hangzhou: two partners within 50 km of each other, one (Jiaxing) about 75 km out.
 DEMO_PARTNERS = [

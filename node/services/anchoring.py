@@ -22,6 +22,7 @@ from sqlmodel import select
 
 from chain.anchor_client import ZERO_ROOT, AnchorRejected, AnchorWriter, ChainUnavailable
 from chain.merkle import MerkleTree
+from node.domain.states import BatchStatus
 from node.store.engine import session_scope
 from node.store.records import utc_now_iso
 from node.store.tables import AnchorBatch, Record, RecordProof
@@ -90,7 +91,7 @@ def form_batch(engine: Engine, kind: str, max_leaves: int) -> AnchorBatch | None
 
 def pending_batches(engine: Engine, kind: str | None = None) -> list[AnchorBatch]:
     with session_scope(engine) as s:
-        q = select(AnchorBatch).where(AnchorBatch.status == "formed")
+        q = select(AnchorBatch).where(AnchorBatch.status == BatchStatus.FORMED)
         if kind is not None:
             q = q.where(AnchorBatch.kind == kind)
         return list(s.exec(q.order_by(AnchorBatch.kind, AnchorBatch.seq)).all())  # type: ignore[arg-type]
@@ -121,7 +122,7 @@ def send_batch(engine: Engine, writer: AnchorWriter, batch: AnchorBatch) -> Anch
     with session_scope(engine) as s:
         row = s.get(AnchorBatch, batch.id)
         assert row is not None
-        row.status = "anchored"
+        row.status = BatchStatus.ANCHORED
         row.chain_id = writer.chain_id
         row.contract = writer.address
         row.tx_hash = receipt.tx_hash

@@ -7,27 +7,42 @@ book the dispute was opened under, and records it as an anchored ledger record c
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
+from eth_account import Account
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
+from negotiation.wire import DisputeMessage, RulingMessage
+from node.domain.states import DisputeStatus
 from node.errors import InvalidMovement
-from node.services.node_side import STEP_DEADLINE_SECONDS, NodeSide
+from node.services.directory import Directory
+from node.services.inbound import Inbound
+from node.services.outbox import Outbox
+from node.services.rules_keeper import RuleKeeper
+from node.services.signer import STEP_DEADLINE_SECONDS, Signer
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
 from node.store.records import append_record, serialize_writers, utc_now_iso
 from node.store.tables import Dispute, Invitation, Transfer, TransferOffer
 
 
-class DisputeSteps(NodeSide):
+class Disputes:
+    def __init__(self, engine: Engine, signer: Signer, directory: Directory, outbox: Outbox, rules: RuleKeeper) -> None:
+        self.engine = engine
+        self.signer = signer
+        self.me = signer.address
+        self.directory = directory
+        self.outbox = outbox
+        self.rules = rules
+
     def _counterparty(self, s: Session, subject: str) -> str | None:
         """The other side of a transfer or an offer of ours, if the subject is one."""
         transfer = s.get(Transfer, subject)
         if transfer is not None:
-            return transfer.requester if transfer.supplier == self.address else transfer.supplier
+            return transfer.requester if transfer.supplier == self.me else transfer.supplier
         offer = s.get(TransferOffer, subject)
         if offer is not None:
             if not offer.mine:
@@ -40,32 +55,31 @@ class DisputeSteps(NodeSide):
         version = self.rules.active().policy.version
         with session_scope(self.engine) as s:
             other = self._counterparty(s, subject) or respondent
-            if other is None:
-                raise InvalidMovement(
-                    f"{subject} is no transfer or offer of this node: name the respondent", subject=subject
-                )
-            if other == self.address:
-                raise InvalidMovement("a node does not dispute with itself")
-            if not self.directory.member(other).active:
-                raise InvalidMovement(f"{other} is not an active member", respondent=other)
-            msg = self._sign(
-                "Dispute",
-                {
-                    "subject": subject,
-                    "opener": self.address,
-                    "respondent": other,
-                    "reason": reason,
-                    "claimAmount": claim_amount,
-                    "ruleVersion": version,
-                },
+        if other is None:
+            raise InvalidMovement(
+                f"{subject} is no transfer or offer of this node: name the respondent", subject=subject
             )
+        if other == self.me:
+            raise InvalidMovement("a node does not dispute with itself")
+        if not self.directory.is_member(other):
+            raise InvalidMovement(f"{other} is not an active member", respondent=other)
+        message = {
+            "subject": subject,
+            "opener": self.me,
+            "respondent": other,
+            "reason": reason,
+            "claimAmount": claim_amount,
+            "ruleVersion": version,
+        }
+        msg = self.signer.sign_step("Dispute", message)
+        with session_scope(self.engine) as s:
             seq = self._record_dispute(s, msg, mine=True)
-            self._enqueue(s, msg, other)
-        self._wake_worker()
+            self.outbox.enqueue(s, msg, other)
+        self.outbox.kick()
         return {"dispute": msg.message["id"], "respondent": other, "record_seq": seq, "rule_version": version}
 
     def _record_dispute(self, s: Session, msg: SignedMessage, mine: bool) -> int:
-        m = msg.message
+        m = msg.as_(DisputeMessage)
         s.add(
             Dispute(
                 id=m["id"],
@@ -80,23 +94,17 @@ class DisputeSteps(NodeSide):
             )
         )
         serialize_writers(s, LEDGER)
-        return append_record(
-            s,
-            LEDGER,
-            self.address,
-            "dispute",
-            {
-                "lines": [],
-                "corrects": None,
-                "memo": m["reason"],
-                "evidence": [{"source": "subject", "reference": m["subject"]}],
-                "dispute": {**m, "signature": msg.signature},
-            },
-        ).seq
+        fields = {
+            "lines": [],
+            "corrects": None,
+            "memo": m["reason"],
+            "evidence": [{"source": "subject", "reference": m["subject"]}],
+            "dispute": {**m, "signature": msg.signature},
+        }
+        return append_record(s, LEDGER, self.me, "dispute", fields).seq
 
-    def _on_dispute(self, s: Session, msg: SignedMessage) -> dict[str, Any]:
-        m = msg.message
-        if m["respondent"] != self.address:
+    def on_dispute(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+        if msg.as_(DisputeMessage)["respondent"] != self.me:
             raise MessageRefused("not_yours", "this node is not the dispute's respondent")
         return {"record_seq": self._record_dispute(s, msg, mine=False)}
 
@@ -108,43 +116,37 @@ class DisputeSteps(NodeSide):
         arbitrator = book.book.governance.arbitrator if book else None
         return arbitrator is not None and signer.lower() == arbitrator.lower()
 
-    def _on_ruling(self, s: Session, msg: SignedMessage) -> dict[str, Any]:
-        m = msg.message
+    def on_ruling(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+        m = msg.as_(RulingMessage)
         dispute = s.get(Dispute, m["dispute"])
         if dispute is None:
             raise MessageRefused("unknown_subject", f"no dispute {m['dispute']} on this node")
-        if dispute.status != "open":
+        if dispute.status != DisputeStatus.OPEN:
             raise MessageRefused("closed", f"dispute {dispute.id} is already ruled")
         if m["ruleVersion"] != dispute.rule_version:
             raise MessageRefused("rule_version", "the ruling names another rule book than the dispute")
         parties = {dispute.opener, dispute.respondent}
         if m["award"] > 0 and ({m["payer"], m["payee"]} != parties):
             raise MessageRefused("malformed", "an award is paid by one party of the dispute to the other")
-        dispute.status, dispute.ruling, dispute.decision = "ruled", m["id"], m["decision"]
+        dispute.status, dispute.ruling, dispute.decision = DisputeStatus.RULED, m["id"], m["decision"]
         dispute.award, dispute.payer, dispute.payee = m["award"], m["payer"], m["payee"]
         s.add(dispute)
         serialize_writers(s, LEDGER)
-        seq = append_record(
-            s,
-            LEDGER,
-            self.address,
-            "ruling",
-            {
-                "lines": [],
-                "corrects": None,
-                "memo": m["decision"],
-                "evidence": [
-                    {"source": "dispute", "reference": dispute.id},
-                    {"source": "subject", "reference": dispute.subject},
-                ],
-                "ruling": {**m, "signature": msg.signature},
-            },
-        ).seq
-        return {"record_seq": seq}
+        fields = {
+            "lines": [],
+            "corrects": None,
+            "memo": m["decision"],
+            "evidence": [
+                {"source": "dispute", "reference": dispute.id},
+                {"source": "subject", "reference": dispute.subject},
+            ],
+            "ruling": {**m, "signature": msg.signature},
+        }
+        return {"record_seq": append_record(s, LEDGER, self.me, "ruling", fields).seq}
 
-    def disputes(self) -> list[dict[str, Any]]:
+    def disputes(self) -> list[Dispute]:
         with session_scope(self.engine) as s:
-            return [json.loads(d.model_dump_json()) for d in s.exec(select(Dispute).order_by(Dispute.opened_at)).all()]
+            return list(s.exec(select(Dispute).order_by(Dispute.opened_at)).all())
 
 
 def sign_ruling(
@@ -157,25 +159,19 @@ def sign_ruling(
     payer: str | None = None,
     payee: str | None = None,
 ) -> SignedMessage:
-    """What the arbitrator signs (consortium dispute rule)."""
-    from eth_account import Account
-
+    """What the arbitrator signs (consortium arbitrate)."""
     me = Account.from_key(arbitrator_key).address
     zero = "0x" + "00" * 20
-    return sign(
-        domain,
-        "Ruling",
-        {
-            "id": new_id(),
-            "dispute": dispute,
-            "arbitrator": me,
-            "decision": decision,
-            "award": award,
-            "payer": payer or zero,
-            "payee": payee or zero,
-            "ruleVersion": rule_version,
-            "nonce": new_nonce(),
-            "deadline": int(time.time()) + STEP_DEADLINE_SECONDS,
-        },
-        arbitrator_key,
-    )
+    message: RulingMessage = {
+        "id": new_id(),
+        "dispute": dispute,
+        "arbitrator": me,
+        "decision": decision,
+        "award": award,
+        "payer": payer or zero,
+        "payee": payee or zero,
+        "ruleVersion": rule_version,
+        "nonce": new_nonce(),
+        "deadline": int(time.time()) + STEP_DEADLINE_SECONDS,
+    }
+    return sign(domain, "Ruling", message, arbitrator_key)

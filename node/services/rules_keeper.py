@@ -12,15 +12,17 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import col, select
+from web3 import Web3
 
 from chain.canonical import canonical_json
 from chain.deploy import GovernanceTerms
@@ -29,11 +31,13 @@ from chain.rules_client import NO_VERSION, RuleRegistryClient
 from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected
 from negotiation.rules.book import CheckedBook, RuleBookInvalid, book_json, check_book, parse_book, read_document
 from negotiation.rules.conflicts import Conflict, find_conflicts
-from negotiation.rules.engine import Policy, RequestFacts
+from negotiation.rules.engine import Policy, RequestFacts, SkuFacts, StockFacts
+from node.domain.ledger import StockStatus
 from node.errors import ChainUnreachable, NotFound, RuleBookNotActive, RuleBookRejected
+from node.store.demand import daily_demand
 from node.store.engine import session_scope
 from node.store.records import utc_now_iso
-from node.store.tables import DemandDay, Invitation, RuleBookVersion
+from node.store.tables import Invitation, RuleBookVersion, Sku, StockBalance
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +59,17 @@ class RuleKeeper:
     def __init__(
         self,
         engine: Engine,
-        rpc_url: str,
+        rpc: str | Web3,
         rules_address: str | None,
         directory: MemberRegistryClient | None,
         private_key: str,
         public_url: Callable[[], str],
+        peer_client: httpx.Client | None = None,
     ) -> None:
+        """`rpc`: the node's one Web3 (or a URL); `peer_client`: how books are fetched from other members."""
         self.engine = engine
-        self.rpc_url = rpc_url
+        self.rpc = rpc
+        self.peer_client = peer_client or httpx.Client(timeout=3)
         self.rules_address = rules_address
         self.directory = directory
         self.private_key = private_key
@@ -138,10 +145,10 @@ class RuleKeeper:
         if not self.rules_address:
             raise RuleBookNotActive("this node has no rule registry configured, so it cannot know the active rule book")
         if with_key:
-            return RuleRegistryClient(self.rpc_url, self.rules_address, self.private_key)
+            return RuleRegistryClient(self.rpc, self.rules_address, self.private_key)
         # One read-only client for the node's life: building one parses the ABI, which cost more than the call.
         if self._reader is None:
-            self._reader = RuleRegistryClient(self.rpc_url, self.rules_address)
+            self._reader = RuleRegistryClient(self.rpc, self.rules_address)
         return self._reader
 
     def active(self) -> ActivePolicy:
@@ -185,7 +192,7 @@ class RuleKeeper:
             if not member.active or not member.node_url:
                 continue
             try:
-                resp = httpx.get(f"{member.node_url.rstrip('/')}/rules/books/{version}", timeout=3)
+                resp = self.peer_client.get(f"{member.node_url.rstrip('/')}/rules/books/{version}", timeout=3)
                 if resp.status_code != 200:
                     continue
                 checked = check_book(parse_book(resp.json()))
@@ -266,24 +273,6 @@ def conflict_json(c: Conflict) -> dict[str, Any]:
     return {"kind": c.kind, "paths": list(c.paths), "message": c.message, "situation": dict(c.situation)}
 
 
-DEMAND_HISTORY_DAYS = 56
-
-
-def daily_demand(s: Session, today: date, skus: Iterable[str], days: int = DEMAND_HISTORY_DAYS) -> dict[str, list[int]]:
-    """Units of each SKU issued per day over the last `days` days (oldest first), as the ledger's issue records
-    counted them (node.store.pool keeps DemandDay with each one): the input of the safety-stock algorithm."""
-    since = today - timedelta(days=days - 1)
-    per_day = {sku: [0] * days for sku in skus}
-    rows = s.exec(
-        select(DemandDay).where(DemandDay.sku.in_(list(per_day)), DemandDay.day >= since.isoformat())  # type: ignore[attr-defined]
-    ).all()
-    for row in rows:
-        day = (date.fromisoformat(row.day) - since).days
-        if 0 <= day < days:
-            per_day[row.sku][day] += row.issued
-    return per_day
-
-
 def request_facts(inv: Invitation) -> RequestFacts:
     """An invitation (ours or received) as the rule engine reads a request."""
     return RequestFacts(
@@ -293,3 +282,37 @@ def request_facts(inv: Invitation) -> RequestFacts:
         scenario=inv.scenario,
         urgent=inv.urgent,
     )
+
+
+def decisions_now(rules: RuleKeeper, safety_floor: int) -> dict[str, Any]:
+    """What the active rule book computes for this node today: each SKU's safety level (with the demand behind
+    it) and the business rules that fire, as action suggestions. Reads in one transaction, then decides."""
+    a = rules.active()
+    policy = a.policy
+    today = datetime.now(UTC).date()
+    calendar = policy.calendar(today)
+    with session_scope(rules.engine) as s:
+        skus = [(k.code, k.transfer_price) for k in s.exec(select(Sku).order_by(col(Sku.code))).all()]
+        available: dict[str, int] = defaultdict(int)
+        on_hand: dict[str, int] = defaultdict(int)
+        for b in s.exec(select(StockBalance)).all():
+            available[b.sku] += b.quantity if b.status == StockStatus.AVAILABLE else 0
+            on_hand[b.sku] += b.quantity if b.status != StockStatus.IN_TRANSIT else 0
+        demand = daily_demand(s, today, [code for code, _ in skus])
+    out = []
+    for code, price in skus:
+        facts = SkuFacts(code, price)
+        held, total = available[code], on_hand[code]
+        safety = policy.safety(policy.estimate(demand[code]), facts, held, total, calendar, safety_floor)
+        env = policy.env(sku=facts, stock=StockFacts(held, safety.level, total), calendar=calendar)
+        out.append(
+            {
+                "sku": code,
+                "available": held,
+                "safety_level": safety.level,
+                "set_by_rule": safety.set_by_rule,
+                "safety": safety.decision.as_evidence(),
+                "suggestions": [suggestion.text for suggestion in policy.suggestions(env)],
+            }
+        )
+    return {"rule_version": policy.version, "block": a.block, "skus": out}

@@ -9,10 +9,20 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
-from node.domain.ledger import Bucket, Movement, MovementType, Posting, apply_postings, postings_for
+from node.domain.ledger import (
+    Bucket,
+    Evidence,
+    Movement,
+    MovementType,
+    Posting,
+    StockStatus,
+    apply_postings,
+    postings_for,
+)
+from node.domain.states import OfferStatus
 from node.errors import AlreadyExists, NotFound
 from node.store.records import append_record, serialize_writers
-from node.store.tables import DemandDay, Location, Lot, Record, Sku, StockBalance
+from node.store.tables import DemandDay, Location, Lot, Record, Sku, StockBalance, TransferOffer
 
 LEDGER = "ledger"
 
@@ -130,3 +140,51 @@ def _balance_rows(session: Session, buckets: set[Bucket]) -> Sequence[StockBalan
 
 def _bucket(row: StockBalance) -> Bucket:
     return Bucket(row.sku, row.lot, row.location, row.owner, row.holder, row.status)
+
+
+def change_reservation(
+    session: Session,
+    me: str,
+    offer: TransferOffer,
+    quantity: int,
+    reserve: bool,
+    memo: str,
+    evidence: tuple[Evidence, ...],
+) -> Record:
+    """Move `quantity` of an offer's lot between available and reserved (the supplier's side of an offer)."""
+    src, dst = (
+        (StockStatus.AVAILABLE, StockStatus.RESERVED) if reserve else (StockStatus.RESERVED, StockStatus.AVAILABLE)
+    )
+    movement = Movement(
+        MovementType.STATUS_CHANGE,
+        offer.sku,
+        offer.lot,
+        offer.location or "",
+        quantity,
+        me,
+        me,
+        status=src.value,
+        to_status=dst.value,
+        evidence=evidence,
+        memo=memo,
+    )
+    return record_movement(session, me, movement)
+
+
+def unreserve(session: Session, me: str, offer: TransferOffer, quantity: int, why: str) -> None:
+    change_reservation(
+        session,
+        me,
+        offer,
+        quantity,
+        False,
+        f"offer {offer.id} {why}: {quantity} released from reservation",
+        (Evidence("offer", offer.id), Evidence("invitation", offer.invitation)),
+    )
+
+
+def release_offer(session: Session, me: str, offer: TransferOffer, status: OfferStatus) -> None:
+    """Our offer will not be taken (declined or expired): its whole reservation is released."""
+    unreserve(session, me, offer, offer.quantity, status.value)
+    offer.status = status
+    session.add(offer)

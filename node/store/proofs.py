@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from node.errors import InvalidMovement
 from node.store.records import normalize_time
@@ -83,6 +83,5 @@ def proof_page(session: Session, kind: str, after: int, limit: int, since: str |
     return f'{{"kind":{json.dumps(kind)},"items":[{",".join(items)}],"next_after":{json.dumps(next_after)}}}'
 
 
-def batches(session: Session, kind: str) -> list[dict[str, Any]]:
-    rows = session.exec(select(AnchorBatch).where(AnchorBatch.kind == kind).order_by(AnchorBatch.seq)).all()  # type: ignore[arg-type]
-    return [b.model_dump(exclude={"id"}) for b in rows]
+def batches(session: Session, kind: str) -> list[AnchorBatch]:
+    return list(session.exec(select(AnchorBatch).where(AnchorBatch.kind == kind).order_by(col(AnchorBatch.seq))).all())

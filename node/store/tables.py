@@ -1,17 +1,39 @@
-"""Database tables of a node. Records are append-only; balances are a projection of the ledger."""
+"""Database tables of a node. Records are append-only; balances are a projection of the ledger.
+
+State columns hold the StrEnum's value as plain text (sa_type=String), not SQLAlchemy's Enum, which would
+store member names and make PostgreSQL create enum types: rows stay readable by any SQL client.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from node.domain.states import (
+    BatchStatus,
+    Direction,
+    DisputeStatus,
+    InvitationStatus,
+    OfferStatus,
+    OutboxStatus,
+    RequestStatus,
+    TransferRole,
+    TransferStatus,
+)
 
-class Sku(SQLModel, table=True):
+
+class SkuBase(SQLModel):
+    """The columns of `Sku`, shared with the API's `SkuOut`."""
+
     code: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
     unit: str = Field(default="each", max_length=16)
     # Price at which this partner transfers one unit to another partner, in minor units.
     transfer_price: int = Field(default=0, ge=0, sa_type=BigInteger)
+
+
+class Sku(SkuBase, table=True):
+    pass
 
 
 class Location(SQLModel, table=True):
@@ -23,12 +45,18 @@ class Location(SQLModel, table=True):
     kind: str = Field(default="warehouse", max_length=32)
 
 
-class Lot(SQLModel, table=True):
+class LotBase(SQLModel):
+    """The columns of `Lot`, shared with the API's `LotOut`."""
+
     sku: str = Field(primary_key=True, foreign_key="sku.code", max_length=64)
     code: str = Field(primary_key=True, max_length=64)
     expires_on: str | None = Field(default=None, max_length=10)  # ISO date, YYYY-MM-DD
     # When this node first received it: first in, first out weighs a lot's age.
     received_on: str | None = Field(default=None, max_length=10)
+
+
+class Lot(LotBase, table=True):
+    pass
 
 
 class RuleBookVersion(SQLModel, table=True):
@@ -67,10 +95,8 @@ class DemandDay(SQLModel, table=True):
     issued: int = 0
 
 
-class StockBalance(SQLModel, table=True):
-    """Derived from the ledger in the same transaction that writes the record; rebuildable by replay."""
-
-    __table_args__ = (CheckConstraint("quantity >= 0", name="stock_never_negative"),)
+class StockBalanceBase(SQLModel):
+    """The columns of `StockBalance`, shared with the API's `StockBalanceOut`."""
 
     sku: str = Field(primary_key=True, max_length=64)
     lot: str = Field(primary_key=True, max_length=64)
@@ -81,14 +107,14 @@ class StockBalance(SQLModel, table=True):
     quantity: int = 0
 
 
-class AnchorBatch(SQLModel, table=True):
-    """A run of consecutive records of one kind whose Merkle root goes on-chain in one transaction.
+class StockBalance(StockBalanceBase, table=True):
+    """Derived from the ledger in the same transaction that writes the record; rebuildable by replay."""
 
-    Formed (with its seq and prev_root fixed) before anything is sent, so a crash between sending and
-    recording the receipt is resolved by asking the chain, never by sending again.
-    """
+    __table_args__ = (CheckConstraint("quantity >= 0", name="stock_never_negative"),)
 
-    __table_args__ = (UniqueConstraint("kind", "seq"),)
+
+class AnchorBatchBase(SQLModel):
+    """The columns of `AnchorBatch`, shared with the API's `AnchorBatchOut`."""
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)
@@ -99,12 +125,22 @@ class AnchorBatch(SQLModel, table=True):
     first_record_seq: int
     last_record_seq: int
     formed_at: str = Field(max_length=32)
-    status: str = Field(default="formed", max_length=16, index=True)  # formed | anchored
+    status: BatchStatus = Field(default=BatchStatus.FORMED, sa_type=String(16), index=True)
     chain_id: int | None = None
     contract: str | None = Field(default=None, max_length=42)
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = None
     anchored_at: str | None = Field(default=None, max_length=32)
+
+
+class AnchorBatch(AnchorBatchBase, table=True):
+    """A run of consecutive records of one kind whose Merkle root goes on-chain in one transaction.
+
+    Formed (with its seq and prev_root fixed) before anything is sent, so a crash between sending and
+    recording the receipt is resolved by asking the chain, never by sending again.
+    """
+
+    __table_args__ = (UniqueConstraint("kind", "seq"),)
 
 
 class RecordProof(SQLModel, table=True):
@@ -130,7 +166,7 @@ class NegotiationMessage(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=66)
     type: str = Field(max_length=16)
-    direction: str = Field(max_length=3)  # in | out
+    direction: Direction = Field(sa_type=String(3))
     signer: str = Field(max_length=42)
     peer: str = Field(max_length=42, index=True)
     subject: str | None = Field(default=None, max_length=66, index=True)
@@ -138,7 +174,9 @@ class NegotiationMessage(SQLModel, table=True):
     at: str = Field(max_length=32)
 
 
-class Invitation(SQLModel, table=True):
+class InvitationBase(SQLModel):
+    """The columns of `Invitation`, shared with the API's `InvitationOut`."""
+
     id: str = Field(primary_key=True, max_length=66)
     requester: str = Field(max_length=42, index=True)
     sku: str = Field(max_length=64)
@@ -155,12 +193,18 @@ class Invitation(SQLModel, table=True):
     urgent: bool = False
     rule_version: str = Field(default="", max_length=66)  # the rule book it was made under
     distance_km: int | None = None  # from the requester, as the invited node measured it
-    status: str = Field(default="open", max_length=16)
+    status: InvitationStatus = Field(default=InvitationStatus.OPEN, sa_type=String(16))
     created_at: str = Field(max_length=32)
     invited: str = "[]"  # JSON list of member addresses the requester sent it to
 
 
-class TransferOffer(SQLModel, table=True):
+class Invitation(InvitationBase, table=True):
+    pass
+
+
+class TransferOfferBase(SQLModel):
+    """The columns of `TransferOffer`, shared with the API's `TransferOfferOut`."""
+
     id: str = Field(primary_key=True, max_length=66)
     invitation: str = Field(max_length=66, index=True)
     supplier: str = Field(max_length=42)
@@ -173,8 +217,12 @@ class TransferOffer(SQLModel, table=True):
     unit_price: int = Field(sa_type=BigInteger)
     deadline: int = Field(sa_type=BigInteger)
     mine: bool  # this node offered
-    status: str = Field(default="open", max_length=16, index=True)  # open | accepted | declined | expired
+    status: OfferStatus = Field(default=OfferStatus.OPEN, sa_type=String(16), index=True)
     rule_version: str = Field(default="", max_length=66)  # the supplier's rule book when it offered
+
+
+class TransferOffer(TransferOfferBase, table=True):
+    pass
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -184,17 +232,17 @@ class OutboxMessage(SQLModel, table=True):
     message_id: str = Field(max_length=66, index=True)
     recipient: str = Field(max_length=42)
     envelope: str
-    status: str = Field(default="pending", max_length=16, index=True)  # pending | delivered | refused
+    status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=String(16), index=True)
     attempts: int = 0
     next_attempt_at: float = 0.0
     last_error: str | None = None
 
 
-class Transfer(SQLModel, table=True):
-    """One accepted offer moving stock between two partners; each side keeps its own row."""
+class TransferBase(SQLModel):
+    """The columns of `Transfer`, shared with the API's `TransferOut`."""
 
     id: str = Field(primary_key=True, max_length=66)  # the Acceptance message id
-    role: str = Field(max_length=9)  # supplier | requester
+    role: TransferRole = Field(sa_type=String(9))
     offer: str = Field(max_length=66, index=True)
     invitation: str = Field(max_length=66)
     supplier: str = Field(max_length=42)
@@ -209,14 +257,18 @@ class Transfer(SQLModel, table=True):
     consignment: bool = False
     plan_hash: str = Field(max_length=66)
     expires_on: str | None = Field(default=None, max_length=10)
-    status: str = Field(default="accepted", max_length=16, index=True)  # accepted | shipped | received | settled
+    status: TransferStatus = Field(default=TransferStatus.ACCEPTED, sa_type=String(16), index=True)
     shipment: str | None = Field(default=None, max_length=66)
     receipt: str | None = Field(default=None, max_length=66)
     updated_at: str = Field(max_length=32)
 
 
-class ReplenishmentRequest(SQLModel, table=True):
-    """A store's request for stock; open until fulfilled, and the trigger for invitations when it is not."""
+class Transfer(TransferBase, table=True):
+    """One accepted offer moving stock between two partners; each side keeps its own row."""
+
+
+class ReplenishmentRequestBase(SQLModel):
+    """The columns of `ReplenishmentRequest`, shared with the API's `ReplenishmentRequestOut`."""
 
     id: int | None = Field(default=None, primary_key=True)
     sku: str = Field(foreign_key="sku.code", max_length=64)
@@ -224,12 +276,16 @@ class ReplenishmentRequest(SQLModel, table=True):
     quantity: int
     requested_on: str = Field(max_length=10)  # ISO date, the store's business day
     min_shelf_life_days: int = 0
-    status: str = Field(default="open", max_length=16, index=True)  # open | invited | fulfilled
+    status: RequestStatus = Field(default=RequestStatus.OPEN, sa_type=String(16), index=True)
     invitation: str | None = Field(default=None, max_length=66)
 
 
-class Dispute(SQLModel, table=True):
-    """A partner's dispute on a transfer, an offer or a decision, and the arbitrator's ruling on it."""
+class ReplenishmentRequest(ReplenishmentRequestBase, table=True):
+    """A store's request for stock; open until fulfilled, and the trigger for invitations when it is not."""
+
+
+class DisputeBase(SQLModel):
+    """The columns of `Dispute`, shared with the API's `DisputeOut`."""
 
     id: str = Field(primary_key=True, max_length=66)  # the Dispute message id
     subject: str = Field(max_length=66, index=True)
@@ -239,10 +295,14 @@ class Dispute(SQLModel, table=True):
     claim_amount: int = Field(sa_type=BigInteger)
     rule_version: str = Field(max_length=66)  # whose arbitrator rules
     mine: bool  # this node opened it
-    status: str = Field(default="open", max_length=8)  # open | ruled
+    status: DisputeStatus = Field(default=DisputeStatus.OPEN, sa_type=String(8))
     opened_at: str = Field(max_length=32)
     ruling: str | None = Field(default=None, max_length=66)
     decision: str | None = None
     award: int | None = Field(default=None, sa_type=BigInteger)
     payer: str | None = Field(default=None, max_length=42)
     payee: str | None = Field(default=None, max_length=42)
+
+
+class Dispute(DisputeBase, table=True):
+    """A partner's dispute on a transfer, an offer or a decision, and the arbitrator's ruling on it."""

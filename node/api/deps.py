@@ -1,0 +1,107 @@
+"""What routes depend on, as FastAPI dependencies: a test overrides any of them with
+`app.dependency_overrides[...]`, nothing is captured by a closure."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from node.errors import NotConfigured, Unauthorized
+from node.services.anchoring import AnchoringService
+from node.services.container import NodeServices
+from node.services.negotiator import Negotiator
+from node.services.rules_keeper import RuleKeeper
+from node.settings import NodeSettings
+from node.store.engine import session_scope
+
+
+def get_services(request: Request) -> NodeServices:
+    services: NodeServices = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[NodeServices, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> NodeSettings:
+    return services.settings
+
+
+SettingsDep = Annotated[NodeSettings, Depends(get_settings)]
+
+
+def get_engine(services: ServicesDep) -> Engine:
+    return services.engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_session(engine: EngineDep) -> Iterator[Session]:
+    """One transaction per request, committed before the answer is sent (scope="function" below): a client
+    never sees a success whose commit then failed."""
+    with session_scope(engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_address(services: ServicesDep) -> str:
+    return services.address
+
+
+AddressDep = Annotated[str, Depends(get_address)]
+
+
+def get_negotiator(services: ServicesDep) -> Negotiator:
+    if services.negotiator is None:
+        raise NotConfigured("negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)")
+    return services.negotiator
+
+
+NegotiatorDep = Annotated[Negotiator, Depends(get_negotiator)]
+
+
+def get_rules(services: ServicesDep) -> RuleKeeper:
+    return services.rules
+
+
+RulesDep = Annotated[RuleKeeper, Depends(get_rules)]
+
+
+def get_anchoring(services: ServicesDep) -> AnchoringService:
+    if services.anchoring is None:
+        raise NotConfigured("anchoring is not configured on this node (CONSORTIUM_ANCHOR_ADDRESS)")
+    return services.anchoring
+
+
+AnchoringDep = Annotated[AnchoringService, Depends(get_anchoring)]
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    return authorization.removeprefix("Bearer ").strip()
+
+
+def require_operator(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    if not hmac.compare_digest(_bearer(authorization), settings.api_token):
+        raise Unauthorized("wrong bearer token")
+
+
+def require_auditor(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    """With an audit token set, /audit/* asks for it (or the operator's); without one, proofs are public."""
+    if settings.audit_token:
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        if not (hmac.compare_digest(token, settings.audit_token) or hmac.compare_digest(token, settings.api_token)):
+            raise Unauthorized("an auditor's or operator's bearer token is required")
+
+
+OperatorDep = Depends(require_operator)
+AuditorDep = Depends(require_auditor)

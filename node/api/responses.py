@@ -1,0 +1,305 @@
+"""What the HTTP API answers: one `*Out` model per answer, never a table row or a bare dict.
+
+Models of stored rows derive from the table's column base (`SkuBase` ...), so a column is declared once;
+the others name each field the docs promise. Parts whose shape another document specifies (a record
+body: docs/proof-format.md; a plan: docs/matching.md; a sandbox report: docs/rules.md) are typed as
+objects here and specified there.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from node.store.tables import (
+    AnchorBatchBase,
+    DisputeBase,
+    InvitationBase,
+    Location,
+    LotBase,
+    ReplenishmentRequestBase,
+    SkuBase,
+    StockBalanceBase,
+    TransferBase,
+    TransferOfferBase,
+)
+
+
+class SkuOut(SkuBase):
+    pass
+
+
+class LotOut(LotBase):
+    pass
+
+
+class StockBalanceOut(StockBalanceBase):
+    pass
+
+
+class InvitationOut(InvitationBase):
+    pass
+
+
+class OfferOut(TransferOfferBase):
+    pass
+
+
+class TransferOut(TransferBase):
+    pass
+
+
+class ReplenishmentRequestOut(ReplenishmentRequestBase):
+    pass
+
+
+class DisputeOut(DisputeBase):
+    pass
+
+
+class AnchorBatchOut(AnchorBatchBase):
+    id: int | None = Field(default=None, exclude=True)
+
+
+class LocationOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+    lat: Decimal = Field(description="decimal degrees, exactly as stored (integer microdegrees)")
+    lon: Decimal
+
+    @classmethod
+    def of(cls, row: Location) -> LocationOut:
+        return cls(
+            code=row.code,
+            name=row.name,
+            kind=row.kind,
+            lat=Decimal(row.lat_e6).scaleb(-6),
+            lon=Decimal(row.lon_e6).scaleb(-6),
+        )
+
+
+class AnchoringHealthOut(BaseModel):
+    enabled: bool
+    waiting_records: int
+    oldest_waiting: str | None
+    last_error: str | None
+
+
+class HealthOut(BaseModel):
+    status: str
+    node: str
+    address: str
+    anchoring: AnchoringHealthOut
+
+
+class EvidenceOut(BaseModel):
+    source: str
+    reference: str
+
+
+class RecordBodyOut(BaseModel):
+    """A record as hashed (docs/proof-format.md); type-specific parts (transfer, plan, dispute, ruling) ride
+    along as extra fields."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+    node: str
+    seq: int
+    type: str
+    at: str
+    lines: list[dict[str, Any]]
+    evidence: list[EvidenceOut]
+    memo: str
+    corrects: int | None
+
+
+class RecordOut(BaseModel):
+    record: RecordBodyOut
+    leaf: str
+
+
+class FlushOut(BaseModel):
+    anchored_batches: int
+
+
+class IdentityOut(BaseModel):
+    node: str
+    address: str
+    registry: str | None
+    anchor_contract: str | None
+    kinds: list[str]
+
+
+class ProofPageOut(BaseModel):
+    """Documentation of GET /audit/records, which answers spliced JSON text for speed."""
+
+    kind: str
+    items: list[dict[str, Any]]
+    next_after: int | None
+
+
+# -- negotiation ------------------------------------------------------------------------------------------------
+class MessageAcceptedOut(BaseModel):
+    accepted: str = Field(description="the message type admitted")
+    id: str
+    offers: list[str] | None = Field(default=None, description="for an Invitation: the offers sent back")
+    released: int | None = Field(default=None, description="for a Cancellation: units released")
+    shipped: str | None = Field(default=None, description="for an Acceptance: the Shipment message id")
+    record_seq: int | None = Field(default=None, description="for a Dispute or Ruling: the record written")
+
+
+class MemberOut(BaseModel):
+    address: str
+    name: str
+
+
+class InvitationSentOut(BaseModel):
+    invitation: InvitationOut
+    invited: list[MemberOut]
+
+
+class InvitationWithOffersOut(InvitationOut):
+    offers: list[OfferOut]
+
+
+class DisputeOpenedOut(BaseModel):
+    dispute: str
+    respondent: str
+    record_seq: int
+    rule_version: str
+
+
+class DeclinedOut(BaseModel):
+    declined: str
+
+
+class AcceptanceOut(BaseModel):
+    acceptance: str
+    id: str
+    supplier: str
+    supplier_name: str
+    sku: str
+    lot: str
+    quantity: int
+    shelf_life_days: int
+    min_order_quantity: int
+    unit_price: int
+    freight_compensation: int
+
+
+class PlanEvidenceOut(BaseModel):
+    requests: list[int]
+    invitations: list[str]
+    offers: list[str]
+    rule_version: str
+    rule_block: int
+
+
+class PlanOut(BaseModel):
+    plan: dict[str, Any] = Field(description="the solver's answer (docs/matching.md)")
+    hashes: dict[str, str]
+    record_seq: int
+    actions: list[str]
+    acceptances: list[AcceptanceOut]
+    declined: list[str]
+    evidence: PlanEvidenceOut
+
+
+class ReceivedOut(BaseModel):
+    transfer: str
+    record_seq: int
+    received: int
+    shipped: int
+
+
+class TriggeredOut(BaseModel):
+    invitation: str
+    sku: str
+    quantity: int
+    unmet_days: int
+    requests: list[int]
+    invited: list[str]
+
+
+class PeerOut(BaseModel):
+    address: str
+    name: str
+    node_url: str
+    distance_km: float
+
+
+# -- rules ------------------------------------------------------------------------------------------------------
+class ActiveRuleBookOut(BaseModel):
+    version: str
+    label: str
+    block: int
+
+
+class RuleVersionOut(BaseModel):
+    block: int
+    version: str
+    label: str | None
+    parent: str
+    proposer: str
+    proposed_at_block: int
+    approvals: list[str]
+    activates_at_block: int
+    active: bool
+    held: bool
+    governance_matches: bool
+    uri: str
+
+
+class HeldBookOut(BaseModel):
+    version: str
+    label: str
+    added_at: str
+
+
+class ConflictOut(BaseModel):
+    kind: str
+    paths: list[str]
+    message: str
+    situation: dict[str, Any]
+
+
+class BookAddedOut(BaseModel):
+    version: str
+    label: str
+    conflicts: list[ConflictOut]
+
+
+class ProposedOut(BaseModel):
+    version: str
+    proposed_at_block: int
+
+
+class ApprovedOut(BaseModel):
+    version: str
+    approved_at_block: int
+    activates_at_block: int
+
+
+class SandboxOut(BaseModel):
+    """Both books' runs side by side (docs/rules.md, "Sandbox")."""
+
+    model_config = ConfigDict(extra="allow")
+    seconds: dict[str, float]
+
+
+class SkuDecisionOut(BaseModel):
+    sku: str
+    available: int
+    safety_level: int
+    set_by_rule: bool
+    safety: dict[str, Any]
+    suggestions: list[str]
+
+
+class DecisionsOut(BaseModel):
+    rule_version: str
+    block: int
+    skus: list[SkuDecisionOut]

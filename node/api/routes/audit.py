@@ -1,0 +1,45 @@
+"""Proof documents for auditors (docs/proof-format.md): public unless the node sets an audit token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from node.api.deps import AuditorDep, ServicesDep, SessionDep
+from node.api.responses import AnchorBatchOut, IdentityOut, ProofPageOut
+from node.store import proofs
+from node.store.pool import LEDGER
+
+router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[AuditorDep])
+
+
+@router.get("/identity")
+def identity(services: ServicesDep) -> IdentityOut:
+    settings = services.settings
+    return IdentityOut(
+        node=settings.node_name,
+        address=services.address,
+        registry=settings.registry_address,
+        anchor_contract=settings.anchor_address,
+        kinds=[LEDGER],
+    )
+
+
+@router.get("/records", responses={200: {"model": ProofPageOut}})
+def audit_records(
+    s: SessionDep,
+    kind: str = LEDGER,
+    after: Annotated[int, Query(ge=0, description="return records with seq > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    since: Annotated[str | None, Query(pattern=proofs.ISO_TIME)] = None,
+    until: Annotated[str | None, Query(pattern=proofs.ISO_TIME)] = None,
+) -> Response:
+    """A page of proof documents, spliced from stored canonical text (no parse and re-serialise per record)."""
+    return Response(content=proofs.proof_page(s, kind, after, limit, since, until), media_type="application/json")
+
+
+@router.get("/batches")
+def audit_batches(s: SessionDep, kind: str = LEDGER) -> list[AnchorBatchOut]:
+    return [AnchorBatchOut.model_validate(b, from_attributes=True) for b in proofs.batches(s, kind)]

@@ -1,0 +1,61 @@
+"""The states a node's business objects move through, as enums: a typo in a state is a NameError, not a
+silent mismatch, and each enum lists every state its object can be in.
+
+StrEnum values are the strings stored in the database and shown in the API, so rows written before the
+enums existed read the same.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class InvitationStatus(StrEnum):
+    OPEN = "open"  # offers may come in
+    PLANNED = "planned"  # the requester planned over it: accepted or declined every offer
+
+
+class OfferStatus(StrEnum):
+    OPEN = "open"  # reserved by the supplier, waiting for the requester's plan
+    ACCEPTED = "accepted"
+    DECLINED = "declined"  # the requester will not take it: the reservation is released
+    EXPIRED = "expired"  # its deadline passed unanswered: the reservation is released
+
+
+class TransferRole(StrEnum):
+    SUPPLIER = "supplier"
+    REQUESTER = "requester"
+
+
+class TransferStatus(StrEnum):
+    ACCEPTED = "accepted"
+    SHIPPED = "shipped"
+    RECEIVED = "received"  # the requester's side, once counted
+    SETTLED = "settled"  # the supplier's side, once the requester's receipt arrived
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"
+    INVITED = "invited"  # an invitation asks partners for it
+    FULFILLED = "fulfilled"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    REFUSED = "refused"  # the peer refused it for good (4xx other than a replay)
+
+
+class DisputeStatus(StrEnum):
+    OPEN = "open"
+    RULED = "ruled"
+
+
+class BatchStatus(StrEnum):
+    FORMED = "formed"  # seq, prev_root, root and proofs fixed; not yet seen on-chain
+    ANCHORED = "anchored"
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"

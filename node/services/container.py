@@ -1,0 +1,100 @@
+"""The composition root of one node: every long-lived piece is built here once, from the settings, and
+handed to those that need it. Nothing else reads the settings or builds a client.
+
+    NodeSettings --> one Web3 --> MemberRegistryClient --> Directory ----+
+                          |                                              |
+                          +--> RuleKeeper (RuleRegistry)                 +--> Negotiator: Invitations,
+                          +--> AnchoringService (AnchorWriter)           |    Transfers, Disputes
+    private key --------> Signer (EIP-712 domain: chain id, registry) ---+
+    httpx.Client -------> Outbox (delivery to members' nodes) -----------+
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from eth_account import Account
+from sqlalchemy import Engine
+from web3 import Web3
+
+from chain.anchor_client import AnchorWriter
+from chain.registry_client import MemberRegistryClient
+from chain.tx import connect
+from negotiation.messages import Domain
+from node.services.anchoring import AnchoringService, AnchorPolicy
+from node.services.directory import Directory
+from node.services.negotiator import NegotiationPolicy, Negotiator
+from node.services.outbox import Outbox
+from node.services.rules_keeper import RuleKeeper
+from node.services.signer import Signer
+from node.settings import NodeSettings
+from node.store.engine import make_engine
+
+PEER_TIMEOUT_SECONDS = 10.0
+
+
+class NodeServices:
+    def __init__(
+        self, settings: NodeSettings, engine: Engine | None = None, peer_client: httpx.Client | None = None
+    ) -> None:
+        """`peer_client`: how this node reaches other nodes (default: real HTTP); tests may route it in-process."""
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url, settings.sqlite_synchronous)
+        self.address: str = Account.from_key(settings.private_key).address
+        self.web3: Web3 = connect(settings.rpc_url)
+        self.peer_client = peer_client or httpx.Client(timeout=PEER_TIMEOUT_SECONDS)
+        registry = MemberRegistryClient(self.web3, settings.registry_address) if settings.registry_address else None
+        self.directory = Directory(registry, self.address) if registry else None
+        self.rules = RuleKeeper(
+            self.engine,
+            self.web3,
+            settings.rules_address,
+            registry,
+            settings.private_key,
+            lambda: settings.public_url or f"http://{settings.host}:{settings.port}",
+            self.peer_client,
+        )
+        if settings.rulebook_file:
+            self.rules.add_file(Path(settings.rulebook_file))
+        self.negotiator = self._negotiator() if self.directory else None
+        self.anchoring = self._anchoring()
+
+    def _negotiator(self) -> Negotiator:
+        settings, directory = self.settings, self.directory
+        assert directory is not None and settings.registry_address is not None
+        registry_address = settings.registry_address
+        signer = Signer(
+            settings.private_key,
+            lambda: Domain(settings.consortium_name, int(self.web3.eth.chain_id), registry_address),
+        )
+        outbox = Outbox(self.engine, self.address, lambda a: directory.member(a).node_url, self.peer_client)
+        policy = NegotiationPolicy(settings.safety_stock, settings.auto_plan_after_seconds)
+        return Negotiator(self.engine, signer, directory, outbox, self.rules, policy)
+
+    def _anchoring(self) -> AnchoringService | None:
+        settings = self.settings
+        if not (settings.anchor_enabled and settings.anchor_address):
+            return None
+        anchor_address = settings.anchor_address
+        return AnchoringService(
+            self.engine,
+            lambda: AnchorWriter(self.web3, anchor_address, settings.private_key),
+            AnchorPolicy(settings.anchor_batch_size, settings.anchor_interval_seconds, settings.anchor_max_leaves),
+            retry_max_seconds=settings.chain_retry_max_seconds,
+        )
+
+    def start(self) -> None:
+        """The background workers: anchoring and the negotiation outbox/trigger."""
+        if self.anchoring is not None:
+            self.anchoring.start()
+        if self.negotiator is not None:
+            self.negotiator.start()
+
+    def stop(self) -> None:
+        if self.negotiator is not None:
+            self.negotiator.stop()
+        if self.anchoring is not None:
+            self.anchoring.stop()
+        self.peer_client.close()
+        self.engine.dispose()

@@ -1,0 +1,45 @@
+"""Who the members are, where they are and where their nodes answer: the member registry, read from the chain.
+
+Every look-up is a chain call; callers make them before a database transaction opens, never inside one.
+"""
+
+from __future__ import annotations
+
+from chain.registry_client import MemberInfo, MemberRegistryClient
+from negotiation.geo import distance_m
+from node.errors import InvalidMovement
+
+
+class Directory:
+    def __init__(self, registry: MemberRegistryClient, me: str) -> None:
+        self.registry = registry
+        self.me = me
+
+    def member(self, address: str) -> MemberInfo:
+        return self.registry.member(address)
+
+    def members(self) -> list[MemberInfo]:
+        return self.registry.members()
+
+    def is_member(self, address: str) -> bool:
+        return self.registry.member(address).active
+
+    def distance_m(self, other: str) -> int:
+        """Metres between this node's member and another member."""
+        me, them = self.member(self.me), self.member(other)
+        return distance_m(me.lat_e6, me.lon_e6, them.lat_e6, them.lon_e6)
+
+    def distance_km(self, other: str) -> int:
+        return round(self.distance_m(other) / 1000)
+
+    def peers(self) -> list[tuple[MemberInfo, int]]:
+        """Every other active member with its distance from this node in metres, nearest first."""
+        members = self.members()
+        me = next((m for m in members if m.address == self.me), None)
+        if me is None or not me.active:
+            raise InvalidMovement("this node is not an active member of the registry")
+        others = [m for m in members if m.active and m.address != self.me]
+        return sorted(
+            ((m, distance_m(me.lat_e6, me.lon_e6, m.lat_e6, m.lon_e6)) for m in others),
+            key=lambda p: (p[1], p[0].address),
+        )

@@ -1,0 +1,323 @@
+"""Invitations and offers (docs/protocol.md sections 2-3): the requester invites the members within its radius,
+each supplier answers under the rule book in force with offers whose stock it reserves, and the requester
+declines what it will not take. Every step is one transaction that writes its records and queues its messages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from chain.registry_client import MemberInfo
+from negotiation.messages import MessageRefused, SignedMessage, new_id, new_nonce
+from negotiation.rules.engine import CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
+from negotiation.rules.names import SCENARIOS
+from negotiation.wire import InvitationMessage, OfferMessage
+from node.domain.ledger import Evidence
+from node.domain.states import Direction, InvitationStatus, OfferStatus
+from node.errors import InvalidMovement, NotFound
+from node.services.directory import Directory
+from node.services.inbound import Inbound
+from node.services.outbox import Outbox, log_message
+from node.services.rules_keeper import RuleKeeper
+from node.services.signer import Signer
+from node.store.demand import daily_demand
+from node.store.engine import session_scope
+from node.store.pool import change_reservation, release_offer
+from node.store.records import utc_now_iso
+from node.store.tables import Invitation, Lot, Sku, StockBalance, TransferOffer
+
+
+class Invitations:
+    def __init__(
+        self,
+        engine: Engine,
+        signer: Signer,
+        directory: Directory,
+        outbox: Outbox,
+        rules: RuleKeeper,
+        safety_floor: int,
+    ) -> None:
+        self.engine = engine
+        self.signer = signer
+        self.me = signer.address
+        self.directory = directory
+        self.outbox = outbox
+        self.rules = rules
+        self.safety_floor = safety_floor  # units per SKU never offered, whatever the rule book computes
+
+    # -- requester -------------------------------------------------------------------------------------------
+    def invite(
+        self,
+        sku: str,
+        quantity: int,
+        needed_by: int,
+        min_shelf_life_days: int,
+        radius_km: int | None,
+        consignment: bool = False,
+        scenario: str = "routine_replenishment",
+        customer_tier: str | None = None,
+        urgent: bool = False,
+    ) -> tuple[Invitation, list[MemberInfo]]:
+        policy = self.rules.active().policy
+        tier = customer_tier or policy.book.customer_tiers[0]
+        if tier not in policy.book.customer_tiers:
+            raise InvalidMovement(
+                f"customer tier {tier!r} is not one of the rule book's {policy.book.customer_tiers}", tier=tier
+            )
+        radius = radius_km if radius_km is not None else policy.trigger.radius_km
+        invited = [m for m, d in self.directory.peers() if d <= radius * 1000]
+        # The emergency SLA: partners answer an urgent invitation within its response time.
+        ttl = policy.book.emergency_sla.respond_within_minutes * 60 if urgent else policy.trigger.invitation_ttl_seconds
+        message: InvitationMessage = {
+            "id": new_id(),
+            "requester": self.me,
+            "sku": sku,
+            "quantity": quantity,
+            "neededBy": needed_by,
+            "minShelfLifeDays": min_shelf_life_days,
+            "radiusKm": radius,
+            "scenario": scenario,
+            "customerTier": tier,
+            "urgent": urgent,
+            "ruleVersion": policy.version,
+            "nonce": new_nonce(),
+            "deadline": int(time.time()) + ttl,
+        }
+        signed = self.signer.sign("Invitation", message)
+        with session_scope(self.engine) as s:
+            if s.get(Sku, sku) is None:
+                raise NotFound(f"unknown SKU {sku}", sku=sku)
+            inv = Invitation(
+                id=message["id"],
+                requester=self.me,
+                sku=sku,
+                quantity=quantity,
+                needed_by=needed_by,
+                min_shelf_life_days=min_shelf_life_days,
+                radius_km=radius,
+                deadline=message["deadline"],
+                mine=True,
+                consignment=consignment,
+                scenario=scenario,
+                customer_tier=tier,
+                urgent=urgent,
+                rule_version=policy.version,
+                created_at=utc_now_iso(),
+                invited=json.dumps([m.address for m in invited]),
+            )
+            s.add(inv)
+            log_message(s, signed, Direction.OUT, peer=self.me)
+            for member in invited:
+                self.outbox.enqueue(s, signed, member.address)
+        self.outbox.kick()
+        return inv, invited
+
+    def on_offer(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
+        m = msg.as_(OfferMessage)
+        inv = s.get(Invitation, m["invitation"])
+        if inv is None or not inv.mine:
+            raise MessageRefused("unknown_subject", f"no invitation {m['invitation']} of this node")
+        if inv.status != InvitationStatus.OPEN:
+            raise MessageRefused("closed", f"invitation {inv.id} is {inv.status}")
+        if m["sku"] != inv.sku:
+            raise MessageRefused("malformed", "the offer is for another SKU than the invitation")
+        inbound.policy_for(m["ruleVersion"], "the offer")
+        s.add(
+            TransferOffer(
+                id=m["id"],
+                invitation=inv.id,
+                supplier=m["supplier"],
+                sku=m["sku"],
+                lot=m["lot"],
+                quantity=m["quantity"],
+                shelf_life_days=m["shelfLifeDays"],
+                min_order_quantity=m["minOrderQuantity"],
+                unit_price=m["unitPrice"],
+                deadline=m["deadline"],
+                mine=False,
+                rule_version=m["ruleVersion"],
+            )
+        )
+        return {}
+
+    def decline(self, offer_id: str, reason: str = "declined") -> None:
+        """Tell a supplier we will not take its offer, so that it releases the reservation."""
+        with session_scope(self.engine) as s:
+            offer = s.get(TransferOffer, offer_id)
+            if offer is None or offer.mine:
+                raise NotFound(f"no received offer {offer_id}", offer=offer_id)
+            if offer.status != OfferStatus.OPEN:
+                raise InvalidMovement(f"offer {offer_id} is {offer.status}", offer=offer_id)
+            cancellation = self.signer.sign_step(
+                "Cancellation", {"subject": offer_id, "sender": self.me, "reason": reason}
+            )
+            offer.status = OfferStatus.DECLINED
+            s.add(offer)
+            self.outbox.enqueue(s, cancellation, offer.supplier)
+        self.outbox.kick()
+
+    # -- supplier --------------------------------------------------------------------------------------------
+    def on_invitation(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
+        m = msg.as_(InvitationMessage)
+        if m["requester"] == self.me:
+            raise MessageRefused("malformed", "a node does not invite itself")
+        policy = inbound.policy_for(m["ruleVersion"], "the invitation")
+        if m["scenario"] not in SCENARIOS or m["customerTier"] not in policy.book.customer_tiers:
+            raise MessageRefused("malformed", "unknown scenario or customer tier for the rule book in force")
+        assert inbound.distance_m is not None and inbound.distance_km is not None
+        if inbound.distance_m > m["radiusKm"] * 1000:
+            raise MessageRefused("out_of_radius", "this node lies outside the invitation's radius")
+        s.add(
+            Invitation(
+                id=m["id"],
+                requester=m["requester"],
+                sku=m["sku"],
+                quantity=m["quantity"],
+                needed_by=m["neededBy"],
+                min_shelf_life_days=m["minShelfLifeDays"],
+                radius_km=m["radiusKm"],
+                deadline=m["deadline"],
+                mine=False,
+                scenario=m["scenario"],
+                customer_tier=m["customerTier"],
+                urgent=m["urgent"],
+                rule_version=m["ruleVersion"],
+                distance_km=inbound.distance_km,
+                created_at=utc_now_iso(),
+            )
+        )
+        offers = self._answer(s, m, policy, inbound.distance_km)
+        return {"offers": [o.message["id"] for o in offers]}
+
+    def _answer(self, s: Session, inv: InvitationMessage, policy: Policy, distance_km: int) -> list[SignedMessage]:
+        """Offer what this node can spare under the rule book in force, reserving it so that it cannot be
+        offered twice."""
+        sku = s.get(Sku, inv["sku"])
+        if sku is None:
+            return []
+        today = datetime.now(UTC).date()
+        lots = self._candidate_lots(s, inv, today)
+        available = sum(lot.available for lot in lots)
+        calendar = policy.calendar(today)
+        sku_facts = SkuFacts(sku.code, sku.transfer_price)
+        demand = policy.estimate(daily_demand(s, today, [sku.code])[sku.code])
+        safety = policy.safety(demand, sku_facts, available, available, calendar, self.safety_floor)
+        request = RequestFacts(
+            inv["quantity"],
+            inv["minShelfLifeDays"],
+            customer_tier=inv["customerTier"],
+            scenario=inv["scenario"],
+            urgent=inv["urgent"],
+        )
+        stock = StockFacts(available, safety.level, available)
+        lines, _terms = policy.offer(lots, request, sku_facts, stock, calendar, distance_km)
+        offer_ttl = policy.trigger.offer_ttl_seconds
+        deadline = min(int(time.time()) + offer_ttl, inv["deadline"] + offer_ttl)
+        sent = []
+        for pick in lines:
+            offer = TransferOffer(
+                id=new_id(),
+                invitation=inv["id"],
+                supplier=self.me,
+                sku=inv["sku"],
+                lot=pick.lot,
+                location=pick.location,
+                quantity=pick.quantity,
+                shelf_life_days=pick.shelf_life_days,
+                min_order_quantity=pick.min_order_quantity,
+                unit_price=pick.unit_price,
+                deadline=deadline,
+                mine=True,
+                rule_version=policy.version,
+            )
+            sent.append(self._offer(s, offer, inv["requester"]))
+        return sent
+
+    def _candidate_lots(self, s: Session, inv: InvitationMessage, today: date) -> list[CandidateLot]:
+        rows = s.exec(
+            select(StockBalance, Lot)
+            .join(Lot, (col(Lot.sku) == col(StockBalance.sku)) & (col(Lot.code) == col(StockBalance.lot)))
+            .where(
+                StockBalance.sku == inv["sku"],
+                StockBalance.owner == self.me,
+                StockBalance.holder == self.me,
+                StockBalance.status == "available",
+                StockBalance.quantity > 0,
+            )
+        ).all()
+        needed_by = datetime.fromtimestamp(inv["neededBy"], UTC).date()
+        return [
+            CandidateLot.of(
+                b.lot, b.location, b.quantity, _day(lot.expires_on), _day(lot.received_on), needed_by, today
+            )
+            for b, lot in rows
+        ]
+
+    def _offer(self, s: Session, offer: TransferOffer, requester: str) -> SignedMessage:
+        """Reserve the offered stock, keep the offer, and queue it, signed, for the requester."""
+        change_reservation(
+            s,
+            self.me,
+            offer,
+            offer.quantity,
+            True,
+            f"reserved for offer {offer.id} to {requester}",
+            (
+                Evidence("invitation", offer.invitation),
+                Evidence("offer", offer.id),
+                Evidence("rule_version", offer.rule_version),
+            ),
+        )
+        message: OfferMessage = {
+            "id": offer.id,
+            "invitation": offer.invitation,
+            "supplier": self.me,
+            "sku": offer.sku,
+            "lot": offer.lot,
+            "quantity": offer.quantity,
+            "shelfLifeDays": offer.shelf_life_days,
+            "minOrderQuantity": offer.min_order_quantity,
+            "unitPrice": offer.unit_price,
+            "ruleVersion": offer.rule_version,
+            "nonce": new_nonce(),
+            "deadline": offer.deadline,
+        }
+        signed = self.signer.sign("Offer", message)
+        s.add(offer)
+        self.outbox.enqueue(s, signed, requester)
+        return signed
+
+    def on_cancellation(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+        """The requester declines one of our offers: release what it reserved."""
+        offer = s.get(TransferOffer, msg.message["subject"])
+        if offer is None or not offer.mine:
+            raise MessageRefused("unknown_subject", f"no offer {msg.message['subject']} of this node")
+        inv = s.get(Invitation, offer.invitation)
+        if inv is None or inv.requester != msg.signer_claimed:
+            raise MessageRefused("not_yours", "only the invitation's requester declines its offers")
+        if offer.status == OfferStatus.OPEN:
+            release_offer(s, self.me, offer, OfferStatus.DECLINED)
+        return {"released": offer.quantity if offer.status == OfferStatus.DECLINED else 0}
+
+    def expire_offers(self) -> int:
+        """Release reservations of our offers whose deadline passed unanswered."""
+        now = int(time.time())
+        with session_scope(self.engine) as s:
+            stale = s.exec(
+                select(TransferOffer).where(
+                    TransferOffer.mine, TransferOffer.status == OfferStatus.OPEN, TransferOffer.deadline < now
+                )
+            ).all()
+            for offer in stale:
+                release_offer(s, self.me, offer, OfferStatus.EXPIRED)
+            return len(stale)
+
+
+def _day(iso: str | None) -> date | None:
+    return date.fromisoformat(iso) if iso else None
