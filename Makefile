@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 DATA   ?= .consortium
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test unit lint bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -27,6 +27,10 @@ lint: setup
 
 test: setup lint
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# The pure tests alone (tests/unit/): no Anvil, no node processes.
+unit: setup
+	$(BIN)/pytest -m "not chain"
 
 bench: setup
 	$(PY) bench/run_all.py

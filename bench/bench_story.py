@@ -15,8 +15,7 @@ import httpx
 
 from bench.chainkit import bench_chain
 from bench.common import machine
-from tests.conftest import NodeFactory
-from tests.test_negotiation import HANGZHOU, JIAXING, SHAOXING, XIAOSHAN, soon, stock_up, until
+from node.launch.nodes import HANGZHOU, JIAXING, SHAOXING, XIAOSHAN, NodeFactory, soon, stock_up, until
 
 
 def run(rounds: int = 3) -> list[dict[str, object]]:

@@ -246,7 +246,7 @@ class RuleVersionOut(BaseModel):
     proposer: str
     proposed_at_block: int
     approvals: list[str]
-    activates_at_block: int
+    activates_at_block: int | None = Field(description="None while its quorum is not reached")
     active: bool
     held: bool
     governance_matches: bool
@@ -280,7 +280,7 @@ class ProposedOut(BaseModel):
 class ApprovedOut(BaseModel):
     version: str
     approved_at_block: int
-    activates_at_block: int
+    activates_at_block: int | None = Field(description="None while its quorum is not reached")
 
 
 class SandboxOut(BaseModel):
@@ -294,7 +294,7 @@ class SkuDecisionOut(BaseModel):
     sku: str
     available: int
     safety_level: int
-    set_by_rule: bool
+    set_by_rule: str | None = Field(description="the rule that set the level, if one did")
     safety: dict[str, Any]
     suggestions: list[str]
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from eth_account import Account
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
@@ -38,6 +39,7 @@ class DemoPartner:
 
 
 DEMO_RULEBOOK = Path(__file__).resolve().parents[1] / "demo" / "rulebook.yaml"
+DEMO_POOL = DEMO_RULEBOOK.parent / "pool.yaml"
 
 # Around Hangzhou: two partners within 50 km of each other, one (Jiaxing) about 75 km out.
 DEMO_PARTNERS = [
@@ -225,141 +227,26 @@ def summary(manifest: dict[str, Any], path: Path) -> str:
 
 
 def load_demo_data(entry: dict[str, Any], manifest: dict[str, Any]) -> None:
-    """Master data and a few weeks of movements, through the node's own API like an operator would."""
+    """Master data and a few weeks of movements (node/demo/pool.yaml), through the node's own API like an
+    operator would."""
+    demo = yaml.safe_load(DEMO_POOL.read_text(encoding="utf-8"))
     others = {n["name"]: n["address"] for n in manifest["nodes"]}
+    lat, lon = entry["lat_e6"], entry["lon_e6"]
+    locations = [
+        ("WH", "warehouse", "warehouse", lat, lon),
+        ("SHOP", "shop floor", "store", lat + 2000, lon + 2000),
+    ]
     h = {"Authorization": f"Bearer {entry['api_token']}"}
-    base = entry["url"]
-    with httpx.Client(base_url=base, headers=h, timeout=30) as http:
-
-        def post(path: str, body: dict[str, Any]) -> None:
-            r = http.post(path, json=body)
-            r.raise_for_status()
-
-        for sku, name, price in [
-            ("FORMULA-900G", "Infant formula stage 1, 900 g", 21_800),
-            ("DIAPER-L-60", "Diapers size L, 60", 8_900),
-            ("WIPES-80", "Baby wipes, 80 sheets", 1_250),
-        ]:
-            post("/skus", {"code": sku, "name": name, "transfer_price": price})
-        lat, lon = entry["lat_e6"], entry["lon_e6"]
-        post(
-            "/locations",
-            {
-                "code": "WH",
-                "name": f"{entry['title']} warehouse",
-                "kind": "warehouse",
-                "lat": f"{lat / 1e6:.6f}",
-                "lon": f"{lon / 1e6:.6f}",
-            },
-        )
-        post(
-            "/locations",
-            {
-                "code": "SHOP",
-                "name": f"{entry['title']} shop floor",
-                "kind": "store",
-                "lat": f"{(lat + 2000) / 1e6:.6f}",
-                "lon": f"{(lon + 2000) / 1e6:.6f}",
-            },
-        )
-        post(
-            "/ledger/movements",
-            {
-                "type": "receipt",
-                "sku": "FORMULA-900G",
-                "lot": "F2611A",
-                "location": "WH",
-                "quantity": 240,
-                "expires_on": "2027-11-30",
-                "evidence": [{"source": "delivery-note", "reference": "DN-88120"}],
-            },
-        )
-        post(
-            "/ledger/movements",
-            {
-                "type": "receipt",
-                "sku": "DIAPER-L-60",
-                "lot": "D2610",
-                "location": "WH",
-                "quantity": 500,
-                "expires_on": "2029-10-01",
-            },
-        )
-        post(
-            "/ledger/movements",
-            {
-                "type": "receipt",
-                "sku": "WIPES-80",
-                "lot": "W2609",
-                "location": "WH",
-                "quantity": 300,
-                "expires_on": "2028-09-01",
-            },
-        )
-        post(
-            "/ledger/movements",
-            {
-                "type": "move",
-                "sku": "FORMULA-900G",
-                "lot": "F2611A",
-                "location": "WH",
-                "to_location": "SHOP",
-                "quantity": 60,
-            },
-        )
-        post(
-            "/ledger/movements",
-            {
-                "type": "issue",
-                "sku": "FORMULA-900G",
-                "lot": "F2611A",
-                "location": "SHOP",
-                "quantity": 18,
-                "evidence": [{"source": "pos", "reference": "Z-report 2026-11-24"}],
-            },
-        )
-        post(
-            "/ledger/movements",
-            {
-                "type": "status_change",
-                "sku": "WIPES-80",
-                "lot": "W2609",
-                "location": "WH",
-                "quantity": 12,
-                "status": "available",
-                "to_status": "damaged",
-            },
-        )
-        post(
-            "/ledger/movements",
-            {
-                "type": "adjustment",
-                "sku": "DIAPER-L-60",
-                "lot": "D2610",
-                "location": "WH",
-                "quantity": -3,
-                "memo": "cycle count found 3 packs short",
-                "evidence": [
-                    {"source": "cycle-count", "reference": "CC-2026-47"},
-                    {"source": "cctv", "reference": "CAM-2 2026-11-23 14:10"},
-                ],
-            },
-        )
-        # Consignment: the distributor's formula on this store's shelf, owned by the distributor.
-        owner = others.get("jiaxing-distributor")
+    with httpx.Client(base_url=entry["url"], headers=h, timeout=30) as http:
+        for sku in demo["skus"]:
+            http.post("/skus", json=sku).raise_for_status()
+        for code, what, kind, la, lo in locations:
+            body = {"code": code, "name": f"{entry['title']} {what}", "kind": kind, "lat": f"{la / 1e6:.6f}"}
+            http.post("/locations", json={**body, "lon": f"{lo / 1e6:.6f}"}).raise_for_status()
+        for movement in demo["movements"]:
+            http.post("/ledger/movements", json=movement).raise_for_status()
+        owner = others.get(demo["consignment"]["owner"])
         if owner and owner != entry["address"]:
-            post(
-                "/ledger/movements",
-                {
-                    "type": "receipt",
-                    "sku": "FORMULA-900G",
-                    "lot": "F2612C",
-                    "location": "SHOP",
-                    "quantity": 48,
-                    "expires_on": "2027-12-15",
-                    "owner": owner,
-                    "memo": "consignment stock",
-                    "evidence": [{"source": "consignment-agreement", "reference": "CA-2026-009"}],
-                },
-            )
+            consigned = {**demo["consignment"]["movement"], "owner": owner}
+            http.post("/ledger/movements", json=consigned).raise_for_status()
         http.post("/anchoring/flush")

@@ -18,7 +18,7 @@ from negotiation.messages import MessageRefused, SignedMessage, new_id, new_nonc
 from negotiation.rules.engine import CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
 from negotiation.rules.names import SCENARIOS
 from negotiation.wire import InvitationMessage, OfferMessage
-from node.domain.ledger import Evidence
+from node.domain.ledger import Evidence, StockStatus
 from node.domain.states import Direction, InvitationStatus, OfferStatus
 from node.errors import InvalidMovement, NotFound
 from node.services.directory import Directory
@@ -93,24 +93,7 @@ class Invitations:
         with session_scope(self.engine) as s:
             if s.get(Sku, sku) is None:
                 raise NotFound(f"unknown SKU {sku}", sku=sku)
-            inv = Invitation(
-                id=message["id"],
-                requester=self.me,
-                sku=sku,
-                quantity=quantity,
-                needed_by=needed_by,
-                min_shelf_life_days=min_shelf_life_days,
-                radius_km=radius,
-                deadline=message["deadline"],
-                mine=True,
-                consignment=consignment,
-                scenario=scenario,
-                customer_tier=tier,
-                urgent=urgent,
-                rule_version=policy.version,
-                created_at=utc_now_iso(),
-                invited=json.dumps([m.address for m in invited]),
-            )
+            inv = _invitation_row(message, consignment, [m.address for m in invited])
             s.add(inv)
             log_message(s, signed, Direction.OUT, peer=self.me)
             for member in invited:
@@ -247,7 +230,7 @@ class Invitations:
                 StockBalance.sku == inv["sku"],
                 StockBalance.owner == self.me,
                 StockBalance.holder == self.me,
-                StockBalance.status == "available",
+                StockBalance.status == StockStatus.AVAILABLE,
                 StockBalance.quantity > 0,
             )
         ).all()
@@ -321,3 +304,25 @@ class Invitations:
 
 def _day(iso: str | None) -> date | None:
     return date.fromisoformat(iso) if iso else None
+
+
+def _invitation_row(m: InvitationMessage, consignment: bool, invited: list[str]) -> Invitation:
+    """The requester's own copy of an invitation it sends."""
+    return Invitation(
+        id=m["id"],
+        requester=m["requester"],
+        sku=m["sku"],
+        quantity=m["quantity"],
+        needed_by=m["neededBy"],
+        min_shelf_life_days=m["minShelfLifeDays"],
+        radius_km=m["radiusKm"],
+        deadline=m["deadline"],
+        mine=True,
+        consignment=consignment,
+        scenario=m["scenario"],
+        customer_tier=m["customerTier"],
+        urgent=m["urgent"],
+        rule_version=m["ruleVersion"],
+        created_at=utc_now_iso(),
+        invited=json.dumps(invited),
+    )

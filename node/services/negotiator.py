@@ -9,6 +9,7 @@ what was admitted and never holds the write lock across a chain call, a peer cal
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -194,7 +195,9 @@ class Negotiator:
         return created
 
     def auto_plan(self) -> dict[str, Any] | None:
-        """Plan once the offer window of the oldest open invitation has passed and offers are in."""
+        """Plan by itself once the oldest open invitation is at least `auto_plan_after_seconds` old, has offers,
+        and every member it invited has offered or its deadline has passed: never before an offer on its way
+        arrives, never stranded by a member that stays silent."""
         wait = self.policy.auto_plan_after_seconds
         if wait is None:
             return None
@@ -206,10 +209,11 @@ class Negotiator:
             ).first()
             if oldest is None:
                 return None
-            created = datetime.strptime(oldest.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-            age = (datetime.now(UTC) - created).total_seconds()
-            has_offers = s.exec(select(TransferOffer).where(TransferOffer.invitation == oldest.id)).first() is not None
-        if age < wait or not has_offers:
+            suppliers = set(s.exec(select(TransferOffer.supplier).where(TransferOffer.invitation == oldest.id)).all())
+        created = datetime.strptime(oldest.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        age = (datetime.now(UTC) - created).total_seconds()
+        everyone_answered = set(json.loads(oldest.invited)) <= suppliers
+        if age < wait or not suppliers or not (everyone_answered or time.time() >= oldest.deadline):
             return None
         return self.plan()
 

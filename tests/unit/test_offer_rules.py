@@ -13,7 +13,7 @@ SKU = SkuFacts("F", 5_200)
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return Policy(load_book(Path(__file__).resolve().parent / "rulebook.yaml"))
+    return Policy(load_book(Path(__file__).resolve().parents[2] / "testdata" / "rulebook.yaml"))
 
 
 def offer(policy: Policy, lots: list[CandidateLot], safety: int, wanted: int, floor: int) -> list[tuple[str, int]]:

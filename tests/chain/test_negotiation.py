@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,52 +12,21 @@ from chain.anvil import AnvilProcess
 from chain.deploy import Deployment
 from negotiation.messages import Domain, new_id, new_nonce, sign
 from negotiation.rules.book import load_book
-from tests.conftest import TEST_RULEBOOK, NodeFactory, RunningNode, fund_new_key
+from node.launch.nodes import (
+    HANGZHOU,
+    JIAXING,
+    SHAOXING,
+    TEST_RULEBOOK,
+    XIAOSHAN,
+    NodeFactory,
+    fund_new_key,
+    soon,
+    stock_up,
+    until,
+)
+from tests.helpers import stock
 
-HANGZHOU = (30_259_000, 120_130_000)
-XIAOSHAN = (30_185_000, 120_264_000)  # 15 km
-SHAOXING = (30_084_000, 120_493_000)  # 40 km
-JIAXING = (30_746_000, 120_755_000)  # 81 km
 ACTIVE = load_book(TEST_RULEBOOK).version
-
-
-def stock_up(node: RunningNode, lots: list[tuple[str, str, int]]) -> None:
-    with node.client() as c:
-        c.post(
-            "/skus", json={"code": "FORMULA-900G", "name": "Infant formula", "transfer_price": 5200}
-        ).raise_for_status()
-        c.post("/locations", json={"code": "WH", "name": "Warehouse", "lat": 30.2, "lon": 120.2}).raise_for_status()
-        for lot, expires, qty in lots:
-            c.post(
-                "/ledger/movements",
-                json={
-                    "type": "receipt",
-                    "sku": "FORMULA-900G",
-                    "lot": lot,
-                    "location": "WH",
-                    "quantity": qty,
-                    "expires_on": expires,
-                },
-            ).raise_for_status()
-
-
-def until(check: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-def stock(node: RunningNode, **filters: str) -> dict[tuple[str, str], int]:
-    with node.client() as c:
-        return {(b["lot"], b["status"]): b["quantity"] for b in c.get("/stock", params=filters).json()}
-
-
-def soon(days: int) -> str:
-    return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
 
 
 def test_invitation_reaches_members_within_the_radius_and_they_offer_reserved_stock(nodes: NodeFactory) -> None:

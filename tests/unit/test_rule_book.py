@@ -16,7 +16,7 @@ from negotiation.rules.book import RuleBookInvalid, check_book, json_schema, loa
 from negotiation.rules.conflicts import find_conflicts
 from node.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "node" / "demo" / "rulebook.yaml"
 
 

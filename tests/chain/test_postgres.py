@@ -7,10 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import NodeFactory
-from tests.postgres import PostgresServer
-from tests.test_anchoring_and_audit import consortium, issue
-from tests.test_node_api import race_for_stock, seed, snapshot, wait_anchored
+from node.launch.nodes import NodeFactory
+from tests.helpers import consortium, issue, race_for_stock, seed, snapshot, wait_anchored
+from tests.helpers.postgres import PostgresServer
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from negotiation.rules.engine import CalendarFacts, Policy, RequestFacts, SkuFac
 from negotiation.rules.safety_stock import decide_safety_level
 from negotiation.rules.sandbox import NodeHistory, PlanSnapshot, ReceivedInvitation, compare
 
-TEST_BOOK = Path(__file__).resolve().parent / "rulebook.yaml"
+TEST_BOOK = Path(__file__).resolve().parents[2] / "testdata" / "rulebook.yaml"
 ME, PEER = "0xME", "0xPEER"
 START = date(2026, 3, 1)
 

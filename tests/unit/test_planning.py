@@ -8,7 +8,7 @@ from negotiation.rules.book import load_book
 from negotiation.rules.engine import Policy
 
 # The test rule book's freight: 0.50 + 0.02/km per unit, 80.00 + 3.00/km per truck.
-F = Policy(load_book(Path(__file__).resolve().parent / "rulebook.yaml"))
+F = Policy(load_book(Path(__file__).resolve().parents[2] / "testdata" / "rulebook.yaml"))
 
 
 def test_truck_cost_is_split_pro_rata_in_whole_units() -> None:

@@ -119,7 +119,7 @@ def test_below_quorum_or_without_headquarters_nothing_changes_at_quorum_it_activ
 
 
 def test_deploy_puts_the_first_rule_book_in_force(rules: Rules) -> None:
-    demo = Path(__file__).resolve().parents[1] / "node" / "demo" / "rulebook.yaml"
+    demo = Path(__file__).resolve().parents[2] / "node" / "demo" / "rulebook.yaml"
     out = subprocess.run(
         [sys.executable, "-m", "node", "deploy", "--rpc", rules.anvil.rpc_url, "--key", HQ, "--rulebook", str(demo)],
         capture_output=True, text=True, check=True,

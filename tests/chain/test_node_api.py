@@ -3,53 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 import pytest
 
 from chain.merkle import fold_proof
-from tests.conftest import NodeFactory, RunningNode
-
-
-def seed(node: RunningNode) -> None:
-    with node.client() as c:
-        assert c.post("/skus", json={"code": "FORMULA-900G", "name": "Infant formula"}).status_code == 201
-        assert (
-            c.post("/locations", json={"code": "WH", "name": "Warehouse", "lat": 30.259, "lon": "120.13"}).status_code
-            == 201
-        )
-        assert (
-            c.post("/locations", json={"code": "SHOP", "name": "Shop", "lat": 30.26, "lon": 120.131}).status_code == 201
-        )
-        r = c.post(
-            "/ledger/movements",
-            json={
-                "type": "receipt",
-                "sku": "FORMULA-900G",
-                "lot": "F1",
-                "location": "WH",
-                "quantity": 100,
-                "expires_on": "2027-12-01",
-            },
-        )
-        assert r.status_code == 201, r.text
-
-
-def snapshot(node: RunningNode) -> tuple[Any, Any]:
-    with node.client() as c:
-        return c.get("/ledger/records", params={"limit": 5000}).json(), c.get("/stock").json()
-
-
-def wait_anchored(node: RunningNode, timeout: float = 20.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        docs = httpx.get(f"{node.url}/audit/records", params={"limit": 10000}).json()["items"]
-        if docs and all(d["status"] == "anchored" for d in docs):
-            return list(docs)
-        time.sleep(0.1)
-    raise AssertionError(f"records not anchored within {timeout}s")
-
+from node.launch.nodes import NodeFactory
+from tests.helpers import race_for_stock, seed, snapshot, wait_anchored
 
 BAD_REQUESTS = [
     (
@@ -247,39 +207,6 @@ def test_openapi_is_served(nodes: NodeFactory) -> None:
     assert httpx.get(f"{node.url}/docs").status_code == 200
     paths = httpx.get(f"{node.url}/openapi.json").json()["paths"]
     assert {"/ledger/movements", "/audit/records", "/stock"} <= set(paths)
-
-
-def race_for_stock(node: RunningNode, stock: int = 100, requests: int = 140, receipts: int = 40) -> None:
-    """Concurrent writers: issues against one bucket (exactly `stock` succeed, none overdraws) mixed with
-    receipts into new buckets (all succeed); record seqs stay gapless."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    seed(node)  # 100 units of FORMULA-900G lot F1 at WH
-
-    def write(i: int) -> tuple[str, int]:
-        if i % 4 == 0 and i // 4 < receipts:
-            body = {
-                "type": "receipt",
-                "sku": "FORMULA-900G",
-                "lot": f"R{i}",
-                "location": "SHOP",
-                "quantity": 1,
-                "expires_on": "2028-01-01",
-            }
-        else:
-            body = {"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1}
-        with node.client() as c:
-            return body["type"], c.post("/ledger/movements", json=body).status_code  # type: ignore[return-value]
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(write, range(requests + receipts)))
-    issues = [code for kind, code in results if kind == "issue"]
-    assert [code for kind, code in results if kind == "receipt"] == [201] * receipts
-    assert issues.count(201) == stock and issues.count(409) == len(issues) - stock
-    records, balances = snapshot(node)
-    assert [r["record"]["seq"] for r in records] == list(range(1, stock + receipts + 2))
-    assert {(b["location"], b["quantity"]) for b in balances} == {("SHOP", 1)}
-    assert len(balances) == receipts
 
 
 def test_concurrent_requests_never_overdraw_stock(nodes: NodeFactory) -> None:

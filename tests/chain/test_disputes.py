@@ -11,12 +11,9 @@ from eth_account import Account
 from chain.deploy import Deployment
 from negotiation.messages import Domain
 from negotiation.rules.book import load_book
+from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode, until
 from node.services.disputes import sign_ruling
-from tests.conftest import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode
-from tests.test_anchoring_and_audit import consortium
-from tests.test_negotiation import until
-from tests.test_node_api import wait_anchored
-from tests.test_transfers import pair_with_an_offer
+from tests.helpers import consortium, pair_with_an_offer, wait_anchored
 
 VERSION = load_book(TEST_RULEBOOK).version
 

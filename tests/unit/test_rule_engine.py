@@ -20,7 +20,7 @@ from negotiation.rules.engine import (
 )
 from negotiation.rules.safety_stock import decide_safety_level, safety_level, smooth_demand
 
-DEMO = Path(__file__).resolve().parents[1] / "node" / "demo" / "rulebook.yaml"
+DEMO = Path(__file__).resolve().parents[2] / "node" / "demo" / "rulebook.yaml"
 SKU = SkuFacts("DIAPER-L-60", transfer_price=8_900, purchase_price=1_900)
 PLENTY = StockFacts(available=1_000, safety_level=0, on_hand=1_000)
 # An old lot with less life left, a fresh one received last week: FIFO and shelf-life-first disagree.

@@ -6,30 +6,9 @@ import json
 import subprocess
 import sys
 import time
-from typing import Any
 
-from tests.conftest import NodeFactory, RunningNode
-from tests.test_anchoring_and_audit import consortium
-from tests.test_negotiation import HANGZHOU, JIAXING, SHAOXING, XIAOSHAN, soon, stock, stock_up, until
-from tests.test_node_api import wait_anchored
-
-
-def transfers(node: RunningNode, status: str | None = None) -> list[dict[str, Any]]:
-    with node.client() as c:
-        return list(c.get("/negotiation/transfers", params={"status": status} if status else {}).json())
-
-
-def pair_with_an_offer(nodes: NodeFactory, tag: str, **invitation: Any) -> tuple[RunningNode, RunningNode]:
-    """Hangzhou invites 30 units; Xiaoshan (50 in stock) offers them. Returns (requester, supplier)."""
-    hz = nodes.new(f"hz-{tag}", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
-    xs = nodes.new(f"xs-{tag}", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
-    stock_up(hz, [])
-    stock_up(xs, [("X1", soon(400), 50)])
-    body = {"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2), **invitation}
-    with hz.client() as c:
-        c.post("/negotiation/invitations", json=body).raise_for_status()
-    until(lambda: hz.client().get("/negotiation/offers").json())
-    return hz, xs
+from node.launch.nodes import HANGZHOU, JIAXING, SHAOXING, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
+from tests.helpers import consortium, pair_with_an_offer, stock, transfers, wait_anchored
 
 
 def test_story_one_invite_offer_plan_ship_receive_and_both_books_verify(nodes: NodeFactory) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,25 +12,11 @@ from sqlmodel import select
 
 from chain.anchor_client import AnchorReader, AnchorWriter
 from chain.anvil import AnvilProcess
+from node.launch.nodes import NodeFactory
 from node.services.anchoring import form_batch, send_batch
 from node.store.engine import make_engine, session_scope
 from node.store.tables import AnchorBatch
-from tests.conftest import NodeFactory, RunningNode
-from tests.test_node_api import seed, wait_anchored
-
-
-def consortium(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "node", *args], capture_output=True, text=True, timeout=120)
-
-
-def issue(node: RunningNode, n: int) -> None:
-    with node.client() as c:
-        for _ in range(n):
-            r = c.post(
-                "/ledger/movements",
-                json={"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1},
-            )
-            assert r.status_code == 201, r.text
+from tests.helpers import consortium, issue, seed, wait_anchored
 
 
 def test_audit_verify_passes_on_an_honest_node(nodes: NodeFactory) -> None:

@@ -1,0 +1,46 @@
+"""Fixtures with the real parts: an Anvil process, deployed contracts, node processes over HTTP.
+
+Every test under tests/chain/ carries the `chain` marker: `pytest -m "not chain"` runs the pure ones only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chain.anvil import AnvilProcess
+from chain.deploy import Deployment, deploy_contracts
+from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory
+from tests.helpers import genesis_of
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.chain)
+
+
+@pytest.fixture(scope="module")
+def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilProcess]:
+    chain = AnvilProcess(state_path=tmp_path_factory.mktemp("anvil") / "state.json")
+    chain.start()
+    yield chain
+    chain.stop()
+
+
+@pytest.fixture(scope="module")
+def deployment(anvil: AnvilProcess) -> Deployment:
+    return deploy_contracts(anvil.rpc_url, ADMIN_KEY, genesis_of(TEST_RULEBOOK))
+
+
+@pytest.fixture
+def nodes(anvil: AnvilProcess, deployment: Deployment, tmp_path: Path) -> Iterator[NodeFactory]:
+    """As many partner nodes as a test asks for, each a real process registered on the chain; all stopped
+    (and removed from the registry) when the test ends."""
+    factory = NodeFactory(anvil, deployment, tmp_path)
+    yield factory
+    factory.stop_all()
