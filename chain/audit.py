@@ -17,6 +17,17 @@ from chain.merkle import ProofStep, fold_proof, merkle_root
 
 ZERO_ROOT_HEX = "00" * 32
 
+# The version of docs/proof-format.md that pages, documents and exports follow: the node writes it, the
+# auditor reads it. Missing means this version (nodes and exports from before it was written); any other
+# value is a version this code does not know, and is refused rather than guessed at.
+PROOF_FORMAT = "consortium-proof/1"
+
+
+def check_format(value: Any, what: str) -> None:
+    """Refuse `what` if it names a proof format other than PROOF_FORMAT (a missing one, None, is version 1)."""
+    if value is not None and value != PROOF_FORMAT:
+        raise BadDocument(f"{what} has format {value!r}; this auditor reads only {PROOF_FORMAT!r}")
+
 
 class OnChainEvent(Protocol):
     @property
@@ -105,6 +116,9 @@ def group_documents(kind: str, member: str, documents: Iterable[Mapping[str, Any
     for doc in documents:
         try:
             record = dict(doc["record"])
+            fmt = doc.get("format")
+            if fmt is not None and fmt != PROOF_FORMAT:
+                check_format(fmt, f"proof document of record {record.get('seq')}")
             anchor = doc.get("anchor")
             if anchor is None:
                 pending.append(record)
@@ -127,6 +141,8 @@ def group_documents(kind: str, member: str, documents: Iterable[Mapping[str, Any
             claim.claimed_leaves.append(str(doc["leaf"]))
             assert claim.proofs is not None
             claim.proofs.append(list(doc["proof"]))
+        except BadDocument:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise BadDocument(f"malformed proof document: {exc!r}") from exc
     return AuditInput(kind, member, [batches[s] for s in sorted(batches)], pending)

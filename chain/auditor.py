@@ -15,10 +15,21 @@ import orjson
 from web3 import Web3
 
 from chain.anchor_client import AnchorReader
-from chain.audit import AuditInput, AuditReport, BatchClaim, Finding, group_documents, verify
+from chain.audit import (
+    PROOF_FORMAT,
+    AuditInput,
+    AuditReport,
+    BatchClaim,
+    Finding,
+    check_format,
+    group_documents,
+    verify,
+)
 from chain.deploy import contract
-from chain.errors import AuditSourceError
+from chain.errors import AuditSourceError, BadDocument
 
+# The export file's own layout (docs/proof-format.md section 7); its header also names the PROOF_FORMAT its
+# records and batch claims follow, under "proof_format".
 EXPORT_FORMAT = "consortium-audit-export/1"
 
 
@@ -47,6 +58,10 @@ def iter_documents(node_url: str, kind: str, token: str | None = None, page: int
             if resp.status_code != 200:
                 raise AuditSourceError(f"{node_url} answered {resp.status_code}: {resp.text[:300]}")
             body = orjson.loads(resp.content)
+            try:
+                check_format(body.get("format"), f"the page of {node_url}/audit/records after {after}")
+            except BadDocument as exc:
+                raise AuditSourceError(str(exc)) from exc
             yield from body["items"]
             if body["next_after"] is None:
                 return
@@ -64,7 +79,10 @@ def fetch_identity(node_url: str, token: str | None = None) -> dict[str, Any]:
 
 def from_node(node_url: str, kind: str, token: str | None = None) -> Source:
     identity = fetch_identity(node_url, token)
-    audit = group_documents(kind, identity["address"], iter_documents(node_url, kind, token))
+    try:
+        audit = group_documents(kind, identity["address"], iter_documents(node_url, kind, token))
+    except BadDocument as exc:
+        raise AuditSourceError(f"{node_url}: {exc}") from exc
     return Source(audit, node_url, identity.get("registry"), identity.get("anchor_contract"))
 
 
@@ -75,6 +93,7 @@ def write_export(source: Source, path: Path) -> int:
     with path.open("wb") as out:
         header = {
             "format": EXPORT_FORMAT,
+            "proof_format": PROOF_FORMAT,
             "kind": a.kind,
             "member": a.member,
             "node_url": source.node_url,
@@ -118,6 +137,10 @@ def read_export(path: Path) -> Source:
             header = orjson.loads(f.readline())
             if header.get("format") != EXPORT_FORMAT:
                 raise AuditSourceError(f"{path} is not a {EXPORT_FORMAT} file")
+            try:  # exports written before "proof_format" existed follow version 1
+                check_format(header.get("proof_format"), f"export {path}")
+            except BadDocument as exc:
+                raise AuditSourceError(str(exc)) from exc
             batches: list[BatchClaim] = []
             pending: list[dict[str, Any]] = []
             for line in f:

@@ -53,9 +53,11 @@ def up(
 def _load_source(node: str | None, export: Path | None, kind: str, token: str | None) -> Any:
     from chain.auditor import from_node, read_export
 
-    if (node is None) == (export is None):
-        raise typer.BadParameter("give exactly one of --node and --export")
-    return from_node(node, kind, token) if node else read_export(export)  # type: ignore[arg-type]
+    if node is not None and export is None:
+        return from_node(node, kind, token)
+    if export is not None and node is None:
+        return read_export(export)
+    raise typer.BadParameter("give exactly one of --node and --export")
 
 
 @audit_app.command("verify")
@@ -91,9 +93,14 @@ def audit_export(
     token: TokenOpt = None,
 ) -> None:
     """Save a node's records and batch claims to a file, to verify later or elsewhere."""
-    from chain.auditor import from_node, write_export
+    from chain.auditor import AuditSourceError, from_node, write_export
 
-    count = write_export(from_node(node, kind, token), out)
+    try:  # e.g. the node serves a proof format this version does not know (docs/proof-format.md section 5)
+        source = from_node(node, kind, token)
+    except AuditSourceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    count = write_export(source, out)
     typer.echo(f"exported {count} records to {out}")
 
 

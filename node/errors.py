@@ -1,4 +1,26 @@
-"""The node's specific errors. node/api/errors.py maps each to one HTTP status in one place."""
+"""Every exception the node package raises, under one root: `except NodeError` catches them all.
+
+node/api/errors.py maps each request error to one HTTP status in one place (STATUS_OF); the others never
+reach a client (the anchoring service and the launcher handle them).
+
+* NodeError
+  + RequestError              refused requests: a 4xx (or 503) with {"error", "message", "detail"}
+  | + Unauthorized            401
+  | + NotFound                404
+  | + AlreadyExists           409
+  | + InsufficientStock       409
+  | + RuleBookNotActive       409
+  | + InvalidMovement         422
+  | + EvidenceRequired        422
+  | + RuleBookRejected        422
+  | + NotConfigured           503
+  | + ChainUnreachable        503
+  + ChainHistoryMismatch      the chain holds another root for one of our batch seqs (anchoring stops)
+  + NodeDidNotStart           a launched node process exited or never answered (also a RuntimeError)
+
+Errors of the pure packages have their own roots: NegotiationError (negotiation/errors.py; a refused signed
+message, MessageRefused, is answered by its reason) and ChainError (chain/errors.py).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +28,7 @@ from typing import Any
 
 
 class NodeError(Exception):
-    """Base of every error the API turns into a 4xx with a JSON body."""
+    """The root of every exception raised by the node package."""
 
     code = "error"
 
@@ -16,51 +38,67 @@ class NodeError(Exception):
         self.detail = detail
 
 
-class NotFound(NodeError):
+class RequestError(NodeError):
+    """A request this node refuses; the API turns it into a 4xx (or 503) with a JSON body."""
+
+
+class NotFound(RequestError):
     code = "not_found"
 
 
-class InvalidMovement(NodeError):
+class InvalidMovement(RequestError):
     """The request is well-formed but breaks a ledger rule (wrong sign, same source and target, ...)."""
 
     code = "invalid_movement"
 
 
-class EvidenceRequired(NodeError):
+class EvidenceRequired(RequestError):
     code = "evidence_required"
 
 
-class InsufficientStock(NodeError):
+class InsufficientStock(RequestError):
     code = "insufficient_stock"
 
 
-class AlreadyExists(NodeError):
+class AlreadyExists(RequestError):
     code = "already_exists"
 
 
-class Unauthorized(NodeError):
+class Unauthorized(RequestError):
     code = "unauthorized"
 
 
-class NotConfigured(NodeError):
+class NotConfigured(RequestError):
     """The node was started without what this request needs (e.g. no anchor contract)."""
 
     code = "not_configured"
 
 
-class RuleBookNotActive(NodeError):
+class RuleBookNotActive(RequestError):
     """The node cannot show that the rule book it would decide under is the one the chain says is active."""
 
     code = "rule_book_not_active"
 
 
-class RuleBookRejected(NodeError):
+class RuleBookRejected(RequestError):
     """A rule book that does not validate, has conflicts, or does not match what the chain holds for it."""
 
     code = "rule_book_rejected"
 
 
-class ChainUnreachable(NodeError):
+class ChainUnreachable(RequestError):
     """The chain does not answer, so what must be checked on it cannot be: try again later."""
 
     code = "chain_unavailable"
+
+
+class ChainHistoryMismatch(NodeError):
+    """The chain holds a different root for one of our sequence numbers: never paper over it."""
+
+    code = "chain_history_mismatch"
+
+
+class NodeDidNotStart(NodeError, RuntimeError):
+    """A node process launched by `consortium up` or a test exited, or never answered on its port."""
+
+    code = "node_did_not_start"

@@ -26,6 +26,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from chain.audit import PROOF_FORMAT
 from chain.canonical import canonical_json, leaf_hash
 from chain.merkle import MerkleTree, fold_proof, merkle_root
 from negotiation.messages import MESSAGE_TYPES, SIGNER_FIELD, Domain, recover_signer, sign, typed_data
@@ -727,6 +728,7 @@ def _tx_hash(seq: int) -> str:
 def _document(record: Json, proof: list[Any] | None, root: str | None, anchor: Json | None) -> Json:
     """A proof document exactly as GET /audit/records serves it (docs/proof-format.md section 5)."""
     return {
+        "format": PROOF_FORMAT,
         "record": record,
         "leaf": leaf_hash(record).hex(),
         "status": "anchored" if anchor else "pending",

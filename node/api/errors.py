@@ -15,15 +15,15 @@ from node.errors import (
     EvidenceRequired,
     InsufficientStock,
     InvalidMovement,
-    NodeError,
     NotConfigured,
     NotFound,
+    RequestError,
     RuleBookNotActive,
     RuleBookRejected,
     Unauthorized,
 )
 
-STATUS_OF: dict[type[NodeError], int] = {
+STATUS_OF: dict[type[RequestError], int] = {
     Unauthorized: 401,
     NotFound: 404,
     AlreadyExists: 409,
@@ -58,8 +58,8 @@ def error_body(code: str, message: str, detail: Any) -> dict[str, Any]:
     return {"error": code, "message": message, "detail": detail}
 
 
-async def _node_error(_req: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, NodeError)
+async def _request_error(_req: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestError)
     return JSONResponse(error_body(exc.code, exc.message, exc.detail), status_code=STATUS_OF[type(exc)])
 
 
@@ -78,6 +78,6 @@ async def _invalid(_req: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(NodeError, _node_error)
+    app.add_exception_handler(RequestError, _request_error)
     app.add_exception_handler(MessageRefused, _refused)
     app.add_exception_handler(RequestValidationError, _invalid)

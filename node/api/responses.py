@@ -136,6 +136,7 @@ class IdentityOut(BaseModel):
 class ProofPageOut(BaseModel):
     """Documentation of GET /audit/records, which answers spliced JSON text for speed."""
 
+    format: str = Field(description='"consortium-proof/1" (docs/proof-format.md)')
     kind: str
     items: list[dict[str, Any]]
     next_after: int | None

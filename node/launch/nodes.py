@@ -137,17 +137,20 @@ class NodeFactory:
 def stock_up(node: RunningNode, lots: list[tuple[str, str, int]]) -> None:
     """The story's supplier set-up: infant formula in a warehouse, one receipt per (lot, expiry, quantity)."""
     with node.client() as c:
-        c.post(
-            "/skus", json={"code": "FORMULA-900G", "name": "Infant formula", "transfer_price": 5200}
-        ).raise_for_status()
-        c.post("/locations", json={"code": "WH", "name": "Warehouse", "lat": 30.2, "lon": 120.2}).raise_for_status()
-        for lot, expires, qty in lots:
-            movement = {
-                "type": "receipt",
-                "sku": "FORMULA-900G",
-                "lot": lot,
-                "location": "WH",
-                "quantity": qty,
-                "expires_on": expires,
-            }
-            c.post("/ledger/movements", json=movement).raise_for_status()
+        stock_up_through(c, lots)
+
+
+def stock_up_through(c: httpx.Client, lots: list[tuple[str, str, int]]) -> None:
+    """`stock_up` through any operator client of a node (a real process's, or an in-process one's)."""
+    c.post("/skus", json={"code": "FORMULA-900G", "name": "Infant formula", "transfer_price": 5200}).raise_for_status()
+    c.post("/locations", json={"code": "WH", "name": "Warehouse", "lat": 30.2, "lon": 120.2}).raise_for_status()
+    for lot, expires, qty in lots:
+        movement = {
+            "type": "receipt",
+            "sku": "FORMULA-900G",
+            "lot": lot,
+            "location": "WH",
+            "quantity": qty,
+            "expires_on": expires,
+        }
+        c.post("/ledger/movements", json=movement).raise_for_status()

@@ -12,12 +12,11 @@ from pathlib import Path
 import httpx
 
 from chain.processes import free_port, kill, terminate
+from node.errors import NodeDidNotStart
 
 __all__ = ["NodeDidNotStart", "NodeProcess", "free_port"]
 
 
-class NodeDidNotStart(RuntimeError):
-    pass
 
 
 @dataclass

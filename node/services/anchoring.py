@@ -18,20 +18,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, insert
-from sqlmodel import select
+from sqlmodel import col, select
 
 from chain.anchor_client import ZERO_ROOT, AnchorRejected, AnchorWriter, ChainUnavailable
 from chain.merkle import MerkleTree
 from node.domain.states import BatchStatus
+from node.errors import ChainHistoryMismatch
 from node.store.engine import session_scope
 from node.store.records import utc_now_iso
 from node.store.tables import AnchorBatch, Record, RecordProof
 
 log = logging.getLogger(__name__)
-
-
-class ChainHistoryMismatch(Exception):
-    """The chain holds a different root for one of our sequence numbers: never paper over it."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +53,13 @@ def form_batch(engine: Engine, kind: str, max_leaves: int) -> AnchorBatch | None
     """Put the next run of unbatched records of `kind` into a new batch; None if nothing waits."""
     with session_scope(engine) as s:
         prev = s.exec(
-            select(AnchorBatch).where(AnchorBatch.kind == kind).order_by(AnchorBatch.seq.desc()).limit(1)  # type: ignore[attr-defined]
+            select(AnchorBatch).where(AnchorBatch.kind == kind).order_by(col(AnchorBatch.seq).desc()).limit(1)
         ).first()
         after = prev.last_record_seq if prev else 0
         rows = s.exec(
             select(Record.id, Record.seq, Record.leaf)
             .where(Record.kind == kind, Record.seq > after)
-            .order_by(Record.seq)  # type: ignore[arg-type]
+            .order_by(col(Record.seq))
             .limit(max_leaves)
         ).all()
         if not rows:
@@ -94,7 +91,7 @@ def pending_batches(engine: Engine, kind: str | None = None) -> list[AnchorBatch
         q = select(AnchorBatch).where(AnchorBatch.status == BatchStatus.FORMED)
         if kind is not None:
             q = q.where(AnchorBatch.kind == kind)
-        return list(s.exec(q.order_by(AnchorBatch.kind, AnchorBatch.seq)).all())  # type: ignore[arg-type]
+        return list(s.exec(q.order_by(col(AnchorBatch.kind), col(AnchorBatch.seq))).all())
 
 
 def send_batch(engine: Engine, writer: AnchorWriter, batch: AnchorBatch) -> AnchorBatch:

@@ -80,19 +80,7 @@ class Disputes:
 
     def _record_dispute(self, s: Session, msg: SignedMessage, mine: bool) -> int:
         m = msg.as_(DisputeMessage)
-        s.add(
-            Dispute(
-                id=m["id"],
-                subject=m["subject"],
-                opener=m["opener"],
-                respondent=m["respondent"],
-                reason=m["reason"],
-                claim_amount=m["claimAmount"],
-                rule_version=m["ruleVersion"],
-                mine=mine,
-                opened_at=utc_now_iso(),
-            )
-        )
+        s.add(Dispute.of_message(m, mine=mine, opened_at=utc_now_iso()))
         serialize_writers(s, LEDGER)
         fields = {
             "lines": [],

@@ -5,7 +5,6 @@ declines what it will not take. Every step is one transaction that writes its re
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, date, datetime
 from typing import Any
@@ -93,7 +92,13 @@ class Invitations:
         with session_scope(self.engine) as s:
             if s.get(Sku, sku) is None:
                 raise NotFound(f"unknown SKU {sku}", sku=sku)
-            inv = _invitation_row(message, consignment, [m.address for m in invited])
+            inv = Invitation.of_message(
+                message,
+                mine=True,
+                created_at=utc_now_iso(),
+                consignment=consignment,
+                invited=[m.address for m in invited],
+            )
             s.add(inv)
             log_message(s, signed, Direction.OUT, peer=self.me)
             for member in invited:
@@ -111,22 +116,7 @@ class Invitations:
         if m["sku"] != inv.sku:
             raise MessageRefused("malformed", "the offer is for another SKU than the invitation")
         inbound.policy_for(m["ruleVersion"], "the offer")
-        s.add(
-            TransferOffer(
-                id=m["id"],
-                invitation=inv.id,
-                supplier=m["supplier"],
-                sku=m["sku"],
-                lot=m["lot"],
-                quantity=m["quantity"],
-                shelf_life_days=m["shelfLifeDays"],
-                min_order_quantity=m["minOrderQuantity"],
-                unit_price=m["unitPrice"],
-                deadline=m["deadline"],
-                mine=False,
-                rule_version=m["ruleVersion"],
-            )
-        )
+        s.add(TransferOffer.of_message(m, mine=False))
         return {}
 
     def decline(self, offer_id: str, reason: str = "declined") -> None:
@@ -156,25 +146,7 @@ class Invitations:
         assert inbound.distance_m is not None and inbound.distance_km is not None
         if inbound.distance_m > m["radiusKm"] * 1000:
             raise MessageRefused("out_of_radius", "this node lies outside the invitation's radius")
-        s.add(
-            Invitation(
-                id=m["id"],
-                requester=m["requester"],
-                sku=m["sku"],
-                quantity=m["quantity"],
-                needed_by=m["neededBy"],
-                min_shelf_life_days=m["minShelfLifeDays"],
-                radius_km=m["radiusKm"],
-                deadline=m["deadline"],
-                mine=False,
-                scenario=m["scenario"],
-                customer_tier=m["customerTier"],
-                urgent=m["urgent"],
-                rule_version=m["ruleVersion"],
-                distance_km=inbound.distance_km,
-                created_at=utc_now_iso(),
-            )
-        )
+        s.add(Invitation.of_message(m, mine=False, created_at=utc_now_iso(), distance_km=inbound.distance_km))
         offers = self._answer(s, m, policy, inbound.distance_km)
         return {"offers": [o.message["id"] for o in offers]}
 
@@ -257,20 +229,7 @@ class Invitations:
                 Evidence("rule_version", offer.rule_version),
             ),
         )
-        message: OfferMessage = {
-            "id": offer.id,
-            "invitation": offer.invitation,
-            "supplier": self.me,
-            "sku": offer.sku,
-            "lot": offer.lot,
-            "quantity": offer.quantity,
-            "shelfLifeDays": offer.shelf_life_days,
-            "minOrderQuantity": offer.min_order_quantity,
-            "unitPrice": offer.unit_price,
-            "ruleVersion": offer.rule_version,
-            "nonce": new_nonce(),
-            "deadline": offer.deadline,
-        }
+        message = offer.as_message(new_nonce())
         signed = self.signer.sign("Offer", message)
         s.add(offer)
         self.outbox.enqueue(s, signed, requester)
@@ -304,25 +263,3 @@ class Invitations:
 
 def _day(iso: str | None) -> date | None:
     return date.fromisoformat(iso) if iso else None
-
-
-def _invitation_row(m: InvitationMessage, consignment: bool, invited: list[str]) -> Invitation:
-    """The requester's own copy of an invitation it sends."""
-    return Invitation(
-        id=m["id"],
-        requester=m["requester"],
-        sku=m["sku"],
-        quantity=m["quantity"],
-        needed_by=m["neededBy"],
-        min_shelf_life_days=m["minShelfLifeDays"],
-        radius_km=m["radiusKm"],
-        deadline=m["deadline"],
-        mine=True,
-        consignment=consignment,
-        scenario=m["scenario"],
-        customer_tier=m["customerTier"],
-        urgent=m["urgent"],
-        rule_version=m["ruleVersion"],
-        created_at=utc_now_iso(),
-        invited=json.dumps(invited),
-    )

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from negotiation.rules.book import CheckedBook
 from negotiation.rules.engine import Policy, SkuFacts
@@ -28,7 +28,7 @@ def load_history(engine: Engine, me: str, until: date, safety_floor: int = 0) ->
         rows = s.exec(
             select(Record.at, Record.type, Record.body)
             .where(Record.kind == LEDGER, Record.at < limit)
-            .order_by(Record.seq)  # type: ignore[arg-type]
+            .order_by(col(Record.seq))
         ).all()
         records, plans = [], []
         mine = {i.id: i for i in s.exec(select(Invitation).where(Invitation.mine)).all()}
@@ -48,7 +48,7 @@ def load_history(engine: Engine, me: str, until: date, safety_floor: int = 0) ->
                 datetime.fromtimestamp(i.needed_by, UTC).date(),
                 i.distance_km or 0,
             )
-            for i in s.exec(select(Invitation).where(~Invitation.mine, Invitation.created_at < limit)).all()  # type: ignore[arg-type]
+            for i in s.exec(select(Invitation).where(~col(Invitation.mine), Invitation.created_at < limit)).all()
         ]
         skus = {k.code: SkuFacts(k.code, k.transfer_price) for k in s.exec(select(Sku)).all()}
         lots = {
@@ -65,7 +65,7 @@ def last_decided_version(engine: Engine) -> str | None:
     """The rule book of this node's most recent decision: what the sandbox compares against by default."""
     with session_scope(engine) as s:
         inv = s.exec(
-            select(Invitation).where(Invitation.rule_version != "").order_by(Invitation.created_at.desc())  # type: ignore[attr-defined]
+            select(Invitation).where(Invitation.rule_version != "").order_by(col(Invitation.created_at).desc())
         ).first()
         return inv.rule_version if inv else None
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from node.domain.ledger import (
     Bucket,
@@ -126,12 +126,12 @@ def _balance_rows(session: Session, buckets: set[Bucket]) -> Sequence[StockBalan
         return []
     clauses = [
         and_(
-            StockBalance.sku == b.sku,  # type: ignore[arg-type]
-            StockBalance.lot == b.lot,  # type: ignore[arg-type]
-            StockBalance.location == b.location,  # type: ignore[arg-type]
-            StockBalance.owner == b.owner,  # type: ignore[arg-type]
-            StockBalance.holder == b.holder,  # type: ignore[arg-type]
-            StockBalance.status == b.status,  # type: ignore[arg-type]
+            col(StockBalance.sku) == b.sku,
+            col(StockBalance.lot) == b.lot,
+            col(StockBalance.location) == b.location,
+            col(StockBalance.owner) == b.owner,
+            col(StockBalance.holder) == b.holder,
+            col(StockBalance.status) == b.status,
         )
         for b in buckets
     ]

@@ -12,9 +12,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from chain.audit import PROOF_FORMAT
 from node.errors import InvalidMovement
 from node.store.records import normalize_time
 from node.store.tables import AnchorBatch, Record
+
+# Opens the page and every document in it: docs/proof-format.md section 5 (computed once, spliced as text).
+_FORMAT_FIELD = f'"format":{json.dumps(PROOF_FORMAT)}'
 
 ISO_TIME = r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?$"
 
@@ -46,7 +50,7 @@ def _time_bound(value: str | None, default: str) -> str:
 
 
 def proof_page(session: Session, kind: str, after: int, limit: int, since: str | None, until: str | None) -> str:
-    """One page of proof documents as JSON text: {"kind", "items": [...], "next_after"}."""
+    """One page of proof documents as JSON text: {"format", "kind", "items": [...], "next_after"}."""
     params = {
         "kind": kind,
         "after": after,
@@ -72,15 +76,19 @@ def proof_page(session: Session, kind: str, after: int, limit: int, since: str |
                 separators=(",", ":"),
             )
             items.append(
-                f'{{"record":{body},"leaf":"{leaf}","status":"anchored","proof":{proof},'
+                f'{{{_FORMAT_FIELD},"record":{body},"leaf":"{leaf}","status":"anchored","proof":{proof},'
                 f'"root":"{root}","anchor":{anchor}}}'
             )
         else:
             items.append(
-                f'{{"record":{body},"leaf":"{leaf}","status":"pending","proof":null,"root":null,"anchor":null}}'
+                f'{{{_FORMAT_FIELD},"record":{body},"leaf":"{leaf}","status":"pending",'
+                '"proof":null,"root":null,"anchor":null}'
             )
     next_after = rows[-1][0] if len(rows) == limit else None
-    return f'{{"kind":{json.dumps(kind)},"items":[{",".join(items)}],"next_after":{json.dumps(next_after)}}}'
+    return (
+        f'{{{_FORMAT_FIELD},"kind":{json.dumps(kind)},"items":[{",".join(items)}],'
+        f'"next_after":{json.dumps(next_after)}}}'
+    )
 
 
 def batches(session: Session, kind: str) -> list[AnchorBatch]:

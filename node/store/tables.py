@@ -6,9 +6,12 @@ store member names and make PostgreSQL create enum types: rows stay readable by 
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import BigInteger, CheckConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from negotiation.wire import DisputeMessage, InvitationMessage, OfferMessage
 from node.domain.states import (
     BatchStatus,
     Direction,
@@ -199,7 +202,36 @@ class InvitationBase(SQLModel):
 
 
 class Invitation(InvitationBase, table=True):
-    pass
+    @classmethod
+    def of_message(
+        cls,
+        m: InvitationMessage,
+        mine: bool,
+        created_at: str,
+        consignment: bool = False,
+        invited: list[str] | None = None,
+        distance_km: int | None = None,
+    ) -> Invitation:
+        """The one mapping from the signed Invitation to the row each side keeps of it."""
+        return cls(
+            id=m["id"],
+            requester=m["requester"],
+            sku=m["sku"],
+            quantity=m["quantity"],
+            needed_by=m["neededBy"],
+            min_shelf_life_days=m["minShelfLifeDays"],
+            radius_km=m["radiusKm"],
+            deadline=m["deadline"],
+            mine=mine,
+            consignment=consignment,
+            scenario=m["scenario"],
+            customer_tier=m["customerTier"],
+            urgent=m["urgent"],
+            rule_version=m["ruleVersion"],
+            distance_km=distance_km,
+            created_at=created_at,
+            invited=json.dumps(invited or []),
+        )
 
 
 class TransferOfferBase(SQLModel):
@@ -222,7 +254,40 @@ class TransferOfferBase(SQLModel):
 
 
 class TransferOffer(TransferOfferBase, table=True):
-    pass
+    @classmethod
+    def of_message(cls, m: OfferMessage, mine: bool, location: str | None = None) -> TransferOffer:
+        """The one mapping between the signed Offer and the row each side keeps of it (see `as_message`)."""
+        return cls(
+            id=m["id"],
+            invitation=m["invitation"],
+            supplier=m["supplier"],
+            sku=m["sku"],
+            lot=m["lot"],
+            location=location,
+            quantity=m["quantity"],
+            shelf_life_days=m["shelfLifeDays"],
+            min_order_quantity=m["minOrderQuantity"],
+            unit_price=m["unitPrice"],
+            deadline=m["deadline"],
+            mine=mine,
+            rule_version=m["ruleVersion"],
+        )
+
+    def as_message(self, nonce: int) -> OfferMessage:
+        return {
+            "id": self.id,
+            "invitation": self.invitation,
+            "supplier": self.supplier,
+            "sku": self.sku,
+            "lot": self.lot,
+            "quantity": self.quantity,
+            "shelfLifeDays": self.shelf_life_days,
+            "minOrderQuantity": self.min_order_quantity,
+            "unitPrice": self.unit_price,
+            "ruleVersion": self.rule_version,
+            "nonce": nonce,
+            "deadline": self.deadline,
+        }
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -306,3 +371,17 @@ class DisputeBase(SQLModel):
 
 class Dispute(DisputeBase, table=True):
     """A partner's dispute on a transfer, an offer or a decision, and the arbitrator's ruling on it."""
+
+    @classmethod
+    def of_message(cls, m: DisputeMessage, mine: bool, opened_at: str) -> Dispute:
+        return cls(
+            id=m["id"],
+            subject=m["subject"],
+            opener=m["opener"],
+            respondent=m["respondent"],
+            reason=m["reason"],
+            claim_amount=m["claimAmount"],
+            rule_version=m["ruleVersion"],
+            mine=mine,
+            opened_at=opened_at,
+        )

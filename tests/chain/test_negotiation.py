@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import httpx
-from eth_account import Account
 
 from chain.anvil import AnvilProcess
 from chain.deploy import Deployment
@@ -25,6 +24,7 @@ from node.launch.nodes import (
     until,
 )
 from tests.helpers import stock
+from tests.helpers.messages import invitation_envelope
 
 ACTIVE = load_book(TEST_RULEBOOK).version
 
@@ -77,24 +77,7 @@ def test_invitation_reaches_members_within_the_radius_and_they_offer_reserved_st
 
 
 def envelope(domain: Domain, key: str, **over: Any) -> dict[str, Any]:
-    account = Account.from_key(key)
-    message = {
-        "id": new_id(),
-        "requester": account.address,
-        "sku": "FORMULA-900G",
-        "quantity": 10,
-        "neededBy": int(time.time()) + 86_400,
-        "minShelfLifeDays": 0,
-        "radiusKm": 50,
-        "scenario": "routine_replenishment",
-        "customerTier": "standard",
-        "urgent": False,
-        "ruleVersion": "1",
-        "nonce": new_nonce(),
-        "deadline": int(time.time()) + 600,
-    }
-    message.update(over)
-    return sign(domain, "Invitation", message, key).as_json()
+    return invitation_envelope(domain, key, "1", **over)
 
 
 def test_forged_replayed_expired_and_non_member_messages_are_refused_and_change_nothing(

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 from chain.audit import AuditInput, BatchClaim, verify
 from chain.canonical import leaf_hash
 from chain.merkle import MerkleTree
+from tests.helpers.events import Event
 
 NODE = "0x00000000000000000000000000000000000000AA"
 CONTRACT = "0x00000000000000000000000000000000000000CC"
 
-
-@dataclass(frozen=True)
-class Event:
-    seq: int
-    root: bytes
-    prev_root: bytes
-    leaf_count: int
-    tx_hash: str
 
 
 def records(first: int, n: int) -> list[dict[str, object]]:

@@ -3,9 +3,6 @@ and is drawn in the tree of negotiation/errors.py."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
 import re
 
 import pytest
@@ -17,6 +14,7 @@ from negotiation.matching import ProblemError
 from negotiation.messages import MessageRefused
 from negotiation.rules.book import RuleBookInvalid
 from negotiation.rules.expr import EvaluationError, ExpressionError
+from tests.helpers.exceptions import defined_in_package
 
 KNOWN: list[tuple[type[Exception], type[Exception]]] = [
     (MessageRefused, Exception),
@@ -34,13 +32,7 @@ def test_derives_from_root_and_keeps_old_base(exc: type[Exception], old_base: ty
 
 
 def _defined_in_package() -> set[type[BaseException]]:
-    found: set[type[BaseException]] = set()
-    for info in pkgutil.walk_packages(negotiation.__path__, prefix="negotiation."):
-        module = importlib.import_module(info.name)
-        for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, BaseException) and obj.__module__ == module.__name__:
-                found.add(obj)
-    return found
+    return defined_in_package(negotiation)
 
 
 def test_every_exception_in_the_package_is_rooted_and_drawn() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -34,6 +33,7 @@ from negotiation.messages import (
     sign,
     typed_data,
 )
+from tests.helpers.events import Event
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = ROOT / "testdata"
@@ -149,14 +149,6 @@ def test_batches_chain_their_roots_and_events_match() -> None:
     pending = BATCHES["pending"]
     assert [d["status"] for d in pending] == ["pending"] and pending[0]["leaf"] == leaf_hash(pending[0]["record"]).hex()
 
-
-@dataclass(frozen=True)
-class Event:
-    seq: int
-    root: bytes
-    prev_root: bytes
-    leaf_count: int
-    tx_hash: str
 
 
 def events_of(raw: list[dict[str, Any]]) -> list[Event]:

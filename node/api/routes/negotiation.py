@@ -73,10 +73,10 @@ def invitations(s: SessionDep) -> list[InvitationWithOffersOut]:
     out = []
     for inv in s.exec(select(Invitation).order_by(Invitation.created_at)).all():
         offers = s.exec(select(TransferOffer).where(TransferOffer.invitation == inv.id)).all()
+        # Validated first: a row read back holds its state as text, the answer as the state's enum.
+        row = InvitationOut.model_validate(inv, from_attributes=True).model_dump()
         out.append(
-            InvitationWithOffersOut(
-                **inv.model_dump(), offers=[OfferOut.model_validate(o, from_attributes=True) for o in offers]
-            )
+            InvitationWithOffersOut(**row, offers=[OfferOut.model_validate(o, from_attributes=True) for o in offers])
         )
     return out
 

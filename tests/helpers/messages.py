@@ -1,0 +1,31 @@
+"""Signed messages as another member (or an impostor) would send them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from eth_account import Account
+
+from negotiation.messages import Domain, new_id, new_nonce, sign
+
+
+def invitation_envelope(domain: Domain, key: str, rule_version: str, **over: Any) -> dict[str, Any]:
+    """A well-formed Invitation from the key's address, signed by that key; `over` replaces fields before signing."""
+    message = {
+        "id": new_id(),
+        "requester": Account.from_key(key).address,
+        "sku": "FORMULA-900G",
+        "quantity": 10,
+        "neededBy": int(time.time()) + 86_400,
+        "minShelfLifeDays": 0,
+        "radiusKm": 50,
+        "scenario": "routine_replenishment",
+        "customerTier": "standard",
+        "urgent": False,
+        "ruleVersion": rule_version,
+        "nonce": new_nonce(),
+        "deadline": int(time.time()) + 600,
+        **over,
+    }
+    return sign(domain, "Invitation", message, key).as_json()
