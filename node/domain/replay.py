@@ -6,7 +6,7 @@ from typing import Any
 
 from chain.audit import AuditInput
 from node.domain.ledger import Posting, replay
-from node.store.records import normalize_time
+from node.domain.times import normalize_time
 
 
 def replay_source(

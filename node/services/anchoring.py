@@ -23,9 +23,9 @@ from sqlmodel import col, select
 from chain.anchor_client import ZERO_ROOT, AnchorRejected, AnchorWriter, ChainUnavailable
 from chain.merkle import MerkleTree
 from node.domain.states import BatchStatus
+from node.domain.times import utc_now_iso
 from node.errors import ChainHistoryMismatch
 from node.store.engine import session_scope
-from node.store.records import utc_now_iso
 from node.store.tables import AnchorBatch, Record, RecordProof
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
 from negotiation.wire import DisputeMessage, RulingMessage
 from node.domain.states import DisputeStatus
+from node.domain.times import utc_now_iso
 from node.errors import InvalidMovement
 from node.services.directory import Directory
 from node.services.inbound import Inbound
@@ -25,7 +26,7 @@ from node.services.rules_keeper import RuleKeeper
 from node.services.signer import STEP_DEADLINE_SECONDS, Signer
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
-from node.store.records import append_record, serialize_writers, utc_now_iso
+from node.store.records import append_record, serialize_writers
 from node.store.tables import Dispute, Invitation, Transfer, TransferOffer
 
 

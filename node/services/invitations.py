@@ -19,6 +19,7 @@ from negotiation.rules.names import SCENARIOS
 from negotiation.wire import InvitationMessage, OfferMessage
 from node.domain.ledger import Evidence, StockStatus
 from node.domain.states import Direction, InvitationStatus, OfferStatus
+from node.domain.times import utc_now_iso
 from node.errors import InvalidMovement, NotFound
 from node.services.directory import Directory
 from node.services.inbound import Inbound
@@ -28,7 +29,6 @@ from node.services.signer import Signer
 from node.store.demand import daily_demand
 from node.store.engine import session_scope
 from node.store.pool import change_reservation, release_offer
-from node.store.records import utc_now_iso
 from node.store.tables import Invitation, Lot, Sku, StockBalance, TransferOffer
 
 

@@ -26,6 +26,7 @@ from chain.registry_client import MemberInfo
 from negotiation.messages import MessageGuard, SignedMessage
 from negotiation.trigger import OpenRequest, due_needs
 from node.domain.states import Direction, InvitationStatus, RequestStatus
+from node.domain.times import utc_now_iso
 from node.errors import NodeError
 from node.services.directory import Directory
 from node.services.disputes import Disputes
@@ -36,7 +37,6 @@ from node.services.rules_keeper import RuleKeeper
 from node.services.signer import Signer
 from node.services.transfers import Transfers
 from node.store.engine import session_scope
-from node.store.records import utc_now_iso
 from node.store.tables import Invitation, ReplenishmentRequest, SeenMessage, TransferOffer
 
 log = logging.getLogger(__name__)

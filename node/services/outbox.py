@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 
 from negotiation.messages import SignedMessage
 from node.domain.states import Direction, OutboxStatus
+from node.domain.times import utc_now_iso
 from node.store.engine import session_scope
-from node.store.records import utc_now_iso
 from node.store.tables import NegotiationMessage, OutboxMessage
 
 BATCH = 100

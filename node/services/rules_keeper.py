@@ -33,10 +33,10 @@ from negotiation.rules.book import CheckedBook, RuleBookInvalid, book_json, chec
 from negotiation.rules.conflicts import Conflict, find_conflicts
 from negotiation.rules.engine import Policy, RequestFacts, SkuFacts, StockFacts
 from node.domain.ledger import StockStatus
+from node.domain.times import utc_now_iso
 from node.errors import ChainUnreachable, NotFound, RuleBookNotActive, RuleBookRejected
 from node.store.demand import daily_demand
 from node.store.engine import session_scope
-from node.store.records import utc_now_iso
 from node.store.tables import Invitation, RuleBookVersion, Sku, StockBalance
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from negotiation.planning import ReceivedOffer
 from negotiation.wire import AcceptanceMessage, ReceiptMessage, ShipmentMessage
 from node.domain.ledger import Bucket, Posting, StockStatus
 from node.domain.states import InvitationStatus, OfferStatus, RequestStatus, TransferRole, TransferStatus
+from node.domain.times import utc_now_iso
 from node.errors import InvalidMovement, NotFound
 from node.services.directory import Directory
 from node.services.inbound import Inbound
@@ -32,7 +33,7 @@ from node.services.rules_keeper import ActivePolicy, RuleKeeper, request_facts
 from node.services.signer import Signer
 from node.store.engine import session_scope
 from node.store.pool import LEDGER, ensure_lot, require_location, unreserve, write_postings
-from node.store.records import append_record, serialize_writers, utc_now_iso
+from node.store.records import append_record, serialize_writers
 from node.store.tables import Invitation, NegotiationMessage, ReplenishmentRequest, Sku, Transfer, TransferOffer
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from chain.audit import PROOF_FORMAT
+from node.domain.times import normalize_time
 from node.errors import InvalidMovement
-from node.store.records import normalize_time
 from node.store.tables import AnchorBatch, Record
 
 # Opens the page and every document in it: docs/proof-format.md section 5 (computed once, spliced as text).

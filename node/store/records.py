@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from chain.canonical import canonical_json, leaf_hash_of_canonical
+from node.domain.times import utc_now_iso
 from node.store.tables import Record
-
-
-def utc_now_iso() -> str:
-    """Record time: ISO-8601 UTC with microseconds and a Z, so text order is time order."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def serialize_writers(session: Session, kind: str) -> None:
@@ -52,14 +47,3 @@ def append_record(session: Session, kind: str, node: str, type_: str, fields: di
 def record_body(record: Record) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(record.body)
     return body
-
-
-def normalize_time(text: str) -> str:
-    """Any ISO-8601 time (a date, 'Z' or an offset, with or without fractions) in record time's form.
-
-    Record times compare as text only when they share one form; "...00Z" would sort after "...00.5Z".
-    """
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
