@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from node.api.errors import install_error_handlers
 from node.api.routes import audit, health, ledger, negotiation, pool, rules
@@ -23,7 +24,7 @@ def create_app(settings: NodeSettings, services: NodeServices | None = None) -> 
         yield
         node.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title=f"Consortium node {settings.node_name}",
         description="A partner's inventory pool, its append-only ledger, and proofs of its on-chain anchors.",
         version="0.1.0",
