@@ -55,6 +55,15 @@ MESSAGE_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "nonce", "type": "uint64"},
         {"name": "deadline", "type": "uint64"},
     ],
+    "NoOffer": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "invitation", "type": "bytes32"},
+        {"name": "supplier", "type": "address"},
+        {"name": "reason", "type": "string"},
+        {"name": "ruleVersion", "type": "string"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
     "Acceptance": [
         {"name": "id", "type": "bytes32"},
         {"name": "offer", "type": "bytes32"},
@@ -119,6 +128,7 @@ MESSAGE_TYPES: dict[str, list[dict[str, str]]] = {
 SIGNER_FIELD = {
     "Invitation": "requester",
     "Offer": "supplier",
+    "NoOffer": "supplier",
     "Acceptance": "requester",
     "Shipment": "supplier",
     "Receipt": "requester",

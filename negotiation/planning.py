@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -144,3 +144,24 @@ def plan_actions(
         for s in plan.shortages
     ]
     return PlanActions(acceptances, declined, suggestions)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether the requester may plan an invitation now: every member it invited has answered (an offer, a
+    NoOffer, or a refusal of the invitation itself), or its offer window (the invitation's deadline) has closed."""
+
+    invitation: str
+    pending: tuple[str, ...]  # invited members that have not answered, sorted
+    window_closes_at: int  # unix seconds
+
+    @property
+    def ready(self) -> bool:
+        return not self.pending
+
+    def ready_at(self, now: int) -> bool:
+        return self.ready or now >= self.window_closes_at
+
+
+def plan_readiness(invitation: str, invited: Iterable[str], answered: Iterable[str], deadline: int) -> Readiness:
+    return Readiness(invitation, tuple(sorted(set(invited) - set(answered))), deadline)

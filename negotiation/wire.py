@@ -46,6 +46,16 @@ class OfferMessage(TypedDict):
     deadline: int
 
 
+class NoOfferMessage(TypedDict):
+    id: str
+    invitation: str
+    supplier: str
+    reason: str
+    ruleVersion: str
+    nonce: int
+    deadline: int
+
+
 class AcceptanceMessage(TypedDict):
     id: str
     offer: str
@@ -115,6 +125,7 @@ class RulingMessage(TypedDict):
 MESSAGE_SHAPES: dict[str, type] = {
     "Invitation": InvitationMessage,
     "Offer": OfferMessage,
+    "NoOffer": NoOfferMessage,
     "Acceptance": AcceptanceMessage,
     "Shipment": ShipmentMessage,
     "Receipt": ReceiptMessage,

@@ -10,6 +10,7 @@ reach a client (the anchoring service and the launcher handle them).
   | + AlreadyExists           409
   | + InsufficientStock       409
   | + RuleBookNotActive       409
+  | + PlanEarly               409
   | + InvalidMovement         422
   | + EvidenceRequired        422
   | + RuleBookRejected        422
@@ -90,6 +91,13 @@ class ChainUnreachable(RequestError):
     """The chain does not answer, so what must be checked on it cannot be: try again later."""
 
     code = "chain_unavailable"
+
+
+class PlanEarly(RequestError):
+    """Members invited have not answered and the offer window is still open: planning now would refuse the
+    offers on their way."""
+
+    code = "plan_early"
 
 
 class ChainHistoryMismatch(NodeError):

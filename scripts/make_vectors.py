@@ -118,6 +118,18 @@ def message_inputs() -> list[tuple[str, Json]]:
             },
         ),
         (
+            "NoOffer",
+            {
+                "id": "0x" + "6e" * 32,
+                "invitation": INVITATION_ID,
+                "supplier": SUPPLIER,
+                "reason": "nothing to spare above the safety level",
+                "ruleVersion": RULE_VERSION,
+                "nonce": 7,
+                "deadline": DEADLINE,
+            },
+        ),
+        (
             "Acceptance",
             {
                 "id": ACCEPTANCE_ID,

@@ -17,6 +17,7 @@ from node.errors import (
     InvalidMovement,
     NotConfigured,
     NotFound,
+    PlanEarly,
     RequestError,
     RuleBookNotActive,
     RuleBookRejected,
@@ -32,6 +33,7 @@ STATUS_OF: dict[type[RequestError], int] = {
     EvidenceRequired: 422,
     RuleBookRejected: 422,
     RuleBookNotActive: 409,
+    PlanEarly: 409,
     NotConfigured: 503,
     ChainUnreachable: 503,
 }

@@ -164,6 +164,7 @@ class InvitationSentOut(BaseModel):
 
 class InvitationWithOffersOut(InvitationOut):
     offers: list[OfferOut]
+    pending: list[str] = Field(description="for our own invitations: members invited that have not answered yet")
 
 
 class DisputeOpenedOut(BaseModel):

@@ -5,6 +5,7 @@ declines what it will not take. Every step is one transaction that writes its re
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, date, datetime
 from typing import Any
@@ -14,11 +15,12 @@ from sqlmodel import Session, col, select
 
 from chain.registry_client import MemberInfo
 from negotiation.messages import MessageRefused, SignedMessage, new_id, new_nonce
+from negotiation.planning import Readiness, plan_readiness
 from negotiation.rules.engine import CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
 from negotiation.rules.names import SCENARIOS
-from negotiation.wire import InvitationMessage, OfferMessage
+from negotiation.wire import InvitationMessage, NoOfferMessage, OfferMessage
 from node.domain.ledger import Evidence, StockStatus
-from node.domain.states import Direction, InvitationStatus, OfferStatus
+from node.domain.states import Direction, InvitationStatus, OfferStatus, OutboxStatus
 from node.domain.times import utc_now_iso
 from node.errors import InvalidMovement, NotFound
 from node.services.directory import Directory
@@ -29,7 +31,15 @@ from node.services.signer import Signer
 from node.store.demand import daily_demand
 from node.store.engine import session_scope
 from node.store.pool import change_reservation, release_offer
-from node.store.tables import Invitation, Lot, Sku, StockBalance, TransferOffer
+from node.store.tables import (
+    Invitation,
+    Lot,
+    NegotiationMessage,
+    OutboxMessage,
+    Sku,
+    StockBalance,
+    TransferOffer,
+)
 
 
 class Invitations:
@@ -148,7 +158,42 @@ class Invitations:
             raise MessageRefused("out_of_radius", "this node lies outside the invitation's radius")
         s.add(Invitation.of_message(m, mine=False, created_at=utc_now_iso(), distance_km=inbound.distance_km))
         offers = self._answer(s, m, policy, inbound.distance_km)
+        if not offers:  # an answer all the same: the requester need not wait for this member's window to close
+            reason = "no stock to spare under the rule book in force"
+            self._no_offer(s, m, reason if s.get(Sku, m["sku"]) else f"this node does not carry {m['sku']}", policy)
         return {"offers": [o.message["id"] for o in offers]}
+
+    def _no_offer(self, s: Session, inv: InvitationMessage, reason: str, policy: Policy) -> None:
+        fields = {"invitation": inv["id"], "supplier": self.me, "reason": reason, "ruleVersion": policy.version}
+        self.outbox.enqueue(s, self.signer.sign_step("NoOffer", fields), inv["requester"])
+
+    def on_no_offer(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+        """A member invited has nothing to offer: it has answered (logged with the invitation as subject)."""
+        m = msg.as_(NoOfferMessage)
+        inv = s.get(Invitation, m["invitation"])
+        if inv is None or not inv.mine:
+            raise MessageRefused("unknown_subject", f"no invitation {m['invitation']} of this node")
+        if m["supplier"] not in json.loads(inv.invited):
+            raise MessageRefused("not_yours", "this member was not invited")
+        return {}
+
+    @staticmethod
+    def readiness(s: Session, inv: Invitation) -> Readiness:
+        """Who of the members invited has answered: an offer, a NoOffer, or a refusal of the invitation."""
+        offered = s.exec(select(TransferOffer.supplier).where(TransferOffer.invitation == inv.id)).all()
+        declined = s.exec(
+            select(NegotiationMessage.signer).where(
+                NegotiationMessage.subject == inv.id,
+                NegotiationMessage.type == "NoOffer",
+                NegotiationMessage.direction == Direction.IN,
+            )
+        ).all()
+        refused = s.exec(
+            select(OutboxMessage.recipient).where(
+                OutboxMessage.message_id == inv.id, OutboxMessage.status == OutboxStatus.REFUSED
+            )
+        ).all()
+        return plan_readiness(inv.id, json.loads(inv.invited), [*offered, *declined, *refused], inv.deadline)
 
     def _answer(self, s: Session, inv: InvitationMessage, policy: Policy, distance_km: int) -> list[SignedMessage]:
         """Offer what this node can spare under the rule book in force, reserving it so that it cannot be

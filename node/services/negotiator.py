@@ -9,7 +9,6 @@ what was admitted and never holds the write lock across a chain call, a peer cal
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -24,10 +23,11 @@ from sqlmodel import Session, select
 
 from chain.registry_client import MemberInfo
 from negotiation.messages import MessageGuard, SignedMessage
+from negotiation.planning import Readiness
 from negotiation.trigger import OpenRequest, due_needs
-from node.domain.states import Direction, InvitationStatus, RequestStatus
+from node.domain.states import Direction, InvitationStatus, OfferStatus, RequestStatus
 from node.domain.times import utc_now_iso
-from node.errors import NodeError
+from node.errors import NodeError, PlanEarly
 from node.services.directory import Directory
 from node.services.disputes import Disputes
 from node.services.inbound import Inbound
@@ -37,6 +37,7 @@ from node.services.rules_keeper import RuleKeeper
 from node.services.signer import Signer
 from node.services.transfers import Transfers
 from node.store.engine import session_scope
+from node.store.pool import release_offer
 from node.store.tables import Invitation, ReplenishmentRequest, SeenMessage, TransferOffer
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Negotiator:
         self.steps: dict[str, Step] = {
             "Invitation": self.invitations.on_invitation,
             "Offer": self.invitations.on_offer,
+            "NoOffer": self.invitations.on_no_offer,
             "Cancellation": self.invitations.on_cancellation,
             "Acceptance": self.transfers.on_acceptance,
             "Shipment": self.transfers.on_shipment,
@@ -88,6 +90,10 @@ class Negotiator:
         # The worker and operators' requests both trigger and plan: one at a time, or two invitations
         # (or two plans) could be made for the same need.
         self._planning = threading.RLock()
+        # Notified whenever an answer may have come in (a message admitted, a delivery refused): a plan that
+        # waits for the members' answers wakes on the event, not on a timer.
+        self._answers = threading.Condition()
+        outbox.on_refused = self._given_back
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._guard: MessageGuard | None = None
@@ -111,6 +117,7 @@ class Negotiator:
             log_message(s, msg, Direction.IN)
             result = self.steps[msg.type](s, msg, inbound)
         self.outbox.kick()
+        self._answered()
         return {"accepted": msg.type, "id": msg.message["id"], **result}
 
     def _inbound(self, msg: SignedMessage) -> Inbound:
@@ -130,9 +137,51 @@ class Negotiator:
     def expire_offers(self) -> int:
         return self.invitations.expire_offers()
 
-    def plan(self) -> dict[str, Any]:
+    def plan(self, wait_seconds: float = 0.0, force: bool = False) -> dict[str, Any]:
+        """Plan every open invitation once each is ready (every member invited has answered, or its offer
+        window has closed), waiting up to `wait_seconds` for that; `force` plans at once. Raises PlanEarly,
+        naming who has not answered, when the wait ends first."""
+        deadline = time.monotonic() + wait_seconds
+        with self._answers:
+            while not force and (pending := self._pending()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PlanEarly(
+                        "members invited have not answered and the offer window is open: wait, or plan with force",
+                        pending=[
+                            {
+                                "invitation": r.invitation,
+                                "members": list(r.pending),
+                                "window_closes_at": r.window_closes_at,
+                            }
+                            for r in pending
+                        ],
+                    )
+                self._answers.wait(min(left, 1.0))  # an answer wakes it; a window closing is checked each second
         with self._planning:
             return self.transfers.plan()
+
+    def _pending(self) -> list[Readiness]:
+        """The open invitations of ours that are not ready to plan yet."""
+        now = int(time.time())
+        with session_scope(self.engine) as s:
+            invitations = s.exec(
+                select(Invitation).where(Invitation.mine, Invitation.status == InvitationStatus.OPEN)
+            ).all()
+            states = [self.invitations.readiness(s, inv) for inv in invitations]
+        return [r for r in states if not r.ready_at(now)]
+
+    def _answered(self) -> None:
+        with self._answers:
+            self._answers.notify_all()
+
+    def _given_back(self, s: Session, msg: SignedMessage) -> None:
+        """A peer refused one of our messages for good. An Offer's reservation is released (the invitation was
+        planned or closed meanwhile); an Invitation refused counts as that member's answer."""
+        if msg.type == "Offer":
+            offer = s.get(TransferOffer, msg.message["id"])
+            if offer is not None and offer.mine and offer.status == OfferStatus.OPEN:
+                release_offer(s, self.address, offer, OfferStatus.DECLINED)
 
     def confirm_receipt(self, transfer_id: str, quantity: int, location: str) -> dict[str, Any]:
         return self.transfers.confirm_receipt(transfer_id, quantity, location)
@@ -195,9 +244,9 @@ class Negotiator:
         return created
 
     def auto_plan(self) -> dict[str, Any] | None:
-        """Plan by itself once the oldest open invitation is at least `auto_plan_after_seconds` old, has offers,
-        and every member it invited has offered or its deadline has passed: never before an offer on its way
-        arrives, never stranded by a member that stays silent."""
+        """Plan by itself once the oldest open invitation is at least `auto_plan_after_seconds` old and every
+        open invitation is ready (every member invited answered, or the offer window closed): never before an
+        offer on its way arrives, never stranded by a member that stays silent."""
         wait = self.policy.auto_plan_after_seconds
         if wait is None:
             return None
@@ -207,13 +256,10 @@ class Negotiator:
                 .where(Invitation.mine, Invitation.status == InvitationStatus.OPEN)
                 .order_by(Invitation.created_at)
             ).first()
-            if oldest is None:
-                return None
-            suppliers = set(s.exec(select(TransferOffer.supplier).where(TransferOffer.invitation == oldest.id)).all())
+        if oldest is None:
+            return None
         created = datetime.strptime(oldest.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-        age = (datetime.now(UTC) - created).total_seconds()
-        everyone_answered = set(json.loads(oldest.invited)) <= suppliers
-        if age < wait or not suppliers or not (everyone_answered or time.time() >= oldest.deadline):
+        if (datetime.now(UTC) - created).total_seconds() < wait or self._pending():
             return None
         return self.plan()
 
@@ -232,6 +278,7 @@ class Negotiator:
         while not self._stop.is_set():
             try:
                 self.deliver()
+                self._answered()  # a delivery refused may be a member's answer
                 self.expire_offers()
                 self.check_requests()
                 self.auto_plan()

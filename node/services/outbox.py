@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from negotiation.messages import SignedMessage
+from negotiation.messages import SignedMessage, parse
 from node.domain.states import Direction, OutboxStatus
 from node.domain.times import utc_now_iso
 from node.store.engine import session_scope
@@ -55,6 +55,8 @@ class Outbox:
         self.client = client
         # Set when something is queued or changed: the worker wakes at once instead of at its next tick.
         self.wakeup = threading.Event()
+        # Called in the transaction that marks a message refused for good: what it held is given back.
+        self.on_refused: Callable[[Session, SignedMessage], None] | None = None
 
     def enqueue(self, s: Session, msg: SignedMessage, recipient: str) -> None:
         """Queue `msg` for `recipient` inside the caller's transaction."""
@@ -86,6 +88,8 @@ class Outbox:
                 if status is not None:
                     row.status = status
                     delivered += status == OutboxStatus.DELIVERED
+                    if status == OutboxStatus.REFUSED and self.on_refused is not None:
+                        self.on_refused(s, parse(json.loads(row.envelope)))
                 else:
                     row.next_attempt_at = time.time() + min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** min(row.attempts, 7))
                 s.add(row)

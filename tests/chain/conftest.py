@@ -14,6 +14,7 @@ from chain.anvil import AnvilProcess
 from chain.deploy import Deployment, deploy_contracts
 from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory
 from tests.helpers import genesis_of
+from tests.helpers.inprocess import InProcessNetwork
 
 HERE = Path(__file__).resolve().parent
 
@@ -44,3 +45,11 @@ def nodes(anvil: AnvilProcess, deployment: Deployment, tmp_path: Path) -> Iterat
     factory = NodeFactory(anvil, deployment, tmp_path)
     yield factory
     factory.stop_all()
+
+
+@pytest.fixture
+def network(anvil: AnvilProcess, deployment: Deployment, tmp_path: Path) -> Iterator[InProcessNetwork]:
+    """Nodes served in-process, reaching each other through a routing transport (tests/helpers/inprocess.py)."""
+    net = InProcessNetwork(anvil.rpc_url, deployment, tmp_path)
+    yield net
+    net.close()

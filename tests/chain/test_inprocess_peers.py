@@ -4,13 +4,9 @@ on a real Anvil chain. Step by step (`deliver()`) without workers; by the worker
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from chain.anvil import AnvilProcess
-from chain.deploy import Deployment
 from negotiation.messages import Domain
 from negotiation.rules.book import load_book
 from node.launch.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, fund_new_key, soon, stock_up_through, until
@@ -20,19 +16,10 @@ from tests.helpers.messages import invitation_envelope
 ACTIVE = load_book(TEST_RULEBOOK).version
 
 
-@pytest.fixture
-def network(anvil: AnvilProcess, deployment: Deployment, tmp_path: Any) -> Iterator[InProcessNetwork]:
-    net = InProcessNetwork(anvil.rpc_url, deployment, tmp_path)
-    yield net
-    net.close()
-
 
 def stock_up(node: InProcessNode, lots: list[tuple[str, str, int]]) -> None:
     stock_up_through(node.client, lots)
 
-
-def stock(node: InProcessNode) -> dict[tuple[str, str], int]:
-    return {(b["lot"], b["status"]): b["quantity"] for b in node.client.get("/stock").json()}
 
 
 def pair(network: InProcessNetwork, tag: str) -> tuple[InProcessNode, InProcessNode]:
@@ -59,13 +46,13 @@ def test_an_invitation_and_its_offer_travel_between_in_process_nodes_step_by_ste
     inv_id = sent["invitation"]["id"]
     # No worker running: the signed invitation waits in the requester's outbox.
     assert xs.client.get("/negotiation/invitations").json() == []
-    assert stock(xs) == {("X1", "available"): 50}
+    assert xs.stock() == {("X1", "available"): 50}
 
     # The requester's outbox posts it to the URL the registry holds for the supplier, through the router.
     assert hz.deliver() == 1
     [received] = xs.client.get("/negotiation/invitations").json()
     assert (received["id"], received["requester"], received["quantity"]) == (inv_id, hz.address, 30)
-    assert stock(xs) == {("X1", "available"): 20, ("X1", "reserved"): 30}
+    assert xs.stock() == {("X1", "available"): 20, ("X1", "reserved"): 30}
     # The supplier's answer is queued, not yet delivered.
     assert hz.client.get("/negotiation/offers").json() == []
 
@@ -83,7 +70,7 @@ def test_with_their_workers_running_the_outboxes_deliver_by_themselves(network: 
         inv_id = invite(hz, 30)["invitation"]["id"]
         [offer] = until(lambda: hz.client.get("/negotiation/offers", params={"invitation": inv_id}).json())
         assert (offer["supplier"], offer["lot"], offer["quantity"]) == (xs.address, "X1", 30)
-        assert stock(xs) == {("X1", "available"): 20, ("X1", "reserved"): 30}
+        assert xs.stock() == {("X1", "available"): 20, ("X1", "reserved"): 30}
     assert (hz.deliver(), xs.deliver()) == (0, 0)  # the workers left nothing behind
 
 
@@ -121,4 +108,4 @@ def test_a_message_signed_by_a_non_member_is_refused_in_process_and_changes_noth
         r = peer.post(inbox, json=invitation(domain, hz.key))
     assert r.status_code == 202, r.text
     assert len(r.json()["offers"]) == 1
-    assert stock(xs) == {("X1", "available"): 40, ("X1", "reserved"): 10}
+    assert xs.stock() == {("X1", "available"): 40, ("X1", "reserved"): 10}

@@ -107,6 +107,10 @@ class InProcessNode:
         finally:
             self.services.stop()
 
+    def stock(self) -> dict[tuple[str, str], int]:
+        """Balances by (lot, status), as the operator sees them."""
+        return {(b["lot"], b["status"]): b["quantity"] for b in self.client.get("/stock").json()}
+
     def deliver(self) -> int:
         """One pass of the outbox worker, on the caller's thread: how many messages the peers accepted."""
         return self.negotiator.deliver()

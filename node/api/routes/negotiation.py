@@ -6,7 +6,7 @@ import json
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from web3 import Web3
@@ -69,15 +69,15 @@ def invite(body: Annotated[InvitationIn, Body()], negotiator: NegotiatorDep) -> 
 
 
 @router.get("/invitations", dependencies=operator)
-def invitations(s: SessionDep) -> list[InvitationWithOffersOut]:
+def invitations(s: SessionDep, negotiator: NegotiatorDep) -> list[InvitationWithOffersOut]:
     out = []
     for inv in s.exec(select(Invitation).order_by(Invitation.created_at)).all():
         offers = s.exec(select(TransferOffer).where(TransferOffer.invitation == inv.id)).all()
         # Validated first: a row read back holds its state as text, the answer as the state's enum.
         row = InvitationOut.model_validate(inv, from_attributes=True).model_dump()
-        out.append(
-            InvitationWithOffersOut(**row, offers=[OfferOut.model_validate(o, from_attributes=True) for o in offers])
-        )
+        pending = list(negotiator.invitations.readiness(s, inv).pending) if inv.mine else []
+        offers_out = [OfferOut.model_validate(o, from_attributes=True) for o in offers]
+        out.append(InvitationWithOffersOut(**row, offers=offers_out, pending=pending))
     return out
 
 
@@ -112,10 +112,18 @@ def decline(offer_id: str, negotiator: NegotiatorDep) -> DeclinedOut:
     return DeclinedOut(declined=offer_id)
 
 
-@router.post("/plan", dependencies=operator)
-def plan(negotiator: NegotiatorDep) -> PlanOut:
-    """Solve the cost-optimal plan over all open invitations and received offers; accept and decline."""
-    return PlanOut.model_validate(negotiator.plan())
+@router.post("/plan", dependencies=operator, responses={409: {"description": "plan_early: members have not answered"}})
+def plan(
+    negotiator: NegotiatorDep,
+    wait: Annotated[float, Query(ge=0, le=300, description="seconds to wait for the members' answers")] = 30,
+    force: Annotated[bool, Query(description="plan now, even before every member invited has answered")] = False,
+) -> PlanOut:
+    """Solve the cost-optimal plan over all open invitations and received offers; accept and decline.
+
+    An invitation is planned once every member invited has answered (an offer, or a NoOffer) or its offer
+    window has closed; until then this waits up to `wait` seconds, and answers 409 `plan_early` naming who has
+    not answered if the wait ends first (`force` plans at once)."""
+    return PlanOut.model_validate(negotiator.plan(wait, force))
 
 
 @router.get("/transfers", dependencies=operator)
