@@ -10,8 +10,10 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,12 @@ from eth_account import Account
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
 from chain.deploy import RuleGenesis, deploy_contracts
+from chain.errors import AnvilDidNotStart
 from chain.processes import free_port, port_is_free
 from chain.registry_client import MemberRegistryClient, Role
 from chain.tx import connect
 from negotiation.rules.book import load_book
+from node.errors import NodeDidNotStart
 from node.launch.process import NodeProcess
 from node.services.rules_keeper import governance_terms
 
@@ -37,6 +41,11 @@ class DemoPartner:
     lat_e6: int
     lon_e6: int
 
+
+# A child that exits is restarted after these delays; one more exit within the window stops the consortium.
+RESTART_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
+RESTART_WINDOW_SECONDS = 120.0
+SUPERVISE_EVERY_SECONDS = 0.5
 
 DEMO_RULEBOOK = Path(__file__).resolve().parents[1] / "demo" / "rulebook.yaml"
 DEMO_POOL = DEMO_RULEBOOK.parent / "pool.yaml"
@@ -70,6 +79,7 @@ class LocalConsortium:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=2))
+        tmp.chmod(0o600)  # it holds every node's API token
         os.replace(tmp, self.manifest_path)
         self.keys_path.write_text(json.dumps(keys, indent=2))
         self.keys_path.chmod(0o600)
@@ -79,12 +89,15 @@ class LocalConsortium:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         manifest, keys = self._load()
         port = manifest["anvil_port"] if manifest and port_is_free(manifest["anvil_port"]) else free_port()
+        say(f"starting Anvil on port {port} (chain state: {self.data_dir / 'anvil-state.json'})")
         self.anvil = AnvilProcess(port=port, state_path=self.data_dir / "anvil-state.json")
         self.anvil.start()
+        self._pid_file("anvil", self.anvil.proc)
         rpc = self.anvil.rpc_url
         if manifest is None or not self._contracts_present(rpc, manifest):
             if manifest is not None:
                 self._set_aside(manifest)
+            say("compiling and deploying the contracts (member registry, anchors, rule registry)")
             manifest, keys = self._create(rpc)
         manifest["rpc_url"] = rpc
         manifest["anvil_port"] = port
@@ -102,15 +115,74 @@ class LocalConsortium:
                 self._node_env(manifest, entry, keys),
                 self.data_dir / entry["name"] / "node.log",
             )
+            say(f"starting node {entry['name']} at {url} (log: {node.log_path})")
             node.start()
+            self._pid_file(entry["name"], node.proc)
             self.nodes.append(node)
         self._save(manifest, keys)
         if not manifest.get("demo_loaded"):
             for entry in manifest["nodes"]:
+                say(f"loading demo stock into {entry['name']}")
                 load_demo_data(entry, manifest)
             manifest["demo_loaded"] = True
             self._save(manifest, keys)
         return manifest
+
+    def _pid_file(self, name: str, proc: subprocess.Popen[bytes] | None) -> None:
+        """`<data dir>/<name>.pid`: which process is which, for an operator (and a supervisor test)."""
+        if proc is not None:
+            (self.data_dir / f"{name}.pid").write_text(f"{proc.pid}\n")
+
+    def _children(self) -> list[tuple[str, subprocess.Popen[bytes] | None, Callable[[], None], str]]:
+        """(name, process, restart, where it answers) for Anvil and every node."""
+        assert self.anvil is not None
+        anvil = self.anvil
+        children: list[tuple[str, subprocess.Popen[bytes] | None, Callable[[], None], str]] = [
+            ("anvil", anvil.proc, anvil.start, anvil.rpc_url)
+        ]
+        children += [(n.name, n.proc, n.start, n.url) for n in self.nodes]
+        return children
+
+    def supervise(self, stop: threading.Event) -> bool:
+        """Until `stop` is set: a child that exits is restarted after a back-off, with a line on the terminal;
+        one that keeps exiting (more than len(RESTART_DELAYS) times in RESTART_WINDOW_SECONDS) stops the
+        consortium. Returns False when it gave up."""
+        exits: dict[str, list[float]] = {}
+        while not stop.wait(SUPERVISE_EVERY_SECONDS):
+            for name, proc, restart, where in self._children():
+                if proc is None or proc.poll() is None:
+                    continue
+                now = time.monotonic()
+                recent = [t for t in exits.get(name, []) if now - t < RESTART_WINDOW_SECONDS]
+                exits[name] = [*recent, now]
+                if len(recent) >= len(RESTART_DELAYS):
+                    say(
+                        f"{name} keeps exiting (code {proc.returncode}, {len(recent) + 1} times in "
+                        f"{RESTART_WINDOW_SECONDS:.0f} s): stopping the consortium; see {self._log_of(name)}"
+                    )
+                    return False
+                delay = RESTART_DELAYS[len(recent)]
+                say(
+                    f"{name} exited (code {proc.returncode}); restarting in {delay:g} s "
+                    f"(attempt {len(recent) + 1} of {len(RESTART_DELAYS)}); log: {self._log_of(name)}"
+                )
+                if stop.wait(delay):
+                    return True
+                try:
+                    restart()
+                except (NodeDidNotStart, AnvilDidNotStart) as exc:
+                    say(f"{name} did not come back: {str(exc).splitlines()[0]}")
+                    continue
+                self._pid_file(name, self._process_of(name))
+                say(f"{name} is back at {where}")
+        return True
+
+    def _process_of(self, name: str) -> subprocess.Popen[bytes] | None:
+        return next(proc for n, proc, _, _ in self._children() if n == name)
+
+    def _log_of(self, name: str) -> Path | str:
+        node = next((n for n in self.nodes if n.name == name), None)
+        return node.log_path if node else "Anvil's output (restart it by hand to see it)"
 
     def _set_aside(self, manifest: dict[str, Any]) -> None:
         """State from a consortium whose contracts are gone (or from an older version of this software):
@@ -120,7 +192,7 @@ class LocalConsortium:
             old = self.data_dir / entry["name"]
             if old.exists():
                 old.rename(self.data_dir / f"{entry['name']}.stale-{stamp}")
-                print(f"moved the state of {entry['name']} aside to {old.name}.stale-{stamp}", flush=True)
+                say(f"moved the state of {entry['name']} aside to {old.name}.stale-{stamp}")
 
     def _contracts_present(self, rpc: str, manifest: dict[str, Any]) -> bool:
         w3 = connect(rpc)
@@ -192,18 +264,27 @@ class LocalConsortium:
             self.anvil = None
 
     def run_until_interrupted(self) -> None:
+        """Start, print the summary, supervise until Ctrl-C or SIGTERM; exits 1 if a child keeps dying."""
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        healthy = True
         try:
             manifest = self.start()
             print(summary(manifest, self.manifest_path), flush=True)
-            stop.wait()
+            healthy = self.supervise(stop)
         except KeyboardInterrupt:
             pass
         finally:
-            print("stopping nodes and Anvil...", flush=True)
+            say("stopping nodes and Anvil...")
             self.stop()
-            print(f"stopped; `consortium up --data-dir {self.data_dir}` resumes the same state", flush=True)
+            say(f"stopped; `consortium up --data-dir {self.data_dir}` resumes the same state")
+        if not healthy:
+            raise SystemExit(1)
+
+
+def say(line: str) -> None:
+    """One line of progress on the operator's terminal, at once (it may be piped)."""
+    print(line, flush=True)
 
 
 def summary(manifest: dict[str, Any], path: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -96,5 +97,42 @@ def test_up_starts_three_anchored_partners_and_resumes_the_same_state(tmp_path: 
         fresh = json.loads((tmp_path / "consortium.json").read_text())
         assert fresh["rule_registry"] and fresh["registry"] != manifest["registry"]
         assert all(httpx.get(f"{n['url']}/health").json()["status"] == "ok" for n in fresh["nodes"])
+    finally:
+        stop(proc)
+
+
+def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 60) -> str:
+    """The terminal's lines up to the first that contains `text` (the consortium prints as it goes)."""
+    assert proc.stdout is not None
+    out = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        out.append(line)
+        if text in line:
+            return "".join(out)
+    raise AssertionError(f"no line with {text!r}:\n" + "".join(out))
+
+
+def test_up_shows_progress_and_restarts_a_node_or_anvil_that_died(tmp_path: Path) -> None:
+    proc = start(tmp_path)
+    try:
+        banner = wait_up(proc)
+        for step in ("starting Anvil", "deploying the contracts", "starting node hangzhou-store", "loading demo"):
+            assert step in banner
+        manifest = json.loads((tmp_path / "consortium.json").read_text())
+        first = manifest["nodes"][0]
+        os.kill(int((tmp_path / f"{first['name']}.pid").read_text()), signal.SIGKILL)
+        said = read_until(proc, f"{first['name']} is back at {first['url']}")
+        assert f"{first['name']} exited (code -9); restarting in 1 s" in said
+        assert httpx.get(f"{first['url']}/health").json()["status"] == "ok"
+
+        os.kill(int((tmp_path / "anvil.pid").read_text()), signal.SIGKILL)
+        said = read_until(proc, f"anvil is back at {manifest['rpc_url']}")
+        assert "anvil exited (code -9)" in said
+        head = httpx.post(manifest["rpc_url"], json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"})
+        assert int(head.json()["result"], 16) > 0  # the chain came back with its state
     finally:
         stop(proc)
