@@ -217,12 +217,24 @@ class ReceivedOut(BaseModel):
     shipped: int
 
 
-class TriggeredOut(BaseModel):
-    invitation: str
+class InternalMoveOut(BaseModel):
     sku: str
+    lot: str
+    from_location: str
+    to_location: str
     quantity: int
+    request: int
+
+
+class TriggeredOut(BaseModel):
+    """A SKU unmet long enough: first moved from our own other locations, then partners invited for the rest."""
+
+    sku: str
     unmet_days: int
-    requests: list[int]
+    internal_moves: list[InternalMoveOut]
+    invitation: str | None = Field(description="None when our own stock covered every request")
+    quantity: int = Field(description="what partners are asked for")
+    requests: list[int] = Field(description="the requests the invitation is for")
     invited: list[str]
 
 

@@ -12,19 +12,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from chain.registry_client import MemberInfo
 from negotiation.messages import MessageGuard, SignedMessage
 from negotiation.planning import Readiness
-from negotiation.trigger import OpenRequest, due_needs
+from negotiation.trigger import OpenRequest, OwnCover, OwnLot, cover_from_own_stock, due_needs
+from node.domain.ledger import Evidence, Movement, MovementType, StockStatus
 from node.domain.states import Direction, InvitationStatus, OfferStatus, RequestStatus
 from node.domain.times import utc_now_iso
 from node.errors import NodeError, PlanEarly
@@ -37,8 +39,8 @@ from node.services.rules_keeper import RuleKeeper
 from node.services.signer import Signer
 from node.services.transfers import Transfers
 from node.store.engine import session_scope
-from node.store.pool import release_offer
-from node.store.tables import Invitation, ReplenishmentRequest, SeenMessage, TransferOffer
+from node.store.pool import record_movement, release_offer
+from node.store.tables import Invitation, Lot, ReplenishmentRequest, SeenMessage, StockBalance, TransferOffer
 
 log = logging.getLogger(__name__)
 
@@ -210,38 +212,110 @@ class Negotiator:
                     select(Invitation).where(Invitation.mine, Invitation.status == InvitationStatus.OPEN)
                 ).all()
             }
-        requests = [
-            OpenRequest(
+        requests = {
+            r.id or 0: OpenRequest(
                 r.id or 0, r.sku, r.location, r.quantity, date.fromisoformat(r.requested_on), r.min_shelf_life_days
             )
             for r in rows
-        ]
+        }
         if not requests:
             return []
         trigger = self.rules.active().policy.trigger
         created: list[dict[str, Any]] = []
-        for need in due_needs(requests, today, trigger.days_unmet, invited):
-            needed_by = datetime.combine(today + timedelta(days=trigger.needed_within_days), dt_time(18), UTC)
-            inv, members = self.invitations.invite(
-                need.sku, need.quantity, int(needed_by.timestamp()), need.min_shelf_life_days, None
-            )
-            with session_scope(self.engine) as s:
-                for rid in need.requests:
-                    row = s.get(ReplenishmentRequest, rid)
-                    if row is not None:
-                        row.status, row.invitation = RequestStatus.INVITED, inv.id
-                        s.add(row)
-            created.append(
-                {
-                    "invitation": inv.id,
-                    "sku": need.sku,
-                    "quantity": need.quantity,
-                    "unmet_days": need.unmet_days,
-                    "requests": list(need.requests),
-                    "invited": [m.address for m in members],
-                }
-            )
+        for need in due_needs(requests.values(), today, trigger.days_unmet, invited):
+            # The first offer is our own stock at our other locations: partners are asked only for the rest.
+            cover = cover_from_own_stock([requests[r] for r in need.requests], self._own_lots(need.sku), today)
+            moved, renamed = self._move_own_stock(cover, need.unmet_days)
+            rest = [renamed.get(r, r) for r in need.requests if cover.uncovered[r]]
+            quantity = sum(cover.uncovered.values())
+            out: dict[str, Any] = {
+                "sku": need.sku,
+                "quantity": quantity,
+                "unmet_days": need.unmet_days,
+                "requests": rest,
+                "internal_moves": moved,
+                "invitation": None,
+                "invited": [],
+            }
+            if quantity:
+                needed_by = datetime.combine(today + timedelta(days=trigger.needed_within_days), dt_time(18), UTC)
+                inv, members = self.invitations.invite(
+                    need.sku, quantity, int(needed_by.timestamp()), need.min_shelf_life_days, None
+                )
+                self._mark_invited(rest, inv.id)
+                out.update(invitation=inv.id, invited=[m.address for m in members])
+            created.append(out)
         return created
+
+    def _own_lots(self, sku: str) -> list[OwnLot]:
+        """Our own stock of `sku`, available, by lot and location."""
+        with session_scope(self.engine) as s:
+            rows = s.exec(
+                select(StockBalance, Lot)
+                .join(Lot, (col(Lot.sku) == col(StockBalance.sku)) & (col(Lot.code) == col(StockBalance.lot)))
+                .where(
+                    StockBalance.sku == sku,
+                    StockBalance.owner == self.address,
+                    StockBalance.holder == self.address,
+                    StockBalance.status == StockStatus.AVAILABLE,
+                    StockBalance.quantity > 0,
+                )
+            ).all()
+        return [
+            OwnLot(b.lot, b.location, b.quantity, date.fromisoformat(lot.expires_on) if lot.expires_on else None)
+            for b, lot in rows
+        ]
+
+    def _move_own_stock(self, cover: OwnCover, unmet_days: int) -> tuple[list[dict[str, Any]], dict[int, int]]:
+        """Record the internal moves and what they did to the requests, in one transaction: a request covered
+        in full is fulfilled; one covered in part is split into its covered part (fulfilled) and the rest, a
+        new open request of the same day. Returns the moves and, for each split request, the rest's id."""
+        if not cover.moves:
+            return [], {}
+        moved: dict[int, int] = defaultdict(int)
+        renamed: dict[int, int] = {}
+        with session_scope(self.engine) as s:
+            for m in cover.moves:
+                evidence = (Evidence("replenishment_request", str(m.request)), Evidence("unmet_days", str(unmet_days)))
+                movement = Movement(
+                    MovementType.MOVE,
+                    m.sku,
+                    m.lot,
+                    m.from_location,
+                    m.quantity,
+                    self.address,
+                    self.address,
+                    to_location=m.to_location,
+                    evidence=evidence,
+                    memo=f"own stock first: {m.quantity} to {m.to_location} for request {m.request}",
+                )
+                record_movement(s, self.address, movement)
+                moved[m.request] += m.quantity
+            for rid, quantity in moved.items():
+                row = s.get(ReplenishmentRequest, rid)
+                assert row is not None
+                if cover.uncovered[rid]:
+                    rest = ReplenishmentRequest(
+                        sku=row.sku,
+                        location=row.location,
+                        quantity=cover.uncovered[rid],
+                        requested_on=row.requested_on,
+                        min_shelf_life_days=row.min_shelf_life_days,
+                    )
+                    s.add(rest)
+                    s.flush()
+                    renamed[rid] = rest.id or 0
+                row.quantity, row.status = quantity, RequestStatus.FULFILLED
+                s.add(row)
+        return [asdict(m) for m in cover.moves], renamed
+
+    def _mark_invited(self, request_ids: list[int], invitation: str) -> None:
+        with session_scope(self.engine) as s:
+            for rid in request_ids:
+                row = s.get(ReplenishmentRequest, rid)
+                if row is not None:
+                    row.status, row.invitation = RequestStatus.INVITED, invitation
+                    s.add(row)
 
     def auto_plan(self) -> dict[str, Any] | None:
         """Plan by itself once the oldest open invitation is at least `auto_plan_after_seconds` old and every

@@ -136,3 +136,40 @@ def test_up_shows_progress_and_restarts_a_node_or_anvil_that_died(tmp_path: Path
         assert int(head.json()["result"], 16) > 0  # the chain came back with its state
     finally:
         stop(proc)
+
+
+def readme_block(heading: str) -> str:
+    """The first ```sh block under a README heading, as a new user would paste it."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split(f"## {heading}", 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path: Path) -> None:
+    proc = start(tmp_path / ".consortium")
+    try:
+        wait_up(proc)
+        script = readme_block("Story 1 on the demo consortium")
+        # Pasted in one go into a shell whose working directory holds `.consortium/`, as after `make run`.
+        run = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        manifest = json.loads((tmp_path / ".consortium" / "consortium.json").read_text())
+        hz, xs = manifest["nodes"][0], manifest["nodes"][1]
+        auth = {"Authorization": f"Bearer {hz['api_token']}"}
+        moves = httpx.get(f"{hz['url']}/ledger/records", params={"type": "move"}, headers=auth).json()
+        moved = sum(r["record"]["lines"][1]["quantity"] for r in moves if r["record"]["memo"].startswith("own stock"))
+        assert moved == 497  # what the store's own warehouse held went to the shop first
+        transfers = httpx.get(f"{hz['url']}/negotiation/transfers", headers=auth).json()
+        assert [(t["supplier"], t["status"]) for t in transfers] == [(xs["address"], "received")]
+        assert sum(t["received"] for t in transfers) == 600 - 497  # partners were asked for the rest only
+        shop = httpx.get(
+            f"{hz['url']}/stock", params={"sku": "DIAPER-L-60", "location": "SHOP"}, headers=auth
+        ).json()
+        assert sum(b["quantity"] for b in shop) == 600  # everything the store asked for is on its shop floor
+        requests = httpx.get(f"{hz['url']}/negotiation/replenishment", headers=auth).json()
+        assert {r["status"] for r in requests} == {"fulfilled"}
+        # Every command answered with JSON, one document a line (the receipt last).
+        answers = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
+        assert answers[-1]["received"] == 600 - 497
+    finally:
+        stop(proc)
