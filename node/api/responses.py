@@ -88,11 +88,16 @@ class AnchoringHealthOut(BaseModel):
     last_error: str | None
 
 
+class SetAsideOut(BaseModel):
+    replenishment_requests: int = Field(description="requests no worker could read: see node.log")
+
+
 class HealthOut(BaseModel):
-    status: str
+    status: str = Field(description='"ok", or "degraded" while anything is set aside')
     node: str
     address: str
     anchoring: AnchoringHealthOut
+    set_aside: SetAsideOut
 
 
 class EvidenceOut(BaseModel):

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 from web3 import Web3
 
 from negotiation.rules.names import Scenario
@@ -14,7 +14,21 @@ from node.domain.ledger import StockStatus
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 Status = Literal["available", "reserved", "quarantine", "damaged", "expired"]
-IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+def _real_date(value: str) -> str:
+    """A pattern lets 9999-99-99 through; only a date that exists is stored (a worker reads every row back)."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise ValueError(f"{value!r} lies outside the years {MIN_YEAR}-{MAX_YEAR}")
+    return value
+
+
+# Dates a business record can carry: wide enough for expiries of long-lived stock, narrow enough that every
+# date converts to unix seconds and back in any language.
+MIN_YEAR, MAX_YEAR = 1970, 2999
+IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_real_date)]
 
 
 class Strict(BaseModel):
@@ -120,7 +134,9 @@ class InvitationIn(Strict):
     @field_validator("needed_by")
     @classmethod
     def _iso(cls, value: str) -> str:
-        datetime.fromisoformat(value)
+        year = datetime.fromisoformat(value).year
+        if not MIN_YEAR <= year <= MAX_YEAR:
+            raise ValueError(f"{value!r} lies outside the years {MIN_YEAR}-{MAX_YEAR}")
         return value
 
     def needed_by_unix(self) -> int:
@@ -137,7 +153,7 @@ class ReplenishmentIn(Strict):
     sku: Code
     location: Code
     quantity: StrictInt = Field(gt=0)
-    requested_on: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="default: today")
+    requested_on: IsoDate | None = Field(default=None, description="default: today")
     min_shelf_life_days: StrictInt = Field(default=0, ge=0)
 
 
@@ -151,7 +167,7 @@ class DisputeIn(Strict):
 
 
 class CheckIn(Strict):
-    today: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    today: IsoDate | None = None
 
 
 class TryIn(Strict):

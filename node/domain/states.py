@@ -38,6 +38,7 @@ class RequestStatus(StrEnum):
     OPEN = "open"
     INVITED = "invited"  # an invitation asks partners for it
     FULFILLED = "fulfilled"
+    SET_ASIDE = "set_aside"  # unreadable (a row from before dates were validated): logged, shown in /health
 
 
 class OutboxStatus(StrEnum):

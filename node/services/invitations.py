@@ -6,6 +6,7 @@ declines what it will not take. Every step is one transaction that writes its re
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,6 +41,8 @@ from node.store.tables import (
     StockBalance,
     TransferOffer,
 )
+
+log = logging.getLogger(__name__)
 
 
 class Invitations:
@@ -252,12 +255,15 @@ class Invitations:
             )
         ).all()
         needed_by = datetime.fromtimestamp(inv["neededBy"], UTC).date()
-        return [
-            CandidateLot.of(
-                b.lot, b.location, b.quantity, _day(lot.expires_on), _day(lot.received_on), needed_by, today
-            )
-            for b, lot in rows
-        ]
+        lots = []
+        for b, lot in rows:
+            try:
+                expires, received = _day(lot.expires_on), _day(lot.received_on)
+            except ValueError:  # a row this node cannot read is never offered on a guess, nor stops the answer
+                log.warning("lot %s of %s has unreadable dates: not offered", lot.code, lot.sku)
+                continue
+            lots.append(CandidateLot.of(b.lot, b.location, b.quantity, expires, received, needed_by, today))
+        return lots
 
     def _offer(self, s: Session, offer: TransferOffer, requester: str) -> SignedMessage:
         """Reserve the offered stock, keep the offer, and queue it, signed, for the requester."""

@@ -212,12 +212,7 @@ class Negotiator:
                     select(Invitation).where(Invitation.mine, Invitation.status == InvitationStatus.OPEN)
                 ).all()
             }
-        requests = {
-            r.id or 0: OpenRequest(
-                r.id or 0, r.sku, r.location, r.quantity, date.fromisoformat(r.requested_on), r.min_shelf_life_days
-            )
-            for r in rows
-        }
+        requests = {r.id or 0: req for r in rows if (req := self._readable(r)) is not None}
         if not requests:
             return []
         trigger = self.rules.active().policy.trigger
@@ -247,6 +242,21 @@ class Negotiator:
             created.append(out)
         return created
 
+    def _readable(self, row: ReplenishmentRequest) -> OpenRequest | None:
+        """The request as the trigger reads it; one that cannot be read is set aside (logged, counted in
+        /health) so that it never stops the worker, which reads every open request on every pass."""
+        try:
+            day = date.fromisoformat(row.requested_on)
+        except ValueError:
+            log.warning("replenishment request %s has no readable date (%r): set aside", row.id, row.requested_on)
+            with session_scope(self.engine) as s:
+                stored = s.get(ReplenishmentRequest, row.id)
+                if stored is not None:
+                    stored.status = RequestStatus.SET_ASIDE
+                    s.add(stored)
+            return None
+        return OpenRequest(row.id or 0, row.sku, row.location, row.quantity, day, row.min_shelf_life_days)
+
     def _own_lots(self, sku: str) -> list[OwnLot]:
         """Our own stock of `sku`, available, by lot and location."""
         with session_scope(self.engine) as s:
@@ -262,8 +272,7 @@ class Negotiator:
                 )
             ).all()
         return [
-            OwnLot(b.lot, b.location, b.quantity, date.fromisoformat(lot.expires_on) if lot.expires_on else None)
-            for b, lot in rows
+            OwnLot(b.lot, b.location, b.quantity, expiry) for b, lot in rows if (expiry := _expiry(lot)) != UNREADABLE
         ]
 
     def _move_own_stock(self, cover: OwnCover, unmet_days: int) -> tuple[list[dict[str, Any]], dict[int, int]]:
@@ -375,3 +384,16 @@ def _remember(s: Session, signer: str, nonce: int, message_id: str) -> bool:
         return False
     s.add(SeenMessage(signer=signer, nonce=nonce, message_id=message_id, received_at=utc_now_iso()))
     return True
+
+
+UNREADABLE = date.min  # an expiry that cannot be read: the lot is never moved or offered on a guess
+
+
+def _expiry(lot: Lot) -> date | None:
+    if not lot.expires_on:
+        return None
+    try:
+        return date.fromisoformat(lot.expires_on)
+    except ValueError:
+        log.warning("lot %s of %s has no readable expiry (%r): left out", lot.code, lot.sku, lot.expires_on)
+        return UNREADABLE

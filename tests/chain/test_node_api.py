@@ -77,6 +77,32 @@ BAD_REQUESTS = [
     ("latitude not a number", "/locations", {"code": "X", "name": "X", "lat": "north", "lon": 120}, 422),
     ("coordinates too precise", "/locations", {"code": "X", "name": "X", "lat": "30.1234567", "lon": 120}, 422),
     ("duplicate SKU", "/skus", {"code": "FORMULA-900G", "name": "again"}, 409),
+    (
+        "a receipt's expiry that is no date",
+        "/ledger/movements",
+        {
+            "type": "receipt",
+            "sku": "FORMULA-900G",
+            "lot": "F9",
+            "location": "WH",
+            "quantity": 1,
+            "expires_on": "2026-13-45",
+        },
+        422,
+    ),
+    ("a lot's expiry in year 0", "/lots", {"sku": "FORMULA-900G", "code": "F8", "expires_on": "0000-01-01"}, 422),
+    (
+        "a request's day that is no date",
+        "/negotiation/replenishment",
+        {"sku": "FORMULA-900G", "location": "WH", "quantity": 1, "requested_on": "9999-99-99"},
+        422,
+    ),
+    (
+        "a check's day that does not exist",
+        "/negotiation/replenishment/check",
+        {"today": "2026-02-30"},
+        422,
+    ),
 ]
 
 

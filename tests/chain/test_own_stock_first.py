@@ -54,3 +54,24 @@ def test_own_stock_elsewhere_moves_first_and_partners_are_invited_only_for_the_r
     assert rest["invitation"] == triggered["invitation"] and triggered["requests"] == [rest["id"]]
     [invitation] = [i for i in hz.client.get("/negotiation/invitations").json() if i["mine"]]
     assert invitation["quantity"] == 20
+
+
+def test_a_request_no_worker_can_read_is_set_aside_and_shown_not_fatal(network: InProcessNetwork) -> None:
+    from node.store.engine import session_scope
+    from node.store.tables import ReplenishmentRequest
+
+    hz = network.node("hz-unreadable", *HANGZHOU)
+    stock_up_through(hz.client, [])
+    hz.client.post("/locations", json={"code": "SHOP", "name": "Shop", "lat": 30.26, "lon": 120.13}).raise_for_status()
+    # A row written before dates were validated (the API refuses 9999-99-99 now): read back by every pass.
+    with session_scope(hz.services.engine) as s:
+        s.add(ReplenishmentRequest(sku="FORMULA-900G", location="SHOP", quantity=5, requested_on="9999-99-99"))
+    good = {"sku": "FORMULA-900G", "location": "SHOP", "quantity": 5}
+    hz.client.post("/negotiation/replenishment", json=good).raise_for_status()
+
+    check = hz.client.post("/negotiation/replenishment/check", json={})
+    assert check.status_code == 200, check.text  # the readable request is still checked (not due yet)
+    health = hz.client.get("/health").json()
+    assert health["status"] == "degraded" and health["set_aside"] == {"replenishment_requests": 1}
+    statuses = sorted(r["status"] for r in hz.client.get("/negotiation/replenishment").json())
+    assert statuses == ["open", "set_aside"]

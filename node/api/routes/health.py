@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from sqlalchemy import func
+from sqlmodel import select
 
 from node.api.deps import ServicesDep
-from node.api.responses import AnchoringHealthOut, HealthOut
+from node.api.responses import AnchoringHealthOut, HealthOut, SetAsideOut
+from node.domain.states import RequestStatus
 from node.services.anchoring import waiting_records
+from node.store.engine import session_scope
 from node.store.pool import LEDGER
+from node.store.tables import ReplenishmentRequest
 
 router = APIRouter(tags=["node"])
 
@@ -16,8 +21,10 @@ router = APIRouter(tags=["node"])
 def health(services: ServicesDep) -> HealthOut:
     count, oldest = waiting_records(services.engine, LEDGER)
     anchoring = services.anchoring
+    with session_scope(services.engine) as s:
+        set_aside = s.exec(select(func.count()).where(ReplenishmentRequest.status == RequestStatus.SET_ASIDE)).one()
     return HealthOut(
-        status="ok",
+        status="degraded" if set_aside else "ok",
         node=services.settings.node_name,
         address=services.address,
         anchoring=AnchoringHealthOut(
@@ -26,4 +33,5 @@ def health(services: ServicesDep) -> HealthOut:
             oldest_waiting=oldest,
             last_error=anchoring.last_error if anchoring else None,
         ),
+        set_aside=SetAsideOut(replenishment_requests=set_aside),
     )
