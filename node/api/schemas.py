@@ -25,6 +25,12 @@ def _real_date(value: str) -> str:
     return value
 
 
+# Every integer the API takes goes into records that auditors parse in any language: it stays within the
+# integers a JSON reader using IEEE doubles (JavaScript's JSON.parse) reads exactly (docs/proof-format.md).
+MAX_SAFE = 2**53 - 1
+# Shelf life and day counts travel as uint32 in signed messages; a century is more than any stock needs.
+MAX_DAYS = 36_500
+
 # Dates a business record can carry: wide enough for expiries of long-lived stock, narrow enough that every
 # date converts to unix seconds and back in any language.
 MIN_YEAR, MAX_YEAR = 1970, 2999
@@ -47,7 +53,7 @@ class SkuIn(Strict):
     code: Code
     name: str = Field(min_length=1, max_length=200)
     unit: str = Field(default="each", min_length=1, max_length=16)
-    transfer_price: StrictInt = Field(default=0, ge=0, description="per unit to partners, minor units")
+    transfer_price: StrictInt = Field(default=0, ge=0, le=MAX_SAFE, description="per unit to partners, minor units")
 
 
 class LocationIn(Strict):
@@ -78,34 +84,34 @@ class _MovementBase(Strict):
     holder: str | None = None
     evidence: list[EvidenceIn] = Field(default_factory=list, max_length=20)
     memo: str = Field(default="", max_length=500)
-    corrects: StrictInt | None = Field(default=None, ge=1)
+    corrects: StrictInt | None = Field(default=None, ge=1, le=MAX_SAFE)
 
     _owner = field_validator("owner", "holder")(_checksum)
 
 
 class ReceiptIn(_MovementBase):
     type: Literal["receipt"]
-    quantity: StrictInt = Field(gt=0)
+    quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
     status: Status = StockStatus.AVAILABLE.value
     expires_on: IsoDate | None = None
 
 
 class IssueIn(_MovementBase):
     type: Literal["issue"]
-    quantity: StrictInt = Field(gt=0)
+    quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
     status: Status = StockStatus.AVAILABLE.value
 
 
 class MoveIn(_MovementBase):
     type: Literal["move"]
-    quantity: StrictInt = Field(gt=0)
+    quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
     to_location: Code
     status: Status = StockStatus.AVAILABLE.value
 
 
 class StatusChangeIn(_MovementBase):
     type: Literal["status_change"]
-    quantity: StrictInt = Field(gt=0)
+    quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
     status: Status
     to_status: Status
 
@@ -113,7 +119,7 @@ class StatusChangeIn(_MovementBase):
 class AdjustmentIn(_MovementBase):
     type: Literal["adjustment"]
     # Signed: a count found 3 short is -3. Zero is refused by the ledger rules.
-    quantity: StrictInt
+    quantity: StrictInt = Field(ge=-MAX_SAFE, le=MAX_SAFE)
     status: Status = StockStatus.AVAILABLE.value
 
 
@@ -122,9 +128,9 @@ MovementIn = Annotated[ReceiptIn | IssueIn | MoveIn | StatusChangeIn | Adjustmen
 
 class InvitationIn(Strict):
     sku: Code
-    quantity: StrictInt = Field(gt=0)
+    quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
     needed_by: str = Field(description="ISO-8601 date or time by which the stock is needed")
-    min_shelf_life_days: StrictInt = Field(default=0, ge=0)
+    min_shelf_life_days: StrictInt = Field(default=0, ge=0, le=MAX_DAYS)
     radius_km: StrictInt | None = Field(default=None, gt=0, le=20_000)
     consignment: bool = Field(default=False, description="ownership stays with the supplier after receipt")
     scenario: Scenario = Field(default="routine_replenishment", description="the strategy matrix column")
@@ -145,16 +151,16 @@ class InvitationIn(Strict):
 
 
 class ReceiveIn(Strict):
-    quantity: StrictInt = Field(ge=0, description="what actually arrived")
+    quantity: StrictInt = Field(ge=0, le=MAX_SAFE, description="what actually arrived")
     location: Code
 
 
 class ReplenishmentIn(Strict):
     sku: Code
     location: Code
-    quantity: StrictInt = Field(gt=0)
+    quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
     requested_on: IsoDate | None = Field(default=None, description="default: today")
-    min_shelf_life_days: StrictInt = Field(default=0, ge=0)
+    min_shelf_life_days: StrictInt = Field(default=0, ge=0, le=MAX_DAYS)
 
 
 class DisputeIn(Strict):
@@ -162,7 +168,7 @@ class DisputeIn(Strict):
         pattern=r"^0x[0-9a-fA-F]{64}$", description="a transfer (acceptance) id, offer id or record leaf"
     )
     reason: str = Field(min_length=1, max_length=256)
-    claim_amount: StrictInt = Field(default=0, ge=0, description="minor units")
+    claim_amount: StrictInt = Field(default=0, ge=0, le=MAX_SAFE, description="minor units")
     respondent: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$", description="if not a transfer/offer")
 
 

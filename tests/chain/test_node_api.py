@@ -90,6 +90,33 @@ BAD_REQUESTS = [
         },
         422,
     ),
+    (
+        "a quantity beyond what a JSON reader holds exactly",
+        "/ledger/movements",
+        {
+            "type": "receipt",
+            "sku": "FORMULA-900G",
+            "lot": "F7",
+            "location": "WH",
+            "quantity": 2**53,
+            "expires_on": "2027-01-01",
+        },
+        422,
+    ),
+    (
+        "corrects beyond 2^64",
+        "/ledger/movements",
+        {
+            "type": "adjustment",
+            "sku": "FORMULA-900G",
+            "lot": "F1",
+            "location": "WH",
+            "quantity": -1,
+            "corrects": 2**64 + 1,
+            "evidence": [{"source": "a", "reference": "1"}, {"source": "b", "reference": "2"}],
+        },
+        422,
+    ),
     ("a lot's expiry in year 0", "/lots", {"sku": "FORMULA-900G", "code": "F8", "expires_on": "0000-01-01"}, 422),
     (
         "a request's day that is no date",
@@ -118,6 +145,9 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(nodes: NodeFactory) ->
             err = r.json()
             assert err["error"] and err["message"], label
         assert c.get("/locations").json() == locations_before
+        for path in ("/ledger/records", "/audit/records"):  # beyond any seq: a clear 422, never an overflow
+            r = c.get(path, params={"after": 2**63})
+            assert r.status_code == 422 and r.json()["error"] == "invalid_request", (path, r.text)
     assert snapshot(node) == before
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from node.api.deps import AuditorDep, ServicesDep, SessionDep
 from node.api.responses import AnchorBatchOut, IdentityOut, ProofPageOut
+from node.api.schemas import MAX_SAFE
 from node.store import proofs
 from node.store.pool import LEDGER
 
@@ -31,7 +32,7 @@ def identity(services: ServicesDep) -> IdentityOut:
 def audit_records(
     s: SessionDep,
     kind: str = LEDGER,
-    after: Annotated[int, Query(ge=0, description="return records with seq > after")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SAFE, description="return records with seq > after")] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     since: Annotated[str | None, Query(pattern=proofs.ISO_TIME)] = None,
     until: Annotated[str | None, Query(pattern=proofs.ISO_TIME)] = None,

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from node.api.deps import AddressDep, AnchoringDep, EngineDep, OperatorDep, ServicesDep, SessionDep
 from node.api.responses import FlushOut, RecordOut
-from node.api.schemas import MovementIn
+from node.api.schemas import MAX_SAFE, MovementIn
 from node.domain.ledger import Evidence, Movement, MovementType
 from node.store.engine import session_scope
 from node.store.pool import LEDGER, record_movement
@@ -52,7 +52,7 @@ def post_movement(body: MovementIn, services: ServicesDep, engine: EngineDep, me
 @router.get("/ledger/records")
 def list_records(
     s: SessionDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SAFE)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 100,
     type: str | None = None,
 ) -> list[RecordOut]:
