@@ -8,6 +8,7 @@ HTTP and database edges stay outside.
 from __future__ import annotations
 
 import builtins
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError as EthValidationError
 from web3 import Web3
 
@@ -141,6 +143,11 @@ _UINT_BITS = {"uint32": 32, "uint64": 64}
 
 T = TypeVar("T")
 
+SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
+# Fields that are moments (unix seconds): a date any implementation can convert, up to the end of year 2999.
+MOMENTS = ("neededBy", "deadline")
+LAST_MOMENT = 32_503_679_999
+
 
 class MessageRefused(NegotiationError):
     """A message the receiving node will not act on; `reason` is a stable code for the 4xx body."""
@@ -220,6 +227,8 @@ def _validate_fields(type_: str, message: Mapping[str, Any]) -> dict[str, Any]:
         if kind in _UINT_BITS:
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** _UINT_BITS[kind]:
                 raise MessageRefused("malformed", f"{where} must be an integer in {kind}")
+            if f["name"] in MOMENTS and value > LAST_MOMENT:
+                raise MessageRefused("malformed", f"{where} must be a moment before the year 3000 (unix seconds)")
         elif kind == "bool":
             if not isinstance(value, bool):
                 raise MessageRefused("malformed", f"{where} must be true or false")
@@ -270,13 +279,16 @@ def sign(domain: Domain, type_: str, message: Mapping[str, Any], private_key: st
 
 def recover_signer(domain: Domain, type_: str, message: Mapping[str, Any], signature: str) -> str:
     clean = _validate_fields(type_, message)
+    if not isinstance(signature, str) or not SIGNATURE.fullmatch(signature):
+        raise MessageRefused("bad_signature", "a signature is 0x and 65 bytes in hex (r, s, v)")
     try:
         return str(
             Account.recover_message(
                 encode_typed_data(full_message=typed_data(domain, type_, clean)), signature=signature
             )
         )
-    except (ValueError, TypeError, EthValidationError) as exc:
+    except (ValueError, TypeError, EthValidationError, BadSignature) as exc:
+        # All zeros, r or s beyond the curve order, v not 27/28/0/1: no key signed it.
         raise MessageRefused("bad_signature", f"signature cannot be recovered: {exc}") from exc
 
 

@@ -167,3 +167,22 @@ def test_unknown_type_and_missing_fields_are_refused() -> None:
     del env["message"]["deadline"]
     with pytest.raises(MessageRefused, match="missing"):
         guard().admit(env, Seen())
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["0x", "0x" + "00" * 65, "0x" + "ff" * 65, "0x" + "00" * 64 + "1b", "0x" + "ab" * 64, "not hex at all"],
+    ids=["empty", "zeros", "beyond-the-curve", "zero-r-s", "64-bytes", "text"],
+)
+def test_signatures_no_key_made_are_refused_as_bad_signature(signature: str) -> None:
+    with pytest.raises(MessageRefused) as refused:
+        recover_signer(DOMAIN, "Invitation", invitation(), signature)
+    assert refused.value.reason == "bad_signature"
+
+
+def test_a_moment_beyond_the_year_2999_is_malformed_not_an_overflow() -> None:
+    from negotiation.messages import parse
+
+    with pytest.raises(MessageRefused) as refused:
+        parse({"type": "Invitation", "message": invitation(neededBy=2**64 - 1), "signature": "0x" + "00" * 65})
+    assert refused.value.reason == "malformed" and "neededBy" in refused.value.message
