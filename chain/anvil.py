@@ -1,4 +1,7 @@
-"""A real Anvil chain as a child process (npm @foundry-rs/anvil-linux-amd64), for `consortium up` and tests."""
+"""A real Anvil chain as a child process (npm @foundry-rs/anvil-linux-amd64), for `consortium up` and tests.
+
+The binary is found by chain/tools.py (CONSORTIUM_ANVIL_BIN, the project's node_modules, PATH).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,9 @@ import httpx
 
 from chain.errors import AnvilDidNotStart, AnvilNotInstalled
 from chain.processes import free_port, kill, terminate
+from chain.tools import find_anvil
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ANVIL_BIN = REPO_ROOT / "node_modules" / ".bin" / "anvil"
+__all__ = ["DEFAULT_PRIVATE_KEYS", "AnvilDidNotStart", "AnvilNotInstalled", "AnvilProcess"]
 
 # Anvil's well-known default accounts (mnemonic "test test ... junk"): local development only.
 DEFAULT_PRIVATE_KEYS: list[str] = [
@@ -41,8 +44,10 @@ class AnvilProcess:
         state_path: Path | None = None,
         chain_id: int = 31337,
         block_time: float | None = None,
+        anvil_bin: str | os.PathLike[str] | None = None,
     ) -> None:
         self.port = port
+        self.anvil_bin = anvil_bin  # None: chain.tools.find_anvil's search
         self.state_path = state_path
         self.chain_id = chain_id
         self.block_time = block_time
@@ -56,12 +61,11 @@ class AnvilProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        if not ANVIL_BIN.exists():
-            raise AnvilNotInstalled(f"{ANVIL_BIN} is missing: run `npm ci` (or `make setup`)")
+        anvil = find_anvil(self.anvil_bin)
         if self.port is None:
             self.port = free_port()
         args = [
-            str(ANVIL_BIN),
+            str(anvil),
             "--host",
             "127.0.0.1",
             "--port",

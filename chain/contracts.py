@@ -1,7 +1,13 @@
-"""Compiling the Solidity contracts with py-solc-x, driving solc-js through scripts/solc.
+"""Compiling the Solidity contracts with py-solc-x, driving solc-js through the shim chain/solc_shim.js.
 
-Artefacts are cached in build/contracts.json keyed by the sources' hash and the compiler version:
-compiling through solc-js takes seconds, and every test worker and node would otherwise repeat it.
+The sources are contracts/*.sol. That folder is also a (data-only) top-level package, so `pip install .` puts it
+beside chain/ in site-packages: the same relative path finds it in a checkout and in an installed copy.
+solc-js and Node.js are found by chain/tools.py.
+
+Artefacts are cached in contracts.json keyed by the sources' hash and the compiler version: compiling through
+solc-js takes seconds, and every test worker and node would otherwise repeat it. The cache is CONSORTIUM_CACHE_DIR
+if set, else build/ of a source checkout, else $XDG_CACHE_HOME/consortium (~/.cache/consortium); never
+site-packages. Not writable: compiled again next time.
 """
 
 from __future__ import annotations
@@ -9,7 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,14 +26,25 @@ from typing import Any
 import solcx
 
 from chain.errors import ContractCompileError
+from chain.tools import find_node, find_solcjs, in_source_checkout, solc_version
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONTRACTS_DIR = REPO_ROOT / "contracts"
-SOLC_SHIM = REPO_ROOT / "scripts" / "solc"
-CACHE = REPO_ROOT / "build" / "contracts.json"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the checkout, or site-packages
+CONTRACTS_DIR = PACKAGE_ROOT / "contracts"
+SOLC_SHIM = Path(__file__).resolve().parent / "solc_shim.js"
+CACHE_ENV = "CONSORTIUM_CACHE_DIR"
 CONTRACT_NAMES = ("MemberRegistry", "AnchorRegistry", "RuleRegistry")
 # Anvil 1.7's default hardfork runs anything up to this; pinned so bytecode does not depend on solc's default.
 EVM_VERSION = "cancun"
+
+
+def cache_path() -> Path:
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser() / "contracts.json"
+    if in_source_checkout():
+        return PACKAGE_ROOT / "build" / "contracts.json"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "consortium" / "contracts.json"
 
 
 @dataclass(frozen=True)
@@ -35,12 +55,25 @@ class CompiledContract:
 
 
 def _sources() -> dict[str, str]:
-    return {p.name: p.read_text() for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
+    sources = {p.name: p.read_text() for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
+    if not sources:
+        raise ContractCompileError(f"no Solidity sources in {CONTRACTS_DIR}: the package was installed without them")
+    return sources
 
 
-def _compile(sources: dict[str, str]) -> dict[str, Any]:
-    if not SOLC_SHIM.exists() or not (REPO_ROOT / "node_modules" / "solc").exists():
-        raise ContractCompileError("solc-js is missing: run `npm ci` (or `make setup`)")
+@contextmanager
+def _solc_binary(solc_package: Path) -> Iterator[Path]:
+    """py-solc-x runs one executable: a throwaway wrapper that runs the shim with node and solc-js's folder."""
+    node = find_node()
+    with tempfile.TemporaryDirectory(prefix="consortium-solc-") as tmp:
+        wrapper = Path(tmp) / "solc"
+        command = " ".join(shlex.quote(str(part)) for part in (node, SOLC_SHIM, solc_package))
+        wrapper.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
+        wrapper.chmod(0o700)
+        yield wrapper
+
+
+def _compile(sources: dict[str, str], solc_package: Path) -> dict[str, Any]:
     standard_input = {
         "language": "Solidity",
         "sources": {name: {"content": text} for name, text in sources.items()},
@@ -51,7 +84,8 @@ def _compile(sources: dict[str, str]) -> dict[str, Any]:
         },
     }
     try:
-        output: dict[str, Any] = solcx.compile_standard(standard_input, solc_binary=SOLC_SHIM)
+        with _solc_binary(solc_package) as solc_binary:
+            output: dict[str, Any] = solcx.compile_standard(standard_input, solc_binary=solc_binary)
     except solcx.exceptions.SolcError as exc:
         raise ContractCompileError(str(exc)) from exc
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
@@ -60,21 +94,17 @@ def _compile(sources: dict[str, str]) -> dict[str, Any]:
     return output
 
 
-def _compiler_version() -> str:
-    # Read from the installed npm package rather than by running the compiler: it is on every cache hit.
-    package = REPO_ROOT / "node_modules" / "solc" / "package.json"
-    return str(json.loads(package.read_text())["version"]) if package.exists() else "missing"
-
-
 def compile_contracts(force: bool = False) -> dict[str, CompiledContract]:
     sources = _sources()
-    version = _compiler_version()
+    solc_package = find_solcjs()
+    version = solc_version(solc_package)
     key = hashlib.sha256(json.dumps([version, sources, CONTRACT_NAMES], sort_keys=True).encode()).hexdigest()
-    if not force and CACHE.exists():
-        cached = json.loads(CACHE.read_text())
+    cache = cache_path()
+    if not force and cache.exists():
+        cached = json.loads(cache.read_text())
         if cached.get("key") == key:
             return {n: CompiledContract(n, c["abi"], c["bytecode"]) for n, c in cached["contracts"].items()}
-    output = _compile(sources)
+    output = _compile(sources, solc_package)
     contracts: dict[str, dict[str, Any]] = {}
     for file_contracts in output["contracts"].values():
         for name, c in file_contracts.items():
@@ -83,13 +113,23 @@ def compile_contracts(force: bool = False) -> dict[str, CompiledContract]:
     missing = set(CONTRACT_NAMES) - set(contracts)
     if missing:
         raise ContractCompileError(f"compiler output lacks {sorted(missing)}")
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    # Two test workers may compile at once: write aside, then rename atomically.
-    fd, tmp = tempfile.mkstemp(dir=CACHE.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"key": key, "solc": version, "contracts": contracts}, f)
-    os.replace(tmp, CACHE)
+    _write_cache(cache, {"key": key, "solc": version, "contracts": contracts})
     return {n: CompiledContract(n, c["abi"], c["bytecode"]) for n, c in contracts.items()}
+
+
+def _write_cache(cache: Path, content: dict[str, Any]) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        # Two test workers may compile at once: write aside, then rename atomically.
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
+    except OSError:
+        return  # a read-only home or image: compile again next time rather than fail
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(content, f)
+        os.replace(tmp, cache)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def kind_to_bytes32(kind: str) -> bytes:

@@ -1,0 +1,140 @@
+"""The package installed as the Dockerfile installs it (`pip install .`, not editable) runs `consortium up` from
+another directory: contracts and the solc shim travel as package data, Anvil and solc-js are found on PATH.
+
+Fast and offline: a fresh virtualenv gets only this project (no dependencies, no build isolation); the
+dependencies and the build backend come from the development venv through a .pth file. A plain path line in a .pth
+is not itself a site directory, so the development venv's editable finder for this project is never loaded: the
+project imports from the new venv's copy, which the test checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+# What docker/Dockerfile copies into the image before `pip install .`: a build must need nothing else.
+SOURCES = ("pyproject.toml", "README.md", "node", "chain", "negotiation", "settlement", "contracts")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """No PYTHONPATH, pip configuration or CONSORTIUM_* settings leaking in from the caller."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "CONSORTIUM_", "PYTHON", "VIRTUAL_ENV")) and k != "DATABASE_URL"
+    }
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def run(args: list[str | Path], cwd: Path, env: dict[str, str], timeout: float = 120) -> str:
+    done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{args} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def install_non_editable(tmp_path: Path) -> Path:
+    """A clean copy of the sources pip-installed into a fresh venv; returns the venv's bin/."""
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    assert all(f"COPY {name}" in dockerfile or f" {name} " in dockerfile for name in SOURCES), "Dockerfile drifted"
+    src = tmp_path / "src"
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            src.mkdir(exist_ok=True)
+            shutil.copy2(REPO / name, src / name)
+    venv = tmp_path / "venv"
+    env = clean_env()
+    run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path, env)
+    python = venv / "bin" / "python"
+    site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp_path, env).strip())
+    dev_sites = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    (site / "dev-dependencies.pth").write_text("".join(f"{p}\n" for p in dev_sites))
+    # --ignore-installed: the development venv's editable install is visible through the .pth; never touch it.
+    run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--ignore-installed", src],
+        tmp_path, env, timeout=300,
+    )
+    where = json.loads(run(
+        [python, "-c", "import json, chain, contracts, node; "
+         "print(json.dumps([m.__file__ for m in (chain, contracts, node)]))"],
+        tmp_path, env,
+    ))
+    assert all(Path(f).resolve().is_relative_to(site.resolve()) for f in where), where
+    return venv / "bin"
+
+
+def read_lines(proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.put(line)
+    lines.put(None)
+
+
+def wait_for_banner(proc: subprocess.Popen[str], lines: queue.Queue[str | None], timeout: float = 120) -> str:
+    out: list[str] = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        out.append(line)
+        if line.startswith("Try:"):
+            return "".join(out)
+    raise AssertionError(f"consortium up did not come up (exit {proc.poll()}):\n{''.join(out)}")
+
+
+def test_installed_package_runs_consortium_up_from_another_directory(tmp_path: Path) -> None:
+    bin_dir = install_non_editable(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cache = tmp_path / "cache"
+    # As a user who ran `npm ci` somewhere and put its tools on PATH; no node_modules near the working directory.
+    env = clean_env(
+        PATH=os.pathsep.join([str(bin_dir), str(REPO / "node_modules" / ".bin"), os.environ.get("PATH", "")]),
+        XDG_CACHE_HOME=str(cache),
+    )
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [str(bin_dir / "consortium"), "up", "--data-dir", str(state)],
+        cwd=elsewhere, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=read_lines, args=(proc, lines), daemon=True).start()
+    try:
+        wait_for_banner(proc, lines)
+        manifest = json.loads((state / "consortium.json").read_text())
+        first = manifest["nodes"][0]
+        health = httpx.get(f"{first['url']}/health", timeout=10)
+        assert health.status_code == 200 and health.json()["node"] == first["name"], health.text
+        # Compiled with the shipped sources and shim, cached in the user's cache, not in site-packages.
+        assert (cache / "consortium" / "contracts.json").exists()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    rest: list[str] = []
+    while (line := lines.get(timeout=10)) is not None:
+        rest.append(line)
+    assert proc.returncode == 0, "".join(rest)
