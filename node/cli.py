@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from negotiation.rules.book import CheckedBook
 
 app = typer.Typer(help="Consortium inventory node: pools, ledgers anchored on-chain, audits.", no_args_is_help=True)
 node_app = typer.Typer(help="Run this partner's node.", no_args_is_help=True)
@@ -21,6 +27,13 @@ app.add_typer(node_app, name="node")
 app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
 
+
+class CliError(typer.TyperException):
+    """A command that cannot do what it was asked: `main` prints `error: <message>` and exits 2."""
+
+    exit_code = 2
+
+
 NodeOpt = Annotated[str | None, typer.Option("--node", help="URL of the node to audit")]
 ExportOpt = Annotated[Path | None, typer.Option("--export", help="an export file from `consortium audit export`")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="CONSORTIUM_AUDIT_TOKEN", help="audit bearer token")]
@@ -29,14 +42,25 @@ KindOpt = Annotated[str, typer.Option("--kind", help="record kind")]
 
 @node_app.command("serve")
 def node_serve() -> None:
-    """Serve one node, configured by CONSORTIUM_* environment variables (see node/settings.py)."""
+    """Serve one node, configured by CONSORTIUM_* environment variables (see node/settings.py). Logs to
+    stderr, one line per event (CONSORTIUM_LOG_LEVEL, default INFO)."""
+    import logging
+
     import uvicorn
 
     from node.api.app import create_app
+    from node.api.logs import configure_logging
     from node.settings import NodeSettings
 
     settings = NodeSettings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    configure_logging(settings.log_level)
+    try:
+        served = create_app(settings)
+    except Exception:
+        logging.getLogger("node").exception("node %s did not start", settings.node_name)
+        raise typer.Exit(1) from None
+    # Our handler formats uvicorn's lines too (log_config=None); requests are logged by the app, with their id.
+    uvicorn.run(served, host=settings.host, port=settings.port, log_config=None, log_level="warning", access_log=False)
 
 
 @app.command("up")
@@ -305,56 +329,7 @@ def rules_history(
         follow_events(rpc, contract, lambda event: typer.echo(json.dumps(event)))
 
 
-@rules_app.command("try")
-def rules_try(
-    file: Annotated[Path, typer.Argument(help="the proposed rule book, YAML or JSON")],
-    start: Annotated[str, typer.Option("--from", help="first day replayed, YYYY-MM-DD")],
-    end: Annotated[str, typer.Option("--to", help="last day replayed, YYYY-MM-DD")],
-    against: Annotated[
-        str | None, typer.Option("--against", help="rule book file or held version to compare with (default: in use)")
-    ] = None,
-) -> None:
-    """Replay this node's recorded history (its database, from the CONSORTIUM_* settings) under the proposed
-    rule book and the one in use, side by side: the offers, plans, safety levels and compensation that
-    would change, and the totals. Reads only; changes nothing."""
-    from datetime import date
-
-    from eth_account import Account
-
-    from negotiation.rules.book import RuleBookInvalid, load_book
-    from node.services.rules_keeper import RuleKeeper
-    from node.services.sandbox import last_decided_version, run_sandbox
-    from node.settings import NodeSettings
-    from node.store.engine import make_engine
-
-    settings = NodeSettings()
-    engine = make_engine(settings.database_url, settings.sqlite_synchronous)
-    keeper = RuleKeeper(engine, settings.rpc_url, None, None, settings.private_key, lambda: "")
-    try:
-        proposed = load_book(file)
-        if against is not None and Path(against).exists():
-            current = load_book(Path(against))
-        else:
-            version = against or last_decided_version(engine)
-            held = keeper.book(version) if version else None
-            if held is None:
-                typer.echo(f"error: no rule book {version or '(none decided yet)'} held; give --against FILE", err=True)
-                raise typer.Exit(2)
-            current = held
-    except RuleBookInvalid as exc:
-        for p in exc.problems:
-            typer.echo(f"INVALID {p}", err=True)
-        raise typer.Exit(2) from None
-    report = run_sandbox(
-        engine,
-        Account.from_key(settings.private_key).address,
-        current,
-        proposed,
-        date.fromisoformat(start),
-        date.fromisoformat(end),
-        settings.safety_stock,
-    )
-    typer.echo(json.dumps(report, indent=2))
+OperatorToken = Annotated[str | None, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="operator token")]
 
 
 def _node_call(method: str, node: str, path: str, token: str | None, body: Any = None) -> Any:
@@ -363,12 +338,149 @@ def _node_call(method: str, node: str, path: str, token: str | None, body: Any =
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     resp = httpx.request(method, f"{node.rstrip('/')}{path}", json=body, headers=headers, timeout=60)
     if resp.status_code >= 400:
-        typer.echo(f"error: {resp.status_code} {resp.text}", err=True)
-        raise typer.Exit(1)
+        try:
+            answer = resp.json()
+            why = f"{answer['error']}: {answer['message']}"
+        except (ValueError, KeyError, TypeError):
+            why = " ".join(resp.text.split())[:300]
+        request_id = resp.headers.get("X-Request-ID")
+        raise CliError(f"{node} answered {resp.status_code} {why}" + (f" (request {request_id})" if request_id else ""))
     return resp.json()
 
 
-OperatorToken = Annotated[str | None, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="operator token")]
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a day YYYY-MM-DD", param_hint=option) from None
+
+
+@rules_app.command("try")
+def rules_try(
+    file: Annotated[Path, typer.Argument(help="the proposed rule book, YAML or JSON")],
+    start: Annotated[str, typer.Option("--from", help="first day replayed, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="last day replayed, YYYY-MM-DD")],
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="rule book file or held version to compare with (default: in use)"),
+    ] = None,
+    node: Annotated[str | None, typer.Option("--node", help="URL of the node whose history is replayed")] = None,
+    token: OperatorToken = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="a `consortium up` directory (instead of --node)")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="the node's name in --data-dir")] = None,
+) -> None:
+    """Replay a node's recorded history under the proposed rule book and the one in use, side by side: the
+    offers, plans, safety levels and compensation that would change, and the totals. Changes nothing.
+
+    Either through the running node (--node URL --token T: it computes for itself; by default against the
+    active book) or on a `consortium up` node's own database, read-only (--data-dir DIR --name NODE; by
+    default against the version of its latest decision)."""
+    from negotiation.rules.book import RuleBookInvalid, book_json, load_book
+
+    first, last = _day(start, "--from"), _day(end, "--to")
+    if (node is None) == (data_dir is None):
+        raise CliError(
+            "say which node's history to replay: --node URL --token T (a running node) or "
+            "--data-dir DIR --name NODE (a `consortium up` directory)" + ("" if node is None else ", not both")
+        )
+    try:
+        proposed = load_book(file)
+        against_file = Path(against) if against is not None and Path(against).exists() else None
+        current = load_book(against_file) if against_file is not None else None
+    except RuleBookInvalid as exc:
+        for p in exc.problems:
+            typer.echo(f"INVALID {p}", err=True)
+        raise CliError("the rule book is not valid") from None
+    if node is not None:
+        body: dict[str, Any] = {"book": book_json(proposed.book), "from": str(first), "to": str(last)}
+        if current is not None:  # --against FILE: the node keeps it first, then compares with its version
+            body["against"] = _node_call("POST", node, "/rules/books", token, book_json(current.book))["version"]
+        elif against is not None:
+            body["against"] = against
+        report = _node_call("POST", node, "/rules/try", token, body)
+    else:
+        assert data_dir is not None
+        report = _try_on_data_dir(data_dir, name, proposed, current, against, first, last)
+    typer.echo(json.dumps(report, indent=2))
+
+
+def _try_on_data_dir(
+    data_dir: Path,
+    name: str | None,
+    proposed: CheckedBook,
+    current: CheckedBook | None,
+    against: str | None,
+    first: date,
+    last: date,
+) -> dict[str, Any]:
+    from eth_account import Account
+
+    from node.services.rules_keeper import RuleKeeper
+    from node.services.sandbox import last_decided_version, run_sandbox
+
+    manifest_path, keys_path = data_dir / "consortium.json", data_dir / "keys.json"
+    if not manifest_path.is_file() or not keys_path.is_file():
+        raise CliError(f"{data_dir} holds no consortium.json and keys.json: give the --data-dir of `consortium up`")
+    try:
+        manifest, keys = json.loads(manifest_path.read_text()), json.loads(keys_path.read_text())
+        names = [str(n["name"]) for n in manifest["nodes"]]
+        if not isinstance(keys, dict):
+            raise TypeError(f"{keys_path} is not an object of keys")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CliError(f"{manifest_path} is not a `consortium up` manifest: {exc}") from None
+    if name is None or name not in names:
+        which = "give --name" if name is None else f"no node {name!r} in {manifest_path}"
+        raise CliError(f"{which}: one of {', '.join(names) or '(none)'}")
+    entry = next(n for n in manifest["nodes"] if n["name"] == name)
+    key = keys.get(name)
+    if not key:
+        raise CliError(f"{keys_path} holds no key of {name}")
+    me = Account.from_key(key).address
+    if entry.get("address") and str(entry["address"]).lower() != me.lower():
+        raise CliError(f"the key of {name} in {keys_path} is not the one of its member {entry['address']}")
+    db = data_dir / name / "node.db"
+    if not db.is_file():
+        raise CliError(f"{name} has no database at {db} (has it run yet?)")
+    engine = _read_only_sqlite(db)
+    try:
+        if current is None:
+            keeper = RuleKeeper(engine, manifest.get("rpc_url", ""), None, None, key, lambda: "")
+            keeper.peer_client.close()  # only the books it holds are read
+            version = against or last_decided_version(engine)
+            current = keeper.book(version) if version else None
+            if current is None:
+                raise CliError(f"{name} holds no rule book {version or '(no decision yet)'}; give --against FILE")
+        # `consortium up` runs its nodes without CONSORTIUM_SAFETY_STOCK: their floor is 0.
+        return run_sandbox(engine, me, current, proposed, first, last, 0)
+    finally:
+        engine.dispose()
+
+
+def _read_only_sqlite(path: Path) -> Engine:
+    """An engine on an existing SQLite file that can neither create it (mode=rw) nor write to it (query_only);
+    each session reads one consistent snapshot (a deferred transaction), so a running node is never held up.
+    Not mode=ro: a read-only connection would leave the WAL's -wal and -shm files behind."""
+    import sqlite3
+
+    from sqlalchemy import create_engine, event
+
+    uri = f"{path.resolve().as_uri()}?mode=rw"
+    engine = create_engine(
+        "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        dbapi_conn.execute("PRAGMA query_only=ON")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
 
 
 @rules_app.command("propose")
@@ -378,9 +490,10 @@ def rules_propose(
     token: OperatorToken = None,
 ) -> None:
     """Hand a rule book to our node and propose it on-chain (refused if it has conflicts)."""
-    from negotiation.rules.book import read_document
+    from negotiation.rules.book import book_json, load_book
 
-    added = _node_call("POST", node, "/rules/books", token, read_document(file))
+    # Parsed and written back as JSON: YAML's dates are no JSON; an invalid book ends here with its problems.
+    added = _node_call("POST", node, "/rules/books", token, book_json(load_book(file).book))
     typer.echo(json.dumps(_node_call("POST", node, f"/rules/books/{added['version']}/propose", token), indent=2))
 
 
@@ -427,8 +540,70 @@ def rule_dispute(
     raise typer.Exit(1 if failed else 0)
 
 
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """What a command may meet in normal use (bad input, a node or chain that does not answer, a file that is
+    not there): each ends as one line. Anything else is a bug and keeps its traceback."""
+    import httpx
+    import yaml
+    from sqlalchemy.exc import SQLAlchemyError
+    from web3.exceptions import Web3Exception
+
+    from chain.errors import ChainError
+    from negotiation.errors import NegotiationError
+    from node.errors import NodeError
+
+    return (
+        NodeError,
+        NegotiationError,
+        ChainError,
+        httpx.HTTPError,
+        OSError,  # also requests' errors under web3, FileNotFoundError, ConnectionError
+        ValueError,  # bad input met deep down: a malformed key, address, number or JSON
+        yaml.YAMLError,
+        SQLAlchemyError,
+        Web3Exception,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    import httpx
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, httpx.RequestError):
+        try:
+            return f"cannot reach {exc.request.url}: {text}"
+        except RuntimeError:  # no request attached
+            return text
+    if isinstance(exc, OSError) and type(exc).__module__ == "builtins" and type(exc).__name__ not in text:
+        return f"{type(exc).__name__}: {text}"
+    return text
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run one `consortium` command; its exit code. Every error ends as one line on stderr, `error: ...`,
+    and exit code 2 (a usage error too); a command's own findings keep their exit codes (e.g. 1: audit failed)."""
+    try:
+        rv = app(args=args, prog_name="consortium", standalone_mode=False)
+    except typer.TyperException as exc:  # a usage error, a bad parameter, a CliError
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return 2  # the help is already printed
+        ctx = getattr(exc, "ctx", None)  # usage errors know their command
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        typer.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        return 2
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        return 1
+    except Exception as exc:
+        if not isinstance(exc, _known_errors()):
+            raise
+        typer.echo(f"error: {_describe(exc)}", err=True)
+        return 2
+    return rv if isinstance(rv, int) else 0
+
+
 def main() -> None:
-    app(prog_name="consortium")
+    sys.exit(run())
 
 
 if __name__ == "__main__":

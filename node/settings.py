@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Anvil's first default account: only a default so that a bare `consortium node serve` works against
@@ -54,6 +55,18 @@ class NodeSettings(BaseSettings):
     # any other active version from its peers and checks its hash).
     rules_address: str | None = None
     rulebook_file: str | None = None
+
+    # The node's log (stderr, which `consortium up` writes to <data-dir>/<node>/node.log): DEBUG, INFO,
+    # WARNING or ERROR. One line per event: time, level, logger, request id, message.
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if not isinstance(logging.getLevelName(level), int):
+            raise ValueError(f"unknown log level {value!r}: one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
 
 
 @lru_cache(maxsize=1)

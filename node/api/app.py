@@ -3,16 +3,28 @@ parse, call a service or the store, and answer with an `*Out` model."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from node.api.errors import install_error_handlers
+from node.api.logs import RequestIdMiddleware
 from node.api.routes import audit, health, ledger, negotiation, pool, rules
 from node.services.container import NodeServices
 from node.settings import NodeSettings
+
+log = logging.getLogger("node")
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
 
 
 def create_app(settings: NodeSettings, services: NodeServices | None = None) -> FastAPI:
@@ -20,9 +32,36 @@ def create_app(settings: NodeSettings, services: NodeServices | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        node.start()
-        yield
-        node.stop()
+        log.info(
+            "node %s starting: member %s, listening on %s:%s (public %s), chain %s, registry %s, anchors %s%s, "
+            "rules %s, rule book file %s, database %s",
+            settings.node_name,
+            node.address,
+            settings.host,
+            settings.port,
+            settings.public_url or "-",
+            _without_credentials(settings.rpc_url),
+            settings.registry_address or "-",
+            settings.anchor_address or "-",
+            "" if settings.anchor_enabled else " (anchoring disabled)",
+            settings.rules_address or "-",
+            settings.rulebook_file or "-",
+            node.engine.url.render_as_string(hide_password=True),
+        )
+        if node.negotiator is None:
+            log.warning("no member registry configured: this node cannot negotiate (CONSORTIUM_REGISTRY_ADDRESS)")
+        try:
+            node.start()
+        except Exception:
+            log.exception("node %s could not start its workers", settings.node_name)
+            raise
+        log.info("node %s started", settings.node_name)
+        try:
+            yield
+        finally:
+            log.info("node %s stopping", settings.node_name)
+            node.stop()
+            log.info("node %s stopped", settings.node_name)
 
     app = FastAPIOffline(
         title=f"Consortium node {settings.node_name}",
@@ -32,6 +71,7 @@ def create_app(settings: NodeSettings, services: NodeServices | None = None) -> 
     )
     app.state.services = node
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     for area in (health, pool, ledger, audit, negotiation, rules):
         app.include_router(area.router)
     return app

@@ -1,16 +1,24 @@
-"""The one place where errors become HTTP answers: every error body is {"error", "message", "detail"}."""
+"""The one place where errors become HTTP answers: every error body is {"error", "message", "detail"}.
+Each refusal is logged here too (WARNING; a 5xx at ERROR), with its code and message, never the request's
+headers (so never a bearer token); the log line carries the request id (node/api/logs.py)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from negotiation.messages import MessageRefused
+from node.api.logs import inbox_envelope_facts
 from node.errors import (
     AlreadyExists,
+    BodyTooDeep,
+    BodyTooLarge,
     ChainUnreachable,
     EvidenceRequired,
     InsufficientStock,
@@ -34,6 +42,8 @@ STATUS_OF: dict[type[RequestError], int] = {
     RuleBookRejected: 422,
     RuleBookNotActive: 409,
     PlanEarly: 409,
+    BodyTooLarge: 413,
+    BodyTooDeep: 422,
     NotConfigured: 503,
     ChainUnreachable: 503,
 }
@@ -56,30 +66,59 @@ REFUSAL_STATUS: dict[str, int] = {
 }
 
 
+log = logging.getLogger("node.api.errors")
+
+
 def error_body(code: str, message: str, detail: Any) -> dict[str, Any]:
     return {"error": code, "message": message, "detail": detail}
 
 
-async def _request_error(_req: Request, exc: Exception) -> JSONResponse:
+def _log_refusal(req: Request, status: int, code: str, message: str) -> None:
+    level = logging.ERROR if status >= 500 else logging.WARNING
+    log.log(level, "%s %s refused %s %s: %s", req.method, req.url.path, status, code, message)
+
+
+async def _request_error(req: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestError)
-    return JSONResponse(error_body(exc.code, exc.message, exc.detail), status_code=STATUS_OF[type(exc)])
+    status = STATUS_OF[type(exc)]
+    _log_refusal(req, status, exc.code, exc.message)
+    return JSONResponse(error_body(exc.code, exc.message, exc.detail), status_code=status)
 
 
-async def _refused(_req: Request, exc: Exception) -> JSONResponse:
+async def _refused(req: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MessageRefused)
-    return JSONResponse(error_body(exc.reason, exc.message, {}), status_code=REFUSAL_STATUS.get(exc.reason, 422))
+    status = REFUSAL_STATUS.get(exc.reason, 422)
+    facts = inbox_envelope_facts(req.scope)
+    log.warning(
+        "signed message refused %s %s: type %s, claimed signer %s: %s",
+        status,
+        exc.reason,
+        facts.get("type", "?"),
+        facts.get("signer", "?"),
+        exc.message,
+    )
+    return JSONResponse(error_body(exc.reason, exc.message, {}), status_code=status)
 
 
-async def _invalid(_req: Request, exc: Exception) -> JSONResponse:
+async def _invalid(req: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")} for e in exc.errors()
     ]
     message = "; ".join(f"{p['where']}: {p['problem']}" for p in problems) or "invalid request"
+    _log_refusal(req, 422, "invalid_request", message)
     return JSONResponse(error_body("invalid_request", message, problems), status_code=422)
+
+
+async def _http_error(req: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route, method not allowed): answered as before, logged like the rest."""
+    assert isinstance(exc, HTTPException)
+    _log_refusal(req, exc.status_code, "http_error", str(exc.detail))
+    return await http_exception_handler(req, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestError, _request_error)
     app.add_exception_handler(MessageRefused, _refused)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(HTTPException, _http_error)

@@ -126,7 +126,16 @@ def send_batch(engine: Engine, writer: AnchorWriter, batch: AnchorBatch) -> Anch
         row.block_number = receipt.block_number
         row.anchored_at = utc_now_iso()
         s.add(row)
-        return row
+    log.info(
+        "anchored %s batch %s: %s leaves, root %s, tx %s, block %s",
+        row.kind,
+        row.seq,
+        row.leaf_count,
+        row.root,
+        row.tx_hash,
+        row.block_number,
+    )
+    return row
 
 
 def _age_seconds(iso: str) -> float:
@@ -207,6 +216,8 @@ class AnchoringService:
         while not self._stop.is_set():
             try:
                 self.step()
+                if self.last_error is not None:
+                    log.info("anchoring resumed after: %s", self.last_error)
                 self.last_error = None
                 delay = 0.0
                 wait = min(self.policy.interval_seconds / 2, 1.0)

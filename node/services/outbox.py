@@ -8,6 +8,8 @@ in production, or in-process through `httpx.ASGITransport`/`MockTransport` in te
 from __future__ import annotations
 
 import json
+import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +26,8 @@ from node.store.tables import NegotiationMessage, OutboxMessage
 
 BATCH = 100
 MAX_BACKOFF_SECONDS = 30.0
+
+log = logging.getLogger(__name__)
 
 
 def log_message(s: Session, msg: SignedMessage, direction: Direction, peer: str | None = None) -> None:
@@ -79,7 +83,9 @@ class Outbox:
             ).all()
         delivered = 0
         for item in due:
-            status, error = self._post(item)
+            # Sent as X-Request-ID: the recipient's log lines about this delivery carry it too.
+            request_id = secrets.token_hex(8)
+            status, error = self._post(item, request_id)
             with session_scope(self.engine) as s:
                 row = s.get(OutboxMessage, item.id)
                 assert row is not None
@@ -88,20 +94,48 @@ class Outbox:
                 if status is not None:
                     row.status = status
                     delivered += status == OutboxStatus.DELIVERED
-                    if status == OutboxStatus.REFUSED and self.on_refused is not None:
-                        self.on_refused(s, parse(json.loads(row.envelope)))
+                    if status == OutboxStatus.DELIVERED:
+                        log.debug(
+                            "%s %s delivered to %s (request %s)",
+                            _type_of(row.envelope),
+                            row.message_id,
+                            row.recipient,
+                            request_id,
+                        )
+                    if status == OutboxStatus.REFUSED:
+                        log.warning(
+                            "%s %s to %s refused for good (request %s): %s",
+                            _type_of(row.envelope),
+                            row.message_id,
+                            row.recipient,
+                            request_id,
+                            error,
+                        )
+                        if self.on_refused is not None:
+                            self.on_refused(s, parse(json.loads(row.envelope)))
                 else:
-                    row.next_attempt_at = time.time() + min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** min(row.attempts, 7))
+                    backoff = min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** min(row.attempts, 7))
+                    row.next_attempt_at = time.time() + backoff
+                    log.info(
+                        "%s %s to %s not delivered (attempt %s, request %s): %s; next try in %.2fs",
+                        _type_of(row.envelope),
+                        row.message_id,
+                        row.recipient,
+                        row.attempts,
+                        request_id,
+                        error,
+                        backoff,
+                    )
                 s.add(row)
         return delivered
 
-    def _post(self, item: OutboxMessage) -> tuple[OutboxStatus | None, str | None]:
+    def _post(self, item: OutboxMessage, request_id: str) -> tuple[OutboxStatus | None, str | None]:
         try:
             url = self.node_url(item.recipient)
             resp = self.client.post(
                 f"{url.rstrip('/')}/negotiation/messages",
                 content=item.envelope,
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", "X-Request-ID": request_id},
             )
         except Exception as exc:  # unreachable peer or chain: retry later
             return None, f"{type(exc).__name__}: {exc}"
@@ -113,6 +147,13 @@ class Outbox:
         if resp.status_code >= 500:
             return None, f"{resp.status_code}: {resp.text[:200]}"
         return OutboxStatus.REFUSED, f"{resp.status_code} {reason}: {resp.text[:200]}"
+
+
+def _type_of(envelope: str) -> str:
+    try:
+        return str(json.loads(envelope).get("type", "message"))
+    except (ValueError, AttributeError):
+        return "message"
 
 
 def _reason(resp: httpx.Response) -> str:

@@ -5,7 +5,6 @@ it cannot show is the active one."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -197,17 +196,31 @@ def test_a_version_becomes_active_only_at_quorum_and_switches_at_its_block_under
     assert report["current"] == v2 and len(report["offer_changes"]) == len(received)
     assert report["totals"]["proposed"]["offered_units"] == 5
     assert report["totals"]["current"]["offered_units"] == 10 * len(received)
-    # The same from the command line, on the node's own database (its CONSORTIUM_* settings), read-only.
+    # The same from the command line, on the node's own database, read-only: laid out as `consortium up`
+    # does (a manifest and the keys beside each node's directory), named with --data-dir and --name...
     strict_file = books["v2"].parent / "strict.yaml"
     strict_file.write_text(yaml.safe_dump(strict))
-    env = {**os.environ, "CONSORTIUM_DATABASE_URL": f"sqlite:///{xs.db_path}", "CONSORTIUM_PRIVATE_KEY": xs.key}
+    data_dir, name = xs.db_path.parent.parent, xs.db_path.parent.name
+    manifest = {
+        "rpc_url": anvil.rpc_url,
+        "rule_registry": deployment.rules,
+        "nodes": [{"name": name, "address": xs.address}],
+    }
+    (data_dir / "consortium.json").write_text(json.dumps(manifest))
+    (data_dir / "keys.json").write_text(json.dumps({name: xs.key}))
+    try_cli = [sys.executable, "-m", "node", "rules", "try", str(strict_file), "--from", today, "--to", today]
     cli = subprocess.run(
-        [sys.executable, "-m", "node", "rules", "try", str(strict_file), "--from", today, "--to", today],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [*try_cli, "--data-dir", str(data_dir), "--name", name], capture_output=True, text=True, check=True
+    )
     from_cli = json.loads(cli.stdout)
     assert from_cli["current"] == v2  # the version of Xiaoshan's latest decision
     assert (from_cli["totals"], from_cli["offer_changes"]) == (report["totals"], report["offer_changes"])
+    # ...or through the node itself, which computes for itself.
+    via_node = subprocess.run(
+        [*try_cli, "--node", xs.url, "--token", xs.token], capture_output=True, text=True, check=True
+    )
+    from_node = json.loads(via_node.stdout)
+    assert (from_node["current"], from_node["totals"]) == (v2, report["totals"])
 
     # The history, read from the chain and matched against the files an auditor holds.
     out = subprocess.run(
