@@ -60,7 +60,16 @@ def node_serve() -> None:
         logging.getLogger("node").exception("node %s did not start", settings.node_name)
         raise typer.Exit(1) from None
     # Our handler formats uvicorn's lines too (log_config=None); requests are logged by the app, with their id.
-    uvicorn.run(served, host=settings.host, port=settings.port, log_config=None, log_level="warning", access_log=False)
+    uvicorn.run(
+        served,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        # A flood of peers or clients gets 503s beyond this many requests at once, not a node out of memory.
+        limit_concurrency=settings.max_concurrent_requests,
+    )
 
 
 @app.command("up")

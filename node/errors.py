@@ -11,7 +11,9 @@ reach a client (the anchoring service and the launcher handle them).
   | + InsufficientStock       409
   | + RuleBookNotActive       409
   | + PlanEarly               409
+  | + BodyTooLarge            413
   | + InvalidMovement         422
+  | + BodyTooDeep             422
   | + EvidenceRequired        422
   | + RuleBookRejected        422
   | + NotConfigured           503
@@ -98,6 +100,18 @@ class PlanEarly(RequestError):
     offers on their way."""
 
     code = "plan_early"
+
+
+class BodyTooLarge(RequestError):
+    """A request body over its endpoint's limit, refused before it is read to the end (node/api/limits.py)."""
+
+    code = "too_large"
+
+
+class BodyTooDeep(RequestError):
+    """JSON nested deeper than the limit, refused before anything parses it (node/api/limits.py)."""
+
+    code = "too_deep"
 
 
 class ChainHistoryMismatch(NodeError):

@@ -30,6 +30,8 @@ class NodeSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
+    # Requests served at once; beyond it uvicorn answers 503 (each body is bounded too: node/api/limits.py).
+    max_concurrent_requests: int = Field(default=256, ge=1)
 
     rpc_url: str = "http://127.0.0.1:8545"
     registry_address: str | None = None

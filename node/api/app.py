@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from node.api.errors import install_error_handlers
+from node.api.limits import RequestLimits
 from node.api.logs import RequestIdMiddleware
 from node.api.routes import audit, health, ledger, negotiation, pool, rules
 from node.services.container import NodeServices
@@ -71,6 +72,8 @@ def create_app(settings: NodeSettings, services: NodeServices | None = None) -> 
     )
     app.state.services = node
     install_error_handlers(app)
+    # The last added runs first: the request id wraps the limits, so a body refused unread is logged with its id.
+    app.add_middleware(RequestLimits, token=lambda: settings.api_token)
     app.add_middleware(RequestIdMiddleware)
     for area in (health, pool, ledger, audit, negotiation, rules):
         app.include_router(area.router)

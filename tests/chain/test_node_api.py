@@ -274,3 +274,16 @@ def test_flush_on_a_node_without_anchoring_says_so(nodes: NodeFactory) -> None:
     with node.client() as c:
         r = c.post("/anchoring/flush")
     assert r.status_code == 503 and r.json()["error"] == "not_configured"
+
+
+def test_a_body_nested_100000_deep_never_takes_a_node_down(nodes: NodeFactory) -> None:
+    node = nodes.new("deep")
+    deep = b"[" * 100_000 + b"]" * 100_000  # 200 kB: it used to overflow the C stack while being parsed
+    for path, headers in (("/negotiation/messages", {}), ("/skus", {}), ("/skus", {"Authorization": "Bearer x"})):
+        r = httpx.post(f"{node.url}{path}", content=deep, headers={"Content-Type": "application/json", **headers})
+        assert r.status_code in (401, 413, 422), (path, r.status_code)
+        assert r.json()["error"] in ("unauthorized", "too_large", "too_deep")
+    with node.client() as c:
+        assert c.post("/skus", content=deep, headers={"Content-Type": "application/json"}).status_code in (413, 422)
+        assert c.get("/health").json()["status"] == "ok"
+    assert node.process.proc is not None and node.process.proc.poll() is None  # still running

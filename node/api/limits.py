@@ -1,0 +1,134 @@
+"""Bounds on what a request may send, enforced before anything parses it.
+
+A JSON body nested 100,000 levels deep (200 kB) used to crash a node outright: eth-account's py_ecc raises
+Python's recursion limit to 100,000, so the C JSON decoder recursed until the native stack ran out. Every body
+is now bounded in size and in nesting depth as its bytes arrive, and a body for an operator endpoint is not
+read at all without the operator's token: an unauthenticated client cannot make a node parse anything but a
+signed message, and that only up to `MAX_MESSAGE_BYTES`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from node.api.errors import STATUS_OF, error_body
+from node.errors import BodyTooDeep, BodyTooLarge, RequestError, Unauthorized
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[Message], Any]
+ASGIApp = Callable[[Scope, Receive, Send], Any]
+
+MAX_BODY_BYTES = 4 * 1024 * 1024  # an operator's request: a rule book, a sandbox run, a movement
+MAX_MESSAGE_BYTES = 64 * 1024  # a signed message from another node: a few hundred bytes in practice
+MAX_DEPTH = 64  # nesting of arrays and objects; rule books nest about 10 deep
+
+# Bodies anyone may send: signed messages authenticate themselves by their signature, not a token.
+PUBLIC_BODIES = ("/negotiation/messages",)
+_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """True if arrays/objects nest deeper than `limit` anywhere in `body` (strings skipped, escapes honoured)."""
+    depth, in_string, escaped_at = 0, False, -1
+    for match in _STRUCTURE.finditer(body):
+        at, char = match.start(), match.group()
+        if at == escaped_at:  # the byte after a backslash in a string is never structural
+            continue
+        if in_string:
+            if char == b"\\":
+                escaped_at = at + 1
+            elif char == b'"':
+                in_string = False
+        elif char == b'"':
+            in_string = True
+        elif char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+class RequestLimits:
+    """ASGI middleware: size and depth bounds on every body, and the operator's token before an operator body
+    is read. `token()` gives the operator token (read from the settings when a request arrives)."""
+
+    def __init__(self, app: ASGIApp, token: Callable[[], str]) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._read(scope, receive)
+        except RequestError as refused:
+            await _refuse(send, refused)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:  # the app asks again only to learn of a disconnect
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, scope: Scope, receive: Receive) -> bytes:
+        path: str = scope["path"]
+        public = path in PUBLIC_BODIES
+        if not public and not self._operator(scope):
+            raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <token>)")
+        limit = MAX_MESSAGE_BYTES if public else MAX_BODY_BYTES
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"a body on {path} may hold at most {limit} bytes", limit=limit)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"a body on {path} may hold at most {limit} bytes", limit=limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if json_depth_exceeds(body, MAX_DEPTH):
+            raise BodyTooDeep(f"JSON may nest at most {MAX_DEPTH} levels", limit=MAX_DEPTH)
+        return body
+
+    def _operator(self, scope: Scope) -> bool:
+        given = (_header(scope, b"authorization") or "").removeprefix("Bearer ").strip()
+        return bool(given) and hmac.compare_digest(given.encode(), self.token().encode())
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def _refuse(send: Send, refused: RequestError) -> None:
+    status = STATUS_OF[type(refused)]
+    log.warning("refused %s (%s) before reading the body: %s", status, refused.code, refused.message)
+    body = json.dumps(error_body(refused.code, refused.message, refused.detail)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
