@@ -146,6 +146,7 @@ class Invitations:
             offer.status = OfferStatus.DECLINED
             s.add(offer)
             self.outbox.enqueue(s, cancellation, offer.supplier)
+            log.info("offer %s of %s declined: %s", offer_id, offer.supplier, reason)
         self.outbox.kick()
 
     # -- supplier --------------------------------------------------------------------------------------------
@@ -163,7 +164,21 @@ class Invitations:
         offers = self._answer(s, m, policy, inbound.distance_km)
         if not offers:  # an answer all the same: the requester need not wait for this member's window to close
             reason = "no stock to spare under the rule book in force"
-            self._no_offer(s, m, reason if s.get(Sku, m["sku"]) else f"this node does not carry {m['sku']}", policy)
+            reason = reason if s.get(Sku, m["sku"]) else f"this node does not carry {m['sku']}"
+            log.info(
+                "invitation %s from %s (%s x%s): no offer: %s", m["id"], m["requester"], m["sku"], m["quantity"], reason
+            )
+            self._no_offer(s, m, reason, policy)
+        else:
+            log.info(
+                "invitation %s from %s (%s x%s): offered %s units in %s offers",
+                m["id"],
+                m["requester"],
+                m["sku"],
+                m["quantity"],
+                sum(o.message["quantity"] for o in offers),
+                len(offers),
+            )
         return {"offers": [o.message["id"] for o in offers]}
 
     def _no_offer(self, s: Session, inv: InvitationMessage, reason: str, policy: Policy) -> None:
@@ -178,6 +193,7 @@ class Invitations:
             raise MessageRefused("unknown_subject", f"no invitation {m['invitation']} of this node")
         if m["supplier"] not in json.loads(inv.invited):
             raise MessageRefused("not_yours", "this member was not invited")
+        log.info("%s has nothing to offer for invitation %s: %s", m["supplier"], m["invitation"], m["reason"])
         return {}
 
     @staticmethod
@@ -296,6 +312,7 @@ class Invitations:
             raise MessageRefused("not_yours", "only the invitation's requester declines its offers")
         if offer.status == OfferStatus.OPEN:
             release_offer(s, self.me, offer, OfferStatus.DECLINED)
+            log.info("offer %s declined by %s: %s units released", offer.id, msg.signer_claimed, offer.quantity)
         return {"released": offer.quantity if offer.status == OfferStatus.DECLINED else 0}
 
     def expire_offers(self) -> int:

@@ -184,6 +184,7 @@ class Negotiator:
             offer = s.get(TransferOffer, msg.message["id"])
             if offer is not None and offer.mine and offer.status == OfferStatus.OPEN:
                 release_offer(s, self.address, offer, OfferStatus.DECLINED)
+                log.info("offer %s refused by the requester: %s units released", offer.id, offer.quantity)
 
     def confirm_receipt(self, transfer_id: str, quantity: int, location: str) -> dict[str, Any]:
         return self.transfers.confirm_receipt(transfer_id, quantity, location)
