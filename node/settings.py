@@ -44,6 +44,9 @@ class NodeSettings(BaseSettings):
     # Upper bound on one batch; one transaction anchors it whatever its size.
     anchor_max_leaves: int = Field(default=200_000, ge=1)
     anchor_enabled: bool = True
+    # Blocks on top of an anchor before it counts as final; until then the node checks it is still on the chain
+    # (a reorg may drop it: it is anchored again). 0 suits Anvil; a public or QBFT chain wants its finality depth.
+    anchor_confirmations: int = Field(default=0, ge=0)
     chain_retry_max_seconds: float = Field(default=10.0, gt=0)
 
     # Negotiation: what stays this node's own choice. Radius, deadlines, trigger, prices and freight come

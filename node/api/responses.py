@@ -86,6 +86,9 @@ class AnchoringHealthOut(BaseModel):
     waiting_records: int
     oldest_waiting: str | None
     last_error: str | None
+    confirmations: int = Field(description="blocks on top of an anchor before it is final")
+    unconfirmed_batches: int = Field(description="anchored, not final yet")
+    reanchoring: list[int] = Field(description="batch seqs the chain lost, being anchored again")
 
 
 class SetAsideOut(BaseModel):
@@ -93,7 +96,9 @@ class SetAsideOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str = Field(description='"ok", or "degraded" while anything is set aside')
+    status: str = Field(
+        description='"ok", or "degraded" while anything is set aside, unconfirmed or being anchored again'
+    )
     node: str
     address: str
     anchoring: AnchoringHealthOut

@@ -138,6 +138,44 @@ def send_batch(engine: Engine, writer: AnchorWriter, batch: AnchorBatch) -> Anch
     return row
 
 
+def return_lost_batches(engine: Engine, kind: str, chain_last: int) -> list[int]:
+    """Batches recorded as anchored that the chain no longer holds (their seq is past the chain's last: a reorg,
+    or a chain restored from an older state) go back to 'formed', to be anchored again exactly as they were
+    formed: same seq, root and previous root, so every proof already handed out stays valid."""
+    with session_scope(engine) as s:
+        lost = s.exec(
+            select(AnchorBatch)
+            .where(AnchorBatch.kind == kind, AnchorBatch.status == BatchStatus.ANCHORED, AnchorBatch.seq > chain_last)
+            .order_by(col(AnchorBatch.seq))
+        ).all()
+        for batch in lost:
+            batch.status = BatchStatus.FORMED
+            batch.tx_hash, batch.block_number, batch.anchored_at = None, None, None
+            s.add(batch)
+        return [b.seq for b in lost]
+
+
+def unconfirmed_batches(engine: Engine, reader: AnchorWriter, kind: str, head: int, confirmations: int) -> int:
+    """Anchored batches fewer than `confirmations` blocks deep, each checked against the chain again (a reorg
+    may have moved it to another block): how many are not final yet."""
+    with session_scope(engine) as s:
+        recent = s.exec(
+            select(AnchorBatch).where(
+                AnchorBatch.kind == kind,
+                AnchorBatch.status == BatchStatus.ANCHORED,
+                col(AnchorBatch.block_number) > head - confirmations,
+            )
+        ).all()
+        for batch in recent:
+            held = reader.get_anchor(reader.member, kind, batch.seq)
+            if held is None or held.root.hex() != batch.root:
+                raise ChainHistoryMismatch(f"{kind} seq {batch.seq}: the chain holds another root or none")
+            if held.block_number != batch.block_number:
+                batch.block_number = held.block_number
+                s.add(batch)
+        return sum(1 for b in recent if (b.block_number or 0) > head - confirmations)
+
+
 def _age_seconds(iso: str) -> float:
     then = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     return (datetime.now(UTC) - then).total_seconds()
@@ -153,6 +191,7 @@ class AnchoringService:
         policy: AnchorPolicy,
         kinds: tuple[str, ...] = ("ledger",),
         retry_max_seconds: float = 10.0,
+        confirmations: int = 0,
     ) -> None:
         self.engine = engine
         self.writer_factory = writer_factory
@@ -166,6 +205,11 @@ class AnchoringService:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        # An anchor is final `confirmations` blocks deep (0 on Anvil); until then it is checked again each step.
+        self.confirmations = confirmations
+        self.unconfirmed = 0
+        # (kind, seq) the chain lost, not yet anchored again; replaced, never mutated, so /health reads it whole.
+        self.reanchoring: frozenset[tuple[str, int]] = frozenset()
 
     def writer(self) -> AnchorWriter:
         if self._writer is None:
@@ -177,11 +221,30 @@ class AnchoringService:
         with self._lock:
             return self._step(force)
 
+    @property
+    def degraded(self) -> bool:
+        """Something anchored is not final yet, or the chain lost an anchor this node is anchoring again."""
+        return bool(self.unconfirmed or self.reanchoring)
+
+    def _reconcile(self, kind: str) -> None:
+        writer = self.writer()
+        lost = return_lost_batches(self.engine, kind, writer.last_seq(writer.member, kind))
+        if lost:
+            log.warning(
+                "the chain no longer holds %s batches %s (a reorg, or a chain restored from an older state): "
+                "anchoring them again as formed",
+                kind,
+                lost,
+            )
+            self.reanchoring = self.reanchoring | {(kind, seq) for seq in lost}
+
     def _step(self, force: bool) -> int:
         anchored = 0
         for kind in self.kinds:
+            self._reconcile(kind)
             for batch in pending_batches(self.engine, kind):
                 send_batch(self.engine, self.writer(), batch)
+                self.reanchoring = self.reanchoring - {(kind, batch.seq)}
                 anchored += 1
             while True:
                 count, oldest = waiting_records(self.engine, kind)
@@ -195,6 +258,12 @@ class AnchoringService:
                     break
                 send_batch(self.engine, self.writer(), formed)
                 anchored += 1
+        if self.confirmations:
+            writer = self.writer()
+            head = int(writer.w3.eth.block_number)
+            self.unconfirmed = sum(
+                unconfirmed_batches(self.engine, writer, kind, head, self.confirmations) for kind in self.kinds
+            )
         return anchored
 
     def notify(self) -> None:

@@ -82,6 +82,7 @@ class NodeServices:
             lambda: AnchorWriter(self.web3, anchor_address, settings.private_key),
             AnchorPolicy(settings.anchor_batch_size, settings.anchor_interval_seconds, settings.anchor_max_leaves),
             retry_max_seconds=settings.chain_retry_max_seconds,
+            confirmations=settings.anchor_confirmations,
         )
 
     def start(self) -> None:

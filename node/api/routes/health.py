@@ -23,8 +23,9 @@ def health(services: ServicesDep) -> HealthOut:
     anchoring = services.anchoring
     with session_scope(services.engine) as s:
         set_aside = s.exec(select(func.count()).where(ReplenishmentRequest.status == RequestStatus.SET_ASIDE)).one()
+    degraded = bool(set_aside) or (anchoring is not None and anchoring.degraded)
     return HealthOut(
-        status="degraded" if set_aside else "ok",
+        status="degraded" if degraded else "ok",
         node=services.settings.node_name,
         address=services.address,
         anchoring=AnchoringHealthOut(
@@ -32,6 +33,9 @@ def health(services: ServicesDep) -> HealthOut:
             waiting_records=count,
             oldest_waiting=oldest,
             last_error=anchoring.last_error if anchoring else None,
+            confirmations=anchoring.confirmations if anchoring else 0,
+            unconfirmed_batches=anchoring.unconfirmed if anchoring else 0,
+            reanchoring=sorted(seq for _kind, seq in anchoring.reanchoring) if anchoring else [],
         ),
         set_aside=SetAsideOut(replenishment_requests=set_aside),
     )

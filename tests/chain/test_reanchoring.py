@@ -1,0 +1,68 @@
+"""An anchor the chain loses (a reorg, a chain restored from an older state) is anchored again, exactly as it was
+formed, and anchoring goes on; /health says degraded until then, and the auditor's verify passes after.
+Its own module: it rolls back the module's Anvil, which no other test may share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from chain.anchor_client import AnchorReader
+from node.launch.nodes import NodeFactory, until
+from tests.helpers import consortium, issue, seed, wait_anchored
+
+
+def rpc(url: str, method: str, *params: Any) -> Any:
+    answer = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).json()
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+def batches(node: Any) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{node.url}/audit/batches").json())
+
+
+def test_a_batch_the_chain_lost_is_anchored_again_with_the_same_root_and_anchoring_goes_on(
+    nodes: NodeFactory,
+) -> None:
+    node = nodes.new("rolled-back")
+    seed(node)
+    wait_anchored(node)
+    issue(node, 3)
+    wait_anchored(node)
+    before = batches(node)
+    assert [b["seq"] for b in before] == [1, 2]
+    head = int(rpc(nodes.anvil.rpc_url, "eth_blockNumber"), 16)
+    # The chain forgets the block that held batch 2 (and anything after it), as a reorg or a restore would.
+    rpc(nodes.anvil.rpc_url, "anvil_rollback", head - before[1]["block_number"] + 1)
+
+    issue(node, 1)  # the node learns of the loss at its next step
+    wait_anchored(node)
+    after = until(lambda: [b for b in batches(node) if b["status"] == "anchored"] if len(batches(node)) == 3 else [])
+    assert [b["seq"] for b in after] == [1, 2, 3]
+    assert after[1]["root"] == before[1]["root"] and after[1]["prev_root"] == before[1]["prev_root"]
+    # The same signed transaction again (same nonce, same data): the chain holds batch 2 as it was formed.
+    reader = AnchorReader(nodes.anvil.rpc_url, nodes.deployment.anchors)
+    assert [reader.get_anchor(node.address, "ledger", seq).root.hex() for seq in (1, 2, 3)] == [  # type: ignore[union-attr]
+        b["root"] for b in after
+    ]
+    assert "no longer holds ledger batches [2]" in node.process.log_path.read_text()
+    assert until(lambda: httpx.get(f"{node.url}/health").json()["status"] == "ok")
+    result = consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", node.url, "--check-paths")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_anchor_counts_as_final_only_after_its_confirmations_and_health_says_so(nodes: NodeFactory) -> None:
+    node = nodes.new("confirming", CONSORTIUM_ANCHOR_CONFIRMATIONS="3")
+    seed(node)
+    wait_anchored(node)
+
+    def health() -> dict[str, Any]:
+        return dict(httpx.get(f"{node.url}/health").json())
+
+    unconfirmed = until(lambda: (h := health())["anchoring"]["unconfirmed_batches"] == 1 and h)
+    assert unconfirmed["status"] == "degraded" and unconfirmed["anchoring"]["confirmations"] == 3
+    rpc(nodes.anvil.rpc_url, "anvil_mine", 3)  # three blocks on top: final
+    assert until(lambda: health()["status"] == "ok")
+    assert health()["anchoring"]["unconfirmed_batches"] == 0
