@@ -77,6 +77,16 @@ def fetch_identity(node_url: str, token: str | None = None) -> dict[str, Any]:
     return identity
 
 
+def fetch_balances(node_url: str, token: str | None = None) -> list[dict[str, Any]]:
+    """The balances a node serves (GET /audit/balances), to compare with what its records add up to."""
+    with _client(token) as http:
+        resp = http.get(f"{node_url.rstrip('/')}/audit/balances")
+    if resp.status_code != 200:
+        raise AuditSourceError(f"{node_url} answered {resp.status_code}: {resp.text[:300]}")
+    balances: list[dict[str, Any]] = resp.json()
+    return balances
+
+
 def from_node(node_url: str, kind: str, token: str | None = None) -> Source:
     identity = fetch_identity(node_url, token)
     try:

@@ -99,16 +99,27 @@ def audit_verify(
     node: NodeOpt = None,
     export: ExportOpt = None,
     contract: Annotated[str | None, typer.Option("--contract", help="anchor contract the auditor trusts")] = None,
-    check_paths: Annotated[bool, typer.Option("--check-paths", help="also fold every proof path")] = False,
+    check_paths: Annotated[
+        bool, typer.Option("--check-paths/--no-check-paths", help="fold every proof path to its root (default)")
+    ] = True,
     kind: KindOpt = "ledger",
     token: TokenOpt = None,
 ) -> None:
-    """Check every record against the chain; exit 1 and name each record that fails."""
-    from chain.auditor import AuditSourceError, audit_source
+    """Check every record against the chain, and a live node's balances against its records; exit 1 and name
+    each record or balance that fails."""
+    from chain.audit import Finding
+    from chain.auditor import AuditSourceError, audit_source, fetch_balances
+    from node.domain.replay import projection_differences
 
     try:
         source = _load_source(node, export, kind, token)
         report = audit_source(source, rpc, contract, check_paths=check_paths)
+        if node is not None and kind == "ledger":  # what /stock shows must be what the records add up to
+            records = sorted(
+                [r for b in source.audit.batches for r in b.records] + list(source.audit.pending),
+                key=lambda r: int(r["seq"]),
+            )
+            report.findings += [Finding(d) for d in projection_differences(records, fetch_balances(node, token))]
     except AuditSourceError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

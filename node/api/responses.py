@@ -91,18 +91,25 @@ class AnchoringHealthOut(BaseModel):
     reanchoring: list[int] = Field(description="batch seqs the chain lost, being anchored again")
 
 
+class ProjectionOut(BaseModel):
+    checked: bool = Field(description="the check at start has run")
+    differences: list[str] = Field(description="balances that differ from what the records add up to")
+
+
 class SetAsideOut(BaseModel):
     replenishment_requests: int = Field(description="requests no worker could read: see node.log")
 
 
 class HealthOut(BaseModel):
     status: str = Field(
-        description='"ok", or "degraded" while anything is set aside, unconfirmed or being anchored again'
+        description='"ok", or "degraded" while anything is set aside, unconfirmed, being anchored again, or the '
+        "stock projection differs from the records"
     )
     node: str
     address: str
     anchoring: AnchoringHealthOut
     set_aside: SetAsideOut
+    projection: ProjectionOut
 
 
 class EvidenceOut(BaseModel):

@@ -26,6 +26,7 @@ from node.services.anchoring import AnchoringService, AnchorPolicy
 from node.services.directory import Directory
 from node.services.negotiator import NegotiationPolicy, Negotiator
 from node.services.outbox import Outbox
+from node.services.projection import ProjectionCheck
 from node.services.rules_keeper import RuleKeeper
 from node.services.signer import Signer
 from node.settings import NodeSettings
@@ -59,6 +60,7 @@ class NodeServices:
             self.rules.add_file(Path(settings.rulebook_file))
         self.negotiator = self._negotiator() if self.directory else None
         self.anchoring = self._anchoring()
+        self.projection = ProjectionCheck(self.engine)
 
     def _negotiator(self) -> Negotiator:
         settings, directory = self.settings, self.directory
@@ -86,7 +88,8 @@ class NodeServices:
         )
 
     def start(self) -> None:
-        """The background workers: anchoring and the negotiation outbox/trigger."""
+        """The background workers: anchoring and the negotiation outbox/trigger; the projection check."""
+        self.projection.start()
         if self.anchoring is not None:
             self.anchoring.start()
         if self.negotiator is not None:

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from chain.anchor_client import AnchorReader, AnchorWriter
 from chain.anvil import AnvilProcess
-from node.launch.nodes import NodeFactory
+from node.launch.nodes import NodeFactory, until
 from node.services.anchoring import form_batch, send_batch
 from node.store.engine import make_engine, session_scope
 from node.store.tables import AnchorBatch
@@ -178,3 +178,24 @@ def test_anvil_restart_keeps_state(anvil: AnvilProcess, nodes: NodeFactory) -> N
     anvil.start()
     reader = AnchorReader(anvil.rpc_url, nodes.deployment.anchors)
     assert reader.last_seq(node.address, "ledger") >= 1
+
+
+def test_an_edited_balance_is_named_by_the_audit_and_by_the_node_at_start(nodes: NodeFactory) -> None:
+    node = nodes.new("edited-balance")
+    seed(node)
+    issue(node, 2)
+    wait_anchored(node)
+    assert consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", node.url).returncode == 0
+    # Behind the node's back: the projection says 5 more than the records add up to. No record changed.
+    with sqlite3.connect(node.db_path) as db:
+        db.execute("UPDATE stockbalance SET quantity = quantity + 5 WHERE lot = 'F1' AND location = 'WH'")
+    result = consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", node.url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "balance FORMULA-900G/F1/WH" in result.stderr and "add up to 98, the node shows 103" in result.stderr
+
+    node.process.stop()
+    node.process.start()
+    health = until(lambda: (h := httpx.get(f"{node.url}/health").json())["projection"]["checked"] and h)
+    assert health["status"] == "degraded"
+    [difference] = health["projection"]["differences"]
+    assert "FORMULA-900G/F1/WH" in difference and "the node shows 103" in difference

@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from sqlmodel import col, select
 
 from node.api.deps import AuditorDep, ServicesDep, SessionDep
-from node.api.responses import AnchorBatchOut, IdentityOut, ProofPageOut
+from node.api.responses import AnchorBatchOut, IdentityOut, ProofPageOut, StockBalanceOut
 from node.api.schemas import MAX_SAFE
 from node.store import proofs
 from node.store.pool import LEDGER
+from node.store.tables import StockBalance
 
 router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[AuditorDep])
 
@@ -39,6 +41,13 @@ def audit_records(
 ) -> Response:
     """A page of proof documents, spliced from stored canonical text (no parse and re-serialise per record)."""
     return Response(content=proofs.proof_page(s, kind, after, limit, since, until), media_type="application/json")
+
+
+@router.get("/balances")
+def audit_balances(s: SessionDep) -> list[StockBalanceOut]:
+    """The balances this node serves, for an auditor to compare with the ones its records add up to."""
+    rows = s.exec(select(StockBalance).where(StockBalance.quantity != 0).order_by(col(StockBalance.sku))).all()
+    return [StockBalanceOut.model_validate(r, from_attributes=True) for r in rows]
 
 
 @router.get("/batches")

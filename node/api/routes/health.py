@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from node.api.deps import ServicesDep
-from node.api.responses import AnchoringHealthOut, HealthOut, SetAsideOut
+from node.api.responses import AnchoringHealthOut, HealthOut, ProjectionOut, SetAsideOut
 from node.domain.states import RequestStatus
 from node.services.anchoring import waiting_records
 from node.store.engine import session_scope
@@ -23,7 +23,8 @@ def health(services: ServicesDep) -> HealthOut:
     anchoring = services.anchoring
     with session_scope(services.engine) as s:
         set_aside = s.exec(select(func.count()).where(ReplenishmentRequest.status == RequestStatus.SET_ASIDE)).one()
-    degraded = bool(set_aside) or (anchoring is not None and anchoring.degraded)
+    differences = services.projection.differences
+    degraded = bool(set_aside) or bool(differences) or (anchoring is not None and anchoring.degraded)
     return HealthOut(
         status="degraded" if degraded else "ok",
         node=services.settings.node_name,
@@ -38,4 +39,5 @@ def health(services: ServicesDep) -> HealthOut:
             reanchoring=sorted(seq for _kind, seq in anchoring.reanchoring) if anchoring else [],
         ),
         set_aside=SetAsideOut(replenishment_requests=set_aside),
+        projection=ProjectionOut(checked=differences is not None, differences=differences or []),
     )
