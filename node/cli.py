@@ -50,9 +50,12 @@ def node_serve() -> None:
 
     from node.api.app import create_app
     from node.api.logs import configure_logging
-    from node.settings import NodeSettings
+    from node.settings import SECRETS_REQUIRED, NodeSettings
 
     settings = NodeSettings()
+    missing = [f"CONSORTIUM_{name.upper()}" for name in SECRETS_REQUIRED if name not in settings.model_fields_set]
+    if missing:
+        raise typer.BadParameter(f"a node serves only with its own key and token: set {' and '.join(missing)}")
     configure_logging(settings.log_level)
     try:
         served = create_app(settings)

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from functools import lru_cache
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Anvil's first default account: only a default so that a bare `consortium node serve` works against
-# a local Anvil; `consortium up` gives every node its own key.
-ANVIL_DEFAULT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+def _secret_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _throwaway_key() -> str:
+    return "0x" + secrets.token_bytes(32).hex()
+
+
+# A node's key and operator token are its identity and its lock. Neither has a known default: unset, each is a
+# fresh random value nobody knows (fine for a library or a test), and `consortium node serve` refuses to start
+# without both given explicitly (SECRETS_REQUIRED).
+SECRETS_REQUIRED = ("api_token", "private_key")
 
 
 class NodeSettings(BaseSettings):
@@ -23,10 +34,10 @@ class NodeSettings(BaseSettings):
     )
     # SQLite's synchronous pragma: FULL survives power loss, NORMAL only process crashes (faster).
     sqlite_synchronous: str = "FULL"
-    api_token: str = "change-me"
+    api_token: str = Field(default_factory=_secret_token, min_length=16)
     # When set, /audit/* asks for it (or the operator token); unset, proofs are public to the network.
     audit_token: str | None = None
-    private_key: str = ANVIL_DEFAULT_KEY
+    private_key: str = Field(default_factory=_throwaway_key)
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None

@@ -21,14 +21,15 @@ from typing import Any
 import httpx
 import yaml
 from eth_account import Account
+from web3.types import RPCEndpoint
 
-from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
+from chain.anvil import AnvilProcess
 from chain.deploy import RuleGenesis, deploy_contracts
 from chain.errors import AnvilDidNotStart
 from chain.processes import free_port, port_is_free
 from chain.registry_client import MemberRegistryClient, Role
 from chain.tx import connect
-from negotiation.rules.book import load_book
+from negotiation.rules.book import CheckedBook, load_book
 from node.errors import NodeDidNotStart
 from node.launch.process import NodeProcess
 from node.services.rules_keeper import governance_terms
@@ -200,26 +201,27 @@ class LocalConsortium:
         return all(manifest.get(k) and len(w3.eth.get_code(manifest[k])) > 0 for k in keys)
 
     def _create(self, rpc: str) -> tuple[dict[str, Any], dict[str, str]]:
-        admin_key = DEFAULT_PRIVATE_KEYS[0]  # headquarters: administers the registry, approves rule books
-        demo = load_book(DEMO_RULEBOOK)
+        # Fresh keys for headquarters (registry admin, approver, arbitrator) and every partner, funded on this
+        # chain: Anvil's well-known keys are public, and anyone holding one could sign a ruling.
+        partners = DEMO_PARTNERS[: self.node_count]
+        keys = {"admin": fund_new_key(rpc), **{p.name: fund_new_key(rpc) for p in partners}}
+        address = {name: str(Account.from_key(key).address) for name, key in keys.items()}
+        book_path = self.data_dir / "rulebook.yaml"
+        genesis = write_genesis_book(book_path, address["admin"], [address[p.name] for p in partners[:3]])
         deployment = deploy_contracts(
-            rpc, admin_key, RuleGenesis(demo.version, governance_terms(demo), DEMO_RULEBOOK.name)
+            rpc, keys["admin"], RuleGenesis(genesis.version, governance_terms(genesis), book_path.name)
         )
-        registry = MemberRegistryClient(rpc, deployment.registry, admin_key)
-        keys = {"admin": admin_key}
+        registry = MemberRegistryClient(rpc, deployment.registry, keys["admin"])
         nodes = []
-        for i, partner in enumerate(DEMO_PARTNERS[: self.node_count]):
-            key = DEFAULT_PRIVATE_KEYS[i + 1]
-            address = Account.from_key(key).address
+        for partner in partners:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
-            registry.add_member(address, partner.title, Role.PARTNER, url, partner.lat_e6, partner.lon_e6)
-            keys[partner.name] = key
+            registry.add_member(address[partner.name], partner.title, Role.PARTNER, url, partner.lat_e6, partner.lon_e6)
             nodes.append(
                 {
                     "name": partner.name,
                     "title": partner.title,
-                    "address": address,
+                    "address": address[partner.name],
                     "url": url,
                     "port": port,
                     "api_token": secrets.token_urlsafe(24),
@@ -234,7 +236,11 @@ class LocalConsortium:
             "registry": deployment.registry,
             "anchor_contract": deployment.anchors,
             "rule_registry": deployment.rules,
-            "rule_book": demo.version,
+            "rule_book": genesis.version,
+            "rulebook_file": str(book_path),
+            "headquarters": address["admin"],
+            # Auditors' token for every node's /audit/*: proofs are not public on a partner's network.
+            "audit_token": secrets.token_urlsafe(24),
             "nodes": nodes,
             "demo_loaded": False,
         }
@@ -252,7 +258,9 @@ class LocalConsortium:
             "CONSORTIUM_REGISTRY_ADDRESS": manifest["registry"],
             "CONSORTIUM_ANCHOR_ADDRESS": manifest["anchor_contract"],
             "CONSORTIUM_RULES_ADDRESS": manifest["rule_registry"],
-            "CONSORTIUM_RULEBOOK_FILE": str(DEMO_RULEBOOK),
+            # A consortium made before fresh keys ran the demo book as it is (with Anvil's public addresses).
+            "CONSORTIUM_RULEBOOK_FILE": str(manifest.get("rulebook_file", DEMO_RULEBOOK)),
+            **({"CONSORTIUM_AUDIT_TOKEN": manifest["audit_token"]} if manifest.get("audit_token") else {}),
         }
 
     def stop(self) -> None:
@@ -282,6 +290,29 @@ class LocalConsortium:
             raise SystemExit(1)
 
 
+def fund_new_key(rpc: str) -> str:
+    """A fresh key with gas money on a local Anvil (its own RPC)."""
+    account = Account.create()
+    connect(rpc).provider.make_request(RPCEndpoint("anvil_setBalance"), [account.address, hex(10**21)])
+    return "0x" + bytes(account.key).hex()
+
+
+def write_genesis_book(path: Path, headquarters: str, partners: list[str]) -> CheckedBook:
+    """The demo rule book (node/demo/rulebook.yaml) governed by this consortium's own members: headquarters
+    approves every version and arbitrates; of it and the first three partners, a majority approves."""
+    data = yaml.safe_load(DEMO_RULEBOOK.read_text(encoding="utf-8"))
+    approvers = [headquarters, *partners]
+    data["governance"].update(
+        approvers=approvers, quorum=min(3, len(approvers)), required=[headquarters], arbitrator=headquarters
+    )
+    path.write_text(
+        "# This consortium's genesis rule book: node/demo/rulebook.yaml with its own members in `governance`.\n"
+        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
+    return load_book(path)
+
+
 def say(line: str) -> None:
     """One line of progress on the operator's terminal, at once (it may be piped)."""
     print(line, flush=True)
@@ -293,8 +324,11 @@ def summary(manifest: dict[str, Any], path: Path) -> str:
         f"  chain      {manifest['rpc_url']}  (chain id {manifest['chain_id']})",
         f"  registry   {manifest['registry']}",
         f"  anchors    {manifest['anchor_contract']}",
-        f"  rules      {manifest['rule_registry']}  (in force: {manifest['rule_book'][:18]}..., {DEMO_RULEBOOK.name})",
+        f"  rules      {manifest['rule_registry']}  (in force: {manifest['rule_book'][:18]}..., "
+        f"{Path(manifest.get('rulebook_file', DEMO_RULEBOOK)).name})",
     ]
+    if manifest.get("headquarters"):
+        lines.append(f"  HQ         {manifest['headquarters']}  (registry admin, approver, arbitrator: keys.json)")
     for n in manifest["nodes"]:
         lines.append(f"  node       {n['name']:<22} {n['url']}/docs  token {n['api_token']}")
     first = manifest["nodes"][0]
@@ -302,7 +336,8 @@ def summary(manifest: dict[str, Any], path: Path) -> str:
         f"  manifest   {path}",
         "Try:",
         f"  curl -H 'Authorization: Bearer {first['api_token']}' {first['url']}/stock",
-        f"  consortium audit verify --rpc {manifest['rpc_url']} --node {first['url']}",
+        f"  consortium audit verify --rpc {manifest['rpc_url']} --node {first['url']}"
+        + (f" --token {manifest['audit_token']}" if manifest.get("audit_token") else ""),
     ]
     return "\n".join(lines)
 

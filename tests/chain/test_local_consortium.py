@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -12,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_account import Account
 
+from chain.anvil import DEFAULT_PRIVATE_KEYS
 from chain.registry_client import MemberRegistryClient
 
 
@@ -47,8 +50,9 @@ def stop(proc: subprocess.Popen[str]) -> str:
 
 def ledger_counts(manifest: dict[str, Any]) -> dict[str, int]:
     counts = {}
+    auditor = {"Authorization": f"Bearer {manifest['audit_token']}"}
     for n in manifest["nodes"]:
-        docs = httpx.get(f"{n['url']}/audit/records", params={"limit": 10000}).json()["items"]
+        docs = httpx.get(f"{n['url']}/audit/records", params={"limit": 10000}, headers=auditor).json()["items"]
         counts[n["name"]] = len(docs)
     return counts
 
@@ -60,6 +64,14 @@ def test_up_starts_three_anchored_partners_and_resumes_the_same_state(tmp_path: 
         manifest = json.loads((tmp_path / "consortium.json").read_text())
         assert len(manifest["nodes"]) == 3 and manifest["chain_id"] == 31337
         assert manifest["rpc_url"] in banner
+        # No publicly known secret: fresh keys (none of Anvil's), files only their owner reads, audit behind a token.
+        keys = json.loads((tmp_path / "keys.json").read_text())
+        public = {Account.from_key(k).address for k in DEFAULT_PRIVATE_KEYS}
+        assert not public & {Account.from_key(k).address for k in keys.values()}
+        assert manifest["headquarters"] == Account.from_key(keys["admin"]).address
+        for secret in ("keys.json", "consortium.json"):
+            assert stat.S_IMODE((tmp_path / secret).stat().st_mode) == 0o600, secret
+        assert httpx.get(f"{manifest['nodes'][0]['url']}/audit/records").status_code == 401
         registry = MemberRegistryClient(manifest["rpc_url"], manifest["registry"])
         on_chain = {m.address: m for m in registry.members()}
         for n in manifest["nodes"]:
@@ -67,7 +79,8 @@ def test_up_starts_three_anchored_partners_and_resumes_the_same_state(tmp_path: 
             stock = httpx.get(f"{n['url']}/stock", headers={"Authorization": f"Bearer {n['api_token']}"}).json()
             assert sum(s["quantity"] for s in stock) > 0
             verify = subprocess.run(
-                [sys.executable, "-m", "node", "audit", "verify", "--rpc", manifest["rpc_url"], "--node", n["url"]],
+                [sys.executable, "-m", "node", "audit", "verify", "--rpc", manifest["rpc_url"], "--node", n["url"],
+                 "--token", manifest["audit_token"]],
                 capture_output=True, text=True, timeout=60,
             )
             assert verify.returncode == 0, verify.stderr

@@ -174,3 +174,24 @@ def test_errors_end_as_one_line_and_exit_code_2(args: list[str], capsys: pytest.
     code, out, err = consortium(capsys, *args)
     assert code == 2 and out == ""
     one_error_line(err)
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({}, "CONSORTIUM_API_TOKEN and CONSORTIUM_PRIVATE_KEY"),
+        ({"CONSORTIUM_API_TOKEN": "an-operator-token-of-ours"}, "CONSORTIUM_PRIVATE_KEY"),
+        ({"CONSORTIUM_PRIVATE_KEY": "0x" + "11" * 32}, "CONSORTIUM_API_TOKEN"),
+    ],
+)
+def test_node_serve_refuses_to_start_without_its_own_key_and_token(
+    tmp_path: Path, given: dict[str, str], named: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_") and k != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "node", "node", "serve"],
+        cwd=tmp_path, env={**env, **given}, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert named in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "node.db").exists()

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 
 from node.api.limits import MAX_DEPTH, MAX_MESSAGE_BYTES, RequestLimits, json_depth_exceeds
 
-TOKEN = "s3cret"
+TOKEN = "s3cret-operator-token"
 
 
 def app() -> Any:
