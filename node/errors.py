@@ -13,6 +13,7 @@ reach a client (the anchoring service and the launcher handle them).
   | + PlanEarly               409
   | + BodyTooLarge            413
   | + InvalidMovement         422
+  | + InvalidRequest          422
   | + BodyTooDeep             422
   | + EvidenceRequired        422
   | + RuleBookRejected        422
@@ -53,6 +54,12 @@ class InvalidMovement(RequestError):
     """The request is well-formed but breaks a ledger rule (wrong sign, same source and target, ...)."""
 
     code = "invalid_movement"
+
+
+class InvalidRequest(RequestError):
+    """Well-formed but meaningless: a time that is no time, a window that ends before it starts."""
+
+    code = "invalid_request"
 
 
 class EvidenceRequired(RequestError):

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from negotiation.messages import MessageRefused
@@ -23,6 +24,7 @@ from node.errors import (
     EvidenceRequired,
     InsufficientStock,
     InvalidMovement,
+    InvalidRequest,
     NotConfigured,
     NotFound,
     PlanEarly,
@@ -39,6 +41,7 @@ STATUS_OF: dict[type[RequestError], int] = {
     InsufficientStock: 409,
     InvalidMovement: 422,
     EvidenceRequired: 422,
+    InvalidRequest: 422,
     RuleBookRejected: 422,
     RuleBookNotActive: 409,
     PlanEarly: 409,
@@ -67,6 +70,31 @@ REFUSAL_STATUS: dict[str, int] = {
 
 
 log = logging.getLogger("node.api.errors")
+
+
+class ErrorOut(BaseModel):
+    """Every refusal, whatever its status: a stable code, a sentence for people, and what it concerns."""
+
+    error: str = Field(description="a stable code: unauthorized, not_found, invalid_request, too_deep, ...")
+    message: str
+    detail: list[dict[str, Any]] | dict[str, Any] = Field(
+        description="invalid_request: [{where, problem}] per field; otherwise the values concerned"
+    )
+
+
+# The error responses every router documents (FastAPI's own 422 shape is not what a node answers).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": what}
+    for status, what in (
+        (400, "the body is not JSON"),
+        (401, "no or wrong bearer token"),
+        (404, "no such thing on this node"),
+        (409, "conflicts with the node's state (stock, rule book, replay, plan_early)"),
+        (413, "body over the limit"),
+        (422, "invalid input: types, ranges, dates, nesting, ledger rules"),
+        (503, "not configured, or the chain does not answer"),
+    )
+}
 
 
 def error_body(code: str, message: str, detail: Any) -> dict[str, Any]:
@@ -110,11 +138,20 @@ async def _invalid(req: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("invalid_request", message, problems), status_code=422)
 
 
+# Starlette's own refusals, in the node's error model like every other: a body that is no JSON at all, no such
+# route, a method the route does not take.
+HTTP_ERROR_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+
+
 async def _http_error(req: Request, exc: Exception) -> Response:
-    """Starlette's own refusals (no such route, method not allowed): answered as before, logged like the rest."""
     assert isinstance(exc, HTTPException)
-    _log_refusal(req, exc.status_code, "http_error", str(exc.detail))
-    return await http_exception_handler(req, exc)
+    code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+    _log_refusal(req, exc.status_code, code, str(exc.detail))
+    if exc.status_code < 400:
+        return await http_exception_handler(req, exc)
+    return JSONResponse(
+        error_body(code, str(exc.detail), {}), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

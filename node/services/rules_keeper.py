@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from sqlalchemy import Engine
@@ -192,11 +193,12 @@ class RuleKeeper:
             if not member.active or not member.node_url:
                 continue
             try:
-                resp = self.peer_client.get(f"{member.node_url.rstrip('/')}/rules/books/{version}", timeout=3)
+                url = f"{member.node_url.rstrip('/')}/rules/books/{quote(version, safe='')}"
+                resp = self.peer_client.get(url, timeout=3)
                 if resp.status_code != 200:
                     continue
                 checked = check_book(parse_book(resp.json()))
-            except (httpx.HTTPError, ValueError, RuleBookInvalid):
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError, RuleBookInvalid):
                 continue
             if checked.version == version:
                 self._store(checked)

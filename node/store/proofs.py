@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from chain.audit import PROOF_FORMAT
 from node.domain.times import normalize_time
-from node.errors import InvalidMovement
+from node.errors import InvalidRequest
 from node.store.tables import AnchorBatch, Record
 
 # Opens the page and every document in it: docs/proof-format.md section 5 (computed once, spliced as text).
@@ -46,7 +46,7 @@ def _time_bound(value: str | None, default: str) -> str:
     try:
         return normalize_time(value)
     except ValueError as exc:
-        raise InvalidMovement(f"not an ISO-8601 time: {value!r}") from exc
+        raise InvalidRequest(f"not an ISO-8601 time: {value!r}", value=value) from exc
 
 
 def proof_page(session: Session, kind: str, after: int, limit: int, since: str | None, until: str | None) -> str:

@@ -9,13 +9,14 @@ from fastapi.responses import Response
 from sqlmodel import col, select
 
 from node.api.deps import AuditorDep, ServicesDep, SessionDep
+from node.api.errors import ERROR_RESPONSES
 from node.api.responses import AnchorBatchOut, IdentityOut, ProofPageOut, StockBalanceOut
 from node.api.schemas import MAX_SAFE
 from node.store import proofs
 from node.store.pool import LEDGER
 from node.store.tables import StockBalance
 
-router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[AuditorDep])
+router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[AuditorDep], responses=ERROR_RESPONSES)
 
 
 @router.get("/identity")

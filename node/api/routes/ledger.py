@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
 from node.api.deps import AddressDep, AnchoringDep, EngineDep, OperatorDep, ServicesDep, SessionDep
+from node.api.errors import ERROR_RESPONSES
 from node.api.responses import FlushOut, RecordOut
 from node.api.schemas import MAX_SAFE, MovementIn
 from node.domain.ledger import Evidence, Movement, MovementType
@@ -16,7 +17,7 @@ from node.store.pool import LEDGER, record_movement
 from node.store.proofs import record_out
 from node.store.tables import Record
 
-router = APIRouter(tags=["ledger"], dependencies=[OperatorDep])
+router = APIRouter(tags=["ledger"], dependencies=[OperatorDep], responses=ERROR_RESPONSES)
 
 
 def movement_of(body: MovementIn, me: str) -> Movement:

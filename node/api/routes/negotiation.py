@@ -13,6 +13,7 @@ from web3 import Web3
 
 from negotiation.messages import MessageRefused
 from node.api.deps import NegotiatorDep, OperatorDep, SessionDep
+from node.api.errors import ERROR_RESPONSES
 from node.api.responses import (
     DeclinedOut,
     DisputeOpenedOut,
@@ -34,7 +35,7 @@ from node.api.schemas import CheckIn, DisputeIn, InvitationIn, ReceiveIn, Replen
 from node.store.pool import require_location, require_sku
 from node.store.tables import Invitation, ReplenishmentRequest, Transfer, TransferOffer
 
-router = APIRouter(prefix="/negotiation", tags=["negotiation"])
+router = APIRouter(prefix="/negotiation", tags=["negotiation"], responses=ERROR_RESPONSES)
 operator = [OperatorDep]
 
 

@@ -6,12 +6,13 @@ from fastapi import APIRouter
 from sqlmodel import col, select
 
 from node.api.deps import OperatorDep, SessionDep
+from node.api.errors import ERROR_RESPONSES
 from node.api.responses import LocationOut, LotOut, SkuOut, StockBalanceOut
 from node.api.schemas import LocationIn, LotIn, SkuIn
 from node.store.pool import add_location, add_lot, add_sku
 from node.store.tables import Location, Lot, Sku, StockBalance
 
-router = APIRouter(tags=["pool"], dependencies=[OperatorDep])
+router = APIRouter(tags=["pool"], dependencies=[OperatorDep], responses=ERROR_RESPONSES)
 
 
 @router.post("/skus", status_code=201)

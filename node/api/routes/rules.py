@@ -3,12 +3,13 @@ approving, the on-chain history, the sandbox, and what the active book computes 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Path, Response
 
 from negotiation.rules.conflicts import find_conflicts
 from node.api.deps import AddressDep, OperatorDep, RulesDep, SettingsDep
+from node.api.errors import ERROR_RESPONSES
 from node.api.responses import (
     ActiveRuleBookOut,
     ApprovedOut,
@@ -25,7 +26,9 @@ from node.errors import NotFound
 from node.services.rules_keeper import conflict_json, decisions_now
 from node.services.sandbox import run_sandbox
 
-router = APIRouter(prefix="/rules", tags=["rules"])
+router = APIRouter(prefix="/rules", tags=["rules"], responses=ERROR_RESPONSES)
+# A rule book version: keccak-256 of its canonical JSON. Anything else is refused before it reaches a peer's URL.
+Version = Annotated[str, Path(pattern=r"^0x[0-9a-f]{64}$", description="0x + 64 lowercase hex digits")]
 operator = [OperatorDep]
 
 
@@ -47,7 +50,7 @@ def held(rules: RulesDep) -> list[HeldBookOut]:
 
 
 @router.get("/books/{version}")
-def book(version: str, rules: RulesDep) -> Response:
+def book(version: Version, rules: RulesDep) -> Response:
     """The canonical JSON of a version: public, so that every member can fetch it and check its hash."""
     return Response(content=rules.body(version), media_type="application/json")
 
@@ -64,7 +67,7 @@ def add(rules: RulesDep, body: dict[str, Any] = Body(...)) -> BookAddedOut:
 
 
 @router.get("/books/{version}/conflicts", dependencies=operator)
-def conflicts(version: str, rules: RulesDep) -> list[ConflictOut]:
+def conflicts(version: Version, rules: RulesDep) -> list[ConflictOut]:
     checked = rules.book(version)
     if checked is None:
         raise NotFound(f"this node holds no rule book {version}", version=version)
@@ -72,12 +75,12 @@ def conflicts(version: str, rules: RulesDep) -> list[ConflictOut]:
 
 
 @router.post("/books/{version}/propose", dependencies=operator)
-def propose(version: str, rules: RulesDep) -> ProposedOut:
+def propose(version: Version, rules: RulesDep) -> ProposedOut:
     return ProposedOut.model_validate(rules.propose(version))
 
 
 @router.post("/books/{version}/approve", dependencies=operator)
-def approve(version: str, rules: RulesDep) -> ApprovedOut:
+def approve(version: Version, rules: RulesDep) -> ApprovedOut:
     return ApprovedOut.model_validate(rules.approve(version))
 
 
