@@ -207,10 +207,15 @@ class Negotiator:
     def _check_requests(self, today: date) -> list[dict[str, Any]]:
         with session_scope(self.engine) as s:
             rows = s.exec(select(ReplenishmentRequest).where(ReplenishmentRequest.status == RequestStatus.OPEN)).all()
+            # A SKU is asked for again only once its last invitation's window has passed: requests no partner
+            # could serve are re-opened by the plan, and must not make an invitation a second.
             invited = {
                 i.sku
                 for i in s.exec(
-                    select(Invitation).where(Invitation.mine, Invitation.status == InvitationStatus.OPEN)
+                    select(Invitation).where(
+                        Invitation.mine,
+                        (Invitation.status == InvitationStatus.OPEN) | (Invitation.deadline > int(time.time())),
+                    )
                 ).all()
             }
         requests = {r.id or 0: req for r in rows if (req := self._readable(r)) is not None}

@@ -181,10 +181,13 @@ class Transfers:
             offer_row.status = OfferStatus.DECLINED
             s.add(offer_row)
             self.outbox.enqueue(s, msg, o.supplier)
+        served = {inputs.offer_invitation[a.offer.id] for a in decision.actions.acceptances}
         for inv in invitations.values():
             assert inv is not None
             inv.status = InvitationStatus.PLANNED
             s.add(inv)
+            if inv.id not in served:
+                _reopen_requests(s, inv.id)
         return seq, accepted
 
     def _plan_record(self, s: Session, inputs: PlanInputs, decision: PlanDecision, active: ActivePolicy) -> int:
@@ -498,3 +501,11 @@ def _move(s: Session, transfer: Transfer, status: TransferStatus) -> None:
     transfer.status = status
     transfer.updated_at = utc_now_iso()
     s.add(transfer)
+
+
+def _reopen_requests(s: Session, invitation: str) -> None:
+    """No partner could serve the invitation: its store requests are open again, never stranded as 'invited';
+    the trigger asks the partners again once the invitation's window has passed (node/services/negotiator.py)."""
+    for request in s.exec(select(ReplenishmentRequest).where(ReplenishmentRequest.invitation == invitation)).all():
+        request.status, request.invitation = RequestStatus.OPEN, None
+        s.add(request)

@@ -67,3 +67,31 @@ def test_an_offer_arriving_after_a_forced_plan_is_refused_and_its_reservation_gi
     [own] = xs.client.get("/negotiation/offers", params={"mine": True}).json()
     assert own["status"] == "declined"
     assert hz.client.get("/negotiation/offers").json() == []
+
+
+def test_requests_no_partner_could_serve_are_open_again_not_stranded(network: InProcessNetwork) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    hz = network.node("hz-unserved", *HANGZHOU)
+    sx = network.node("sx-unserved", *SHAOXING)  # carries the SKU, has none of it to spare
+    stock_up_through(hz.client, [])
+    stock_up_through(sx.client, [])
+    hz.client.post("/locations", json={"code": "SHOP", "name": "Shop", "lat": 30.26, "lon": 120.13}).raise_for_status()
+    today = datetime.now(UTC).date()
+    for days_ago in (0, 1, 2):
+        request = {
+            "sku": "FORMULA-900G",
+            "location": "SHOP",
+            "quantity": 10,
+            "requested_on": (today - timedelta(days=days_ago)).isoformat(),
+        }
+        hz.client.post("/negotiation/replenishment", json=request).raise_for_status()
+    [triggered] = hz.client.post("/negotiation/replenishment/check", json={}).json()
+    assert triggered["invited"] == [sx.address]
+    assert hz.deliver() == 1 and sx.deliver() == 1  # the invitation, then Shaoxing's NoOffer
+    plan = hz.client.post("/negotiation/plan", params={"wait": 0})
+    assert plan.status_code == 200 and plan.json()["acceptances"] == []
+    requests = hz.client.get("/negotiation/replenishment").json()
+    assert {(r["status"], r["invitation"]) for r in requests} == {("open", None)}
+    # Open again, and asked for again only once the last invitation's window has passed: not in a loop.
+    assert hz.client.post("/negotiation/replenishment/check", json={}).json() == []
