@@ -15,12 +15,24 @@ import httpx
 
 from bench.chainkit import bench_chain
 from bench.common import machine
-from node.launch.nodes import HANGZHOU, JIAXING, SHAOXING, XIAOSHAN, NodeFactory, soon, stock_up, until
+from node.launch.nodes import (
+    HANGZHOU,
+    JIAXING,
+    SHAOXING,
+    TEST_RULEBOOK,
+    XIAOSHAN,
+    NodeFactory,
+    genesis_of,
+    soon,
+    stock_up,
+    until,
+)
 
 
 def run(rounds: int = 3) -> list[dict[str, object]]:
     rows = []
-    with bench_chain() as chain, tempfile.TemporaryDirectory(prefix="story-") as tmp:
+    # The nodes decide under the test rule book, so the chain must hold it in force (a RuleRegistry genesis).
+    with bench_chain(genesis_of(TEST_RULEBOOK)) as chain, tempfile.TemporaryDirectory(prefix="story-") as tmp:
         for k in range(rounds):
             factory = NodeFactory(chain.anvil, chain.deployment, Path(tmp) / f"round{k}")
             fast = {"CONSORTIUM_ANCHOR_INTERVAL_SECONDS": "0.1"}

@@ -20,9 +20,11 @@ from web3 import Web3
 from web3.types import RPCEndpoint
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
-from chain.deploy import Deployment
+from chain.deploy import Deployment, RuleGenesis
 from chain.registry_client import MemberRegistryClient, Role
+from negotiation.rules.book import load_book
 from node.launch.process import NodeProcess, free_port
+from node.services.rules_keeper import governance_terms
 
 ADMIN_KEY = DEFAULT_PRIVATE_KEYS[0]
 TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
@@ -35,6 +37,12 @@ SHAOXING = (30_084_000, 120_493_000)  # 40 km
 JIAXING = (30_746_000, 120_755_000)  # 81 km
 
 T = TypeVar("T")
+
+
+def genesis_of(path: Path) -> RuleGenesis:
+    """The rule book at `path` as the RuleRegistry's first version (in force from deployment)."""
+    checked = load_book(path)
+    return RuleGenesis(checked.version, governance_terms(checked), path.name)
 
 
 def fund_new_key(rpc_url: str) -> str:

@@ -12,8 +12,7 @@ import pytest
 
 from chain.anvil import AnvilProcess
 from chain.deploy import Deployment, deploy_contracts
-from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory
-from tests.helpers import genesis_of
+from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, genesis_of
 from tests.helpers.inprocess import InProcessNetwork
 
 HERE = Path(__file__).resolve().parent

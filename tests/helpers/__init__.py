@@ -6,20 +6,11 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from chain.deploy import RuleGenesis
-from negotiation.rules.book import load_book
 from node.launch.nodes import HANGZHOU, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
-from node.services.rules_keeper import governance_terms
-
-
-def genesis_of(path: Path) -> RuleGenesis:
-    checked = load_book(path)
-    return RuleGenesis(checked.version, governance_terms(checked), path.name)
 
 
 def consortium(*args: str) -> subprocess.CompletedProcess[str]:
