@@ -39,7 +39,11 @@ def _check(value: Any, path: str) -> None:
 def canonical_json(record: dict[str, Any]) -> bytes:
     """UTF-8, keys sorted, no whitespace; only null, booleans, integers, strings, arrays, objects."""
     _check(record, "$")
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800") is no character: no UTF-8 encodes it
+        raise NotCanonicalizable(f"a string holds a lone surrogate, which is not text: {exc.reason}") from None
 
 
 def leaf_hash(record: dict[str, Any]) -> bytes:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from chain.canonical import NotCanonicalizable
 from negotiation.messages import MessageRefused
 from node.api.logs import inbox_envelope_facts
 from node.errors import (
@@ -154,7 +155,15 @@ async def _http_error(req: Request, exc: Exception) -> Response:
     )
 
 
+async def _not_text(req: Request, exc: Exception) -> JSONResponse:
+    """A string that cannot go into a record (a lone surrogate): the request changed nothing (rolled back)."""
+    assert isinstance(exc, NotCanonicalizable)
+    _log_refusal(req, 422, "invalid_request", str(exc))
+    return JSONResponse(error_body("invalid_request", str(exc), {}), status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(NotCanonicalizable, _not_text)
     app.add_exception_handler(RequestError, _request_error)
     app.add_exception_handler(MessageRefused, _refused)
     app.add_exception_handler(RequestValidationError, _invalid)
