@@ -84,23 +84,26 @@ def get_anchoring(services: ServicesDep) -> AnchoringService:
 AnchoringDep = Annotated[AnchoringService, Depends(get_anchoring)]
 
 
-def _bearer(authorization: str | None) -> str:
+def bearer_is(authorization: str | None, *tokens: str) -> bool:
+    """The one comparison of an `Authorization: Bearer` header with the tokens that open a door (constant
+    time): the operator dependency, the auditor dependency and the body limits all ask it."""
     if not authorization or not authorization.startswith("Bearer "):
-        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
-    return authorization.removeprefix("Bearer ").strip()
+        return False
+    given = authorization.removeprefix("Bearer ").strip().encode()
+    return bool(given) and any(hmac.compare_digest(given, token.encode()) for token in tokens)
 
 
 def require_operator(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
-    if not hmac.compare_digest(_bearer(authorization), settings.api_token):
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    if not bearer_is(authorization, settings.api_token):
         raise Unauthorized("wrong bearer token")
 
 
 def require_auditor(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
     """With an audit token set, /audit/* asks for it (or the operator's); without one, proofs are public."""
-    if settings.audit_token:
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        if not (hmac.compare_digest(token, settings.audit_token) or hmac.compare_digest(token, settings.api_token)):
-            raise Unauthorized("an auditor's or operator's bearer token is required")
+    if settings.audit_token and not bearer_is(authorization, settings.audit_token, settings.api_token):
+        raise Unauthorized("an auditor's or operator's bearer token is required")
 
 
 OperatorDep = Depends(require_operator)

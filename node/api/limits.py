@@ -9,13 +9,13 @@ signed message, and that only up to `MAX_MESSAGE_BYTES`.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
+from node.api.deps import bearer_is
 from node.api.errors import STATUS_OF, error_body
 from node.errors import BodyTooDeep, BodyTooLarge, RequestError, Unauthorized
 
@@ -114,8 +114,7 @@ class RequestLimits:
         return body
 
     def _operator(self, scope: Scope) -> bool:
-        given = (_header(scope, b"authorization") or "").removeprefix("Bearer ").strip()
-        return bool(given) and hmac.compare_digest(given.encode(), self.token().encode())
+        return bearer_is(_header(scope, b"authorization"), self.token())
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from negotiation.trigger import InternalMove
 from node.store.tables import (
     AnchorBatchBase,
     DisputeBase,
@@ -234,21 +235,12 @@ class ReceivedOut(BaseModel):
     shipped: int
 
 
-class InternalMoveOut(BaseModel):
-    sku: str
-    lot: str
-    from_location: str
-    to_location: str
-    quantity: int
-    request: int
-
-
 class TriggeredOut(BaseModel):
     """A SKU unmet long enough: first moved from our own other locations, then partners invited for the rest."""
 
     sku: str
     unmet_days: int
-    internal_moves: list[InternalMoveOut]
+    internal_moves: list[InternalMove] = Field(description="our own stock moved first (negotiation/trigger.py)")
     invitation: str | None = Field(description="None when our own stock covered every request")
     quantity: int = Field(description="what partners are asked for")
     requests: list[int] = Field(description="the requests the invitation is for")

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import yaml
 from eth_account import Account
-from web3.types import RPCEndpoint
 
 from chain.anvil import AnvilProcess
 from chain.deploy import RuleGenesis, deploy_contracts
@@ -31,6 +30,7 @@ from chain.registry_client import MemberRegistryClient, Role
 from chain.tx import connect
 from negotiation.rules.book import CheckedBook, load_book
 from node.errors import NodeDidNotStart
+from node.launch.nodes import fund_new_key
 from node.launch.process import NodeProcess
 from node.services.rules_keeper import governance_terms
 
@@ -288,13 +288,6 @@ class LocalConsortium:
             say(f"stopped; `consortium up --data-dir {self.data_dir}` resumes the same state")
         if not healthy:
             raise SystemExit(1)
-
-
-def fund_new_key(rpc: str) -> str:
-    """A fresh key with gas money on a local Anvil (its own RPC)."""
-    account = Account.create()
-    connect(rpc).provider.make_request(RPCEndpoint("anvil_setBalance"), [account.address, hex(10**21)])
-    return "0x" + bytes(account.key).hex()
 
 
 def write_genesis_book(path: Path, headquarters: str, partners: list[str]) -> CheckedBook:

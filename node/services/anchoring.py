@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -210,6 +211,7 @@ class AnchoringService:
         self.unconfirmed = 0
         # (kind, seq) the chain lost, not yet anchored again; replaced, never mutated, so /health reads it whole.
         self.reanchoring: frozenset[tuple[str, int]] = frozenset()
+        self._reconciled_at = float("-inf")  # monotonic time of the last comparison with the chain
 
     def writer(self) -> AnchorWriter:
         if self._writer is None:
@@ -240,31 +242,52 @@ class AnchoringService:
 
     def _step(self, force: bool) -> int:
         anchored = 0
+        # Under a write load the thread steps after every record: the chain is asked for its last seq (one
+        # eth_call per kind) before anything is sent, and otherwise at most once per interval.
+        periodic = force or time.monotonic() - self._reconciled_at >= min(self.policy.interval_seconds, 1.0)
+        if periodic:
+            self._reconciled_at = time.monotonic()
         for kind in self.kinds:
-            self._reconcile(kind)
-            for batch in pending_batches(self.engine, kind):
-                send_batch(self.engine, self.writer(), batch)
-                self.reanchoring = self.reanchoring - {(kind, batch.seq)}
-                anchored += 1
-            while True:
-                count, oldest = waiting_records(self.engine, kind)
-                due = count >= self.policy.batch_size or (
-                    oldest is not None and (force or _age_seconds(oldest) >= self.policy.interval_seconds)
-                )
-                if not count or not due:
-                    break
-                formed = form_batch(self.engine, kind, self.policy.max_leaves)
-                if formed is None:
-                    break
-                send_batch(self.engine, self.writer(), formed)
-                anchored += 1
-        if self.confirmations:
-            writer = self.writer()
-            head = int(writer.w3.eth.block_number)
-            self.unconfirmed = sum(
-                unconfirmed_batches(self.engine, writer, kind, head, self.confirmations) for kind in self.kinds
-            )
+            if periodic:
+                self._reconcile(kind)
+            batches = pending_batches(self.engine, kind)
+            if batches or self._due(kind, force):
+                if not periodic:
+                    self._reconcile(kind)
+                    batches = pending_batches(self.engine, kind)
+                anchored += self._send(kind, batches, force)
+        if self.confirmations and (periodic or anchored):
+            self._confirm()
         return anchored
+
+    def _due(self, kind: str, force: bool) -> bool:
+        count, oldest = waiting_records(self.engine, kind)
+        return bool(count) and (
+            count >= self.policy.batch_size
+            or (oldest is not None and (force or _age_seconds(oldest) >= self.policy.interval_seconds))
+        )
+
+    def _send(self, kind: str, batches: list[AnchorBatch], force: bool) -> int:
+        """The formed batches in order, then new batches while records are due."""
+        for batch in batches:
+            send_batch(self.engine, self.writer(), batch)
+            self.reanchoring = self.reanchoring - {(kind, batch.seq)}
+        sent = len(batches)
+        while self._due(kind, force):
+            formed = form_batch(self.engine, kind, self.policy.max_leaves)
+            if formed is None:
+                break
+            send_batch(self.engine, self.writer(), formed)
+            sent += 1
+        return sent
+
+    def _confirm(self) -> None:
+        """Recount the anchors not final yet, each checked on the chain again."""
+        writer = self.writer()
+        head = int(writer.w3.eth.block_number)
+        self.unconfirmed = sum(
+            unconfirmed_batches(self.engine, writer, kind, head, self.confirmations) for kind in self.kinds
+        )
 
     def notify(self) -> None:
         """A record was written: wake up early to check the size trigger."""

@@ -28,6 +28,7 @@ from node.services.negotiator import NegotiationPolicy, Negotiator
 from node.services.outbox import Outbox
 from node.services.projection import ProjectionCheck
 from node.services.rules_keeper import RuleKeeper
+from node.services.side import Side
 from node.services.signer import Signer
 from node.settings import NodeSettings
 from node.store.engine import make_engine
@@ -72,7 +73,7 @@ class NodeServices:
         )
         outbox = Outbox(self.engine, self.address, lambda a: directory.member(a).node_url, self.peer_client)
         policy = NegotiationPolicy(settings.safety_stock, settings.auto_plan_after_seconds)
-        return Negotiator(self.engine, signer, directory, outbox, self.rules, policy)
+        return Negotiator(Side(self.engine, signer, directory, outbox, self.rules), policy)
 
     def _anchoring(self) -> AnchoringService | None:
         settings = self.settings

@@ -29,8 +29,14 @@ class Directory:
         me, them = self.member(self.me), self.member(other)
         return distance_m(me.lat_e6, me.lon_e6, them.lat_e6, them.lon_e6)
 
-    def distance_km(self, other: str) -> int:
-        return round(self.distance_m(other) / 1000)
+    def suppliers(self, addresses: set[str]) -> tuple[str, dict[str, tuple[str, int]]]:
+        """This node's name, and each member's name and distance from it in km: one registry look-up each."""
+        me = self.member(self.me)
+        found = {}
+        for address in addresses:
+            them = self.member(address)
+            found[address] = (them.name, round(distance_m(me.lat_e6, me.lon_e6, them.lat_e6, them.lon_e6) / 1000))
+        return me.name, found
 
     def peers(self) -> list[tuple[MemberInfo, int]]:
         """Every other active member with its distance from this node in metres, nearest first."""

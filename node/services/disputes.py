@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from eth_account import Account
-from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
@@ -19,26 +18,16 @@ from negotiation.wire import DisputeMessage, RulingMessage
 from node.domain.states import DisputeStatus
 from node.domain.times import utc_now_iso
 from node.errors import InvalidMovement
-from node.services.directory import Directory
 from node.services.inbound import Inbound
-from node.services.outbox import Outbox
-from node.services.rules_keeper import RuleKeeper
-from node.services.signer import STEP_DEADLINE_SECONDS, Signer
+from node.services.side import Steps
+from node.services.signer import STEP_DEADLINE_SECONDS
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
 from node.store.records import append_record, serialize_writers
 from node.store.tables import Dispute, Invitation, Transfer, TransferOffer
 
 
-class Disputes:
-    def __init__(self, engine: Engine, signer: Signer, directory: Directory, outbox: Outbox, rules: RuleKeeper) -> None:
-        self.engine = engine
-        self.signer = signer
-        self.me = signer.address
-        self.directory = directory
-        self.outbox = outbox
-        self.rules = rules
-
+class Disputes(Steps):
     def _counterparty(self, s: Session, subject: str) -> str | None:
         """The other side of a transfer or an offer of ours, if the subject is one."""
         transfer = s.get(Transfer, subject)
@@ -133,7 +122,7 @@ class Disputes:
         }
         return {"record_seq": append_record(s, LEDGER, self.me, "ruling", fields).seq}
 
-    def disputes(self) -> list[Dispute]:
+    def all(self) -> list[Dispute]:
         with session_scope(self.engine) as s:
             return list(s.exec(select(Dispute).order_by(Dispute.opened_at)).all())
 

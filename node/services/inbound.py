@@ -12,8 +12,12 @@ from negotiation.rules.engine import Policy
 @dataclass(frozen=True)
 class Inbound:
     policy: Policy | None = None  # the book in force, for messages decided under one
-    distance_km: int | None = None  # from the message's signer, for an Invitation
-    distance_m: int | None = None
+    distance_m: int | None = None  # from the message's signer, for an Invitation
+
+    @property
+    def distance_km(self) -> int:
+        assert self.distance_m is not None
+        return round(self.distance_m / 1000)
 
     def policy_for(self, version: str, what: str) -> Policy:
         """Our active policy, refusing a message made under any other rule book version."""

@@ -11,7 +11,6 @@ import time
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from chain.registry_client import MemberInfo
@@ -24,11 +23,9 @@ from node.domain.ledger import Evidence, StockStatus
 from node.domain.states import Direction, InvitationStatus, OfferStatus, OutboxStatus
 from node.domain.times import utc_now_iso
 from node.errors import InvalidMovement, NotFound
-from node.services.directory import Directory
 from node.services.inbound import Inbound
-from node.services.outbox import Outbox, log_message
-from node.services.rules_keeper import RuleKeeper
-from node.services.signer import Signer
+from node.services.outbox import log_message
+from node.services.side import Side, Steps
 from node.store.demand import daily_demand
 from node.store.engine import session_scope
 from node.store.pool import change_reservation, release_offer
@@ -45,22 +42,9 @@ from node.store.tables import (
 log = logging.getLogger(__name__)
 
 
-class Invitations:
-    def __init__(
-        self,
-        engine: Engine,
-        signer: Signer,
-        directory: Directory,
-        outbox: Outbox,
-        rules: RuleKeeper,
-        safety_floor: int,
-    ) -> None:
-        self.engine = engine
-        self.signer = signer
-        self.me = signer.address
-        self.directory = directory
-        self.outbox = outbox
-        self.rules = rules
+class Invitations(Steps):
+    def __init__(self, side: Side, safety_floor: int) -> None:
+        super().__init__(side)
         self.safety_floor = safety_floor  # units per SKU never offered, whatever the rule book computes
 
     # -- requester -------------------------------------------------------------------------------------------
@@ -157,7 +141,7 @@ class Invitations:
         policy = inbound.policy_for(m["ruleVersion"], "the invitation")
         if m["scenario"] not in SCENARIOS or m["customerTier"] not in policy.book.customer_tiers:
             raise MessageRefused("malformed", "unknown scenario or customer tier for the rule book in force")
-        assert inbound.distance_m is not None and inbound.distance_km is not None
+        assert inbound.distance_m is not None
         if inbound.distance_m > m["radiusKm"] * 1000:
             raise MessageRefused("out_of_radius", "this node lies outside the invitation's radius")
         s.add(Invitation.of_message(m, mine=False, created_at=utc_now_iso(), distance_km=inbound.distance_km))

@@ -19,10 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from chain.registry_client import MemberInfo
 from negotiation.messages import MessageGuard, SignedMessage
 from negotiation.planning import Readiness
 from negotiation.trigger import OpenRequest, OwnCover, OwnLot, cover_from_own_stock, due_needs
@@ -30,13 +28,11 @@ from node.domain.ledger import Evidence, Movement, MovementType, StockStatus
 from node.domain.states import Direction, InvitationStatus, OfferStatus, RequestStatus
 from node.domain.times import utc_now_iso
 from node.errors import NodeError, PlanEarly
-from node.services.directory import Directory
 from node.services.disputes import Disputes
 from node.services.inbound import Inbound
 from node.services.invitations import Invitations
-from node.services.outbox import Outbox, log_message
-from node.services.rules_keeper import RuleKeeper
-from node.services.signer import Signer
+from node.services.outbox import log_message
+from node.services.side import Side, Steps
 from node.services.transfers import Transfers
 from node.store.engine import session_scope
 from node.store.pool import record_movement, release_offer
@@ -58,26 +54,13 @@ class NegotiationPolicy:
     auto_plan_after_seconds: float | None = None
 
 
-class Negotiator:
-    def __init__(
-        self,
-        engine: Engine,
-        signer: Signer,
-        directory: Directory,
-        outbox: Outbox,
-        rules: RuleKeeper,
-        policy: NegotiationPolicy,
-    ) -> None:
-        self.engine = engine
-        self.signer = signer
-        self.address = signer.address
-        self.directory = directory
-        self.outbox = outbox
-        self.rules = rules
+class Negotiator(Steps):
+    def __init__(self, side: Side, policy: NegotiationPolicy) -> None:
+        super().__init__(side)
         self.policy = policy
-        self.invitations = Invitations(engine, signer, directory, outbox, rules, policy.safety_floor)
-        self.transfers = Transfers(engine, signer, directory, outbox, rules)
-        self.disputes_ = Disputes(engine, signer, directory, outbox, rules)
+        self.invitations = Invitations(side, policy.safety_floor)
+        self.transfers = Transfers(side)
+        self.disputes = Disputes(side)
         self.steps: dict[str, Step] = {
             "Invitation": self.invitations.on_invitation,
             "Offer": self.invitations.on_offer,
@@ -86,8 +69,8 @@ class Negotiator:
             "Acceptance": self.transfers.on_acceptance,
             "Shipment": self.transfers.on_shipment,
             "Receipt": self.transfers.on_receipt,
-            "Dispute": self.disputes_.on_dispute,
-            "Ruling": self.disputes_.on_ruling,
+            "Dispute": self.disputes.on_dispute,
+            "Ruling": self.disputes.on_ruling,
         }
         # The worker and operators' requests both trigger and plan: one at a time, or two invitations
         # (or two plans) could be made for the same need.
@@ -95,7 +78,7 @@ class Negotiator:
         # Notified whenever an answer may have come in (a message admitted, a delivery refused): a plan that
         # waits for the members' answers wakes on the event, not on a timer.
         self._answers = threading.Condition()
-        outbox.on_refused = self._given_back
+        side.outbox.on_refused = self._given_back
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._guard: MessageGuard | None = None
@@ -104,7 +87,7 @@ class Negotiator:
     def guard(self) -> MessageGuard:
         if self._guard is None:  # the domain names the chain id, asked once the chain answers
             self._guard = MessageGuard(
-                self.signer.domain, self.directory.is_member, lambda: int(time.time()), self.disputes_.ruling_authority
+                self.signer.domain, self.directory.is_member, lambda: int(time.time()), self.disputes.ruling_authority
             )
         return self._guard
 
@@ -124,21 +107,11 @@ class Negotiator:
 
     def _inbound(self, msg: SignedMessage) -> Inbound:
         policy = self.rules.active().policy if msg.type in DECIDED_UNDER_A_BOOK else None
-        if msg.type == "Invitation" and msg.message["requester"] != self.address:
-            metres = self.directory.distance_m(msg.message["requester"])
-            return Inbound(policy, round(metres / 1000), metres)
+        if msg.type == "Invitation" and msg.message["requester"] != self.me:
+            return Inbound(policy, self.directory.distance_m(msg.message["requester"]))
         return Inbound(policy)
 
-    # -- the operator's side ---------------------------------------------------------------------------------
-    def peers(self) -> list[tuple[MemberInfo, int]]:
-        return self.directory.peers()
-
-    def decline(self, offer_id: str, reason: str = "declined") -> None:
-        self.invitations.decline(offer_id, reason)
-
-    def expire_offers(self) -> int:
-        return self.invitations.expire_offers()
-
+    # -- planning: the operator's call and the worker's ----------------------------------------------------
     def plan(self, wait_seconds: float = 0.0, force: bool = False) -> dict[str, Any]:
         """Plan every open invitation once each is ready (every member invited has answered, or its offer
         window has closed), waiting up to `wait_seconds` for that; `force` plans at once. Raises PlanEarly,
@@ -183,20 +156,12 @@ class Negotiator:
         if msg.type == "Offer":
             offer = s.get(TransferOffer, msg.message["id"])
             if offer is not None and offer.mine and offer.status == OfferStatus.OPEN:
-                release_offer(s, self.address, offer, OfferStatus.DECLINED)
+                release_offer(s, self.me, offer, OfferStatus.DECLINED)
                 log.info("offer %s refused by the requester: %s units released", offer.id, offer.quantity)
 
-    def confirm_receipt(self, transfer_id: str, quantity: int, location: str) -> dict[str, Any]:
-        return self.transfers.confirm_receipt(transfer_id, quantity, location)
 
-    def open_dispute(self, subject: str, reason: str, claim_amount: int, respondent: str | None) -> dict[str, Any]:
-        return self.disputes_.open_dispute(subject, reason, claim_amount, respondent)
 
-    def disputes(self) -> list[Any]:
-        return self.disputes_.disputes()
 
-    def deliver(self) -> int:
-        return self.outbox.deliver()
 
     # -- the trigger and the plan, by themselves -------------------------------------------------------------
     def check_requests(self, today: date | None = None) -> list[dict[str, Any]]:
@@ -271,8 +236,8 @@ class Negotiator:
                 .join(Lot, (col(Lot.sku) == col(StockBalance.sku)) & (col(Lot.code) == col(StockBalance.lot)))
                 .where(
                     StockBalance.sku == sku,
-                    StockBalance.owner == self.address,
-                    StockBalance.holder == self.address,
+                    StockBalance.owner == self.me,
+                    StockBalance.holder == self.me,
                     StockBalance.status == StockStatus.AVAILABLE,
                     StockBalance.quantity > 0,
                 )
@@ -298,13 +263,13 @@ class Negotiator:
                     m.lot,
                     m.from_location,
                     m.quantity,
-                    self.address,
-                    self.address,
+                    self.me,
+                    self.me,
                     to_location=m.to_location,
                     evidence=evidence,
                     memo=f"own stock first: {m.quantity} to {m.to_location} for request {m.request}",
                 )
-                record_movement(s, self.address, movement)
+                record_movement(s, self.me, movement)
                 moved[m.request] += m.quantity
             for rid, quantity in moved.items():
                 row = s.get(ReplenishmentRequest, rid)
@@ -366,9 +331,9 @@ class Negotiator:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.deliver()
+                self.outbox.deliver()
                 self._answered()  # a delivery refused may be a member's answer
-                self.expire_offers()
+                self.invitations.expire_offers()
                 self.check_requests()
                 self.auto_plan()
             except NodeError as exc:  # e.g. no active rule book yet: nothing to decide, say so once in a while

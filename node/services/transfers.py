@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from negotiation.matching import plan_to_json, problem_to_json
@@ -26,11 +25,9 @@ from node.domain.ledger import Bucket, Posting, StockStatus
 from node.domain.states import InvitationStatus, OfferStatus, RequestStatus, TransferRole, TransferStatus
 from node.domain.times import utc_now_iso
 from node.errors import InvalidMovement, NotFound
-from node.services.directory import Directory
 from node.services.inbound import Inbound
-from node.services.outbox import Outbox
-from node.services.rules_keeper import ActivePolicy, RuleKeeper, request_facts
-from node.services.signer import Signer
+from node.services.rules_keeper import ActivePolicy, request_facts
+from node.services.side import Steps
 from node.store.engine import session_scope
 from node.store.pool import LEDGER, ensure_lot, require_location, unreserve, write_postings
 from node.store.records import append_record, serialize_writers
@@ -48,25 +45,15 @@ class PlanInputs:
     requests: list[int]  # the store requests behind the invitations
 
 
-class Transfers:
-    def __init__(self, engine: Engine, signer: Signer, directory: Directory, outbox: Outbox, rules: RuleKeeper) -> None:
-        self.engine = engine
-        self.signer = signer
-        self.me = signer.address
-        self.directory = directory
-        self.outbox = outbox
-        self.rules = rules
-
+class Transfers(Steps):
     # -- requester: plan -------------------------------------------------------------------------------------
     def plan(self) -> dict[str, Any]:
         """Solve over every open invitation of ours and every open offer received, then accept and decline."""
         active = self.rules.active()
         inputs = self._read_plan_inputs(int(time.time()))
-        suppliers = {o.supplier for o in inputs.offers}
-        names = {a: self.directory.member(a).name for a in suppliers}
-        distances = {a: self.directory.distance_km(a) for a in suppliers}
-        offers = [replace(o, supplier_name=names[o.supplier]) for o in inputs.offers]
-        me_name = self.directory.member(self.me).name
+        me_name, suppliers = self.directory.suppliers({o.supplier for o in inputs.offers})
+        distances = {address: km for address, (_name, km) in suppliers.items()}
+        offers = [replace(o, supplier_name=suppliers[o.supplier][0]) for o in inputs.offers]
         decision = decide_plan(
             self.me, me_name, inputs.invitations, offers, distances, active.policy, inputs.offer_invitation
         )

@@ -27,18 +27,12 @@ def start(data_dir: Path) -> subprocess.Popen[str]:
 
 
 def wait_up(proc: subprocess.Popen[str], timeout: float = 90) -> str:
-    assert proc.stdout is not None
-    out = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        out.append(line)
-        if line.startswith("Try:"):
-            return "".join(out)
-    proc.kill()
-    raise AssertionError("consortium did not come up:\n" + "".join(out))
+    """The terminal up to the summary's last part ("Try:"); a consortium that never gets there is killed."""
+    try:
+        return read_until(proc, "Try:", timeout)
+    except AssertionError:
+        proc.kill()
+        raise
 
 
 def stop(proc: subprocess.Popen[str]) -> str:

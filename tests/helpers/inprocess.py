@@ -113,7 +113,7 @@ class InProcessNode:
 
     def deliver(self) -> int:
         """One pass of the outbox worker, on the caller's thread: how many messages the peers accepted."""
-        return self.negotiator.deliver()
+        return self.negotiator.outbox.deliver()
 
 
 @dataclass

@@ -87,13 +87,13 @@ def open_dispute(body: DisputeIn, negotiator: NegotiatorDep) -> DisputeOpenedOut
     """Dispute a transfer, an offer or a decision: both sides record it; the rule book's arbitrator rules."""
     respondent = Web3.to_checksum_address(body.respondent) if body.respondent else None
     return DisputeOpenedOut.model_validate(
-        negotiator.open_dispute(body.subject.lower(), body.reason, body.claim_amount, respondent)
+        negotiator.disputes.open_dispute(body.subject.lower(), body.reason, body.claim_amount, respondent)
     )
 
 
 @router.get("/disputes", dependencies=operator)
 def disputes(negotiator: NegotiatorDep) -> list[DisputeOut]:
-    return [DisputeOut.model_validate(d, from_attributes=True) for d in negotiator.disputes()]
+    return [DisputeOut.model_validate(d, from_attributes=True) for d in negotiator.disputes.all()]
 
 
 @router.get("/offers", dependencies=operator)
@@ -109,7 +109,7 @@ def offers(s: SessionDep, invitation: str | None = None, mine: bool | None = Non
 @router.post("/offers/{offer_id}/decline", dependencies=operator)
 def decline(offer_id: str, negotiator: NegotiatorDep) -> DeclinedOut:
     """Decline an offer received for one of our invitations: the supplier releases its reservation."""
-    negotiator.decline(offer_id)
+    negotiator.invitations.decline(offer_id)
     return DeclinedOut(declined=offer_id)
 
 
@@ -139,7 +139,7 @@ def transfers(s: SessionDep, status: str | None = None) -> list[TransferOut]:
 @router.post("/transfers/{transfer_id}/receive", dependencies=operator)
 def receive(transfer_id: str, body: ReceiveIn, negotiator: NegotiatorDep) -> ReceivedOut:
     """Confirm what arrived of an incoming transfer; a shortfall becomes a discrepancy on both sides."""
-    return ReceivedOut.model_validate(negotiator.confirm_receipt(transfer_id, body.quantity, body.location))
+    return ReceivedOut.model_validate(negotiator.transfers.confirm_receipt(transfer_id, body.quantity, body.location))
 
 
 @router.post("/replenishment", status_code=201, dependencies=operator)
@@ -179,5 +179,5 @@ def check(negotiator: NegotiatorDep, body: CheckIn | None = None) -> list[Trigge
 def peers(negotiator: NegotiatorDep) -> list[PeerOut]:
     return [
         PeerOut(address=m.address, name=m.name, node_url=m.node_url, distance_km=round(d / 1000, 3))
-        for m, d in negotiator.peers()
+        for m, d in negotiator.directory.peers()
     ]
