@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from chain.canonical import leaf_hash_fast
 from chain.errors import BadDocument, NotCanonicalizable
-from chain.merkle import ProofStep, fold_proof, merkle_root
+from chain.merkle import ProofStep, fold_proof, merkle_root, path_sides, sides_of
 
 ZERO_ROOT_HEX = "00" * 32
 
@@ -194,6 +194,8 @@ def verify(
                     folded = f"malformed proof ({exc})"
                 if folded != claim.root:
                     problems.append(Finding("proof path does not lead to the batch root", rseq, claim.seq))
+                elif sides_of(claim.proofs[i]) != path_sides(i, len(claim.records)):
+                    problems.append(Finding(f"proof path is not the path of leaf {i}", rseq, claim.seq))
 
         event = on_chain.get(claim.seq)
         recomputed = merkle_root(leaves).hex() if leaves else ""

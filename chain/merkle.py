@@ -76,3 +76,28 @@ def fold_proof(leaf: bytes, proof: Sequence[ProofStep]) -> bytes:
         else:
             raise ValueError(f"a proof step is left or right: {step!r}")
     return node
+
+
+def path_sides(index: int, leaf_count: int) -> list[Literal["left", "right"]]:
+    """The sides, leaf to root, of the siblings in the proof of leaf `index` in a tree of `leaf_count` leaves.
+
+    A proof records sides, not the index; comparing its sides with these binds a document's `leaf_index` to
+    its path (docs/proof-format.md, section 5). A level's last node without a partner is carried up and
+    adds no step.
+    """
+    if not 0 <= index < leaf_count:
+        raise IndexError(f"leaf {index} is outside a tree of {leaf_count}")
+    sides: list[Literal["left", "right"]] = []
+    width = leaf_count
+    while width > 1:
+        if index & 1:
+            sides.append("left")
+        elif index + 1 < width:
+            sides.append("right")
+        index, width = index // 2, (width + 1) // 2
+    return sides
+
+
+def sides_of(proof: Sequence[ProofStep]) -> list[str]:
+    """The side each step of `proof` names (a malformed step gives '?')."""
+    return [next(iter(step)) if len(step) == 1 else "?" for step in proof]

@@ -129,4 +129,3 @@ def find_node() -> Path:
     if on_path is None:
         raise ContractCompileError("Node.js not found: solc-js needs `node` on PATH (Node.js >= 18)")
     return Path(on_path)
-

@@ -140,10 +140,20 @@ SIGNER_FIELD = {
 }
 
 _UINT_BITS = {"uint32": 32, "uint64": 64}
+# On the wire a uint64 travels as a decimal string and a uint32 as a JSON number: JavaScript's JSON.parse
+# (ethers, viem) keeps only 53 bits of an integer, and a nonce uses 63.
+WIRE_STRING = "uint64"
+DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
+# Quantities and money in a message stay within what the node's API and its records promise (docs/proof-format.md):
+# integers any JSON reader holds exactly.
+MAX_AMOUNT = 2**53 - 1
+# A nonce fits a signed 64-bit database column (the replay memory).
+MAX_NONCE = 2**63 - 1
 
 T = TypeVar("T")
 
 SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
+HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0  # secp256k1 n // 2
 # Fields that are moments (unix seconds): a date any implementation can convert, up to the end of year 2999.
 MOMENTS = ("neededBy", "deadline")
 LAST_MOMENT = 32_503_679_999
@@ -187,7 +197,12 @@ class SignedMessage:
         return str(self.message[SIGNER_FIELD[self.type]])
 
     def as_json(self) -> dict[str, Any]:
-        return {"type": self.type, "message": self.message, "signature": self.signature}
+        """The envelope as it travels: uint64 fields as decimal strings (docs/protocol.md, section 1)."""
+        return {"type": self.type, "message": to_wire(self.type, self.message), "signature": self.signature}
+
+    def wire_message(self) -> dict[str, Any]:
+        """The message as it travels and as records copy it: every integer is one any JSON reader holds."""
+        return to_wire(self.type, self.message)
 
     def as_(self, shape: builtins.type[T]) -> T:  # builtins: the field `type` shadows it here
         """The message, statically typed as its wire shape (negotiation/wire.py), e.g.
@@ -207,7 +222,35 @@ def new_nonce() -> int:
     return secrets.randbits(63)
 
 
-def _validate_fields(type_: str, message: Mapping[str, Any]) -> dict[str, Any]:
+def to_wire(type_: str, message: Mapping[str, Any]) -> dict[str, Any]:
+    """A checked message in its wire form: each uint64 as its decimal string, everything else as it is."""
+    kinds = {f["name"]: f["type"] for f in MESSAGE_TYPES[type_]}
+    return {k: str(v) if kinds[k] == WIRE_STRING else v for k, v in message.items()}
+
+
+def _uint_of(value: Any, kind: str, where: str, wire: bool) -> int:
+    """The integer a uint field holds: a decimal string on the wire for uint64, a JSON number otherwise."""
+    if wire and kind == WIRE_STRING:
+        if not isinstance(value, str) or not DECIMAL.fullmatch(value):
+            raise MessageRefused("malformed", f"{where} must be a {kind} as a decimal string (no sign, no leading 0)")
+        return int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MessageRefused("malformed", f"{where} must be a {kind} as a JSON integer")
+    return value
+
+
+def _uint_bound(name: str, kind: str) -> tuple[int, str]:
+    if name == "nonce":
+        return MAX_NONCE, "below 2^63"
+    if name in MOMENTS:
+        return LAST_MOMENT, "a moment before the year 3000 (unix seconds)"
+    if kind == WIRE_STRING:
+        return MAX_AMOUNT, "at most 2^53 - 1"
+    return 2 ** _UINT_BITS[kind] - 1, f"at most 2^{_UINT_BITS[kind]} - 1"
+
+
+def _validate_fields(type_: str, message: Mapping[str, Any], wire: bool = False) -> dict[str, Any]:
+    """The message checked field by field and normalised; `wire` reads uint64 fields as decimal strings."""
     fields = MESSAGE_TYPES.get(type_)
     if fields is None:
         raise MessageRefused("unknown_type", f"unknown message type {type_!r}")
@@ -225,10 +268,10 @@ def _validate_fields(type_: str, message: Mapping[str, Any]) -> dict[str, Any]:
         kind = f["type"]
         where = f"{type_}.{f['name']}"
         if kind in _UINT_BITS:
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** _UINT_BITS[kind]:
-                raise MessageRefused("malformed", f"{where} must be an integer in {kind}")
-            if f["name"] in MOMENTS and value > LAST_MOMENT:
-                raise MessageRefused("malformed", f"{where} must be a moment before the year 3000 (unix seconds)")
+            value = _uint_of(value, kind, where, wire)
+            bound, said = _uint_bound(f["name"], kind)
+            if not 0 <= value <= bound:
+                raise MessageRefused("malformed", f"{where} must be {said}")
         elif kind == "bool":
             if not isinstance(value, bool):
                 raise MessageRefused("malformed", f"{where} must be true or false")
@@ -278,9 +321,15 @@ def sign(domain: Domain, type_: str, message: Mapping[str, Any], private_key: st
 
 
 def recover_signer(domain: Domain, type_: str, message: Mapping[str, Any], signature: str) -> str:
+    """The address that signed `message` (checked fields, integers as ints)."""
     clean = _validate_fields(type_, message)
     if not isinstance(signature, str) or not SIGNATURE.fullmatch(signature):
         raise MessageRefused("bad_signature", "a signature is 0x and 65 bytes in hex (r, s, v)")
+    s_value, v_value = int(signature[66:130], 16), int(signature[130:], 16)
+    if v_value not in (27, 28) or s_value > HALF_ORDER:
+        # One signature per message and signer (EIP-2's low s, v as 27/28): a malleated twin of a valid
+        # signature is no second valid signature.
+        raise MessageRefused("bad_signature", "a signature has v 27 or 28 and s at most half the curve order")
     try:
         return str(
             Account.recover_message(
@@ -292,6 +341,11 @@ def recover_signer(domain: Domain, type_: str, message: Mapping[str, Any], signa
         raise MessageRefused("bad_signature", f"signature cannot be recovered: {exc}") from exc
 
 
+def from_wire(type_: str, message: Mapping[str, Any]) -> dict[str, Any]:
+    """A message as it travels (uint64 fields as decimal strings), checked and with its integers as ints."""
+    return _validate_fields(type_, message, wire=True)
+
+
 def parse(envelope: Mapping[str, Any]) -> SignedMessage:
     try:
         type_, message, signature = envelope["type"], envelope["message"], envelope["signature"]
@@ -299,7 +353,7 @@ def parse(envelope: Mapping[str, Any]) -> SignedMessage:
         raise MessageRefused("malformed", "an envelope is {type, message, signature}") from exc
     if not isinstance(type_, str) or not isinstance(message, dict) or not isinstance(signature, str):
         raise MessageRefused("malformed", "an envelope is {type: str, message: object, signature: hex}")
-    return SignedMessage(type_, _validate_fields(type_, message), signature)
+    return SignedMessage(type_, from_wire(type_, message), signature)
 
 
 class MessageGuard:

@@ -28,8 +28,8 @@ from eth_utils import keccak
 
 from chain.audit import PROOF_FORMAT
 from chain.canonical import canonical_json, leaf_hash
-from chain.merkle import MerkleTree, fold_proof, merkle_root
-from negotiation.messages import MESSAGE_TYPES, SIGNER_FIELD, Domain, recover_signer, sign, typed_data
+from chain.merkle import MerkleTree, fold_proof, merkle_root, path_sides, sides_of
+from negotiation.messages import MESSAGE_TYPES, SIGNER_FIELD, Domain, from_wire, recover_signer, sign, typed_data
 
 FORMAT = "consortium-vectors/1"
 TESTDATA = Path(__file__).resolve().parent.parent / "testdata"
@@ -80,7 +80,8 @@ def encode_type(type_: str) -> str:
 
 
 def message_inputs() -> list[tuple[str, Json]]:
-    """One message per EIP-712 type, with edge values: uint32/uint64 maxima, 2^53+1, unicode, 256-char strings."""
+    """One message per EIP-712 type, with edge values: the uint32 maximum, the largest amount (2^53 - 1) and
+    nonce (2^63 - 1), 2^53+1, unicode, 256-char strings. Integers as ints here; the files hold the wire form."""
     return [
         (
             "Invitation",
@@ -111,9 +112,9 @@ def message_inputs() -> list[tuple[str, Json]]:
                 "quantity": 120,
                 "shelfLifeDays": 3650,
                 "minOrderQuantity": 10,
-                "unitPrice": 2**64 - 1,
+                "unitPrice": 2**53 - 1,
                 "ruleVersion": RULE_VERSION,
-                "nonce": 2**63 - 1,
+                "nonce": 2**62,
                 "deadline": DEADLINE,
             },
         ),
@@ -162,7 +163,7 @@ def message_inputs() -> list[tuple[str, Json]]:
                 "shipment": SHIPMENT_ID,
                 "requester": NODE,
                 "quantityReceived": 118,
-                "nonce": 2**64 - 1,
+                "nonce": 2**63 - 1,
                 "deadline": DEADLINE,
             },
         ),
@@ -186,7 +187,7 @@ def message_inputs() -> list[tuple[str, Json]]:
                 "respondent": SUPPLIER,
                 # 256 code points (the limit), 456 UTF-16 code units, 968 UTF-8 bytes.
                 "reason": "短" * 56 + "🍼" * 200,
-                "claimAmount": 2**64 - 1,
+                "claimAmount": 2**53 - 1,
                 "ruleVersion": RULE_VERSION,
                 "nonce": 7,
                 "deadline": DEADLINE,
@@ -233,8 +234,8 @@ def signed_messages() -> list[Json]:
                 "type": type_,
                 "encode_type": encode_type(type_),
                 "type_hash": "0x" + keccak(text=encode_type(type_)).hex(),
-                "typed_data": typed_data(DOMAIN, type_, signed.message),
-                "message": signed.message,
+                "typed_data": typed_data(DOMAIN, type_, signed.wire_message()),
+                "message": signed.wire_message(),
                 "domain_separator": domain_separator,
                 "struct_hash": struct_hash,
                 "digest": digest,
@@ -247,8 +248,9 @@ def signed_messages() -> list[Json]:
 
 
 def _refused(name: str, why: str, type_: str, message: Json, signature: str, signed_under: Domain | None) -> Json:
+    """`message` in its wire form."""
     claimed = str(message[SIGNER_FIELD[type_]])
-    recovered = recover_signer(DOMAIN, type_, message, signature)
+    recovered = recover_signer(DOMAIN, type_, from_wire(type_, message), signature)
     assert recovered != claimed, name
     return {
         "name": name,
@@ -268,7 +270,7 @@ def refused_messages(signed: list[Json]) -> list[Json]:
 
     def resigned(type_: str, domain: Domain) -> tuple[Json, str]:
         message = by_type[type_]["message"]
-        return message, _sign_raw(domain, type_, message, KEYS[message[SIGNER_FIELD[type_]]])
+        return message, _sign_raw(domain, type_, from_wire(type_, message), KEYS[message[SIGNER_FIELD[type_]]])
 
     def altered(type_: str, change: Callable[[Json], None]) -> tuple[Json, str]:
         message = copy.deepcopy(by_type[type_]["message"])
@@ -309,13 +311,13 @@ def refused_messages(signed: list[Json]) -> list[Json]:
         m["reason"] = unicodedata.normalize("NFD", m["reason"])
 
     def more_quantity(m: Json) -> None:
-        m["quantity"] = 1200
+        m["quantity"] = "1200"
 
     def no_consignment(m: Json) -> None:
         m["consignment"] = False
 
     def bigger_nonce(m: Json) -> None:
-        m["nonce"] = m["nonce"] + 1
+        m["nonce"] = str(int(m["nonce"]) + 1)
 
     for name, why, type_, change in [
         ("altered_quantity", "quantity changed from 120 to 1200 after signing", "Acceptance", more_quantity),
@@ -344,7 +346,7 @@ def refused_messages(signed: list[Json]) -> list[Json]:
             "Receipt whose requester is the supplier, signed with the requester's key",
             "Receipt",
             receipt,
-            _sign_raw(DOMAIN, "Receipt", receipt, ANVIL_KEY_0),
+            _sign_raw(DOMAIN, "Receipt", from_wire("Receipt", receipt), ANVIL_KEY_0),
             None,
         )
     )
@@ -355,15 +357,15 @@ def refused_messages(signed: list[Json]) -> list[Json]:
             "Ruling naming the arbitrator but signed by a party of the dispute",
             "Ruling",
             ruling,
-            _sign_raw(DOMAIN, "Ruling", ruling, ANVIL_KEY_0),
+            _sign_raw(DOMAIN, "Ruling", from_wire("Ruling", ruling), ANVIL_KEY_0),
             None,
         )
     )
     return cases
 
 
-def signature_variants(signed: list[Json]) -> list[Json]:
-    """Other encodings of a valid signature that the reference implementation accepts today (not specified)."""
+def non_canonical_signatures(signed: list[Json]) -> list[Json]:
+    """Other encodings of a valid signature: ECDSA recovers the signer from each, the protocol refuses them."""
     base = signed[0]
     raw = bytes.fromhex(base["signature"][2:])
     r, s, v = raw[:32], int.from_bytes(raw[32:64], "big"), raw[64]
@@ -374,10 +376,16 @@ def signature_variants(signed: list[Json]) -> list[Json]:
             "the same signature with v - 27 (0/1) instead of 27/28",
             "0x" + raw[:64].hex() + f"{v - 27:02x}",
         ),
-        ("high_s", "the malleated twin (r, n - s, v flipped): a second valid signature for the same message", high_s),
+        ("high_s", "the malleated twin (r, n - s, v flipped): s above n/2", high_s),
     ]
     out = []
     for name, why, signature in variants:
+        sig = bytes.fromhex(signature[2:])
+        recovered = Account._recover_hash(
+            bytes.fromhex(base["digest"][2:]),
+            vrs=(sig[64] % 27 + 27, int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big")),
+        )
+        assert recovered == base["signer"], name
         out.append(
             {
                 "name": name,
@@ -385,8 +393,44 @@ def signature_variants(signed: list[Json]) -> list[Json]:
                 "type": base["type"],
                 "message": base["message"],
                 "signature": signature,
-                "recovered": recover_signer(DOMAIN, base["type"], base["message"], signature),
-                "reference_verdict": "accepted",
+                "recovered": recovered,
+                "expected": "bad_signature",
+            }
+        )
+    return out
+
+
+def malformed_messages(signed: list[Json]) -> list[Json]:
+    """Messages refused for their wire form alone: signed correctly over the values they claim."""
+    by_type = {s["type"]: s for s in signed}
+    cases: list[tuple[str, str, str, str, Any]] = [
+        ("uint64_as_number", 'quantity as the JSON number 200, not the string "200"', "Invitation", "quantity", 200),
+        ("uint64_leading_zero", 'quantity as "0200"', "Invitation", "quantity", "0200"),
+        ("uint64_signed", 'quantity as "+200"', "Invitation", "quantity", "+200"),
+        (
+            "amount_beyond_2^53-1",
+            "unitPrice 2^53: beyond the amounts a record may hold",
+            "Offer",
+            "unitPrice",
+            str(2**53),
+        ),
+        ("nonce_beyond_2^63-1", "nonce 2^63: beyond a signed 64-bit column", "Offer", "nonce", str(2**63)),
+        ("uint32_as_string", 'radiusKm as the string "50", not the number 50', "Invitation", "radiusKm", "50"),
+        ("moment_after_2999", "deadline in the year 3000", "Receipt", "deadline", str(32_503_680_000)),
+    ]
+    out = []
+    for name, why, type_, field, value in cases:
+        message = {**by_type[type_]["message"], field: value}
+        ints = {**from_wire(type_, by_type[type_]["message"]), field: int(value)}
+        signature = _sign_raw(DOMAIN, type_, ints, KEYS[message[SIGNER_FIELD[type_]]])
+        out.append(
+            {
+                "name": name,
+                "why": why,
+                "type": type_,
+                "message": message,
+                "signature": signature,
+                "expected": "malformed",
             }
         )
     return out
@@ -397,10 +441,11 @@ def build_messages() -> Json:
     return {
         "format": FORMAT,
         "description": "EIP-712 messages of docs/protocol.md: per type the typed data, type hash, domain separator, "
-        "struct hash, digest, signature (65 bytes r||s||v, v in {27, 28}) and signer; 'refused' must not verify "
-        "(the signature recovers to another address than the signer field names); 'signature_variants' are "
-        "accepted by the reference implementation although the protocol does not specify them. Deadlines are "
-        "in the past for a real clock: admit with now = 'now'.",
+        "struct hash, digest, signature (65 bytes r||s||v, v in {27, 28}, s <= n/2) and signer; uint64 fields are "
+        "decimal strings, uint32 fields JSON numbers. 'refused' must not verify (the signature recovers to another "
+        "address than the signer field names); 'non_canonical_signatures' recover to the signer but are refused "
+        "(bad_signature); 'malformed' are refused for their wire form (malformed). Deadlines are in the past for "
+        "a real clock: admit with now = 'now'.",
         "now": NOW,
         "domain_type": "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)",
         "domain": DOMAIN.as_dict(),
@@ -412,7 +457,8 @@ def build_messages() -> Json:
         ],
         "messages": signed,
         "refused": refused_messages(signed),
-        "signature_variants": signature_variants(signed),
+        "non_canonical_signatures": non_canonical_signatures(signed),
+        "malformed": malformed_messages(signed),
     }
 
 
@@ -643,9 +689,9 @@ def curated_records() -> list[tuple[str, str, Json]]:
             ),
         ),
         (
-            "dispute_uint64_max",
-            "dispute record (type 'dispute', written by node/dispute_steps.py) holding the signed "
-            "Dispute with claimAmount 2^64-1 and a 256-code-point reason",
+            "dispute_largest_amount",
+            "dispute record (type 'dispute', written by node/services/disputes.py) holding the signed "
+            "Dispute in its wire form (uint64 fields as decimal strings), claimAmount 2^53-1, a 256-code-point reason",
             _record(
                 12,
                 "dispute",
@@ -837,6 +883,8 @@ def _doc_case(name: str, why: str, doc: Json, anchored_root: str, **extra: Any) 
         "leaf_matches": leaf.hex() == doc["leaf"],
         "path_reaches_root": fold_proof(leaf, doc["proof"]).hex() == anchored_root,
         "root_matches_anchor": doc["root"] == anchored_root,
+        "path_matches_index": sides_of(doc["proof"])
+        == path_sides(doc["anchor"]["leaf_index"], doc["anchor"]["leaf_count"]),
     }
     expected["valid"] = all(expected.values())
     expected.update(extra)
@@ -934,6 +982,13 @@ def document_cases(batches: list[Json]) -> list[Json]:
             "trees that duplicate odd nodes; this format carries it up unchanged",
             tampered(b4, 4, duplicate_odd),
             root4,
+        ),
+        _doc_case(
+            "wrong_leaf_index",
+            "leaf 3 of 8 claims leaf_index 2: leaf, path and root are genuine, only the path's sides "
+            "(right, left, right for leaf 2; left, left, right for leaf 3) expose the claim",
+            tampered(b5, 3, lambda doc: doc["anchor"].update(leaf_index=2)),
+            root5,
         ),
         _doc_case(
             "wrong_anchored_root",
@@ -1081,8 +1136,14 @@ def history_cases(batches: list[Json]) -> list[Json]:
         ["sequence"],
         swap_indexes,
     )
-    case("records_reordered", "records 5 and 6 served in swapped order", ["sequence", "root"], reorder)
-    case("record_removed", "record 5 left out of batch 3", ["sequence", "root"], remove)
+    case(
+        "records_reordered",
+        "records 5 and 6 served in swapped order, each with its own path: the paths fold, but not as the paths "
+        "of the positions they are served at",
+        ["sequence", "path", "root"],
+        reorder,
+    )
+    case("record_removed", "record 5 left out of batch 3", ["sequence", "path", "root"], remove)
     case("record_altered", "record 3's quantity changed, claimed leaf unchanged", ["leaf", "path", "root"], alter)
     case(
         "history_rewritten",
@@ -1123,8 +1184,9 @@ def build_tampered() -> Json:
         "format": FORMAT,
         "description": "Proofs that must fail. 'documents': one proof document against a trusted anchored root; "
         "expected.leaf_matches = leaf(record) equals document.leaf, path_reaches_root = folding document.proof "
-        "from the recomputed leaf gives anchored_root, root_matches_anchor = document.root equals anchored_root; "
-        "valid = all three. 'second_preimage': raw bytes. 'histories': whole histories (batches 1-3 of "
+        "from the recomputed leaf gives anchored_root, root_matches_anchor = document.root equals anchored_root, "
+        "path_matches_index = the proof's sides are those of leaf anchor.leaf_index in a tree of anchor.leaf_count "
+        "leaves; valid = all four. 'second_preimage': raw bytes. 'histories': whole histories (batches 1-3 of "
         "batches.json, possibly altered) with the Anchored events, checked as in docs/proof-format.md section 6 "
         "with path checks; failing_steps name the section 6 steps that fail (informative).",
         "kind": KIND,

@@ -14,6 +14,8 @@ from node.domain.ledger import StockStatus
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 Status = Literal["available", "reserved", "quarantine", "damaged", "expired"]
+
+
 def _real_date(value: str) -> str:
     """A pattern lets 9999-99-99 through; only a date that exists is stored (a worker reads every row back)."""
     try:

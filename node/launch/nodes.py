@@ -88,9 +88,7 @@ class RunningNode:
 
 
 class NodeFactory:
-    def __init__(
-        self, anvil: AnvilProcess, deployment: Deployment, base: Path, rulebook: Path = TEST_RULEBOOK
-    ) -> None:
+    def __init__(self, anvil: AnvilProcess, deployment: Deployment, base: Path, rulebook: Path = TEST_RULEBOOK) -> None:
         self.anvil = anvil
         self.deployment = deployment
         self.base = base

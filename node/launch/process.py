@@ -17,8 +17,6 @@ from node.errors import NodeDidNotStart
 __all__ = ["NodeDidNotStart", "NodeProcess", "free_port"]
 
 
-
-
 @dataclass
 class NodeProcess:
     name: str

@@ -77,7 +77,7 @@ class Disputes(Steps):
             "corrects": None,
             "memo": m["reason"],
             "evidence": [{"source": "subject", "reference": m["subject"]}],
-            "dispute": {**m, "signature": msg.signature},
+            "dispute": {**msg.wire_message(), "signature": msg.signature},
         }
         return append_record(s, LEDGER, self.me, "dispute", fields).seq
 
@@ -118,7 +118,7 @@ class Disputes(Steps):
                 {"source": "dispute", "reference": dispute.id},
                 {"source": "subject", "reference": dispute.subject},
             ],
-            "ruling": {**m, "signature": msg.signature},
+            "ruling": {**msg.wire_message(), "signature": msg.signature},
         }
         return {"record_seq": append_record(s, LEDGER, self.me, "ruling", fields).seq}
 

@@ -159,10 +159,6 @@ class Negotiator(Steps):
                 release_offer(s, self.me, offer, OfferStatus.DECLINED)
                 log.info("offer %s refused by the requester: %s units released", offer.id, offer.quantity)
 
-
-
-
-
     # -- the trigger and the plan, by themselves -------------------------------------------------------------
     def check_requests(self, today: date | None = None) -> list[dict[str, Any]]:
         """Invite partners for every SKU whose store requests stayed unmet for the configured days."""

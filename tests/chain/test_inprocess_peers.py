@@ -16,10 +16,8 @@ from tests.helpers.messages import invitation_envelope
 ACTIVE = load_book(TEST_RULEBOOK).version
 
 
-
 def stock_up(node: InProcessNode, lots: list[tuple[str, str, int]]) -> None:
     stock_up_through(node.client, lots)
-
 
 
 def pair(network: InProcessNetwork, tag: str) -> tuple[InProcessNode, InProcessNode]:

@@ -65,15 +65,34 @@ def install_non_editable(tmp_path: Path) -> Path:
     (site / "dev-dependencies.pth").write_text("".join(f"{p}\n" for p in dev_sites))
     # --ignore-installed: the development venv's editable install is visible through the .pth; never touch it.
     run(
-        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--ignore-installed", src],
-        tmp_path, env, timeout=300,
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--ignore-installed",
+            src,
+        ],
+        tmp_path,
+        env,
+        timeout=300,
     )
-    where = json.loads(run(
-        [python, "-c", "import json, chain, contracts, node; "
-         "print(json.dumps([m.__file__ for m in (chain, contracts, node)]))"],
-        tmp_path, env,
-    ))
+    where = json.loads(
+        run(
+            [
+                python,
+                "-c",
+                "import json, chain, contracts, node; "
+                "print(json.dumps([m.__file__ for m in (chain, contracts, node)]))",
+            ],
+            tmp_path,
+            env,
+        )
+    )
     assert all(Path(f).resolve().is_relative_to(site.resolve()) for f in where), where
     return venv / "bin"
 
@@ -114,7 +133,11 @@ def test_installed_package_runs_consortium_up_from_another_directory(tmp_path: P
     state = tmp_path / "state"
     proc = subprocess.Popen(
         [str(bin_dir / "consortium"), "up", "--data-dir", str(state)],
-        cwd=elsewhere, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=elsewhere,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=read_lines, args=(proc, lines), daemon=True).start()

@@ -22,7 +22,9 @@ from chain.registry_client import MemberRegistryClient
 def start(data_dir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "node", "up", "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -73,9 +75,22 @@ def test_up_starts_three_anchored_partners_and_resumes_the_same_state(tmp_path: 
             stock = httpx.get(f"{n['url']}/stock", headers={"Authorization": f"Bearer {n['api_token']}"}).json()
             assert sum(s["quantity"] for s in stock) > 0
             verify = subprocess.run(
-                [sys.executable, "-m", "node", "audit", "verify", "--rpc", manifest["rpc_url"], "--node", n["url"],
-                 "--token", manifest["audit_token"]],
-                capture_output=True, text=True, timeout=60,
+                [
+                    sys.executable,
+                    "-m",
+                    "node",
+                    "audit",
+                    "verify",
+                    "--rpc",
+                    manifest["rpc_url"],
+                    "--node",
+                    n["url"],
+                    "--token",
+                    manifest["audit_token"],
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             assert verify.returncode == 0, verify.stderr
         counts = ledger_counts(manifest)
@@ -169,9 +184,7 @@ def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path:
         transfers = httpx.get(f"{hz['url']}/negotiation/transfers", headers=auth).json()
         assert [(t["supplier"], t["status"]) for t in transfers] == [(xs["address"], "received")]
         assert sum(t["received"] for t in transfers) == 600 - 497  # partners were asked for the rest only
-        shop = httpx.get(
-            f"{hz['url']}/stock", params={"sku": "DIAPER-L-60", "location": "SHOP"}, headers=auth
-        ).json()
+        shop = httpx.get(f"{hz['url']}/stock", params={"sku": "DIAPER-L-60", "location": "SHOP"}, headers=auth).json()
         assert sum(b["quantity"] for b in shop) == 600  # everything the store asked for is on its shop floor
         requests = httpx.get(f"{hz['url']}/negotiation/replenishment", headers=auth).json()
         assert {r["status"] for r in requests} == {"fulfilled"}

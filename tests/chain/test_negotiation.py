@@ -100,8 +100,11 @@ def test_forged_replayed_expired_and_non_member_messages_are_refused_and_change_
     forged["message"]["requester"] = peer.address  # claims to come from a member
     refused(forged, 401, "bad_signature")
     tampered = envelope(domain, peer.key)
-    tampered["message"]["quantity"] = 10_000
+    tampered["message"]["quantity"] = "10000"
     refused(tampered, 401, "bad_signature")
+    tampered["message"]["quantity"] = 10_000  # a uint64 travels as a decimal string
+    refused(tampered, 422, "malformed")
+    refused({**tampered, "message": {**tampered["message"], "nonce": str(2**64 - 1)}}, 422, "malformed")
     other_chain = envelope(Domain("consortium-inventory", 1, deployment.registry), peer.key)
     refused(other_chain, 401, "bad_signature")
     refused({"type": "Invitation", "message": {"id": "0x12"}, "signature": "0x"}, 422, "malformed")

@@ -13,7 +13,6 @@ NODE = "0x00000000000000000000000000000000000000AA"
 CONTRACT = "0x00000000000000000000000000000000000000CC"
 
 
-
 def records(first: int, n: int) -> list[dict[str, object]]:
     return [
         {

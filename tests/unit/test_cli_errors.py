@@ -190,7 +190,11 @@ def test_node_serve_refuses_to_start_without_its_own_key_and_token(
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_") and k != "DATABASE_URL"}
     result = subprocess.run(
         [sys.executable, "-m", "node", "node", "serve"],
-        cwd=tmp_path, env={**env, **given}, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env={**env, **given},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert named in result.stderr and len(result.stderr.strip().splitlines()) == 1

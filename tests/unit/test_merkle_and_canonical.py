@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from chain.canonical import NotCanonicalizable, canonical_json, leaf_hash
-from chain.merkle import EmptyTree, MerkleTree, fold_proof, merkle_root
+from chain.merkle import EmptyTree, MerkleTree, fold_proof, merkle_root, path_sides, sides_of
 
 # merkletools' upstream vector: leaves sha256("a") .. sha256("e"), root of the 5-leaf tree.
 UPSTREAM_LEAVES = [hashlib.sha256(c.encode()).digest() for c in "abcde"]
@@ -91,3 +91,13 @@ def test_fast_leaf_equals_reference_leaf_on_random_records() -> None:
     for _ in range(5000):
         record = {text(): value() for _ in range(4)}
         assert leaf_hash_fast(record) == leaf_hash(record)
+
+
+def test_a_proofs_sides_are_fixed_by_its_leaf_index_and_the_leaf_count() -> None:
+    for n in range(1, 40):
+        tree = MerkleTree([hashlib.sha256(str(i).encode()).digest() for i in range(n)])
+        paths = [sides_of(tree.proof(i)) for i in range(n)]
+        assert paths == [path_sides(i, n) for i in range(n)]
+        assert len({tuple(p) for p in paths}) == n  # no two leaves share a path shape: the index is bound
+    with pytest.raises(IndexError):
+        path_sides(5, 5)

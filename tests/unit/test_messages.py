@@ -9,7 +9,20 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from negotiation.messages import Domain, MessageGuard, MessageRefused, new_id, new_nonce, recover_signer, sign
+from negotiation.messages import (
+    HALF_ORDER,
+    MAX_AMOUNT,
+    MAX_NONCE,
+    Domain,
+    MessageGuard,
+    MessageRefused,
+    new_id,
+    new_nonce,
+    parse,
+    recover_signer,
+    sign,
+    to_wire,
+)
 
 DOMAIN = Domain(name="Hangzhou consortium", chain_id=31337, registry="0x5FbDB2315678afecb367f032d93F642f64180aa3")
 REQUESTER = Account.create()
@@ -114,7 +127,7 @@ def test_forged_signature_is_refused() -> None:
 
 def test_tampered_content_is_refused() -> None:
     env = sign(DOMAIN, "Invitation", invitation(), key(REQUESTER)).as_json()
-    env["message"]["quantity"] = 2000
+    env["message"]["quantity"] = "2000"
     with pytest.raises(MessageRefused) as err:
         guard().admit(env, Seen())
     assert err.value.reason == "bad_signature"
@@ -145,8 +158,14 @@ def test_non_member_is_refused_and_nothing_is_remembered() -> None:
 @pytest.mark.parametrize(
     ("change", "where"),
     [
-        ({"quantity": -1}, "quantity"),
-        ({"quantity": 1.5}, "quantity"),
+        ({"quantity": "-1"}, "quantity"),
+        ({"quantity": "1.5"}, "quantity"),
+        ({"quantity": "0200"}, "quantity"),
+        ({"quantity": 200}, "quantity"),  # a uint64 travels as a decimal string, never as a JSON number
+        ({"quantity": str(2**53)}, "quantity"),  # beyond the amounts any JSON reader holds
+        ({"nonce": str(2**63)}, "nonce"),  # beyond a signed 64-bit column
+        ({"radiusKm": "50"}, "radiusKm"),  # a uint32 travels as a JSON number
+        ({"radiusKm": 2**32}, "radiusKm"),
         ({"id": "0x12"}, "id"),
         ({"requester": "not-an-address"}, "requester"),
         ({"radiusKm": True}, "radiusKm"),
@@ -181,8 +200,42 @@ def test_signatures_no_key_made_are_refused_as_bad_signature(signature: str) -> 
 
 
 def test_a_moment_beyond_the_year_2999_is_malformed_not_an_overflow() -> None:
-    from negotiation.messages import parse
-
     with pytest.raises(MessageRefused) as refused:
-        parse({"type": "Invitation", "message": invitation(neededBy=2**64 - 1), "signature": "0x" + "00" * 65})
+        wire = {**to_wire("Invitation", invitation()), "neededBy": str(2**64 - 1)}
+        parse({"type": "Invitation", "message": wire, "signature": "0x" + "00" * 65})
     assert refused.value.reason == "malformed" and "neededBy" in refused.value.message
+
+
+def test_uint64_fields_travel_as_decimal_strings_and_come_back_as_the_same_integers() -> None:
+    signed = sign(DOMAIN, "Invitation", invitation(quantity=MAX_AMOUNT, nonce=MAX_NONCE), key(REQUESTER))
+    wire = signed.as_json()["message"]
+    assert wire["quantity"] == str(MAX_AMOUNT) and wire["nonce"] == str(MAX_NONCE)
+    assert wire["radiusKm"] == 50 and wire["urgent"] is False
+    assert parse(signed.as_json()).message == signed.message
+    assert guard().admit(signed.as_json(), Seen()).message["nonce"] == MAX_NONCE
+
+
+def test_nodes_sign_with_low_s_and_v_27_or_28() -> None:
+    for _ in range(64):
+        signature = sign(DOMAIN, "Invitation", invitation(), key(REQUESTER)).signature
+        assert int(signature[66:130], 16) <= HALF_ORDER and int(signature[130:], 16) in (27, 28)
+
+
+def _twins(signature: str) -> dict[str, str]:
+    """Other encodings of the same ECDSA signature: v as 0/1, and (r, n - s) with v flipped."""
+    n = 2 * HALF_ORDER + 1
+    r, s, v = signature[2:66], int(signature[66:130], 16), int(signature[130:], 16)
+    return {
+        "v_as_0_or_1": f"0x{r}{s:064x}{v - 27:02x}",
+        "high_s": f"0x{r}{n - s:064x}{55 - v:02x}",
+    }
+
+
+@pytest.mark.parametrize("variant", ["v_as_0_or_1", "high_s"])
+def test_a_malleated_twin_of_a_valid_signature_is_refused(variant: str) -> None:
+    signed = sign(DOMAIN, "Invitation", invitation(), key(REQUESTER))
+    twin = _twins(signed.signature)[variant]
+    with pytest.raises(MessageRefused) as refused:
+        guard().admit({**signed.as_json(), "signature": twin}, Seen())
+    assert refused.value.reason == "bad_signature"
+    assert guard().admit(signed.as_json(), Seen()).signature == signed.signature

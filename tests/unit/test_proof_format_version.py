@@ -34,7 +34,6 @@ TX = "0x" + "ab" * 32
 VECTORS = Path(__file__).resolve().parents[2] / "testdata" / "proof" / "batches.json"
 
 
-
 def _append(engine: Engine, n: int) -> None:
     with session_scope(engine) as s:
         for _ in range(n):

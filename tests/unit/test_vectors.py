@@ -29,6 +29,7 @@ from negotiation.messages import (
     Domain,
     MessageGuard,
     MessageRefused,
+    from_wire,
     recover_signer,
     sign,
     typed_data,
@@ -150,7 +151,6 @@ def test_batches_chain_their_roots_and_events_match() -> None:
     assert [d["status"] for d in pending] == ["pending"] and pending[0]["leaf"] == leaf_hash(pending[0]["record"]).hex()
 
 
-
 def events_of(raw: list[dict[str, Any]]) -> list[Event]:
     return [
         Event(e["seq"], bytes.fromhex(e["root"]), bytes.fromhex(e["prev_root"]), e["leaf_count"], e["tx_hash"])
@@ -175,6 +175,18 @@ def test_whole_history_passes_the_auditor() -> None:
 # -- tampered -------------------------------------------------------------------------------------------------------
 
 
+def sides_for(index: int, leaf_count: int) -> list[str]:
+    """docs/proof-format.md section 5 written out: the sides of leaf `index`'s siblings, leaf to root."""
+    sides = []
+    while leaf_count > 1:
+        if index % 2 == 1:
+            sides.append("left")
+        elif index + 1 < leaf_count:
+            sides.append("right")
+        index, leaf_count = index // 2, (leaf_count + 1) // 2
+    return sides
+
+
 @pytest.mark.parametrize("case", **by_name(TAMPERED["documents"]))
 def test_tampered_document_fails(case: dict[str, Any]) -> None:
     doc, anchored_root, expected = case["document"], case["anchored_root"], case["expected"]
@@ -187,8 +199,10 @@ def test_tampered_document_fails(case: dict[str, Any]) -> None:
         "leaf_matches": leaf.hex() == doc["leaf"],
         "path_reaches_root": folded == anchored_root,
         "root_matches_anchor": doc["root"] == anchored_root,
+        "path_matches_index": [next(iter(step)) for step in doc["proof"]]
+        == sides_for(doc["anchor"]["leaf_index"], doc["anchor"]["leaf_count"]),
     }
-    assert seen == {k: expected[k] for k in seen}
+    assert seen == {k: expected[k] for k in seen} and set(seen) | {"valid"} <= set(expected)
     assert expected["valid"] is False and not all(seen.values())
     if "path_from_claimed_leaf_reaches_root" in expected:
         claimed = fold_proof(bytes.fromhex(doc["leaf"]), doc["proof"]).hex() == anchored_root
@@ -233,6 +247,8 @@ def failing_steps(documents: list[dict[str, Any]], events: list[dict[str, Any]])
             if leaf.hex() != doc["leaf"]:
                 failing.add("leaf")
             if fold_proof(leaf, doc["proof"]).hex() != doc["root"]:
+                failing.add("path")
+            elif [next(iter(step)) for step in doc["proof"]] != sides_for(i, len(docs)):
                 failing.add("path")
         root, event = merkle_root(leaves).hex(), on_chain.get(seq)
         anchor = docs[0]["anchor"]
@@ -283,8 +299,9 @@ def encode_value(type_: str, value: Any) -> bytes:
         return bytes(12) + bytes.fromhex(value[2:])
     if type_ == "bool":
         return int(value).to_bytes(32, "big")
-    assert type_.startswith("uint") and isinstance(value, int)
-    return value.to_bytes(32, "big")
+    # On the wire (docs/protocol.md): uint64 as a decimal string, uint32 and the domain's chainId as numbers.
+    assert type_.startswith("uint") and isinstance(value, str if type_ == "uint64" else int)
+    return int(value).to_bytes(32, "big")
 
 
 def struct_hash(name: str, fields: list[dict[str, str]], values: dict[str, Any]) -> bytes:
@@ -337,17 +354,19 @@ def test_message_hashes_signature_and_signer(vector: dict[str, Any]) -> None:
     assert vector["struct_hash"] == "0x" + struct_hash(type_, fields, message).hex()
     assert vector["digest"] == "0x" + digest_of(DOMAIN_JSON, type_, message).hex()
     assert vector["signer_field"] == SIGNER_FIELD[type_] and message[SIGNER_FIELD[type_]] == vector["signer"]
-    assert sign(DOMAIN, type_, message, KEYS[vector["signer"]]).signature == vector["signature"]
-    assert recover_signer(DOMAIN, type_, message, vector["signature"]) == vector["signer"]
+    signed = sign(DOMAIN, type_, from_wire(type_, message), KEYS[vector["signer"]])
+    assert signed.signature == vector["signature"] and signed.as_json()["message"] == message
+    assert recover_signer(DOMAIN, type_, from_wire(type_, message), vector["signature"]) == vector["signer"]
     envelope = {"type": type_, "message": message, "signature": vector["signature"]}
     admitted = guard(MESSAGES["now"]).admit(envelope, remember=lambda *_: True)
-    assert admitted.message == message
+    assert admitted.wire_message() == message
 
 
 @pytest.mark.parametrize("vector", **by_name(MESSAGES["refused"]))
 def test_refused_message_recovers_to_someone_else(vector: dict[str, Any]) -> None:
     type_, message, signature = vector["type"], vector["message"], vector["signature"]
-    assert recover_signer(DOMAIN, type_, message, signature) == vector["recovered"] != vector["claimed_signer"]
+    ints = from_wire(type_, message)
+    assert recover_signer(DOMAIN, type_, ints, signature) == vector["recovered"] != vector["claimed_signer"]
     domain_separator = struct_hash("EIP712Domain", DOMAIN_FIELDS, DOMAIN_JSON)
     independent = SignableMessage(b"\x01", domain_separator, struct_hash(type_, MESSAGE_TYPES[type_], message))
     assert Account.recover_message(independent, signature=signature) == vector["recovered"]
@@ -361,7 +380,7 @@ def test_refused_message_recovers_to_someone_else(vector: dict[str, Any]) -> Non
                     version=vector["signed_under"]["version"],
                 ),
                 type_,
-                message,
+                ints,
                 signature,
             )
             == vector["claimed_signer"]
@@ -371,10 +390,44 @@ def test_refused_message_recovers_to_someone_else(vector: dict[str, Any]) -> Non
     assert refused.value.reason == vector["expected"]
 
 
-@pytest.mark.parametrize("vector", **by_name(MESSAGES["signature_variants"]))
-def test_signature_variant_verdict_of_the_reference_implementation(vector: dict[str, Any]) -> None:
+def _independent_digest(type_: str, message: dict[str, Any]) -> bytes:
+    domain_separator = struct_hash("EIP712Domain", DOMAIN_FIELDS, DOMAIN_JSON)
+    return keccak(b"\x19\x01" + domain_separator + struct_hash(type_, MESSAGE_TYPES[type_], message))
+
+
+def _recover(digest: bytes, signature: str) -> str:
+    """Plain ECDSA recovery, v as 27/28 or 0/1, any s."""
+    raw = bytes.fromhex(signature[2:])
+    vrs = (raw[64] % 27 + 27, int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"))
+    return str(Account._recover_hash(digest, vrs=vrs))
+
+
+@pytest.mark.parametrize("vector", **by_name(MESSAGES["non_canonical_signatures"]))
+def test_a_non_canonical_encoding_of_a_valid_signature_is_refused(vector: dict[str, Any]) -> None:
     type_, message, signature = vector["type"], vector["message"], vector["signature"]
-    assert recover_signer(DOMAIN, type_, message, signature) == vector["recovered"] == message[SIGNER_FIELD[type_]]
-    envelope = {"type": type_, "message": message, "signature": signature}
-    assert vector["reference_verdict"] == "accepted"
-    guard(MESSAGES["now"]).admit(envelope, remember=lambda *_: True)
+    # Plain ECDSA finds the signer in it: the refusal is the protocol's encoding rule, not the curve.
+    assert _recover(_independent_digest(type_, message), signature) == vector["recovered"]
+    assert vector["recovered"] == message[SIGNER_FIELD[type_]]
+    with pytest.raises(MessageRefused) as refused:
+        guard(MESSAGES["now"]).admit({"type": type_, "message": message, "signature": signature}, lambda *_: True)
+    assert refused.value.reason == vector["expected"] == "bad_signature"
+
+
+def _claimed_values(type_: str, message: dict[str, Any]) -> dict[str, Any]:
+    """The values a message claims, written in the right wire form (uint64 as a string, uint32 as a number)."""
+    kinds = {f["name"]: f["type"] for f in MESSAGE_TYPES[type_]}
+    return {
+        k: (str(int(v)) if kinds[k] == "uint64" else int(v)) if kinds[k].startswith("uint") else v
+        for k, v in message.items()
+    }
+
+
+@pytest.mark.parametrize("vector", **by_name(MESSAGES["malformed"]))
+def test_a_message_in_the_wrong_wire_form_is_refused_as_malformed(vector: dict[str, Any]) -> None:
+    type_, message, signature = vector["type"], vector["message"], vector["signature"]
+    # The signature is genuine over the values the message claims: only their form or range is wrong.
+    claimed = _independent_digest(type_, _claimed_values(type_, message))
+    assert _recover(claimed, signature) == message[SIGNER_FIELD[type_]]
+    with pytest.raises(MessageRefused) as refused:
+        guard(MESSAGES["now"]).admit({"type": type_, "message": message, "signature": signature}, lambda *_: True)
+    assert refused.value.reason == vector["expected"] == "malformed"
