@@ -246,9 +246,8 @@ def failing_steps(documents: list[dict[str, Any]], events: list[dict[str, Any]])
             leaves.append(leaf)
             if leaf.hex() != doc["leaf"]:
                 failing.add("leaf")
-            if fold_proof(leaf, doc["proof"]).hex() != doc["root"]:
-                failing.add("path")
-            elif [next(iter(step)) for step in doc["proof"]] != sides_for(i, len(docs)):
+            sides = [next(iter(step)) for step in doc["proof"]]
+            if fold_proof(leaf, doc["proof"]).hex() != doc["root"] or sides != sides_for(i, len(docs)):
                 failing.add("path")
         root, event = merkle_root(leaves).hex(), on_chain.get(seq)
         anchor = docs[0]["anchor"]
