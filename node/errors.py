@@ -12,6 +12,7 @@ reach a client (the anchoring service and the launcher handle them).
   | + RuleBookNotActive       409
   | + PlanEarly               409
   | + BodyTooLarge            413
+  | + LimitReached            429
   | + InvalidMovement         422
   | + InvalidRequest          422
   | + BodyTooDeep             422
@@ -119,6 +120,12 @@ class BodyTooDeep(RequestError):
     """JSON nested deeper than the limit, refused before anything parses it (node/api/limits.py)."""
 
     code = "too_deep"
+
+
+class LimitReached(RequestError):
+    """One more would pass a per-member limit of the rule book in force (`limits`, docs/rules.md)."""
+
+    code = "limit_reached"
 
 
 class ChainHistoryMismatch(NodeError):

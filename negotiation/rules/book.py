@@ -124,6 +124,16 @@ class Pricing(_Strict):
     shortage_penalty: Source = "1000.00"
 
 
+class Limits(_Strict):
+    """What one member may hold of another member's node at once. The receiving node enforces them on what
+    it is sent, whatever the sender's software does, so no member floods another's ledger or reservations."""
+
+    open_disputes_per_member: int = Field(default=3, ge=1, le=1000)
+    disputes_per_member_per_day: int = Field(default=10, ge=1, le=10_000)
+    open_invitations_per_member: int = Field(default=5, ge=1, le=1000)
+    reserved_share_per_member: Ratio = "1"
+
+
 class EmergencySla(_Strict):
     respond_within_minutes: int = Field(default=30, ge=1)
     deliver_within_hours: int = Field(default=6, ge=1)
@@ -204,6 +214,7 @@ class RuleBook(_Strict):
     trigger: Trigger = Trigger()
     pricing: Pricing = Pricing()
     emergency_sla: EmergencySla = EmergencySla()
+    limits: Limits = Limits()
     calendar: Calendar = Calendar()
     matrix: dict[Scenario, dict[Constraint, list[Branch]]] = {}
     objective: Objective = Objective()

@@ -26,6 +26,7 @@ from node.errors import (
     InsufficientStock,
     InvalidMovement,
     InvalidRequest,
+    LimitReached,
     NotConfigured,
     NotFound,
     PlanEarly,
@@ -47,6 +48,7 @@ STATUS_OF: dict[type[RequestError], int] = {
     RuleBookNotActive: 409,
     PlanEarly: 409,
     BodyTooLarge: 413,
+    LimitReached: 429,
     BodyTooDeep: 422,
     NotConfigured: 503,
     ChainUnreachable: 503,
@@ -67,6 +69,7 @@ REFUSAL_STATUS: dict[str, int] = {
     "closed": 409,
     "rule_version": 409,
     "expired": 410,
+    "limit_reached": 429,
 }
 
 
@@ -93,6 +96,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "conflicts with the node's state (stock, rule book, replay, plan_early)"),
         (413, "body over the limit"),
         (422, "invalid input: types, ranges, dates, nesting, ledger rules"),
+        (429, "one more would pass a per-member limit of the rule book (limit_reached)"),
         (503, "not configured, or the chain does not answer"),
     )
 }

@@ -180,9 +180,17 @@ class InvitationSentOut(BaseModel):
     invited: list[MemberOut]
 
 
+class NoOfferOut(BaseModel):
+    supplier: str
+    reason: str = Field(description="the member's own words: no stock to spare, a limit reached, ...")
+
+
 class InvitationWithOffersOut(InvitationOut):
     offers: list[OfferOut]
     pending: list[str] = Field(description="for our own invitations: members invited that have not answered yet")
+    no_offers: list[NoOfferOut] = Field(
+        default=[], description="for our own invitations: members that answered they offer nothing, and why"
+    )
 
 
 class DisputeOpenedOut(BaseModel):

@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 def utc_now_iso() -> str:
     """Record time: ISO-8601 UTC with microseconds and a Z, so text order is time order."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_iso(datetime.now(UTC))
+
+
+def utc_iso(moment: datetime) -> str:
+    """`moment` written as record times are (utc_now_iso), to compare with them as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def normalize_time(text: str) -> str:

@@ -8,16 +8,19 @@ book the dispute was opened under, and records it as an anchored ledger record c
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eth_account import Account
 from sqlmodel import Session, select
 
+from negotiation.limits import dispute_refusal
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
+from negotiation.rules.book import Limits
 from negotiation.wire import DisputeMessage, RulingMessage
 from node.domain.states import DisputeStatus
-from node.domain.times import utc_now_iso
-from node.errors import InvalidMovement
+from node.domain.times import utc_iso, utc_now_iso
+from node.errors import InvalidMovement, LimitReached
 from node.services.inbound import Inbound
 from node.services.side import Steps
 from node.services.signer import STEP_DEADLINE_SECONDS
@@ -53,6 +56,11 @@ class Disputes(Steps):
             raise InvalidMovement("a node does not dispute with itself")
         if not self.directory.is_member(other):
             raise InvalidMovement(f"{other} is not an active member", respondent=other)
+        with session_scope(self.engine) as s:
+            # The respondent would refuse it: say so before anything is signed or recorded.
+            refusal = self._over_limit(s, self.me, other, self._limits(version))
+        if refusal is not None:
+            raise LimitReached(refusal, respondent=other)
         message = {
             "subject": subject,
             "opener": self.me,
@@ -82,9 +90,29 @@ class Disputes(Steps):
         return append_record(s, LEDGER, self.me, "dispute", fields).seq
 
     def on_dispute(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
-        if msg.as_(DisputeMessage)["respondent"] != self.me:
+        m = msg.as_(DisputeMessage)
+        if m["respondent"] != self.me:
             raise MessageRefused("not_yours", "this node is not the dispute's respondent")
+        refusal = self._over_limit(s, m["opener"], self.me, self._limits(m["ruleVersion"]))
+        if refusal is not None:
+            raise MessageRefused("limit_reached", refusal)
         return {"record_seq": self._record_dispute(s, msg, mine=False)}
+
+    def _limits(self, version: str) -> Limits:
+        """The limits of the book a dispute is opened under (the defaults if this node holds no copy)."""
+        book = self.rules.book(version)
+        return book.book.limits if book is not None else Limits()
+
+    @staticmethod
+    def _over_limit(s: Session, opener: str, respondent: str, limits: Limits) -> str | None:
+        """Why one more dispute of `opener` against `respondent` would pass `limits`, or None."""
+        between = select(Dispute).where(Dispute.opener == opener, Dispute.respondent == respondent)
+        open_now = len(s.exec(between.where(Dispute.status == DisputeStatus.OPEN)).all())
+        day_ago = utc_iso(datetime.now(UTC) - timedelta(days=1))
+        opened_today = len(s.exec(between.where(Dispute.opened_at >= day_ago)).all())
+        return dispute_refusal(
+            open_now, opened_today, limits.open_disputes_per_member, limits.disputes_per_member_per_day
+        )
 
     def ruling_authority(self, msg: SignedMessage, signer: str) -> bool | None:
         """A Ruling counts only if signed by the arbitrator of the rule book it names."""

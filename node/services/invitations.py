@@ -9,13 +9,16 @@ import json
 import logging
 import time
 from datetime import UTC, date, datetime
+from fractions import Fraction
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from chain.registry_client import MemberInfo
+from negotiation.limits import within_share
 from negotiation.messages import MessageRefused, SignedMessage, new_id, new_nonce
 from negotiation.planning import Readiness, plan_readiness
+from negotiation.rules.book import Limits
 from negotiation.rules.engine import CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
 from negotiation.rules.names import SCENARIOS
 from negotiation.wire import InvitationMessage, NoOfferMessage, OfferMessage
@@ -145,9 +148,10 @@ class Invitations(Steps):
         if inbound.distance_m > m["radiusKm"] * 1000:
             raise MessageRefused("out_of_radius", "this node lies outside the invitation's radius")
         s.add(Invitation.of_message(m, mine=False, created_at=utc_now_iso(), distance_km=inbound.distance_km))
-        offers = self._answer(s, m, policy, inbound.distance_km)
+        refusal = self._invitations_over_limit(s, m["requester"], policy.book.limits)
+        offers = [] if refusal else self._answer(s, m, policy, inbound.distance_km)
         if not offers:  # an answer all the same: the requester need not wait for this member's window to close
-            reason = "no stock to spare under the rule book in force"
+            reason = refusal or "no stock to spare under the rule book in force"
             reason = reason if s.get(Sku, m["sku"]) else f"this node does not carry {m['sku']}"
             log.info(
                 "invitation %s from %s (%s x%s): no offer: %s", m["id"], m["requester"], m["sku"], m["quantity"], reason
@@ -179,6 +183,18 @@ class Invitations(Steps):
             raise MessageRefused("not_yours", "this member was not invited")
         log.info("%s has nothing to offer for invitation %s: %s", m["supplier"], m["invitation"], m["reason"])
         return {}
+
+    @staticmethod
+    def no_offers(s: Session, inv: Invitation) -> list[tuple[str, str]]:
+        """(member, reason) of each NoOffer received for one of our invitations."""
+        rows = s.exec(
+            select(NegotiationMessage).where(
+                NegotiationMessage.subject == inv.id,
+                NegotiationMessage.type == "NoOffer",
+                NegotiationMessage.direction == Direction.IN,
+            )
+        ).all()
+        return [(row.signer, str(json.loads(row.envelope)["message"]["reason"])) for row in rows]
 
     @staticmethod
     def readiness(s: Session, inv: Invitation) -> Readiness:
@@ -220,6 +236,9 @@ class Invitations(Steps):
         )
         stock = StockFacts(available, safety.level, available)
         lines, _terms = policy.offer(lots, request, sku_facts, stock, calendar, distance_km)
+        held = self._held_for(s, inv["requester"], inv["sku"])
+        share = Fraction(policy.book.limits.reserved_share_per_member)
+        lines = within_share(lines, held, available, share)
         offer_ttl = policy.trigger.offer_ttl_seconds
         deadline = min(int(time.time()) + offer_ttl, inv["deadline"] + offer_ttl)
         sent = []
@@ -241,6 +260,28 @@ class Invitations(Steps):
             )
             sent.append(self._offer(s, offer, inv["requester"]))
         return sent
+
+    @staticmethod
+    def _open_offers_to(requester: str) -> Any:
+        return (
+            select(TransferOffer)
+            .join(Invitation, col(Invitation.id) == col(TransferOffer.invitation))
+            .where(TransferOffer.mine, TransferOffer.status == OfferStatus.OPEN, Invitation.requester == requester)
+        )
+
+    def _held_for(self, s: Session, requester: str, sku: str) -> int:
+        """Units of `sku` this node holds reserved in its open offers to `requester`."""
+        return sum(o.quantity for o in s.exec(self._open_offers_to(requester).where(TransferOffer.sku == sku)).all())
+
+    def _invitations_over_limit(self, s: Session, requester: str, limits: Limits) -> str | None:
+        """Why this node answers no more of `requester`'s invitations now: too many already hold reservations."""
+        holding = {o.invitation for o in s.exec(self._open_offers_to(requester)).all()}
+        if len(holding) >= limits.open_invitations_per_member:
+            return (
+                f"limit: {len(holding)} invitations of this member hold reservations here "
+                f"(at most {limits.open_invitations_per_member}); plan or decline them first"
+            )
+        return None
 
     def _candidate_lots(self, s: Session, inv: InvitationMessage, today: date) -> list[CandidateLot]:
         rows = s.exec(

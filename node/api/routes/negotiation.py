@@ -23,6 +23,7 @@ from node.api.responses import (
     InvitationWithOffersOut,
     MemberOut,
     MessageAcceptedOut,
+    NoOfferOut,
     OfferOut,
     PeerOut,
     PlanOut,
@@ -78,7 +79,8 @@ def invitations(s: SessionDep, negotiator: NegotiatorDep) -> list[InvitationWith
         row = InvitationOut.model_validate(inv, from_attributes=True).model_dump()
         pending = list(negotiator.invitations.readiness(s, inv).pending) if inv.mine else []
         offers_out = [OfferOut.model_validate(o, from_attributes=True) for o in offers]
-        out.append(InvitationWithOffersOut(**row, offers=offers_out, pending=pending))
+        no_offers = [NoOfferOut(supplier=a, reason=r) for a, r in negotiator.invitations.no_offers(s, inv)]
+        out.append(InvitationWithOffersOut(**row, offers=offers_out, pending=pending, no_offers=no_offers))
     return out
 
 
