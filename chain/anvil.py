@@ -1,4 +1,5 @@
-"""A real Anvil chain as a child process (npm @foundry-rs/anvil-linux-amd64), for `consortium up` and tests.
+"""A real Anvil chain as a child process (npm @foundry-rs/anvil-linux-amd64), for `consortium up` and tests;
+`LocalChain` is what every local chain process shares (chain/ganache.py is the other).
 
 The binary is found by chain/tools.py (CONSORTIUM_ANVIL_BIN, the project's node_modules, PATH).
 """
@@ -11,14 +12,15 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Self
 
 import httpx
 
-from chain.errors import AnvilDidNotStart, AnvilNotInstalled
+from chain.errors import AnvilDidNotStart, AnvilNotInstalled, LocalChainDidNotStart
 from chain.processes import free_port, kill, terminate
 from chain.tools import find_anvil
 
-__all__ = ["DEFAULT_PRIVATE_KEYS", "AnvilDidNotStart", "AnvilNotInstalled", "AnvilProcess"]
+__all__ = ["DEFAULT_PRIVATE_KEYS", "AnvilDidNotStart", "AnvilNotInstalled", "AnvilProcess", "LocalChain"]
 
 # Anvil's well-known default accounts (mnemonic "test test ... junk"): local development only.
 DEFAULT_PRIVATE_KEYS: list[str] = [
@@ -35,8 +37,97 @@ DEFAULT_PRIVATE_KEYS: list[str] = [
 ]
 
 
-class AnvilProcess:
-    """Start, stop (state dumped) and kill (a crash) a local Anvil. Restarts reuse the same port."""
+class LocalChain:
+    """A local development chain as a child process: start, stop (state saved where the chain can) and kill (a
+    crash). Restarts reuse the same port. Subclasses say which program and arguments."""
+
+    name = "chain"
+
+    def __init__(self, port: int | None = None, chain_id: int = 31337) -> None:
+        self.port = port
+        self.chain_id = chain_id
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: Path | None = None
+
+    @property
+    def rpc_url(self) -> str:
+        if self.port is None:
+            raise LocalChainDidNotStart(f"{self.name} has not been started")
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC call's result; ValueError with the chain's own error if it answers one."""
+        answer = httpx.post(self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).json()
+        if "error" in answer:
+            raise ValueError(f"{self.name} {method}: {answer['error']}")
+        return answer.get("result")
+
+    def mine(self, blocks: int = 1) -> None:
+        """Mine `blocks` empty blocks now (a development chain's own method)."""
+        raise NotImplementedError
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.port is None:
+            self.port = free_port()
+        args = self.command()
+        fd, log = tempfile.mkstemp(prefix=f"{self.name.lower()}-", suffix=".log")
+        self._log = Path(log)
+        self.proc = subprocess.Popen(args, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True)
+        os.close(fd)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise self._did_not_start(f"{self.name} exited with {self.proc.returncode}: {self._tail()}")
+            try:
+                r = httpx.post(
+                    self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1
+                )
+                if r.status_code == 200 and int(r.json()["result"], 16) == self.chain_id:
+                    return
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise self._did_not_start(f"{self.name} did not answer on {self.rpc_url}: {self._tail()}")
+
+    def _did_not_start(self, message: str) -> LocalChainDidNotStart:
+        return LocalChainDidNotStart(message)
+
+    def _tail(self) -> str:
+        return self._log.read_text(errors="replace")[-2000:] if self._log and self._log.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful: SIGTERM, so a chain that keeps a state file writes it."""
+        terminate(self.proc, timeout)
+        self._cleanup()
+
+    def kill(self) -> None:
+        """An outage or crash: no state dump beyond the last interval."""
+        kill(self.proc)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._log is not None:
+            self._log.unlink(missing_ok=True)
+            self._log = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class AnvilProcess(LocalChain):
+    """A local Anvil (npm @foundry-rs/anvil-linux-amd64), its state optionally kept in a file across restarts."""
+
+    name = "Anvil"
 
     def __init__(
         self,
@@ -46,24 +137,19 @@ class AnvilProcess:
         block_time: float | None = None,
         anvil_bin: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.port = port
+        super().__init__(port, chain_id)
         self.anvil_bin = anvil_bin  # None: chain.tools.find_anvil's search
         self.state_path = state_path
-        self.chain_id = chain_id
         self.block_time = block_time
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: Path | None = None
 
-    @property
-    def rpc_url(self) -> str:
-        if self.port is None:
-            raise AnvilDidNotStart("Anvil has not been started")
-        return f"http://127.0.0.1:{self.port}"
+    def _did_not_start(self, message: str) -> LocalChainDidNotStart:
+        return AnvilDidNotStart(message)
 
-    def start(self, timeout: float = 30.0) -> None:
+    def mine(self, blocks: int = 1) -> None:
+        self.rpc("anvil_mine", [hex(blocks)])
+
+    def command(self) -> list[str]:
         anvil = find_anvil(self.anvil_bin)
-        if self.port is None:
-            self.port = free_port()
         args = [
             str(anvil),
             "--host",
@@ -85,49 +171,4 @@ class AnvilProcess:
             args += ["--state", str(self.state_path), "--state-interval", "1"]
         if self.block_time is not None:
             args += ["--block-time", str(self.block_time)]
-        fd, log = tempfile.mkstemp(prefix="anvil-", suffix=".log")
-        self._log = Path(log)
-        self.proc = subprocess.Popen(args, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True)
-        os.close(fd)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AnvilDidNotStart(f"Anvil exited with {self.proc.returncode}: {self._tail()}")
-            try:
-                r = httpx.post(
-                    self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1
-                )
-                if r.status_code == 200 and int(r.json()["result"], 16) == self.chain_id:
-                    return
-            except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            time.sleep(0.05)
-        self.kill()
-        raise AnvilDidNotStart(f"Anvil did not answer on {self.rpc_url}: {self._tail()}")
-
-    def _tail(self) -> str:
-        return self._log.read_text(errors="replace")[-2000:] if self._log and self._log.exists() else ""
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Graceful: Anvil dumps its state file on SIGTERM."""
-        terminate(self.proc, timeout)
-        self._cleanup()
-
-    def kill(self) -> None:
-        """An outage or crash: no state dump beyond the last interval."""
-        kill(self.proc)
-        self._cleanup()
-
-    def _cleanup(self) -> None:
-        if self._log is not None:
-            self._log.unlink(missing_ok=True)
-            self._log = None
-
-    def __enter__(self) -> AnvilProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        return args

@@ -33,8 +33,11 @@ CONTRACTS_DIR = PACKAGE_ROOT / "contracts"
 SOLC_SHIM = Path(__file__).resolve().parent / "solc_shim.js"
 CACHE_ENV = "CONSORTIUM_CACHE_DIR"
 CONTRACT_NAMES = ("MemberRegistry", "AnchorRegistry", "RuleRegistry")
-# Anvil 1.7's default hardfork runs anything up to this; pinned so bytecode does not depend on solc's default.
-EVM_VERSION = "cancun"
+# Paris (the Merge; no PUSH0, no MCOPY): the oldest target solc 0.8.37 offers that every chain a consortium
+# might run accepts — Anvil, Ganache 7 (up to Shanghai), and permissioned Besu/geth networks whose genesis
+# stops at London or Paris. Pinned so bytecode does not depend on solc's default (docs/chains.md).
+EVM_VERSION = "paris"
+COMPILER_SETTINGS: dict[str, Any] = {"optimizer": {"enabled": True, "runs": 200}, "evmVersion": EVM_VERSION}
 
 
 def cache_path() -> Path:
@@ -78,8 +81,7 @@ def _compile(sources: dict[str, str], solc_package: Path) -> dict[str, Any]:
         "language": "Solidity",
         "sources": {name: {"content": text} for name, text in sources.items()},
         "settings": {
-            "optimizer": {"enabled": True, "runs": 200},
-            "evmVersion": EVM_VERSION,
+            **COMPILER_SETTINGS,
             "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
         },
     }
@@ -98,7 +100,10 @@ def compile_contracts(force: bool = False) -> dict[str, CompiledContract]:
     sources = _sources()
     solc_package = find_solcjs()
     version = solc_version(solc_package)
-    key = hashlib.sha256(json.dumps([version, sources, CONTRACT_NAMES], sort_keys=True).encode()).hexdigest()
+    # The settings are part of the key: a changed target must never reuse bytecode compiled for another.
+    key = hashlib.sha256(
+        json.dumps([version, sources, CONTRACT_NAMES, COMPILER_SETTINGS], sort_keys=True).encode()
+    ).hexdigest()
     cache = cache_path()
     if not force and cache.exists():
         cached = json.loads(cache.read_text())

@@ -10,7 +10,9 @@ under their old import paths (e.g. `from chain.merkle import EmptyTree`).
   |                         (chain.anchor_client.AnchorRejected is another name for it)
   + ContractCompileError    chain.contracts             also a RuntimeError
   + AnvilNotInstalled       chain.anvil                 also a RuntimeError
-  + AnvilDidNotStart        chain.anvil                 also a RuntimeError
+  + GanacheNotInstalled     chain.ganache               also a RuntimeError
+  + LocalChainDidNotStart   chain.anvil, chain.ganache  also a RuntimeError
+  | + AnvilDidNotStart      chain.anvil
   + EmptyTree               chain.merkle                also a ValueError
   + NotCanonicalizable      chain.canonical             also a ValueError
   + BadDocument             chain.audit                 also a ValueError
@@ -28,6 +30,8 @@ __all__ = [
     "ChainUnavailable",
     "ContractCompileError",
     "EmptyTree",
+    "GanacheNotInstalled",
+    "LocalChainDidNotStart",
     "NotCanonicalizable",
     "TransactionRejected",
 ]
@@ -53,7 +57,15 @@ class AnvilNotInstalled(ChainError, RuntimeError):
     """The Anvil binary from npm is not installed."""
 
 
-class AnvilDidNotStart(ChainError, RuntimeError):
+class GanacheNotInstalled(ChainError, RuntimeError):
+    """The npm `ganache` package is not where chain.tools looks (`npm ci` installs it)."""
+
+
+class LocalChainDidNotStart(ChainError, RuntimeError):
+    """A local chain process exited or never answered on its port."""
+
+
+class AnvilDidNotStart(LocalChainDidNotStart):
     """Anvil exited or did not answer on its RPC port (or was used before being started)."""
 
 

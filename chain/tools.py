@@ -20,7 +20,7 @@ import os
 import shutil
 from pathlib import Path
 
-from chain.errors import AnvilNotInstalled, ContractCompileError
+from chain.errors import AnvilNotInstalled, ContractCompileError, GanacheNotInstalled
 
 ANVIL_ENV = "CONSORTIUM_ANVIL_BIN"
 SOLCJS_ENV = "CONSORTIUM_SOLCJS"
@@ -80,6 +80,15 @@ def find_anvil(explicit: str | os.PathLike[str] | None = None, cwd: Path | None 
         f"Anvil not found: {ANVIL_ENV} is unset, none at {_looked_in(cwd, '.bin/anvil')}, no `anvil` on PATH. "
         f"{INSTALL_HINT.capitalize()}, or set {ANVIL_ENV} to the anvil binary."
     )
+
+
+def find_ganache(cwd: Path | None = None) -> Path:
+    """Ganache's CLI script (npm `ganache`, the second chain the tests run on); run it with `find_node()`."""
+    for modules in node_modules_dirs(cwd):
+        candidate = modules / "ganache" / "dist" / "node" / "cli.js"
+        if candidate.is_file():
+            return candidate
+    raise GanacheNotInstalled(f"Ganache not found at {_looked_in(cwd, 'ganache/dist/node/cli.js')}: {INSTALL_HINT}")
 
 
 def _solc_package(path: Path) -> Path | None:

@@ -25,7 +25,12 @@ rules_app = typer.Typer(
 )
 app.add_typer(node_app, name="node")
 app.add_typer(audit_app, name="audit")
+members_app = typer.Typer(
+    help="The member registry on chain: list members; add and remove them with the administrator's key.",
+    no_args_is_help=True,
+)
 app.add_typer(rules_app, name="rules")
+app.add_typer(members_app, name="members")
 
 
 class CliError(typer.TyperException):
@@ -292,6 +297,69 @@ def deploy(
     if d.rules:
         out |= {"rule_registry": d.rules, "rule_book": genesis.version if genesis else None}
     typer.echo(json.dumps(out))
+
+
+RpcOpt = Annotated[str, typer.Option("--rpc", help="the chain's JSON-RPC URL")]
+RegistryOpt = Annotated[str, typer.Option("--registry", help="the MemberRegistry address")]
+AdminKeyOpt = Annotated[
+    str, typer.Option("--key", envvar="CONSORTIUM_ADMIN_KEY", help="the registry administrator's private key")
+]
+
+
+@members_app.command("list")
+def members_list(rpc: RpcOpt, registry: RegistryOpt) -> None:
+    """Every member the registry has known, as JSON lines: address, name, role, node URL, place, active."""
+    from chain.registry_client import MemberRegistryClient
+
+    for m in _chain_call(lambda: MemberRegistryClient(rpc, registry).members()):
+        row = {"address": m.address, "name": m.name, "role": m.role.name.lower(), "node_url": m.node_url}
+        typer.echo(json.dumps({**row, "lat_e6": m.lat_e6, "lon_e6": m.lon_e6, "active": m.active}))
+
+
+@members_app.command("add")
+def members_add(
+    rpc: RpcOpt,
+    registry: RegistryOpt,
+    key: AdminKeyOpt,
+    address: Annotated[str, typer.Option("--address", help="the member's address (its node's key)")],
+    name: Annotated[str, typer.Option("--name")],
+    node_url: Annotated[str, typer.Option("--url", help="where its node serves, as other nodes reach it")],
+    lat_e6: Annotated[int, typer.Option("--lat-e6", help="latitude in microdegrees")],
+    lon_e6: Annotated[int, typer.Option("--lon-e6", help="longitude in microdegrees")],
+    headquarters: Annotated[bool, typer.Option("--headquarters", help="role HQ instead of partner")] = False,
+) -> None:
+    """Register a member (the administrator's transaction)."""
+    from chain.registry_client import MemberRegistryClient, Role
+
+    role = Role.HEADQUARTERS if headquarters else Role.PARTNER
+    client = MemberRegistryClient(rpc, registry, key)
+    _chain_call(lambda: client.add_member(address, name, role, node_url, lat_e6, lon_e6))
+    typer.echo(json.dumps({"added": address, "role": role.name.lower()}))
+
+
+@members_app.command("remove")
+def members_remove(
+    rpc: RpcOpt,
+    registry: RegistryOpt,
+    key: AdminKeyOpt,
+    address: Annotated[str, typer.Option("--address")],
+) -> None:
+    """Deactivate a member: its messages are refused and it can anchor no more (its anchors stay)."""
+    from chain.registry_client import MemberRegistryClient
+
+    client = MemberRegistryClient(rpc, registry, key)
+    _chain_call(lambda: client.remove_member(address))
+    typer.echo(json.dumps({"removed": address}))
+
+
+def _chain_call(call: Any) -> Any:
+    """The call's result; a refused or failed chain call is a one-line error (exit 2)."""
+    from chain.errors import ChainError
+
+    try:
+        return call()
+    except (ChainError, ValueError) as exc:
+        raise CliError(str(exc)) from None
 
 
 @rules_app.command("check")

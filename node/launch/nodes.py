@@ -19,7 +19,7 @@ from eth_account import Account
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
+from chain.anvil import DEFAULT_PRIVATE_KEYS, LocalChain
 from chain.deploy import Deployment, RuleGenesis
 from chain.registry_client import MemberRegistryClient, Role
 from negotiation.rules.book import load_book
@@ -45,12 +45,19 @@ def genesis_of(path: Path) -> RuleGenesis:
     return RuleGenesis(checked.version, governance_terms(checked), path.name)
 
 
+# How a development chain sets a balance: Anvil's method, then Ganache's and Hardhat's names for the same.
+SET_BALANCE_METHODS = ("anvil_setBalance", "evm_setAccountBalance", "hardhat_setBalance")
+
+
 def fund_new_key(rpc_url: str) -> str:
-    """A fresh member key with gas money (Anvil's own RPC), so runs never collide on accounts."""
+    """A fresh member key with gas money (a development chain's own RPC), so runs never collide on accounts."""
     account = Account.create()
     provider = Web3(Web3.HTTPProvider(rpc_url)).provider
-    provider.make_request(RPCEndpoint("anvil_setBalance"), [account.address, hex(10**20)])
-    return "0x" + bytes(account.key).hex()
+    for method in SET_BALANCE_METHODS:
+        answer = provider.make_request(RPCEndpoint(method), [account.address, hex(10**20)])
+        if "error" not in answer:
+            return "0x" + bytes(account.key).hex()
+    raise RuntimeError(f"{rpc_url} sets no balances ({', '.join(SET_BALANCE_METHODS)}): not a development chain")
 
 
 def until(check: Callable[[], T], timeout: float = 20.0) -> T:
@@ -88,7 +95,7 @@ class RunningNode:
 
 
 class NodeFactory:
-    def __init__(self, anvil: AnvilProcess, deployment: Deployment, base: Path, rulebook: Path = TEST_RULEBOOK) -> None:
+    def __init__(self, anvil: LocalChain, deployment: Deployment, base: Path, rulebook: Path = TEST_RULEBOOK) -> None:
         self.anvil = anvil
         self.deployment = deployment
         self.base = base

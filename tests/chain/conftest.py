@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from chain.anvil import AnvilProcess
+from chain.anvil import LocalChain
 from chain.deploy import Deployment, deploy_contracts
 from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, genesis_of
+from tests.helpers.chains import new_chain
 from tests.helpers.inprocess import InProcessNetwork
 
 HERE = Path(__file__).resolve().parent
@@ -25,20 +26,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilProcess]:
-    chain = AnvilProcess(state_path=tmp_path_factory.mktemp("anvil") / "state.json")
+def anvil(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalChain]:
+    """The module's chain (Anvil unless the module says otherwise; the name stays for the many tests using it)."""
+    chain = new_chain(request, tmp_path_factory, "anvil")
     chain.start()
     yield chain
     chain.stop()
 
 
 @pytest.fixture(scope="module")
-def deployment(anvil: AnvilProcess) -> Deployment:
+def deployment(anvil: LocalChain) -> Deployment:
     return deploy_contracts(anvil.rpc_url, ADMIN_KEY, genesis_of(TEST_RULEBOOK))
 
 
 @pytest.fixture
-def nodes(anvil: AnvilProcess, deployment: Deployment, tmp_path: Path) -> Iterator[NodeFactory]:
+def nodes(anvil: LocalChain, deployment: Deployment, tmp_path: Path) -> Iterator[NodeFactory]:
     """As many partner nodes as a test asks for, each a real process registered on the chain; all stopped
     (and removed from the registry) when the test ends."""
     factory = NodeFactory(anvil, deployment, tmp_path)
@@ -47,7 +49,7 @@ def nodes(anvil: AnvilProcess, deployment: Deployment, tmp_path: Path) -> Iterat
 
 
 @pytest.fixture
-def network(anvil: AnvilProcess, deployment: Deployment, tmp_path: Path) -> Iterator[InProcessNetwork]:
+def network(anvil: LocalChain, deployment: Deployment, tmp_path: Path) -> Iterator[InProcessNetwork]:
     """Nodes served in-process, reaching each other through a routing transport (tests/helpers/inprocess.py)."""
     net = InProcessNetwork(anvil.rpc_url, deployment, tmp_path)
     yield net

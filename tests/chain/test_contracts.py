@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,21 +12,26 @@ from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
 
-from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
+from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess, LocalChain
 from chain.contracts import compile_contracts, kind_to_bytes32
 from chain.deploy import contract, deploy_contracts
 from chain.merkle import MerkleTree
 from chain.registry_client import MemberRegistryClient, Role
 from chain.tx import TransactionRejected, send
+from tests.helpers import consortium
+from tests.helpers.chains import new_chain
 
 ADMIN, MEMBER, OUTSIDER = DEFAULT_PRIVATE_KEYS[0], DEFAULT_PRIVATE_KEYS[1], DEFAULT_PRIVATE_KEYS[2]
 LEDGER = kind_to_bytes32("ledger")
 ZERO = b"\x00" * 32
+Chain = tuple[LocalChain, Web3, Contract, Contract]
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilProcess, Web3, Contract, Contract]]:
-    anvil = AnvilProcess(state_path=tmp_path_factory.mktemp("contracts") / "state.json")
+def chain(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LocalChain, Web3, Contract, Contract]]:
+    anvil = new_chain(request, tmp_path_factory, "contracts")
     anvil.start()
     d = deploy_contracts(anvil.rpc_url, ADMIN)
     w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
@@ -50,7 +56,7 @@ def test_compiles_through_the_solc_js_shim() -> None:
     assert all(c.bytecode and c.abi for c in compiled.values())
 
 
-def test_only_the_admin_adds_and_removes_members(chain: tuple[AnvilProcess, Web3, Contract, Contract]) -> None:
+def test_only_the_admin_adds_and_removes_members(chain: Chain) -> None:
     _, w3, registry, _ = chain
     outsider = Account.from_key(OUTSIDER).address
     with pytest.raises(TransactionRejected, match="only admin"):
@@ -66,14 +72,40 @@ def test_only_the_admin_adds_and_removes_members(chain: tuple[AnvilProcess, Web3
     assert outsider in registry.functions.memberAddresses().call()
 
 
-def test_non_member_cannot_anchor(chain: tuple[AnvilProcess, Web3, Contract, Contract]) -> None:
+def test_the_members_command_adds_lists_and_removes_a_member(chain: Chain) -> None:
+    anvil, _, registry, _ = chain
+    newcomer = Account.create().address
+    where = ("--rpc", anvil.rpc_url, "--registry", registry.address)
+    added = consortium(
+        "members", "add", *where, "--key", ADMIN, "--address", newcomer, "--name", "Jiaxing distributor",
+        "--url", "http://127.0.0.1:9", "--lat-e6", "30746000", "--lon-e6", "120755000",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+
+    def listed() -> dict[str, dict[str, object]]:
+        out = consortium("members", "list", *where)
+        assert out.returncode == 0, out.stderr
+        return {m["address"]: m for m in map(json.loads, out.stdout.splitlines())}
+
+    assert listed()[newcomer] == {
+        "address": newcomer, "name": "Jiaxing distributor", "role": "partner", "node_url": "http://127.0.0.1:9",
+        "lat_e6": 30746000, "lon_e6": 120755000, "active": True,
+    }  # fmt: skip
+    # Only the administrator: another key is refused with a one-line error, and nothing changes.
+    refused = consortium("members", "remove", *where, "--key", MEMBER, "--address", newcomer)
+    assert refused.returncode == 2 and refused.stderr.startswith("error:") and listed()[newcomer]["active"] is True
+    assert consortium("members", "remove", *where, "--key", ADMIN, "--address", newcomer).returncode == 0
+    assert listed()[newcomer]["active"] is False
+
+
+def test_non_member_cannot_anchor(chain: Chain) -> None:
     _, w3, _, anchors = chain
     with pytest.raises(TransactionRejected, match="not a member"):
         call_as(w3, DEFAULT_PRIVATE_KEYS[5], anchors.functions.anchor(LEDGER, 1, root_of("x"), ZERO, 1))
 
 
 def test_sequence_numbers_strictly_increase_and_chain_previous_roots(
-    chain: tuple[AnvilProcess, Web3, Contract, Contract],
+    chain: Chain,
 ) -> None:
     _, w3, _, anchors = chain
     kind = kind_to_bytes32("sequence-test")
@@ -95,7 +127,7 @@ def test_sequence_numbers_strictly_increase_and_chain_previous_roots(
     assert len(receipt["logs"][0]["topics"]) == 4  # signature + member, kind, seq
 
 
-def test_removed_member_can_no_longer_anchor(chain: tuple[AnvilProcess, Web3, Contract, Contract]) -> None:
+def test_removed_member_can_no_longer_anchor(chain: Chain) -> None:
     _, w3, registry, anchors = chain
     key = DEFAULT_PRIVATE_KEYS[6]
     addr = Account.from_key(key).address
@@ -107,9 +139,7 @@ def test_removed_member_can_no_longer_anchor(chain: tuple[AnvilProcess, Web3, Co
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13])
-def test_on_chain_proof_check_accepts_real_proofs_and_refuses_tampered_ones(
-    chain: tuple[AnvilProcess, Web3, Contract, Contract], n: int
-) -> None:
+def test_on_chain_proof_check_accepts_real_proofs_and_refuses_tampered_ones(chain: Chain, n: int) -> None:
     _, _, _, anchors = chain
     leaves = [hashlib.sha256(f"leaf-{n}-{i}".encode()).digest() for i in range(n)]
     tree = MerkleTree(leaves)
@@ -126,7 +156,7 @@ def test_on_chain_proof_check_accepts_real_proofs_and_refuses_tampered_ones(
             assert not verify(leaf, siblings, [not left[0], *left[1:]], tree.root).call()
 
 
-def test_verify_anchored_checks_against_the_stored_root(chain: tuple[AnvilProcess, Web3, Contract, Contract]) -> None:
+def test_verify_anchored_checks_against_the_stored_root(chain: Chain) -> None:
     _, w3, _, anchors = chain
     kind = kind_to_bytes32("proof-test")
     member = Account.from_key(MEMBER).address
@@ -142,7 +172,7 @@ def test_verify_anchored_checks_against_the_stored_root(chain: tuple[AnvilProces
 
 
 def test_anchors_survive_an_anvil_restart_on_its_state_file(
-    chain: tuple[AnvilProcess, Web3, Contract, Contract],
+    chain: Chain,
 ) -> None:
     anvil, w3, _, anchors = chain
     member = Account.from_key(MEMBER).address
@@ -159,7 +189,7 @@ def test_anchors_survive_an_anvil_restart_on_its_state_file(
         ),
     )
     anvil.stop()
-    assert Path(str(anvil.state_path)).exists()
+    assert isinstance(anvil, AnvilProcess) and Path(str(anvil.state_path)).exists()
     anvil.start()
     assert anchors.functions.lastSeq(member, LEDGER).call() == before + 1
     assert anchors.functions.getAnchor(member, LEDGER, before + 1).call()[0] == root_of(f"persist-{before}")
