@@ -29,25 +29,29 @@ def test_a_batch_the_chain_lost_is_anchored_again_with_the_same_root_and_anchori
     node = nodes.new("rolled-back")
     seed(node)
     wait_anchored(node)
-    issue(node, 3)
-    wait_anchored(node)
+    for _ in range(3):
+        issue(node, 3)
+        wait_anchored(node)
     before = batches(node)
-    assert [b["seq"] for b in before] == [1, 2]
+    assert [b["seq"] for b in before] == [1, 2, 3, 4]
     head = int(rpc(nodes.anvil.rpc_url, "eth_blockNumber"), 16)
-    # The chain forgets the block that held batch 2 (and anything after it), as a reorg or a restore would.
-    rpc(nodes.anvil.rpc_url, "anvil_rollback", head - before[1]["block_number"] + 1)
+    # The chain forgets every block from the one that held batch 2, as a reorg or a restore would: three
+    # anchors lost at once.
+    depth = head - before[1]["block_number"] + 1
+    rpc(nodes.anvil.rpc_url, "anvil_rollback", depth)
+    assert depth >= 3
 
     issue(node, 1)  # the node learns of the loss at its next step
     wait_anchored(node)
-    after = until(lambda: [b for b in batches(node) if b["status"] == "anchored"] if len(batches(node)) == 3 else [])
-    assert [b["seq"] for b in after] == [1, 2, 3]
-    assert after[1]["root"] == before[1]["root"] and after[1]["prev_root"] == before[1]["prev_root"]
-    # The same signed transaction again (same nonce, same data): the chain holds batch 2 as it was formed.
+    after = until(lambda: [b for b in batches(node) if b["status"] == "anchored"] if len(batches(node)) == 5 else [])
+    assert [b["seq"] for b in after] == [1, 2, 3, 4, 5]
+    assert [(b["root"], b["prev_root"]) for b in after[:4]] == [(b["root"], b["prev_root"]) for b in before]
+    # The same signed transactions again (same nonces, same data): the chain holds batches 2-4 as they were formed.
     reader = AnchorReader(nodes.anvil.rpc_url, nodes.deployment.anchors)
-    assert [reader.get_anchor(node.address, "ledger", seq).root.hex() for seq in (1, 2, 3)] == [  # type: ignore[union-attr]
+    assert [reader.get_anchor(node.address, "ledger", seq).root.hex() for seq in (1, 2, 3, 4, 5)] == [  # type: ignore[union-attr]
         b["root"] for b in after
     ]
-    assert "no longer holds ledger batches [2]" in node.process.log_path.read_text()
+    assert "no longer holds ledger batches [2, 3, 4]" in node.process.log_path.read_text()
     assert until(lambda: httpx.get(f"{node.url}/health").json()["status"] == "ok")
     result = consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", node.url, "--check-paths")
     assert result.returncode == 0, result.stdout + result.stderr
