@@ -134,6 +134,27 @@ class Limits(_Strict):
     reserved_share_per_member: Ratio = "1"
 
 
+SettlementMetric = Literal[
+    "units_supplied",
+    "value_supplied",
+    "consignment_unit_hours",
+    "reserved_unit_hours",
+    "shortages_avoided",
+    "capital_freed",
+    "freight_compensated",
+]
+
+
+class Settlement(_Strict):
+    """How a period's surplus is split and what the contribution metrics assume (docs/settlement.md)."""
+
+    method: Literal["proportional", "shapley", "core"] = "shapley"
+    # For `proportional`: each member's weight is the sum of weight x metric.
+    weights: dict[SettlementMetric, Decimal] = {"value_supplied": "1"}
+    cost_of_capital_per_year: Ratio = "0.08"
+    max_idle_days: int = Field(default=90, ge=1, le=3650)
+
+
 class EmergencySla(_Strict):
     respond_within_minutes: int = Field(default=30, ge=1)
     deliver_within_hours: int = Field(default=6, ge=1)
@@ -215,6 +236,7 @@ class RuleBook(_Strict):
     pricing: Pricing = Pricing()
     emergency_sla: EmergencySla = EmergencySla()
     limits: Limits = Limits()
+    settlement: Settlement = Settlement()
     calendar: Calendar = Calendar()
     matrix: dict[Scenario, dict[Constraint, list[Branch]]] = {}
     objective: Objective = Objective()

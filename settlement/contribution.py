@@ -1,0 +1,303 @@
+"""What each member contributed in a period, from the members' anchored ledger records alone
+(docs/settlement.md, section 1). Pure: records in (plain dicts, as `/audit/records` serves them), integers
+and exact ratios out.
+
+A transfer is seen from both sides: the supplier's `transfer_out` (price, freight compensation) and the
+requester's `transfer_in` (what arrived, whether the supplier kept ownership: consignment). It belongs to
+the period in which it was received (the `transfer_in` record's time).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+from typing import Any
+
+Record = Mapping[str, Any]
+SECONDS_PER_HOUR = 3600
+DAYS_PER_YEAR = 365
+ON_HAND = ("available", "reserved")
+
+
+@dataclass(frozen=True)
+class Period:
+    """From the first moment of `start` to the first moment after `end` (dates, UTC, both included)."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"a period ends on or after it starts: {self.start} .. {self.end}")
+
+    @property
+    def opens(self) -> str:
+        return _iso(datetime.combine(self.start, time(0), UTC))
+
+    @property
+    def closes(self) -> str:
+        return _iso(datetime.combine(self.end + timedelta(days=1), time(0), UTC))
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def holds(self, at: str) -> bool:
+        return self.opens <= at < self.closes
+
+    def as_dict(self) -> dict[str, str]:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The rule book's `settlement` terms the metrics need."""
+
+    cost_of_capital_per_year: Fraction = Fraction(8, 100)
+    max_idle_days: int = 90
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One transfer as both books tell it."""
+
+    acceptance: str
+    supplier: str
+    requester: str
+    sku: str
+    offer: str | None
+    received: int
+    unit_price: int
+    freight_compensation: int
+    consignment: bool
+    received_at: str
+
+
+@dataclass
+class Metrics:
+    units_supplied: dict[str, int] = field(default_factory=dict)
+    units_received: dict[str, int] = field(default_factory=dict)
+    value_supplied: int = 0
+    value_received: int = 0
+    consignment_unit_hours: int = 0
+    reserved_unit_hours: int = 0
+    shortages_avoided: int = 0
+    capital_freed: int = 0
+    freight_paid: int = 0
+    freight_compensated: int = 0
+    awards_paid: int = 0
+    awards_received: int = 0
+    units_issued: int = 0
+    turnover: Fraction = Fraction(0)
+    turnover_without_transfers: Fraction = Fraction(0)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.__dict__)
+        out["units_supplied"] = dict(sorted(self.units_supplied.items()))
+        out["units_received"] = dict(sorted(self.units_received.items()))
+        out["turnover"] = ratio_text(self.turnover)
+        out["turnover_without_transfers"] = ratio_text(self.turnover_without_transfers)
+        return out
+
+    def metric(self, name: str) -> int:
+        """An integer metric by name, for weights (`units_supplied` sums over SKUs)."""
+        value = getattr(self, name)
+        return sum(value.values()) if isinstance(value, dict) else int(value)
+
+
+def ratio_text(x: Fraction, places: int = 4) -> str:
+    """An exact ratio as a decimal string, rounded half to even at `places` decimals (no floats involved)."""
+    scaled = round(x * 10**places)
+    sign, scaled = ("-", -scaled) if scaled < 0 else ("", scaled)
+    whole, frac = divmod(scaled, 10**places)
+    return f"{sign}{whole}.{frac:0{places}d}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _seconds(at: str) -> int:
+    return int(datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp())
+
+
+def _evidence(record: Record, source: str) -> str | None:
+    return next((e["reference"] for e in record.get("evidence", []) if e.get("source") == source), None)
+
+
+def transfers(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[Transfer]:
+    """Transfers received in the period, joining the supplier's `transfer_out` and the requester's
+    `transfer_in` by acceptance id. One side missing: the transfer is left out (reconcile names it)."""
+    outs: dict[str, Record] = {}
+    ins: dict[str, Record] = {}
+    for records in records_by_member.values():
+        for r in records:
+            if r.get("type") == "transfer_out":
+                outs[r["transfer"]["acceptance"]] = r
+            elif r.get("type") == "transfer_in" and period.holds(str(r.get("at"))):
+                ins[r["transfer"]["acceptance"]] = r
+    out = []
+    for acceptance, r_in in sorted(ins.items()):
+        r_out = outs.get(acceptance)
+        if r_out is None:
+            continue
+        t_in, t_out = r_in["transfer"], r_out["transfer"]
+        lines = r_in.get("lines") or [{}]
+        out.append(
+            Transfer(
+                acceptance=acceptance,
+                supplier=t_in["supplier"],
+                requester=t_in["requester"],
+                sku=str(lines[0].get("sku", "")),
+                offer=_evidence(r_in, "offer"),
+                received=int(t_in.get("received", 0)),
+                unit_price=int(t_out.get("unit_price", 0)),
+                freight_compensation=int(t_out.get("freight_compensation", 0)),
+                consignment=any(ln.get("owner") == t_in["supplier"] for ln in r_in.get("lines", [])),
+                received_at=str(r_in["at"]),
+            )
+        )
+    return out
+
+
+def _unit_seconds(records: Sequence[Record], period: Period, counts: Any) -> int:
+    """The integral over the period of the units in the buckets `counts(line)` selects, in unit-seconds."""
+    level, last, total = 0, _seconds(period.opens), 0
+    opens, closes = _seconds(period.opens), _seconds(period.closes)
+    for r in sorted(records, key=lambda r: int(r["seq"])):
+        at = _seconds(str(r["at"]))
+        if at >= closes:
+            break
+        delta = sum(int(ln["quantity"]) for ln in r.get("lines", []) if counts(ln))
+        if at > opens:
+            total += level * (at - max(last, opens))
+            last = at
+        level += delta
+    return total + level * (closes - max(last, opens))
+
+
+def _issued(records: Sequence[Record], period: Period, sku: str | None = None) -> int:
+    return sum(
+        -int(ln["quantity"])
+        for r in records
+        if r.get("type") == "issue" and period.holds(str(r.get("at")))
+        for ln in r.get("lines", [])
+        if int(ln["quantity"]) < 0 and (sku is None or ln["sku"] == sku)
+    )
+
+
+def _served_penalties(records_by_member: Mapping[str, Sequence[Record]]) -> dict[str, list[tuple[int, int]]]:
+    """offer id -> [(units allocated, shortage penalty per unit of the request served)] from plan records."""
+    out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for records in records_by_member.values():
+        for r in records:
+            if r.get("type") != "plan":
+                continue
+            problem = r["plan"]["problem"]
+            penalty = {q["id"]: int(q["shortage_penalty"]) for q in problem.get("requests", [])}
+            for a in r["plan"]["answer"].get("allocations", []):
+                out[a["offer"]].append((int(a["quantity"]), penalty.get(a["request"], 0)))
+    return out
+
+
+def _award(ruling: Mapping[str, Any]) -> int:
+    return int(ruling.get("award", 0))  # wire form: a decimal string
+
+
+def contributions(
+    records_by_member: Mapping[str, Sequence[Record]], period: Period, terms: Terms = Terms()
+) -> dict[str, Metrics]:
+    """Every member's metrics for the period (docs/settlement.md, section 1)."""
+    members = sorted(records_by_member)
+    metrics = {m: Metrics() for m in members}
+    moved = transfers(records_by_member, period)
+    penalties = _served_penalties(records_by_member)
+    for t in moved:
+        for who in (t.supplier, t.requester):
+            metrics.setdefault(who, Metrics())
+        s, q = metrics[t.supplier], metrics[t.requester]
+        s.units_supplied[t.sku] = s.units_supplied.get(t.sku, 0) + t.received
+        q.units_received[t.sku] = q.units_received.get(t.sku, 0) + t.received
+        value = 0 if t.consignment else t.received * t.unit_price
+        s.value_supplied += value
+        q.value_received += value
+        s.freight_compensated += t.freight_compensation
+        q.freight_paid += t.freight_compensation
+        left = t.received
+        for units, penalty in penalties.get(t.offer or "", []):
+            take = min(left, units)
+            q.shortages_avoided += take * penalty
+            left -= take
+        if not t.consignment:
+            s.capital_freed += _capital_freed(records_by_member.get(t.supplier, []), period, t, terms)
+    _awards(records_by_member, period, metrics)
+    for m in members:
+        records = records_by_member[m]
+        mine = metrics[m]
+        mine.consignment_unit_hours = (
+            _unit_seconds(records, period, lambda ln, m=m: ln["holder"] == m and ln["owner"] != m) // SECONDS_PER_HOUR
+        )
+        mine.reserved_unit_hours = (
+            _unit_seconds(
+                records, period, lambda ln, m=m: ln["status"] == "reserved" and ln["owner"] == m and ln["holder"] == m
+            )
+            // SECONDS_PER_HOUR
+        )
+        mine.units_issued = _issued(records, period)
+        _turnover(mine, records, period, [t for t in moved if m in (t.supplier, t.requester)], m)
+    return metrics
+
+
+def _capital_freed(supplier_records: Sequence[Record], period: Period, t: Transfer, terms: Terms) -> int:
+    """Value shipped x the days it would otherwise have sat (units over the supplier's own daily issues of
+    the SKU in the period, at most max_idle_days) x the cost of capital per day, floored to minor units."""
+    issued = _issued(supplier_records, period, t.sku)
+    idle_days = (
+        Fraction(terms.max_idle_days)
+        if issued == 0
+        else min(Fraction(t.received * period.days, issued), Fraction(terms.max_idle_days))
+    )
+    freed = t.received * t.unit_price * idle_days * terms.cost_of_capital_per_year / DAYS_PER_YEAR
+    return int(freed)  # int() of a non-negative Fraction floors
+
+
+def _awards(records_by_member: Mapping[str, Sequence[Record]], period: Period, metrics: dict[str, Metrics]) -> None:
+    seen: set[str] = set()
+    for records in records_by_member.values():
+        for r in records:
+            if r.get("type") != "ruling" or not period.holds(str(r.get("at"))):
+                continue
+            ruling = r["ruling"]
+            if ruling["id"] in seen or _award(ruling) == 0:
+                continue
+            seen.add(ruling["id"])
+            for who in (ruling["payer"], ruling["payee"]):
+                metrics.setdefault(who, Metrics())
+            metrics[ruling["payer"]].awards_paid += _award(ruling)
+            metrics[ruling["payee"]].awards_received += _award(ruling)
+
+
+def _turnover(mine: Metrics, records: Sequence[Record], period: Period, moved: Iterable[Transfer], m: str) -> None:
+    """Units issued over the average units on hand (owned and held, available or reserved), with the period's
+    transfers and as if they had not happened (what was shipped still on hand, what was received neither on
+    hand nor sold)."""
+    seconds = _seconds(period.closes) - _seconds(period.opens)
+    on_hand = _unit_seconds(
+        records, period, lambda ln: ln["owner"] == m and ln["holder"] == m and ln["status"] in ON_HAND
+    )
+    closes = _seconds(period.closes)
+    shift, received = 0, 0
+    for t in moved:
+        after = closes - _seconds(t.received_at)
+        if t.supplier == m and not t.consignment:
+            shift += t.received * after
+        elif t.requester == m and not t.consignment:
+            shift -= t.received * after
+            received += t.received
+    mine.turnover = Fraction(mine.units_issued * seconds, on_hand) if on_hand > 0 else Fraction(0)
+    without = max(0, on_hand + shift)
+    issued_without = max(0, mine.units_issued - received)
+    mine.turnover_without_transfers = Fraction(issued_without * seconds, without) if without > 0 else Fraction(0)

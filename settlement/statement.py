@@ -1,0 +1,223 @@
+"""The settlement statement of a period (docs/settlement.md): the surplus the period's plans created, each
+member's share of it by the rule book's method, the core check, every money flow between members, and the
+few payments that settle them, as one canonical JSON document whose hash every member signs.
+
+Pure: the members' verified anchored records and the rule book's terms in, the statement out. Any member
+(or an auditor) recomputes it from the same records and gets the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Literal
+
+from chain.canonical import canonical_json
+from negotiation.rules.book import RuleBook
+from settlement.contribution import Metrics, Period, Record, Terms, contributions, transfers
+from settlement.games import MAX_ENUMERATED, ConsortiumGame, PlanGame, nucleolus
+from settlement.money import Payment, largest_remainder, net_positions, settle
+from settlement.plans import plan_game
+
+STATEMENT_FORMAT = "consortium-settlement/1"
+Method = Literal["proportional", "shapley", "core"]
+# Coalitions are listed in the statement up to this many members (4,095 of them at 12).
+MAX_LISTED = 12
+
+
+@dataclass(frozen=True)
+class SettlementTerms:
+    """The rule book's `settlement` section, as plain data."""
+
+    method: Method = "shapley"
+    weights: Mapping[str, Fraction] = field(default_factory=lambda: {"value_supplied": Fraction(1)})
+    metric_terms: Terms = field(default_factory=Terms)
+
+
+def fraction_text(x: Fraction) -> str:
+    """An exact rational as text: "7", "-3", "200/3"."""
+    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+def shares(game: ConsortiumGame, metrics: Mapping[str, Metrics], terms: SettlementTerms) -> dict[str, Fraction]:
+    """Each member's exact share of the surplus by the method (they add up to the surplus exactly)."""
+    members = sorted(set(game.members) | set(metrics))
+    surplus = game.surplus
+    if terms.method == "shapley":
+        phi = game.shapley()
+        return {m: phi.get(m, Fraction(0)) for m in members}
+    if terms.method == "core":
+        # The nucleolus of each plan's game, summed: in the core of the whole game whenever every plan's core
+        # is non-empty (a sum of core allocations of games is in the core of their sum), and exactly
+        # computable for any number of members, since each plan has only a few.
+        out = dict.fromkeys(members, Fraction(0))
+        for g in game.plans:
+            for player, x in nucleolus(g.players, g.masks()).items():
+                out[player] += x
+        return out
+    weight = {m: sum((w * metrics[m].metric(name) for name, w in terms.weights.items()), Fraction(0)) for m in members}
+    total = sum(weight.values(), Fraction(0))
+    if total == 0:
+        return {m: Fraction(surplus, len(members)) for m in members} if members else {}
+    return {m: surplus * weight[m] / total for m in members}
+
+
+def money_flows(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[dict[str, Any]]:
+    """Every money flow of the period between members, itemised (minor units, payer -> payee)."""
+    flows: list[dict[str, Any]] = []
+    for t in transfers(records_by_member, period):
+        if not t.consignment and t.received * t.unit_price:
+            flows.append(_flow("transfer_price", t.requester, t.supplier, t.received * t.unit_price, t.acceptance))
+        if t.freight_compensation:
+            flows.append(_flow("freight_compensation", t.requester, t.supplier, t.freight_compensation, t.acceptance))
+    seen: set[str] = set()
+    for records in records_by_member.values():
+        for r in records:
+            if r.get("type") == "ruling" and period.holds(str(r.get("at"))):
+                ruling = r["ruling"]
+                award = int(ruling.get("award", 0))
+                if ruling["id"] not in seen and award:
+                    seen.add(ruling["id"])
+                    flows.append(_flow("arbitration_award", ruling["payer"], ruling["payee"], award, ruling["id"]))
+    return sorted(flows, key=lambda f: (f["kind"], f["reference"], f["from"], f["to"]))
+
+
+def _flow(kind: str, payer: str, payee: str, amount: int, reference: str) -> dict[str, Any]:
+    return {"kind": kind, "from": payer, "to": payee, "amount": amount, "reference": reference}
+
+
+def plan_games(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[PlanGame]:
+    """The game of every plan recorded in the period, in (node, seq) order."""
+    plans = [
+        r
+        for records in records_by_member.values()
+        for r in records
+        if r.get("type") == "plan" and period.holds(str(r.get("at")))
+    ]
+    return [plan_game(r) for r in sorted(plans, key=lambda r: (str(r["node"]).lower(), int(r["seq"])))]
+
+
+def build_statement(
+    records_by_member: Mapping[str, Sequence[Record]],
+    period: Period,
+    rule_version: str,
+    terms: SettlementTerms,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The statement (status `proposed`, no signatures), its `statement_hash` included."""
+    metrics = contributions(records_by_member, period, terms.metric_terms)
+    games = plan_games(records_by_member, period)
+    game = ConsortiumGame(games)
+    members = sorted(set(metrics) | set(game.members), key=str.lower)
+    exact = shares(game, metrics, terms)
+    exact = {m: exact.get(m, Fraction(0)) for m in members}
+    share = largest_remainder(exact, game.surplus)
+    # A plan's value is realised by its requester (it avoided the shortages): the split moves it to the others.
+    captured = dict.fromkeys(members, 0)
+    for g in games:
+        captured[g.requester] = captured.get(g.requester, 0) + g.grand
+    flows = money_flows(records_by_member, period) + _split_flows(share, captured)
+    net = net_positions(Payment(f["from"], f["to"], f["amount"]) for f in flows)
+    payments = settle(net)
+    statement: dict[str, Any] = {
+        "format": STATEMENT_FORMAT,
+        "period": period.as_dict(),
+        "rule_version": rule_version,
+        "method": terms.method,
+        "status": "proposed",
+        "surplus": game.surplus,
+        "plans": [{"plan": g.plan, "players": list(g.players), "value": g.grand} for g in games],
+        "members": [
+            {
+                "member": m,
+                "metrics": metrics.get(m, Metrics()).as_dict(),
+                "exact_share": fraction_text(exact[m]),
+                "share": share[m],
+                "captured": captured.get(m, 0),
+                "net": net.get(m, 0),
+            }
+            for m in members
+        ],
+        "coalitions": _coalitions(game) if len(game.members) <= MAX_LISTED else None,
+        "core_check": _core_check(game, share, terms.method),
+        "flows": flows,
+        "payments": [{"from": p.payer, "to": p.payee, "amount": p.amount} for p in payments],
+        "inputs": {m: dict(v) for m, v in sorted((inputs or {}).items())},
+    }
+    statement["id"] = statement_id(statement)
+    statement["statement_hash"] = statement_hash(statement)
+    statement["signatures"] = []
+    return statement
+
+
+def _split_flows(share: Mapping[str, int], captured: Mapping[str, int]) -> list[dict[str, Any]]:
+    """The profit split as flows: who captured more than its share pays the difference to those who got less
+    (largest first, as `settle` pairs them)."""
+    net = {m: share[m] - captured.get(m, 0) for m in share}
+    return [_flow("profit_split", p.payer, p.payee, p.amount, "surplus") for p in settle(net)]
+
+
+def _coalitions(game: ConsortiumGame) -> list[dict[str, Any]]:
+    members = game.members
+    values = game.coalition_values()
+    out = []
+    for mask in sorted(values, key=lambda k: (k.bit_count(), k)):
+        out.append({"members": [m for i, m in enumerate(members) if mask >> i & 1], "value": values[mask]})
+    return out
+
+
+def _core_check(game: ConsortiumGame, share: Mapping[str, int], method: Method) -> dict[str, Any]:
+    """Every coalition checked up to MAX_ENUMERATED members. Beyond, for the methods that add up plan by plan
+    (shapley, core), each plan's allocation is checked against its own game: if every plan's is in its core,
+    the sum is in the whole game's core (sufficient, not necessary); proportional shares are not checked."""
+    if len(game.members) <= MAX_ENUMERATED:
+        check = game.core_check(share)
+        return {
+            "in_core": check.in_core,
+            "worst_coalition": list(check.worst_coalition),
+            "deficit": fraction_text(check.deficit),
+            "scope": "all coalitions",
+        }
+    if method == "proportional":
+        return {"in_core": None, "worst_coalition": [], "deficit": None, "scope": "not checked"}
+    worst: tuple[Fraction, list[str]] = (Fraction(0), [])
+    for g in game.plans:
+        allocation = g.shapley() if method == "shapley" else nucleolus(g.players, g.masks())
+        c = ConsortiumGame([g]).core_check(allocation)
+        if c.deficit > worst[0]:
+            worst = (c.deficit, list(c.worst_coalition))
+    return {
+        "in_core": worst[0] <= 0,
+        "worst_coalition": worst[1],
+        "deficit": fraction_text(worst[0]),
+        "scope": "each plan",
+    }
+
+
+def statement_id(statement: Mapping[str, Any]) -> str:
+    """Names the period, its rule book and its members: the same id on every node."""
+    basis = {
+        "period": statement["period"],
+        "rule_version": statement["rule_version"],
+        "members": [m["member"] for m in statement["members"]],
+    }
+    return "0x" + hashlib.sha256(canonical_json(basis)).hexdigest()
+
+
+def statement_hash(statement: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of the statement without `status`, `statement_hash` and `signatures`:
+    what every member signs; the status and the signatures change as it is agreed, the content does not."""
+    body = {k: v for k, v in statement.items() if k not in ("status", "statement_hash", "signatures")}
+    return "0x" + hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def terms_of(book: RuleBook) -> SettlementTerms:
+    """The rule book's `settlement` section as SettlementTerms."""
+    s = book.settlement
+    return SettlementTerms(
+        method=s.method,
+        weights={name: Fraction(w) for name, w in s.weights.items()},
+        metric_terms=Terms(Fraction(s.cost_of_capital_per_year), s.max_idle_days),
+    )
