@@ -113,6 +113,25 @@ MESSAGE_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "nonce", "type": "uint64"},
         {"name": "deadline", "type": "uint64"},
     ],
+    "StatementProposal": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "statement", "type": "bytes32"},
+        {"name": "proposer", "type": "address"},
+        {"name": "periodFrom", "type": "string"},
+        {"name": "periodTo", "type": "string"},
+        {"name": "ruleVersion", "type": "string"},
+        {"name": "statementHash", "type": "bytes32"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "StatementSignature": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "statement", "type": "bytes32"},
+        {"name": "signer", "type": "address"},
+        {"name": "statementHash", "type": "bytes32"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
     "Ruling": [
         {"name": "id", "type": "bytes32"},
         {"name": "dispute", "type": "bytes32"},
@@ -137,6 +156,8 @@ SIGNER_FIELD = {
     "Cancellation": "sender",
     "Dispute": "opener",
     "Ruling": "arbitrator",
+    "StatementProposal": "proposer",
+    "StatementSignature": "signer",
 }
 
 _UINT_BITS = {"uint32": 32, "uint64": 64}

@@ -121,6 +121,27 @@ class RulingMessage(TypedDict):
     deadline: int
 
 
+class StatementProposalMessage(TypedDict):
+    id: str
+    statement: str
+    proposer: str
+    periodFrom: str
+    periodTo: str
+    ruleVersion: str
+    statementHash: str
+    nonce: int
+    deadline: int
+
+
+class StatementSignatureMessage(TypedDict):
+    id: str
+    statement: str
+    signer: str
+    statementHash: str
+    nonce: int
+    deadline: int
+
+
 # EIP-712 type name -> its TypedDict; the keys are exactly those of MESSAGE_TYPES.
 MESSAGE_SHAPES: dict[str, type] = {
     "Invitation": InvitationMessage,
@@ -132,4 +153,6 @@ MESSAGE_SHAPES: dict[str, type] = {
     "Cancellation": CancellationMessage,
     "Dispute": DisputeMessage,
     "Ruling": RulingMessage,
+    "StatementProposal": StatementProposalMessage,
+    "StatementSignature": StatementSignatureMessage,
 }

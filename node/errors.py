@@ -11,6 +11,7 @@ reach a client (the anchoring service and the launcher handle them).
   | + InsufficientStock       409
   | + RuleBookNotActive       409
   | + PlanEarly               409
+  | + SettlementInputsInvalid 409
   | + BodyTooLarge            413
   | + LimitReached            429
   | + InvalidMovement         422
@@ -108,6 +109,12 @@ class PlanEarly(RequestError):
     offers on their way."""
 
     code = "plan_early"
+
+
+class SettlementInputsInvalid(RequestError):
+    """A member's records cannot be read or do not verify against the chain, so no statement is computed."""
+
+    code = "settlement_inputs"
 
 
 class BodyTooLarge(RequestError):

@@ -70,6 +70,7 @@ OTHER_OFFER_ID = fixed_id("offer-2")
 ACCEPTANCE_ID = fixed_id("acceptance")
 SHIPMENT_ID = fixed_id("shipment")
 DISPUTE_ID = fixed_id("dispute")
+STATEMENT_ID = fixed_id("statement")
 
 
 # -- EIP-712 ------------------------------------------------------------------------------------------------
@@ -190,6 +191,31 @@ def message_inputs() -> list[tuple[str, Json]]:
                 "claimAmount": 2**53 - 1,
                 "ruleVersion": RULE_VERSION,
                 "nonce": 7,
+                "deadline": DEADLINE,
+            },
+        ),
+        (
+            "StatementProposal",
+            {
+                "id": fixed_id("statement-proposal"),
+                "statement": STATEMENT_ID,
+                "proposer": NODE,
+                "periodFrom": "2026-11-01",
+                "periodTo": "2026-11-30",
+                "ruleVersion": RULE_VERSION,
+                "statementHash": "0x" + hashlib.sha256(b"consortium-vectors statement").hexdigest(),
+                "nonce": 9,
+                "deadline": DEADLINE,
+            },
+        ),
+        (
+            "StatementSignature",
+            {
+                "id": fixed_id("statement-signature"),
+                "statement": STATEMENT_ID,
+                "signer": SUPPLIER,
+                "statementHash": "0x" + hashlib.sha256(b"consortium-vectors statement").hexdigest(),
+                "nonce": 10,
                 "deadline": DEADLINE,
             },
         ),

@@ -16,6 +16,7 @@ from node.services.anchoring import AnchoringService
 from node.services.container import NodeServices
 from node.services.negotiator import Negotiator
 from node.services.rules_keeper import RuleKeeper
+from node.services.settlements import Settlements
 from node.settings import NodeSettings
 from node.store.engine import session_scope
 
@@ -66,6 +67,14 @@ def get_negotiator(services: ServicesDep) -> Negotiator:
 
 
 NegotiatorDep = Annotated[Negotiator, Depends(get_negotiator)]
+
+
+def get_settlements(negotiator: NegotiatorDep) -> Settlements:
+    assert negotiator.settlements is not None  # built with the negotiator (node/services/container.py)
+    return negotiator.settlements
+
+
+SettlementsDep = Annotated[Settlements, Depends(get_settlements)]
 
 
 def get_rules(services: ServicesDep) -> RuleKeeper:

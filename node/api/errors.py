@@ -33,6 +33,7 @@ from node.errors import (
     RequestError,
     RuleBookNotActive,
     RuleBookRejected,
+    SettlementInputsInvalid,
     Unauthorized,
 )
 
@@ -47,6 +48,7 @@ STATUS_OF: dict[type[RequestError], int] = {
     RuleBookRejected: 422,
     RuleBookNotActive: 409,
     PlanEarly: 409,
+    SettlementInputsInvalid: 409,
     BodyTooLarge: 413,
     LimitReached: 429,
     BodyTooDeep: 422,

@@ -21,6 +21,7 @@ from node.store.tables import (
     Location,
     LotBase,
     ReplenishmentRequestBase,
+    SettlementStatementBase,
     SkuBase,
     StockBalanceBase,
     TransferBase,
@@ -334,3 +335,42 @@ class DecisionsOut(BaseModel):
     rule_version: str
     block: int
     skus: list[SkuDecisionOut]
+
+
+class PeriodClosedOut(BaseModel):
+    id: str
+    statement_hash: str
+    status: str = Field(description="proposed until every member has signed the same hash, then final")
+
+
+class StatementSummaryOut(SettlementStatementBase):
+    pass
+
+
+class StatementOut(BaseModel):
+    """The statement document of docs/settlement.md, section 5, with this node's status and signatures."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: str
+    id: str
+    period: dict[str, str]
+    rule_version: str
+    method: str
+    status: str
+    surplus: int
+    plans: list[dict[str, Any]]
+    members: list[dict[str, Any]]
+    coalitions: list[dict[str, Any]] | None
+    core_check: dict[str, Any]
+    flows: list[dict[str, Any]]
+    payments: list[dict[str, Any]]
+    inputs: dict[str, dict[str, Any]]
+    statement_hash: str
+    signatures: list[dict[str, Any]]
+
+
+class ContributionsOut(BaseModel):
+    period: dict[str, str]
+    members: list[dict[str, Any]] = Field(description="each member's metrics (docs/settlement.md, section 1)")
+    inputs: dict[str, dict[str, Any]] = Field(description="per member: the last record seq and batch roots used")

@@ -183,3 +183,12 @@ class TryIn(Strict):
     start: date = Field(alias="from")
     end: date = Field(alias="to")
     against: str | None = None
+
+
+class PeriodIn(BaseModel):
+    """A settlement period: two dates, UTC, both included (docs/settlement.md, section 0)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: IsoDate = Field(alias="from")
+    end: IsoDate = Field(alias="to")

@@ -52,6 +52,13 @@ class DisputeStatus(StrEnum):
     RULED = "ruled"
 
 
+class StatementStatus(StrEnum):
+    VERIFYING = "verifying"  # a member proposed it; this node has not recomputed it yet
+    PROPOSED = "proposed"  # this node computed the same statement and signed it; others have not all signed
+    FINAL = "final"  # every member signed the same hash: recorded as a `settlement` record, anchored
+    DISPUTED = "disputed"  # this node computed another statement: it did not sign, and opened a dispute
+
+
 class BatchStatus(StrEnum):
     FORMED = "formed"  # seq, prev_root, root and proofs fixed; not yet seen on-chain
     ANCHORED = "anchored"

@@ -28,12 +28,15 @@ from node.services.negotiator import NegotiationPolicy, Negotiator
 from node.services.outbox import Outbox
 from node.services.projection import ProjectionCheck
 from node.services.rules_keeper import RuleKeeper
+from node.services.settlements import Settlements
 from node.services.side import Side
 from node.services.signer import Signer
 from node.settings import NodeSettings
 from node.store.engine import make_engine
 
 PEER_TIMEOUT_SECONDS = 10.0
+# Record kinds this node anchors: its ledger, and the final settlement statements it signed.
+ANCHORED_KINDS = ("ledger", "settlement")
 
 
 class NodeServices:
@@ -73,7 +76,12 @@ class NodeServices:
         )
         outbox = Outbox(self.engine, self.address, lambda a: directory.member(a).node_url, self.peer_client)
         policy = NegotiationPolicy(settings.safety_stock, settings.auto_plan_after_seconds)
-        return Negotiator(Side(self.engine, signer, directory, outbox, self.rules), policy)
+        side = Side(self.engine, signer, directory, outbox, self.rules)
+        negotiator = Negotiator(side, policy)
+        negotiator.add_settlements(
+            Settlements(side, negotiator.disputes, self.web3, lambda: settings.anchor_address, settings.audit_token)
+        )
+        return negotiator
 
     def _anchoring(self) -> AnchoringService | None:
         settings = self.settings
@@ -84,6 +92,7 @@ class NodeServices:
             self.engine,
             lambda: AnchorWriter(self.web3, anchor_address, settings.private_key),
             AnchorPolicy(settings.anchor_batch_size, settings.anchor_interval_seconds, settings.anchor_max_leaves),
+            kinds=ANCHORED_KINDS,
             retry_max_seconds=settings.chain_retry_max_seconds,
             confirmations=settings.anchor_confirmations,
         )

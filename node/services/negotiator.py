@@ -32,6 +32,7 @@ from node.services.disputes import Disputes
 from node.services.inbound import Inbound
 from node.services.invitations import Invitations
 from node.services.outbox import log_message
+from node.services.settlements import Settlements
 from node.services.side import Side, Steps
 from node.services.transfers import Transfers
 from node.store.engine import session_scope
@@ -82,6 +83,13 @@ class Negotiator(Steps):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._guard: MessageGuard | None = None
+        self.settlements: Settlements | None = None
+
+    def add_settlements(self, settlements: Settlements) -> None:
+        """Statements travel in the same inbox and outbox; the worker recomputes the ones proposed here."""
+        self.settlements = settlements
+        self.steps["StatementProposal"] = settlements.on_proposal
+        self.steps["StatementSignature"] = settlements.on_signature
 
     @property
     def guard(self) -> MessageGuard:
@@ -332,6 +340,8 @@ class Negotiator(Steps):
                 self.invitations.expire_offers()
                 self.check_requests()
                 self.auto_plan()
+                if self.settlements is not None:
+                    self.settlements.verify_pending()
             except NodeError as exc:  # e.g. no active rule book yet: nothing to decide, say so once in a while
                 log.debug("negotiation worker waits: %s", exc.message)
             except Exception:

@@ -34,8 +34,10 @@ def log_message(s: Session, msg: SignedMessage, direction: Direction, peer: str 
     """Keep a signed message verbatim: the evidence behind each step, both partners' signatures."""
     m = msg.message
     subject = (
-        m.get("invitation") or m.get("offer") or m.get("acceptance") or m.get("shipment") or m.get("subject")
-    ) or m.get("dispute")
+        (m.get("invitation") or m.get("offer") or m.get("acceptance") or m.get("shipment") or m.get("subject"))
+        or m.get("dispute")
+        or m.get("statement")
+    )
     s.add(
         NegotiationMessage(
             id=m["id"],
@@ -67,6 +69,12 @@ class Outbox:
         if msg.signer_claimed == self.me and msg.type != "Invitation":
             log_message(s, msg, Direction.OUT, peer=recipient)
         s.add(OutboxMessage(message_id=msg.message["id"], recipient=recipient, envelope=json.dumps(msg.as_json())))
+
+    def broadcast(self, s: Session, msg: SignedMessage, recipients: list[str]) -> None:
+        """Queue one message of ours for several members: kept once as evidence, delivered to each."""
+        log_message(s, msg, Direction.OUT, peer=self.me)
+        for recipient in recipients:
+            s.add(OutboxMessage(message_id=msg.message["id"], recipient=recipient, envelope=json.dumps(msg.as_json())))
 
     def kick(self) -> None:
         self.wakeup.set()

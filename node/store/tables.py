@@ -20,6 +20,7 @@ from node.domain.states import (
     OfferStatus,
     OutboxStatus,
     RequestStatus,
+    StatementStatus,
     TransferRole,
     TransferStatus,
 )
@@ -385,3 +386,34 @@ class Dispute(DisputeBase, table=True):
             mine=mine,
             opened_at=opened_at,
         )
+
+
+class SettlementStatementBase(SQLModel):
+    """The columns of `SettlementStatement`, shared with the API's `StatementSummaryOut`."""
+
+    id: str = Field(primary_key=True, max_length=66)
+    period_from: str = Field(max_length=10)
+    period_to: str = Field(max_length=10)
+    rule_version: str = Field(max_length=66)
+    proposer: str = Field(max_length=42)
+    statement_hash: str = Field(max_length=66)
+    status: StatementStatus = Field(default=StatementStatus.VERIFYING, sa_type=String(10))
+    created_at: str = Field(max_length=32)
+    record_seq: int | None = None  # the `settlement` record written when it became final
+    problem: str | None = None  # why this node has not countersigned (yet)
+
+
+class SettlementStatement(SettlementStatementBase, table=True):
+    """A period's statement as this node computed it (docs/settlement.md): the document, once this node has
+    recomputed it; its status as the members sign it."""
+
+    document: str | None = None  # canonical JSON of the statement, without status and signatures
+
+
+class StatementSignatureRow(SQLModel, table=True):
+    """A member's signed StatementSignature for a statement: the evidence that it agreed."""
+
+    statement: str = Field(primary_key=True, max_length=66)
+    signer: str = Field(primary_key=True, max_length=42)
+    statement_hash: str = Field(max_length=66)
+    envelope: str

@@ -12,6 +12,7 @@ from node.api.deps import AuditorDep, ServicesDep, SessionDep
 from node.api.errors import ERROR_RESPONSES
 from node.api.responses import AnchorBatchOut, IdentityOut, ProofPageOut, StockBalanceOut
 from node.api.schemas import MAX_SAFE
+from node.services.container import ANCHORED_KINDS
 from node.store import proofs
 from node.store.pool import LEDGER
 from node.store.tables import StockBalance
@@ -27,7 +28,7 @@ def identity(services: ServicesDep) -> IdentityOut:
         address=services.address,
         registry=settings.registry_address,
         anchor_contract=settings.anchor_address,
-        kinds=[LEDGER],
+        kinds=list(ANCHORED_KINDS),
     )
 
 

@@ -1,0 +1,406 @@
+"""Closing a period (docs/settlement.md): every member computes the same statement from the members' anchored
+records, signs its hash, and once all have signed, each records it as a `settlement` record, anchored.
+
+    operator --POST /settlement/periods--> proposer: fetch + verify every member's records, build, sign
+    proposer --StatementProposal, StatementSignature--> every member
+    member (worker): fetch the proposer's document for its record cut, recompute from verified records;
+        same hash: sign, StatementSignature --> every member      other hash: dispute the proposer
+    every node, on each signature: all members signed the stored hash --> final, `settlement` record
+
+The statement itself is pure (settlement/statement.py); this module fetches, verifies, stores and talks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import httpx
+from sqlmodel import Session, col, select
+from web3 import Web3
+
+from chain.audit import AuditInput
+from chain.auditor import audit_source, from_node
+from chain.canonical import canonical_json
+from chain.errors import ChainError
+from negotiation.messages import MessageRefused, SignedMessage
+from negotiation.wire import StatementProposalMessage, StatementSignatureMessage
+from node.domain.states import StatementStatus
+from node.domain.times import utc_now_iso
+from node.errors import InvalidRequest, LimitReached, NotFound, SettlementInputsInvalid
+from node.services.disputes import Disputes
+from node.services.inbound import Inbound
+from node.services.side import Side, Steps
+from node.store.engine import session_scope
+from node.store.records import append_record
+from node.store.tables import SettlementStatement, StatementSignatureRow
+from settlement.contribution import Period, contributions
+from settlement.statement import build_statement, terms_of
+
+log = logging.getLogger(__name__)
+SETTLEMENT = "settlement"
+RETRY_SECONDS = 2.0  # between two attempts at a statement that could not be checked
+LEDGER = "ledger"
+
+
+@dataclass(frozen=True)
+class Verified:
+    """Every member's anchored ledger records, verified against the chain, and the cut used."""
+
+    records: dict[str, list[dict[str, Any]]]
+    inputs: dict[str, dict[str, Any]]
+
+
+class Settlements(Steps):
+    def __init__(
+        self,
+        side: Side,
+        disputes: Disputes,
+        web3: Web3,
+        anchor_address: Callable[[], str | None],
+        audit_token: str | None,
+    ) -> None:
+        super().__init__(side)
+        self.disputes = disputes
+        self.web3 = web3
+        self.anchor_address = anchor_address
+        self.audit_token = audit_token
+        self._next_try: dict[str, float] = {}
+
+    # -- reading the members' books ------------------------------------------------------------------------
+    def gather(self, cuts: Mapping[str, int] | None = None) -> Verified:
+        """Every active member's anchored records, each node's history verified against the chain first;
+        with `cuts`, only records up to each member's cut (the proposer's), which must all be anchored."""
+        contract = self.anchor_address()
+        if not contract:
+            raise InvalidRequest("this node has no anchor contract: it cannot verify the members' records")
+        records: dict[str, list[dict[str, Any]]] = {}
+        inputs: dict[str, dict[str, Any]] = {}
+        for member in sorted(self.directory.members(), key=lambda m: m.address.lower()):
+            if not member.active:
+                continue
+            try:
+                source = from_node(member.node_url, LEDGER, self.audit_token)
+                report = audit_source(source, self.web3, contract)
+            except (httpx.HTTPError, ChainError, ValueError) as exc:
+                raise SettlementInputsInvalid(
+                    f"{member.name} ({member.address}): {exc}", member=member.address
+                ) from exc
+            if not report.ok:
+                raise SettlementInputsInvalid(
+                    f"{member.name} ({member.address}): records do not verify: {report.findings[0]}",
+                    member=member.address,
+                )
+            cut = None if cuts is None else cuts.get(member.address)
+            records[member.address], inputs[member.address] = _cut(source.audit, cut, member.address)
+        return Verified(records, inputs)
+
+    # -- the proposer --------------------------------------------------------------------------------------
+    def close(self, start: date, end: date) -> dict[str, Any]:
+        """Build the period's statement from every member's verified records, sign it, send it to all."""
+        if end < start:
+            raise InvalidRequest("a period ends on or after it starts", start=str(start), end=str(end))
+        active = self.rules.active()
+        verified = self.gather()
+        statement = build_statement(
+            verified.records, Period(start, end), active.policy.version, terms_of(active.policy.book), verified.inputs
+        )
+        proposal = self.signer.sign_step(
+            "StatementProposal",
+            {
+                "statement": statement["id"],
+                "proposer": self.me,
+                "periodFrom": start.isoformat(),
+                "periodTo": end.isoformat(),
+                "ruleVersion": active.policy.version,
+                "statementHash": statement["statement_hash"],
+            },
+        )
+        with session_scope(self.engine) as s:
+            row = s.get(SettlementStatement, statement["id"])
+            if row is not None and row.status == StatementStatus.FINAL:
+                raise InvalidRequest("this period's statement is final already", statement=statement["id"])
+            row = row or _row(proposal.as_(StatementProposalMessage))
+            row.status, row.document, row.statement_hash = (
+                StatementStatus.PROPOSED,
+                _document(statement),
+                statement["statement_hash"],
+            )
+            s.add(row)
+            self.outbox.broadcast(s, proposal, [m["member"] for m in statement["members"] if m["member"] != self.me])
+        self._sign(statement["id"], statement["statement_hash"])
+        self.outbox.kick()
+        return {
+            "id": statement["id"],
+            "statement_hash": statement["statement_hash"],
+            "status": self.status(statement["id"]),
+        }
+
+    # -- every member --------------------------------------------------------------------------------------
+    def on_proposal(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+        m = msg.as_(StatementProposalMessage)
+        row = s.get(SettlementStatement, m["statement"])
+        if row is not None and row.status == StatementStatus.FINAL:
+            raise MessageRefused("closed", f"statement {m['statement']} is final")
+        if row is None or row.statement_hash != m["statementHash"]:
+            row = row or _row(m)
+            row.statement_hash, row.proposer, row.status = m["statementHash"], m["proposer"], StatementStatus.VERIFYING
+            row.document = None
+            s.add(row)
+        return {"statement": m["statement"]}
+
+    def on_signature(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+        m = msg.as_(StatementSignatureMessage)
+        s.merge(
+            StatementSignatureRow(
+                statement=m["statement"],
+                signer=m["signer"],
+                statement_hash=m["statementHash"],
+                envelope=json.dumps(msg.as_json()),
+            )
+        )
+        s.flush()
+        return {"final": self._finalise(s, m["statement"])}
+
+    def verify_pending(self) -> int:
+        """The worker's step: recompute every statement proposed to this node, sign it or dispute it. One that
+        cannot be checked yet (a member unreachable, records not verifying) is tried again after a pause, its
+        problem kept on the statement for the operator."""
+        with session_scope(self.engine) as s:
+            waiting = [
+                r.id
+                for r in s.exec(
+                    select(SettlementStatement).where(SettlementStatement.status == StatementStatus.VERIFYING)
+                ).all()
+            ]
+        now = time.monotonic()
+        for statement_id in waiting:
+            if self._next_try.get(statement_id, 0.0) > now:
+                continue
+            try:
+                self._verify(statement_id)
+            except (SettlementInputsInvalid, httpx.HTTPError) as exc:
+                self._next_try[statement_id] = now + RETRY_SECONDS
+                log.warning("statement %s cannot be checked yet: %s", statement_id, exc)
+                with session_scope(self.engine) as s:
+                    row = s.get(SettlementStatement, statement_id)
+                    if row is not None:
+                        row.problem = str(exc)[:2000]
+                        s.add(row)
+        return len(waiting)
+
+    def _verify(self, statement_id: str) -> None:
+        with session_scope(self.engine) as s:
+            row = s.get(SettlementStatement, statement_id)
+            assert row is not None
+            proposer, expected = row.proposer, row.statement_hash
+        theirs = self._fetch_document(proposer, statement_id)
+        cuts = {m: int(v["last_seq"]) for m, v in theirs.get("inputs", {}).items() if v.get("last_seq") is not None}
+        verified = self.gather(cuts)
+        book = self.rules.book(theirs["rule_version"])
+        if book is None:
+            raise SettlementInputsInvalid(f"this node holds no rule book {theirs['rule_version']}")
+        period = Period(date.fromisoformat(theirs["period"]["from"]), date.fromisoformat(theirs["period"]["to"]))
+        mine = build_statement(verified.records, period, theirs["rule_version"], terms_of(book.book), verified.inputs)
+        if mine["statement_hash"] == expected:
+            with session_scope(self.engine) as s:
+                row = s.get(SettlementStatement, statement_id)
+                assert row is not None
+                row.document, row.status, row.problem = _document(mine), StatementStatus.PROPOSED, None
+                s.add(row)
+            self._sign(statement_id, expected)
+            log.info("statement %s recomputed: same hash, signed", statement_id)
+            return
+        differences = differing_lines(theirs, mine)
+        with session_scope(self.engine) as s:
+            row = s.get(SettlementStatement, statement_id)
+            assert row is not None
+            row.status, row.problem = StatementStatus.DISPUTED, "; ".join(differences)[:2000]
+            s.add(row)
+        log.warning("statement %s differs from this node's: %s", statement_id, "; ".join(differences))
+        try:
+            self.disputes.open_dispute(
+                statement_id, ("statement differs: " + "; ".join(differences))[:256], 0, proposer
+            )
+        except LimitReached as exc:
+            log.warning("statement %s: dispute not opened: %s", statement_id, exc.message)
+
+    def _fetch_document(self, proposer: str, statement_id: str) -> dict[str, Any]:
+        url = self.directory.member(proposer).node_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {self.audit_token}"} if self.audit_token else {}
+        resp = httpx.get(f"{url}/settlement/statements/{statement_id}", headers=headers, timeout=30)
+        if resp.status_code != 200:
+            raise SettlementInputsInvalid(f"the proposer answered {resp.status_code} for statement {statement_id}")
+        document: dict[str, Any] = resp.json()
+        return document
+
+    # -- signing and finality ------------------------------------------------------------------------------
+    def _sign(self, statement_id: str, hash_: str) -> None:
+        signature = self.signer.sign_step(
+            "StatementSignature", {"statement": statement_id, "signer": self.me, "statementHash": hash_}
+        )
+        with session_scope(self.engine) as s:
+            s.merge(
+                StatementSignatureRow(
+                    statement=statement_id,
+                    signer=self.me,
+                    statement_hash=hash_,
+                    envelope=json.dumps(signature.as_json()),
+                )
+            )
+            row = s.get(SettlementStatement, statement_id)
+            document = json.loads(row.document) if row is not None and row.document else {}
+            others = [m["member"] for m in document.get("members", []) if m["member"] != self.me]
+            self.outbox.broadcast(s, signature, others)
+            s.flush()
+            self._finalise(s, statement_id)
+        self.outbox.kick()
+
+    def _finalise(self, s: Session, statement_id: str) -> bool:
+        """Final when this node holds the statement it agreed to and every member signed that same hash:
+        written as a `settlement` record (anchored like the ledger)."""
+        row = s.get(SettlementStatement, statement_id)
+        if row is None or row.document is None or row.status not in (StatementStatus.PROPOSED, StatementStatus.FINAL):
+            return False
+        if row.status == StatementStatus.FINAL:
+            return True
+        document = json.loads(row.document)
+        needed = {m["member"] for m in document["members"]}
+        signatures = s.exec(
+            select(StatementSignatureRow).where(
+                StatementSignatureRow.statement == statement_id,
+                StatementSignatureRow.statement_hash == row.statement_hash,
+            )
+        ).all()
+        signed = {sig.signer: json.loads(sig.envelope) for sig in signatures}
+        if not needed <= set(signed):
+            return False
+        fields = {
+            "lines": [],
+            "corrects": None,
+            "memo": f"settlement {document['period']['from']}..{document['period']['to']}",
+            "evidence": [{"source": "statement", "reference": statement_id}],
+            "settlement": {
+                "statement": statement_id,
+                "statement_hash": row.statement_hash,
+                "period": document["period"],
+                "rule_version": document["rule_version"],
+                "signatures": [
+                    {"signer": signer, "message": signed[signer]["message"], "signature": signed[signer]["signature"]}
+                    for signer in sorted(needed, key=str.lower)
+                ],
+            },
+        }
+        row.record_seq = append_record(s, SETTLEMENT, self.me, "settlement", fields).seq
+        row.status = StatementStatus.FINAL
+        s.add(row)
+        log.info("statement %s final: every member signed %s", statement_id, row.statement_hash)
+        return True
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def status(self, statement_id: str) -> str:
+        with session_scope(self.engine) as s:
+            row = s.get(SettlementStatement, statement_id)
+            return str(row.status) if row else "unknown"
+
+    def statement(self, statement_id: str) -> dict[str, Any]:
+        """The full document: as computed, with this node's status and every signature it holds."""
+        with session_scope(self.engine) as s:
+            row = s.get(SettlementStatement, statement_id)
+            if row is None or row.document is None:
+                raise NotFound(f"no statement {statement_id} computed on this node", statement=statement_id)
+            signatures = s.exec(
+                select(StatementSignatureRow)
+                .where(
+                    StatementSignatureRow.statement == statement_id,
+                    StatementSignatureRow.statement_hash == row.statement_hash,
+                )
+                .order_by(col(StatementSignatureRow.signer))
+            ).all()
+            document = json.loads(row.document)
+            document["status"] = str(row.status)
+            document["statement_hash"] = row.statement_hash
+            document["signatures"] = [
+                {
+                    "signer": sig.signer,
+                    "message": json.loads(sig.envelope)["message"],
+                    "signature": json.loads(sig.envelope)["signature"],
+                }
+                for sig in signatures
+            ]
+            if row.problem:
+                document["problem"] = row.problem
+            return document
+
+    def statements(self) -> list[SettlementStatement]:
+        with session_scope(self.engine) as s:
+            return list(s.exec(select(SettlementStatement).order_by(col(SettlementStatement.created_at))).all())
+
+    def live_contributions(self, start: date, end: date) -> dict[str, Any]:
+        """The unsettled view: every member's metrics for the period from its verified records now."""
+        verified = self.gather()
+        metrics = contributions(
+            verified.records, Period(start, end), terms_of(self.rules.active().policy.book).metric_terms
+        )
+        return {
+            "period": {"from": start.isoformat(), "to": end.isoformat()},
+            "members": [{"member": m, "metrics": metrics[m].as_dict()} for m in sorted(metrics, key=str.lower)],
+            "inputs": verified.inputs,
+        }
+
+
+def _row(m: StatementProposalMessage) -> SettlementStatement:
+    return SettlementStatement(
+        id=m["statement"],
+        period_from=m["periodFrom"],
+        period_to=m["periodTo"],
+        rule_version=m["ruleVersion"],
+        proposer=m["proposer"],
+        statement_hash=m["statementHash"],
+        created_at=utc_now_iso(),
+    )
+
+
+def _document(statement: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in statement.items() if k not in ("status", "signatures")}
+    return canonical_json(body).decode("utf-8")
+
+
+def _cut(audit: AuditInput, cut: int | None, member: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The member's anchored records up to `cut` (all anchored ones without), and what was used."""
+    records: list[dict[str, Any]] = []
+    roots: list[str] = []
+    for batch in audit.batches:
+        if cut is not None and batch.records and int(batch.records[0]["seq"]) > cut:
+            break
+        roots.append(batch.root)
+        records.extend(r for r in batch.records if cut is None or int(r["seq"]) <= cut)
+    last = int(records[-1]["seq"]) if records else 0
+    if cut is not None and last < cut:
+        raise SettlementInputsInvalid(f"{member} has anchored records up to {last} only, the statement used {cut}")
+    return records, {"last_seq": last, "batch_roots": roots}
+
+
+def differing_lines(theirs: Mapping[str, Any], mine: Mapping[str, Any]) -> list[str]:
+    """Which parts of two statements differ, in words an operator can act on."""
+    out = []
+    for key in ("period", "rule_version", "method", "surplus", "plans", "core_check", "flows", "payments", "inputs"):
+        if theirs.get(key) != mine.get(key):
+            out.append(f"{key}: theirs {_short(theirs.get(key))}, ours {_short(mine.get(key))}")
+    ours = {m["member"]: m for m in mine.get("members", [])}
+    for m in theirs.get("members", []):
+        other = ours.get(m["member"])
+        if other != m:
+            fields = [k for k in m if other is None or other.get(k) != m.get(k)]
+            out.append(f"member {m['member']}: {', '.join(fields)}")
+    return out or ["the same content under another hash"]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."

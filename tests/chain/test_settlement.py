@@ -1,0 +1,188 @@
+"""Closing a period across real nodes (docs/settlement.md): one node proposes, every member recomputes the
+statement from the others' verified records and signs the same hash, and each records the final statement
+as an anchored `settlement` record; tampered records are named, a differing statement is disputed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from chain.deploy import Deployment
+from negotiation.messages import Domain, sign
+from negotiation.messages import new_id as new_message_id
+from negotiation.rules.book import load_book
+from node.launch.nodes import (
+    HANGZHOU,
+    SHAOXING,
+    TEST_RULEBOOK,
+    XIAOSHAN,
+    NodeFactory,
+    RunningNode,
+    soon,
+    stock_up,
+    until,
+)
+from settlement.statement import statement_hash, statement_id
+from tests.helpers import consortium, transfers, wait_anchored
+
+TODAY = datetime.now(UTC).date().isoformat()
+
+
+def moved(nodes: NodeFactory, tag: str, suppliers: int = 2) -> list[RunningNode]:
+    """Hangzhou needs 120; Xiaoshan (and Shaoxing) offer; the plan runs, everything arrives; all anchored."""
+    hz = nodes.new(f"hz-{tag}", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    others = [nodes.new(f"xs-{tag}", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])]
+    if suppliers > 1:
+        others.append(nodes.new(f"sx-{tag}", lat_e6=SHAOXING[0], lon_e6=SHAOXING[1]))
+    stock_up(hz, [])
+    for node, lot in zip(others, ("X1", "S1"), strict=False):
+        stock_up(node, [(lot, soon(300), 80)])
+    with hz.client() as c:
+        body = {"sku": "FORMULA-900G", "quantity": 120, "needed_by": soon(3), "min_shelf_life_days": 90}
+        assert c.post("/negotiation/invitations", json=body).status_code == 201
+    until(lambda: len(hz.client().get("/negotiation/offers").json()) == len(others))
+    with hz.client() as c:
+        assert c.post("/negotiation/plan").status_code == 200
+    expected = len(others)
+    shipped = until(lambda: t if len(t := transfers(hz, "shipped")) == expected else [])
+    with hz.client() as c:
+        for t in shipped:
+            r = c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": t["shipped"], "location": "WH"})
+            assert r.status_code == 200, r.text
+    until(lambda: all([t["status"] for t in transfers(n)] == ["settled"] for n in others))
+    for node in (hz, *others):
+        with node.client() as c:
+            c.post("/anchoring/flush")
+        wait_anchored(node)
+    return [hz, *others]
+
+
+def statement_on(node: RunningNode, sid: str) -> dict[str, Any] | None:
+    r = httpx.get(f"{node.url}/settlement/statements/{sid}")
+    return r.json() if r.status_code == 200 else None
+
+
+def test_a_closed_period_is_signed_by_every_member_recorded_and_anchored(nodes: NodeFactory) -> None:
+    members = moved(nodes, "settle")
+    hz = members[0]
+    with hz.client() as c:
+        r = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY})
+        assert r.status_code == 201, r.text
+        closed = r.json()
+
+    def final_everywhere() -> list[dict[str, Any]]:
+        docs = [statement_on(n, closed["id"]) for n in members]
+        return docs if all(d is not None and d["status"] == "final" for d in docs) else []  # type: ignore[return-value]
+
+    docs = until(final_everywhere, timeout=60)
+    addresses = sorted((n.address for n in members), key=str.lower)
+    for doc in docs:
+        assert doc["statement_hash"] == closed["statement_hash"] == statement_hash(doc)
+        assert sorted((s["signer"] for s in doc["signatures"]), key=str.lower) == addresses
+        assert [m["member"] for m in doc["members"]] == addresses
+    doc = docs[0]
+    assert doc["surplus"] > 0 and sum(m["share"] for m in doc["members"]) == doc["surplus"]
+    assert sum(m["net"] for m in doc["members"]) == 0
+    assert doc["core_check"]["scope"] == "all coalitions" and len(doc["coalitions"]) == 7
+    kinds = {f["kind"] for f in doc["flows"]}
+    assert {"transfer_price", "freight_compensation", "profit_split"} <= kinds
+    # The requester received 120 units from two suppliers and paid for them: it owes, they are owed.
+    net = {m["member"]: m["net"] for m in doc["members"]}
+    assert net[hz.address] < 0 < min(net[n.address] for n in members[1:])
+    assert {(p["from"], p["to"]) for p in doc["payments"]} == {(hz.address, n.address) for n in members[1:]}
+
+    # Every member wrote the final statement as a `settlement` record, anchored, and the audit passes.
+    for node in members:
+        with node.client() as c:
+            c.post("/anchoring/flush")
+        records = until(lambda node=node: _anchored_settlement_records(node))
+        assert [r["record"]["settlement"]["statement_hash"] for r in records] == [closed["statement_hash"]]
+        assert len(records[0]["record"]["settlement"]["signatures"]) == 3
+        audit = consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", node.url, "--kind", "settlement")
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+
+    # Closing the same period again is refused: it is final.
+    with hz.client() as c:
+        again = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY})
+    assert (again.status_code, again.json()["error"]) == (422, "invalid_request")
+
+
+def _anchored_settlement_records(node: RunningNode) -> list[dict[str, Any]]:
+    docs = httpx.get(f"{node.url}/audit/records", params={"kind": "settlement"}).json()["items"]
+    return docs if docs and all(d["status"] == "anchored" for d in docs) else []
+
+
+def test_a_tampered_record_is_named_and_no_statement_is_proposed(nodes: NodeFactory) -> None:
+    hz, xs = moved(nodes, "tamper", suppliers=1)
+    with sqlite3.connect(xs.db_path) as db:
+        seq, body = db.execute("SELECT seq, body FROM record WHERE type = 'transfer_out'").fetchone()
+        db.execute("UPDATE record SET body = ? WHERE seq = ?", (body.replace('"unit_price":', '"unit_price":1'), seq))
+    with hz.client() as c:
+        r = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY})
+    assert (r.status_code, r.json()["error"]) == (409, "settlement_inputs"), r.text
+    assert xs.address in r.json()["message"] and f"record {seq}" in r.json()["message"]
+    with hz.client() as c:
+        assert c.get("/settlement/statements").json() == []
+
+
+def test_a_member_disputes_a_statement_it_computes_differently(nodes: NodeFactory, deployment: Deployment) -> None:
+    hz, xs = moved(nodes, "dispute", suppliers=1)
+    with hz.client() as c:
+        real = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY}).json()
+    until(lambda: (d := statement_on(xs, real["id"])) is not None and d["status"] == "final")
+    # The proposer's node serves a statement for the next day with the surplus of today (as a dishonest or
+    # broken proposer would) and proposes it, signed with its key.
+    honest = statement_on(hz, real["id"])
+    assert honest is not None
+    forged = {k: v for k, v in honest.items() if k not in ("status", "signatures", "statement_hash")}
+    forged["period"] = {"from": "2999-12-31", "to": "2999-12-31"}
+    forged["id"] = statement_id(forged)
+    forged["statement_hash"] = statement_hash(forged)
+    with sqlite3.connect(hz.db_path) as db:
+        db.execute(
+            "INSERT INTO settlementstatement (id, period_from, period_to, rule_version, proposer, statement_hash,"
+            " status, created_at, document) VALUES (?, ?, ?, ?, ?, ?, 'proposed', ?, ?)",
+            (
+                forged["id"], "2999-12-31", "2999-12-31", forged["rule_version"], hz.address,
+                forged["statement_hash"], TODAY, json.dumps(forged),
+            ),
+        )  # fmt: skip
+    proposal = sign(
+        Domain("consortium-inventory", 31337, deployment.registry),
+        "StatementProposal",
+        {
+            "id": new_message_id(),
+            "statement": forged["id"],
+            "proposer": hz.address,
+            "periodFrom": "2999-12-31",
+            "periodTo": "2999-12-31",
+            "ruleVersion": load_book(TEST_RULEBOOK).version,
+            "statementHash": forged["statement_hash"],
+            "nonce": 7,
+            "deadline": int(time.time()) + 600,
+        },
+        hz.key,
+    )
+    assert httpx.post(f"{xs.url}/negotiation/messages", json=proposal.as_json()).status_code == 202
+
+    def disputed() -> dict[str, Any] | None:
+        with xs.client() as c:
+            rows = c.get("/settlement/statements").json()
+        return next((r for r in rows if r["id"] == forged["id"] and r["status"] == "disputed"), None)
+
+    row = until(disputed)
+    assert "surplus" in row["problem"]
+    # ...and it told the proposer: a dispute on the statement, recorded on both sides.
+    until(lambda: [d for d in _disputes(hz) if d["subject"] == forged["id"]])
+    assert [d["opener"] for d in _disputes(xs) if d["subject"] == forged["id"]] == [xs.address]
+    assert statement_on(xs, forged["id"]) is None  # it never agreed to a document for it
+
+
+def _disputes(node: RunningNode) -> list[dict[str, Any]]:
+    with node.client() as c:
+        return list(c.get("/negotiation/disputes").json())
