@@ -31,6 +31,11 @@ members_app = typer.Typer(
 )
 app.add_typer(rules_app, name="rules")
 app.add_typer(members_app, name="members")
+settle_app = typer.Typer(
+    help="Settlement (docs/settlement.md): close a period through a node, show statements, verify one.",
+    no_args_is_help=True,
+)
+app.add_typer(settle_app, name="settle")
 
 
 class CliError(typer.TyperException):
@@ -352,6 +357,109 @@ def members_remove(
     typer.echo(json.dumps({"removed": address}))
 
 
+@settle_app.command("close")
+def settle_close(
+    node: Annotated[str, typer.Option("--node", help="URL of the node that proposes")],
+    token: Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")],
+    start: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD")],
+) -> None:
+    """Close a period: the node builds the statement, signs it and asks every member to sign it."""
+    answer = _node_call("POST", node, "/settlement/periods", token, {"from": start, "to": end})
+    typer.echo(json.dumps(answer))
+
+
+@settle_app.command("show")
+def settle_show(
+    node: Annotated[str, typer.Option("--node", help="URL of a member's node")],
+    statement: Annotated[str | None, typer.Option("--id", help="a statement id; without: the list")] = None,
+    token: TokenOpt = None,
+) -> None:
+    """A statement as that node holds it (status, signatures), or the list of its statements."""
+    path = f"/settlement/statements/{statement}" if statement else "/settlement/statements"
+    typer.echo(json.dumps(_node_call("GET", node, path, token), indent=2))
+
+
+@settle_app.command("verify")
+def settle_verify(
+    rpc: Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain")],
+    statement_file: Annotated[Path | None, typer.Option("--statement", help="a statement document (JSON)")] = None,
+    node: Annotated[str | None, typer.Option("--node", help="fetch the statement from this node")] = None,
+    statement: Annotated[str | None, typer.Option("--id", help="the statement id, with --node")] = None,
+    contract: Annotated[str | None, typer.Option("--contract", help="the anchor contract the auditor trusts")] = None,
+    rulebook: Annotated[Path | None, typer.Option("--rulebook", help="the rule book file the statement names")] = None,
+    consortium_name: Annotated[str, typer.Option("--consortium-name")] = "consortium-inventory",
+    token: TokenOpt = None,
+) -> None:
+    """Recompute a statement from every member's anchored records (verified against the chain) and the rule
+    book it names, and check every member's signature of its hash. Exit 1 naming each difference."""
+    from chain.anchor_client import AnchorReader
+    from chain.auditor import fetch_identity
+    from chain.registry_client import MemberRegistryClient
+    from chain.tx import connect
+    from negotiation.messages import Domain
+    from node.errors import NodeError
+    from node.services.settlements import verify_statement
+
+    if (statement_file is None) == (node is None) or (node is not None and statement is None):
+        raise CliError("give --statement FILE, or --node URL with --id ID")
+    if statement_file is not None:
+        document = _read_json(statement_file)
+    else:
+        assert node is not None
+        document = _node_call("GET", node, f"/settlement/statements/{statement}", token)
+    address = contract or (fetch_identity(node, token).get("anchor_contract") if node else None)
+    if not address:
+        raise CliError("no anchor contract: pass --contract")
+    web3 = connect(rpc)
+    registry = AnchorReader(web3, address).registry_address()
+    members = _chain_call(lambda: MemberRegistryClient(web3, registry).members())
+    book = _statement_book(document["rule_version"], rulebook, [m.node_url for m in members if m.active])
+    domain = Domain(consortium_name, int(web3.eth.chain_id), registry)
+    try:
+        problems = verify_statement(document, members, web3, address, book, domain, token)
+    except NodeError as exc:
+        raise CliError(exc.message) from None
+    for problem in problems:
+        typer.echo(f"FAIL {problem}", err=True)
+    report = {"statement": document.get("id"), "statement_hash": document.get("statement_hash"), "ok": not problems}
+    typer.echo(json.dumps({**report, "problems": problems}, indent=2))
+    raise typer.Exit(1 if problems else 0)
+
+
+def _statement_book(version: str, path: Path | None, node_urls: list[str]) -> Any:
+    """The rule book named by a statement: the file given, or a copy from a member's node; its hash checked."""
+    import httpx
+
+    from negotiation.rules.book import RuleBookInvalid, check_book, load_book, parse_book
+
+    try:
+        if path is not None:
+            checked = load_book(path)
+            if checked.version != version:
+                raise CliError(f"{path} is version {checked.version}, the statement names {version}")
+            return checked.book
+        for url in node_urls:
+            try:
+                r = httpx.get(f"{url.rstrip('/')}/rules/books/{version}", timeout=10)
+            except httpx.HTTPError:
+                continue
+            if r.status_code == 200:
+                checked = check_book(parse_book(r.json()))
+                if checked.version == version:
+                    return checked.book
+    except RuleBookInvalid as exc:
+        raise CliError(f"the rule book {version} does not validate: {exc}") from None
+    raise CliError(f"no member's node holds the rule book {version}: pass --rulebook")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CliError(f"{path}: {exc}") from None
+
+
 def _chain_call(call: Any) -> Any:
     """The call's result; a refused or failed chain call is a one-line error (exit 2)."""
     from chain.errors import ChainError
@@ -427,7 +535,10 @@ def _node_call(method: str, node: str, path: str, token: str | None, body: Any =
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    resp = httpx.request(method, f"{node.rstrip('/')}{path}", json=body, headers=headers, timeout=60)
+    try:
+        resp = httpx.request(method, f"{node.rstrip('/')}{path}", json=body, headers=headers, timeout=120)
+    except httpx.HTTPError as exc:
+        raise CliError(f"{node}: {exc}") from None
     if resp.status_code >= 400:
         try:
             answer = resp.json()

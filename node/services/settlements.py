@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -28,7 +28,9 @@ from chain.audit import AuditInput
 from chain.auditor import audit_source, from_node
 from chain.canonical import canonical_json
 from chain.errors import ChainError
-from negotiation.messages import MessageRefused, SignedMessage
+from chain.registry_client import MemberInfo
+from negotiation.messages import Domain, MessageRefused, SignedMessage, parse, recover_signer
+from negotiation.rules.book import RuleBook
 from negotiation.wire import StatementProposalMessage, StatementSignatureMessage
 from node.domain.states import StatementStatus
 from node.domain.times import utc_now_iso
@@ -40,7 +42,7 @@ from node.store.engine import session_scope
 from node.store.records import append_record
 from node.store.tables import SettlementStatement, StatementSignatureRow
 from settlement.contribution import Period, contributions
-from settlement.statement import build_statement, terms_of
+from settlement.statement import build_statement, statement_hash, terms_of
 
 log = logging.getLogger(__name__)
 SETTLEMENT = "settlement"
@@ -74,31 +76,11 @@ class Settlements(Steps):
 
     # -- reading the members' books ------------------------------------------------------------------------
     def gather(self, cuts: Mapping[str, int] | None = None) -> Verified:
-        """Every active member's anchored records, each node's history verified against the chain first;
-        with `cuts`, only records up to each member's cut (the proposer's), which must all be anchored."""
+        """Every active member's anchored records, verified against the chain (see `gather_records`)."""
         contract = self.anchor_address()
         if not contract:
             raise InvalidRequest("this node has no anchor contract: it cannot verify the members' records")
-        records: dict[str, list[dict[str, Any]]] = {}
-        inputs: dict[str, dict[str, Any]] = {}
-        for member in sorted(self.directory.members(), key=lambda m: m.address.lower()):
-            if not member.active:
-                continue
-            try:
-                source = from_node(member.node_url, LEDGER, self.audit_token)
-                report = audit_source(source, self.web3, contract)
-            except (httpx.HTTPError, ChainError, ValueError) as exc:
-                raise SettlementInputsInvalid(
-                    f"{member.name} ({member.address}): {exc}", member=member.address
-                ) from exc
-            if not report.ok:
-                raise SettlementInputsInvalid(
-                    f"{member.name} ({member.address}): records do not verify: {report.findings[0]}",
-                    member=member.address,
-                )
-            cut = None if cuts is None else cuts.get(member.address)
-            records[member.address], inputs[member.address] = _cut(source.audit, cut, member.address)
-        return Verified(records, inputs)
+        return gather_records(self.directory.members(), self.web3, contract, self.audit_token, cuts)
 
     # -- the proposer --------------------------------------------------------------------------------------
     def close(self, start: date, end: date) -> dict[str, Any]:
@@ -352,6 +334,74 @@ class Settlements(Steps):
             "members": [{"member": m, "metrics": metrics[m].as_dict()} for m in sorted(metrics, key=str.lower)],
             "inputs": verified.inputs,
         }
+
+
+def gather_records(
+    members: Sequence[MemberInfo],
+    web3: Web3 | str,
+    contract: str,
+    audit_token: str | None,
+    cuts: Mapping[str, int] | None = None,
+) -> Verified:
+    """Every active member's anchored ledger records, each node's whole history verified against the chain
+    first (trusting no node); with `cuts`, only records up to each member's cut, which must all be anchored.
+    A member unreachable or whose records do not verify stops it, named."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    inputs: dict[str, dict[str, Any]] = {}
+    for member in sorted(members, key=lambda m: m.address.lower()):
+        if not member.active:
+            continue
+        try:
+            source = from_node(member.node_url, LEDGER, audit_token)
+            report = audit_source(source, web3, contract)
+        except (httpx.HTTPError, ChainError, ValueError) as exc:
+            raise SettlementInputsInvalid(f"{member.name} ({member.address}): {exc}", member=member.address) from exc
+        if not report.ok:
+            raise SettlementInputsInvalid(
+                f"{member.name} ({member.address}): records do not verify: {report.findings[0]}",
+                member=member.address,
+            )
+        cut = None if cuts is None else cuts.get(member.address)
+        records[member.address], inputs[member.address] = _cut(source.audit, cut, member.address)
+    return Verified(records, inputs)
+
+
+def verify_statement(
+    document: Mapping[str, Any],
+    members: Sequence[MemberInfo],
+    web3: Web3,
+    contract: str,
+    book: RuleBook,
+    domain: Domain,
+    audit_token: str | None = None,
+) -> list[str]:
+    """Everything wrong with a statement document, recomputed from the members' verified records and the
+    rule book it names; [] when it is the statement those records give and every member signed its hash."""
+    problems = []
+    cuts = {m: int(v["last_seq"]) for m, v in document.get("inputs", {}).items()}
+    verified = gather_records(members, web3, contract, audit_token, cuts)
+    period = Period(date.fromisoformat(document["period"]["from"]), date.fromisoformat(document["period"]["to"]))
+    mine = build_statement(verified.records, period, document["rule_version"], terms_of(book), verified.inputs)
+    if mine["statement_hash"] != document.get("statement_hash") or statement_hash(document) != mine["statement_hash"]:
+        problems += [f"differs from the recomputed statement: {line}" for line in differing_lines(document, mine)]
+    needed = {m["member"] for m in mine["members"]}
+    signed = set()
+    for entry in document.get("signatures", []):
+        try:
+            msg = parse({"type": "StatementSignature", "message": entry["message"], "signature": entry["signature"]})
+            signer = recover_signer(domain, msg.type, msg.message, msg.signature)
+        except (MessageRefused, KeyError, TypeError) as exc:
+            problems.append(f"signature of {entry.get('signer')}: {exc}")
+            continue
+        m = msg.as_(StatementSignatureMessage)
+        if signer != m["signer"] or signer != entry.get("signer"):
+            problems.append(f"signature of {entry.get('signer')} was made by {signer}")
+        elif m["statementHash"] != mine["statement_hash"] or m["statement"] != mine["id"]:
+            problems.append(f"{signer} signed another statement or hash ({m['statement']}, {m['statementHash']})")
+        else:
+            signed.add(signer)
+    problems += [f"{member} has not signed" for member in sorted(needed - signed, key=str.lower)]
+    return problems
 
 
 def _row(m: StatementProposalMessage) -> SettlementStatement:

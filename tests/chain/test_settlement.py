@@ -8,6 +8,7 @@ import json
 import sqlite3
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -67,7 +68,7 @@ def statement_on(node: RunningNode, sid: str) -> dict[str, Any] | None:
     return r.json() if r.status_code == 200 else None
 
 
-def test_a_closed_period_is_signed_by_every_member_recorded_and_anchored(nodes: NodeFactory) -> None:
+def test_a_closed_period_is_signed_by_every_member_recorded_and_anchored(nodes: NodeFactory, tmp_path: Path) -> None:
     members = moved(nodes, "settle")
     hz = members[0]
     with hz.client() as c:
@@ -105,6 +106,23 @@ def test_a_closed_period_is_signed_by_every_member_recorded_and_anchored(nodes: 
         assert len(records[0]["record"]["settlement"]["signatures"]) == 3
         audit = consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", node.url, "--kind", "settlement")
         assert audit.returncode == 0, audit.stdout + audit.stderr
+
+    # An auditor recomputes it from the members' records and checks every signature; an edited copy fails.
+    rpc = nodes.anvil.rpc_url
+    verified = consortium("settle", "verify", "--rpc", rpc, "--node", members[1].url, "--id", closed["id"])
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    edited = {
+        **doc,
+        "members": [
+            {**m, "share": m["share"] + (1 if i == 0 else -1 if i == 1 else 0)} for i, m in enumerate(doc["members"])
+        ],
+    }
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(edited))
+    failed = consortium(
+        "settle", "verify", "--rpc", rpc, "--statement", str(path), "--contract", nodes.deployment.anchors
+    )
+    assert failed.returncode == 1 and f"member {doc['members'][0]['member']}: share" in failed.stderr, failed.stderr
 
     # Closing the same period again is refused: it is final.
     with hz.client() as c:
