@@ -191,5 +191,14 @@ def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path:
         # Every command answered with JSON, one document a line (the receipt last).
         answers = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
         assert answers[-1]["received"] == 600 - 497
+
+        # The next block, pasted in the same shell (its variables and `c` from story 1's first lines).
+        settle = "\n".join(script.splitlines()[:2]) + "\n" + readme_block("Settling the day")
+        run = subprocess.run(["bash", "-e", "-c", settle], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+        assert run.returncode == 0, run.stderr
+        summary = json.loads(run.stdout.splitlines()[-1])
+        partners = {n["address"] for n in manifest["nodes"]}
+        assert summary["status"] == "final" and set(summary["signed"]) == partners
+        assert summary["surplus"] > 0 and summary["payments"]
     finally:
         stop(proc)
