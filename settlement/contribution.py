@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 Record = Mapping[str, Any]
@@ -33,11 +34,11 @@ class Period:
         if self.end < self.start:
             raise ValueError(f"a period ends on or after it starts: {self.start} .. {self.end}")
 
-    @property
+    @cached_property
     def opens(self) -> str:
         return _iso(datetime.combine(self.start, time(0), UTC))
 
-    @property
+    @cached_property
     def closes(self) -> str:
         return _iso(datetime.combine(self.end + timedelta(days=1), time(0), UTC))
 
@@ -179,14 +180,15 @@ def _unit_seconds(records: Sequence[Record], period: Period, counts: Any) -> int
     return total + level * (closes - max(last, opens))
 
 
-def _issued(records: Sequence[Record], period: Period, sku: str | None = None) -> int:
-    return sum(
-        -int(ln["quantity"])
-        for r in records
-        if r.get("type") == "issue" and period.holds(str(r.get("at")))
-        for ln in r.get("lines", [])
-        if int(ln["quantity"]) < 0 and (sku is None or ln["sku"] == sku)
-    )
+def _issued_by_sku(records: Sequence[Record], period: Period) -> dict[str, int]:
+    """Units leaving in the period's `issue` records, by SKU."""
+    out: dict[str, int] = defaultdict(int)
+    for r in records:
+        if r.get("type") == "issue" and period.holds(str(r.get("at"))):
+            for ln in r.get("lines", []):
+                if int(ln["quantity"]) < 0:
+                    out[ln["sku"]] -= int(ln["quantity"])
+    return out
 
 
 def _served_penalties(records_by_member: Mapping[str, Sequence[Record]]) -> dict[str, list[tuple[int, int]]]:
@@ -215,6 +217,7 @@ def contributions(
     metrics = {m: Metrics() for m in members}
     moved = transfers(records_by_member, period)
     penalties = _served_penalties(records_by_member)
+    issued = {m: _issued_by_sku(records_by_member[m], period) for m in members}
     for t in moved:
         for who in (t.supplier, t.requester):
             metrics.setdefault(who, Metrics())
@@ -232,7 +235,7 @@ def contributions(
             q.shortages_avoided += take * penalty
             left -= take
         if not t.consignment:
-            s.capital_freed += _capital_freed(records_by_member.get(t.supplier, []), period, t, terms)
+            s.capital_freed += _capital_freed(issued.get(t.supplier, {}).get(t.sku, 0), period, t, terms)
     _awards(records_by_member, period, metrics)
     for m in members:
         records = records_by_member[m]
@@ -246,15 +249,14 @@ def contributions(
             )
             // SECONDS_PER_HOUR
         )
-        mine.units_issued = _issued(records, period)
+        mine.units_issued = sum(issued[m].values())
         _turnover(mine, records, period, [t for t in moved if m in (t.supplier, t.requester)], m)
     return metrics
 
 
-def _capital_freed(supplier_records: Sequence[Record], period: Period, t: Transfer, terms: Terms) -> int:
+def _capital_freed(issued: int, period: Period, t: Transfer, terms: Terms) -> int:
     """Value shipped x the days it would otherwise have sat (units over the supplier's own daily issues of
-    the SKU in the period, at most max_idle_days) x the cost of capital per day, floored to minor units."""
-    issued = _issued(supplier_records, period, t.sku)
+    the SKU in the period, `issued`, at most max_idle_days) x the cost of capital per day, floored."""
     idle_days = (
         Fraction(terms.max_idle_days)
         if issued == 0

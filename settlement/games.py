@@ -11,11 +11,12 @@ nucleolus need v(S) for every coalition of the whole consortium, computed by sum
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import combinations
+
+import numpy as np
 
 # The most members for which every coalition is enumerated (2^n - 1 of them: 4,095 at 12).
 MAX_ENUMERATED = 16
@@ -65,17 +66,18 @@ class PlanGame:
         return self.values[sum(1 << i for i, p in enumerate(self.players) if p in members)]
 
     def shapley(self) -> dict[str, Fraction]:
-        """Exact Shapley values: each player's marginal contribution averaged over every order of arrival."""
+        """Exact Shapley values: each player's marginal contribution averaged over every order of arrival.
+        Summed in integers (each term times n!), divided once."""
         n = len(self.players)
-        weight = [Fraction(math.factorial(k) * math.factorial(n - k - 1), math.factorial(n)) for k in range(n)]
+        weight = [math.factorial(k) * math.factorial(n - k - 1) for k in range(n)]
         out = {}
         for i, player in enumerate(self.players):
             bit = 1 << i
-            total = Fraction(0)
+            total = 0
             for mask in range(1 << n):
                 if not mask & bit:
                     total += weight[mask.bit_count()] * (self.values[mask | bit] - self.values[mask])
-            out[player] = total
+            out[player] = Fraction(total, math.factorial(n))
         return out
 
 
@@ -95,6 +97,7 @@ class ConsortiumGame:
     """The sum of the plans' games over every member that took part in one."""
 
     plans: list[PlanGame] = field(default_factory=list)
+    _table: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -118,51 +121,59 @@ class ConsortiumGame:
         return out
 
     def coalition_values(self) -> dict[int, int]:
-        """v(S) for every nonempty coalition, keyed by its bit mask over `members` (bit i = members[i]).
+        """v(S) for every nonempty coalition, keyed by its bit mask over `members` (bit i = members[i])."""
+        values = self.value_table()
+        return {mask: int(values[mask]) for mask in range(1, len(values))}
 
-        Plans with the same players are summed first (their tables add up), then each coalition reads one
-        entry per distinct player set: (2^n) x (distinct player sets) lookups, not x (plans)."""
+    def value_table(self) -> np.ndarray:
+        """v(S) for every coalition as an array indexed by bit mask (entry 0: the empty coalition, 0).
+
+        Plans with the same players are summed first (their tables add up); each distinct player set then
+        adds its table to every coalition through the coalition's sub-mask over those players, computed for
+        all 2^n masks at once. Integers stay exact: int64 holds any sum of minor units a consortium makes."""
+        if self._table is not None:
+            return self._table
         members = self.members
         n = len(members)
         if n > MAX_ENUMERATED:
             raise GameError(f"{n} members: every coalition is enumerated only up to {MAX_ENUMERATED}")
         index = {m: i for i, m in enumerate(members)}
-        tables: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [])
+        tables: dict[tuple[str, ...], np.ndarray] = {}
         for g in self.plans:
-            table = tables[g.players]
-            if not table:
-                table.extend(g.values)
-            else:
-                for k, v in enumerate(g.values):
-                    table[k] += v
-        out = dict.fromkeys(range(1, 1 << n), 0)
+            row = np.asarray(g.values, dtype=np.int64)
+            tables[g.players] = tables[g.players] + row if g.players in tables else row
+        masks = np.arange(1 << n, dtype=np.int64)
+        out = np.zeros(1 << n, dtype=np.int64)
         for players, table in tables.items():
-            bits = [index[p] for p in players]
-            for mask in out:
-                sub = 0
-                for j, b in enumerate(bits):
-                    if mask >> b & 1:
-                        sub |= 1 << j
-                out[mask] += table[sub]
+            sub = np.zeros(1 << n, dtype=np.int64)
+            for j, p in enumerate(players):
+                sub |= ((masks >> index[p]) & 1) << j
+            out += table[sub]
+        self._table = out
         return out
 
     def core_check(self, allocation: Mapping[str, Fraction | int]) -> CoreCheck:
         """The worst proper coalition for `allocation`: the one whose value most exceeds what its members get
-        (the grand coalition is left out: what it gets is the surplus by construction)."""
+        (the grand coalition is left out: what it gets is the surplus by construction). Ties: the smaller
+        coalition, then the smaller mask."""
         members = self.members
-        values = self.coalition_values()
-        values.pop((1 << len(members)) - 1, None)
-        shares = [Fraction(allocation.get(m, 0)) for m in members]
-        worst_mask, worst = 0, None
-        for mask, v in values.items():
-            got = sum((shares[i] for i in range(len(members)) if mask >> i & 1), Fraction(0))
-            deficit = v - got
-            if worst is None or deficit > worst or (deficit == worst and mask.bit_count() < worst_mask.bit_count()):
-                worst_mask, worst = mask, deficit
-        if worst is None:  # one member: no proper coalition
+        n = len(members)
+        if n < 2:
             return CoreCheck(True, (), Fraction(0), 0)
+        shares = [Fraction(allocation.get(m, 0)) for m in members]
+        scale = math.lcm(*(x.denominator for x in shares))
+        scaled = np.asarray([int(x * scale) for x in shares], dtype=object)
+        masks = np.arange(1, (1 << n) - 1, dtype=np.int64)
+        got = np.zeros(len(masks), dtype=object)
+        for i in range(n):
+            got = got + ((masks >> i) & 1).astype(object) * scaled[i]
+        deficits = self.value_table()[1:-1].astype(object) * scale - got
+        worst = max(deficits)
+        candidates = [int(m) for m, d in zip(masks, deficits, strict=True) if d == worst]
+        worst_mask = min(candidates, key=lambda m: (m.bit_count(), m))
         coalition = tuple(m for i, m in enumerate(members) if worst_mask >> i & 1)
-        return CoreCheck(worst <= 0, coalition, worst, len(values))
+        deficit = Fraction(int(worst), scale)
+        return CoreCheck(deficit <= 0, coalition, deficit, len(masks))
 
 
 def nucleolus(players: Sequence[str], value: Mapping[int, int | Fraction]) -> dict[str, Fraction]:

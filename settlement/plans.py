@@ -6,12 +6,18 @@ parameters and the answer. For a coalition S of the plan's players (its requeste
 offers it saw):
 
     baseline(S) = sum over requests of members of S of quantity x shortage_penalty   (no transfer at all)
-    cost(S)     = the money cost of the problem restricted to S's requests and S's offers, solved again
-                  (total_cost - preference_cost: preferences are the requester's weights, not money)
+    cost(S)     = the optimal cost (docs/matching.md's objective) of the problem restricted to S's requests
+                  and S's offers
     v_p(S)      = baseline(S) - cost(S)
 
-For the plan's own players (the grand coalition of the plan) cost is the recorded answer's: the plan that
-was carried out, not a new solve. v_p is 0 for a coalition without requests or without offers.
+For the plan's own players (the grand coalition of the plan) cost is the recorded answer's `total_cost`: the
+plan that was carried out, not a new solve. v_p is 0 for a coalition without requests or without offers.
+
+The optimal cost of a sub-problem is unique whoever computes it. Plans are small, so it is found exactly
+without a MIP whenever each SKU has one request and no offer has a minimum order above 1: for every set of
+the lanes with a truck cost (at most MAX_TRUCK_LANES of them), fill each request from its cheapest allowed
+offers while they cost less than its shortage penalty; the cheapest total over the sets is the optimum.
+Otherwise the matcher solves it (negotiation/matching.py).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from negotiation.matching import MatchingProblem, SolverParameters, parse_problem, solve
+from negotiation.matching import Arc, MatchingProblem, SolverParameters, allowed_arcs, parse_problem, solve
 from settlement.games import PlanGame
 
 
@@ -50,6 +56,46 @@ def baseline(problem: MatchingProblem, coalition: frozenset[str]) -> int:
     return sum(r.quantity * r.shortage_penalty for r in problem.requests if r.node in coalition)
 
 
+MAX_TRUCK_LANES = 10
+
+
+def optimal_cost(problem: MatchingProblem, params: SolverParameters) -> int:
+    """The optimal objective of `problem` (docs/matching.md): enumerated exactly when it is small and simple
+    (see the module's docstring), else solved by the matcher."""
+    fast = _enumerated_cost(problem)
+    return fast if fast is not None else solve(problem, params).total_cost
+
+
+def _enumerated_cost(problem: MatchingProblem) -> int | None:
+    skus = [r.sku for r in problem.requests]
+    if len(skus) != len(set(skus)) or any(o.min_order_quantity > 1 for o in problem.offers):
+        return None
+    arcs = allowed_arcs(problem)
+    trucks = sorted({a.lane for a in arcs if problem.lanes[a.lane].fixed_cost > 0})
+    if len(trucks) > MAX_TRUCK_LANES:
+        return None
+    by_request: dict[int, list[Arc]] = {}
+    for a in sorted(arcs, key=lambda a: (a.unit_cost, a.offer)):
+        by_request.setdefault(a.request, []).append(a)
+    best: int | None = None
+    for mask in range(1 << len(trucks)):
+        opened = {lane for i, lane in enumerate(trucks) if mask >> i & 1}
+        cost = sum(problem.lanes[lane].fixed_cost for lane in opened)
+        for i, r in enumerate(problem.requests):
+            left = r.quantity
+            for a in by_request.get(i, ()):
+                if left == 0 or a.unit_cost >= r.shortage_penalty:
+                    break
+                if problem.lanes[a.lane].fixed_cost > 0 and a.lane not in opened:
+                    continue
+                take = min(left, a.capacity)
+                cost += take * a.unit_cost
+                left -= take
+            cost += left * r.shortage_penalty
+        best = cost if best is None else min(best, cost)
+    return best
+
+
 def plan_game(record: Mapping[str, Any]) -> PlanGame:
     """The game of the plan in `record` (a ledger record of type `plan`)."""
     where = f"plan record {record.get('node')}#{record.get('seq')}"
@@ -57,7 +103,7 @@ def plan_game(record: Mapping[str, Any]) -> PlanGame:
         plan = record["plan"]
         problem = parse_problem(plan["problem"])
         answer = plan["answer"]
-        recorded_cost = int(answer["total_cost"]) - int(answer.get("preference_cost", 0))
+        recorded_cost = int(answer["total_cost"])
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanRecordError(f"{where}: {exc}") from exc
     params = parameters_of(plan)
@@ -68,11 +114,7 @@ def plan_game(record: Mapping[str, Any]) -> PlanGame:
         sub = restricted(problem, coalition)
         if not sub.requests or not sub.offers:
             return 0
-        if coalition == grand:
-            cost = recorded_cost
-        else:
-            solved = solve(sub, params)
-            cost = solved.total_cost - solved.preference_cost
+        cost = recorded_cost if coalition == grand else optimal_cost(sub, params)
         return baseline(problem, coalition) - cost
 
     return PlanGame.of(f"{record.get('node')}#{record.get('seq')}", players, value, str(record.get("node")))
