@@ -325,10 +325,14 @@ class Negotiator(Steps):
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="negotiation", daemon=True)
         self._thread.start()
+        if self.settlements is not None:
+            self.settlements.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.outbox.kick()
+        if self.settlements is not None:
+            self.settlements.stop()
         if self._thread is not None:
             self._thread.join(10)
 
@@ -340,8 +344,6 @@ class Negotiator(Steps):
                 self.invitations.expire_offers()
                 self.check_requests()
                 self.auto_plan()
-                if self.settlements is not None:
-                    self.settlements.verify_pending()
             except NodeError as exc:  # e.g. no active rule book yet: nothing to decide, say so once in a while
                 log.debug("negotiation worker waits: %s", exc.message)
             except Exception:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from negotiation.rules.book import RuleBook
 from negotiation.wire import StatementProposalMessage, StatementSignatureMessage
 from node.domain.states import StatementStatus
 from node.domain.times import utc_now_iso
-from node.errors import InvalidRequest, LimitReached, NotFound, SettlementInputsInvalid
+from node.errors import InvalidRequest, LimitReached, NodeError, NotFound, SettlementInputsInvalid
 from node.services.disputes import Disputes
 from node.services.inbound import Inbound
 from node.services.side import Side, Steps
@@ -73,6 +74,31 @@ class Settlements(Steps):
         self.anchor_address = anchor_address
         self.audit_token = audit_token
         self._next_try: dict[str, float] = {}
+        # Recomputing reads every member's history: its own thread, so deliveries and plans never wait on it.
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="settlement", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.verify_pending()
+            except NodeError as exc:
+                log.info("settlement worker waits: %s", exc.message)
+            except Exception:
+                log.exception("settlement worker step failed")
+            self._wake.wait(RETRY_SECONDS)
+            self._wake.clear()
 
     # -- reading the members' books ------------------------------------------------------------------------
     def gather(self, cuts: Mapping[str, int] | None = None) -> Verified:
@@ -134,6 +160,7 @@ class Settlements(Steps):
             row.statement_hash, row.proposer, row.status = m["statementHash"], m["proposer"], StatementStatus.VERIFYING
             row.document = None
             s.add(row)
+            self._wake.set()
         return {"statement": m["statement"]}
 
     def on_signature(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
