@@ -122,7 +122,8 @@ def _iso(moment: datetime) -> str:
 
 
 def _seconds(at: str) -> int:
-    return int(datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp())
+    """Whole seconds since the epoch of a record time (YYYY-MM-DDTHH:MM:SS.ffffffZ, UTC)."""
+    return int(datetime.fromisoformat(at).timestamp())
 
 
 def _evidence(record: Record, source: str) -> str | None:
@@ -164,15 +165,23 @@ def transfers(records_by_member: Mapping[str, Sequence[Record]], period: Period)
     return out
 
 
-def _unit_seconds(records: Sequence[Record], period: Period, counts: Any) -> int:
+Timeline = list[tuple[int, Sequence[Mapping[str, Any]]]]
+
+
+def _timeline(records: Sequence[Record], period: Period) -> Timeline:
+    """(second, lines) of a member's records up to the period's end, in seq order: read once, integrated
+    for each metric."""
+    closes = period.closes
+    ordered = sorted(records, key=lambda r: int(r["seq"]))
+    return [(_seconds(str(r["at"])), r.get("lines", [])) for r in ordered if str(r["at"]) < closes]
+
+
+def _unit_seconds(timeline: Timeline, period: Period, counts: Any) -> int:
     """The integral over the period of the units in the buckets `counts(line)` selects, in unit-seconds."""
-    level, last, total = 0, _seconds(period.opens), 0
     opens, closes = _seconds(period.opens), _seconds(period.closes)
-    for r in sorted(records, key=lambda r: int(r["seq"])):
-        at = _seconds(str(r["at"]))
-        if at >= closes:
-            break
-        delta = sum(int(ln["quantity"]) for ln in r.get("lines", []) if counts(ln))
+    level, last, total = 0, opens, 0
+    for at, lines in timeline:
+        delta = sum(int(ln["quantity"]) for ln in lines if counts(ln))
         if at > opens:
             total += level * (at - max(last, opens))
             last = at
@@ -239,18 +248,19 @@ def contributions(
     _awards(records_by_member, period, metrics)
     for m in members:
         records = records_by_member[m]
+        timeline = _timeline(records, period)
         mine = metrics[m]
         mine.consignment_unit_hours = (
-            _unit_seconds(records, period, lambda ln, m=m: ln["holder"] == m and ln["owner"] != m) // SECONDS_PER_HOUR
+            _unit_seconds(timeline, period, lambda ln, m=m: ln["holder"] == m and ln["owner"] != m) // SECONDS_PER_HOUR
         )
         mine.reserved_unit_hours = (
             _unit_seconds(
-                records, period, lambda ln, m=m: ln["status"] == "reserved" and ln["owner"] == m and ln["holder"] == m
+                timeline, period, lambda ln, m=m: ln["status"] == "reserved" and ln["owner"] == m and ln["holder"] == m
             )
             // SECONDS_PER_HOUR
         )
         mine.units_issued = sum(issued[m].values())
-        _turnover(mine, records, period, [t for t in moved if m in (t.supplier, t.requester)], m)
+        _turnover(mine, timeline, period, [t for t in moved if m in (t.supplier, t.requester)], m)
     return metrics
 
 
@@ -282,13 +292,13 @@ def _awards(records_by_member: Mapping[str, Sequence[Record]], period: Period, m
             metrics[ruling["payee"]].awards_received += _award(ruling)
 
 
-def _turnover(mine: Metrics, records: Sequence[Record], period: Period, moved: Iterable[Transfer], m: str) -> None:
+def _turnover(mine: Metrics, timeline: Timeline, period: Period, moved: Iterable[Transfer], m: str) -> None:
     """Units issued over the average units on hand (owned and held, available or reserved), with the period's
     transfers and as if they had not happened (what was shipped still on hand, what was received neither on
     hand nor sold)."""
     seconds = _seconds(period.closes) - _seconds(period.opens)
     on_hand = _unit_seconds(
-        records, period, lambda ln: ln["owner"] == m and ln["holder"] == m and ln["status"] in ON_HAND
+        timeline, period, lambda ln: ln["owner"] == m and ln["holder"] == m and ln["status"] in ON_HAND
     )
     closes = _seconds(period.closes)
     shift, received = 0, 0

@@ -22,7 +22,7 @@ Otherwise the matcher solves it (negotiation/matching.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -66,22 +66,34 @@ def optimal_cost(problem: MatchingProblem, params: SolverParameters) -> int:
     return fast if fast is not None else solve(problem, params).total_cost
 
 
-def _enumerated_cost(problem: MatchingProblem) -> int | None:
+def _enumerable(problem: MatchingProblem) -> bool:
     skus = [r.sku for r in problem.requests]
-    if len(skus) != len(set(skus)) or any(o.min_order_quantity > 1 for o in problem.offers):
+    return len(skus) == len(set(skus)) and all(o.min_order_quantity <= 1 for o in problem.offers)
+
+
+def _enumerated_cost(problem: MatchingProblem) -> int | None:
+    if not _enumerable(problem):
         return None
-    arcs = allowed_arcs(problem)
+    return _cheapest(problem, allowed_arcs(problem), range(len(problem.requests)))
+
+
+def _cheapest(problem: MatchingProblem, arcs: Sequence[Arc], requests: Iterable[int]) -> int | None:
+    """The optimum over `arcs` for the requests given (each SKU one request, no minimum order above 1): the
+    cheapest, over every set of open truck lanes, of filling each request cheapest-first while an arc costs
+    less than the request's shortage penalty. None with more truck lanes than MAX_TRUCK_LANES."""
     trucks = sorted({a.lane for a in arcs if problem.lanes[a.lane].fixed_cost > 0})
     if len(trucks) > MAX_TRUCK_LANES:
         return None
     by_request: dict[int, list[Arc]] = {}
     for a in sorted(arcs, key=lambda a: (a.unit_cost, a.offer)):
         by_request.setdefault(a.request, []).append(a)
+    wanted = list(requests)
     best: int | None = None
     for mask in range(1 << len(trucks)):
         opened = {lane for i, lane in enumerate(trucks) if mask >> i & 1}
         cost = sum(problem.lanes[lane].fixed_cost for lane in opened)
-        for i, r in enumerate(problem.requests):
+        for i in wanted:
+            r = problem.requests[i]
             left = r.quantity
             for a in by_request.get(i, ()):
                 if left == 0 or a.unit_cost >= r.shortage_penalty:
@@ -109,12 +121,19 @@ def plan_game(record: Mapping[str, Any]) -> PlanGame:
     params = parameters_of(plan)
     players = {r.node for r in problem.requests} | {o.node for o in problem.offers}
     grand = frozenset(players)
+    # Whether an arc is allowed depends on its request and offer alone: computed once, filtered per coalition.
+    arcs = allowed_arcs(problem) if _enumerable(problem) else None
 
     def value(coalition: frozenset[str]) -> int:
-        sub = restricted(problem, coalition)
-        if not sub.requests or not sub.offers:
+        requests = [i for i, r in enumerate(problem.requests) if r.node in coalition]
+        if not requests or not any(o.node in coalition for o in problem.offers):
             return 0
-        cost = recorded_cost if coalition == grand else optimal_cost(sub, params)
+        cost: int | None = recorded_cost if coalition == grand else None
+        if cost is None and arcs is not None:
+            kept = [a for a in arcs if problem.offers[a.offer].node in coalition and a.request in requests]
+            cost = _cheapest(problem, kept, requests)
+        if cost is None:
+            cost = solve(restricted(problem, coalition), params).total_cost
         return baseline(problem, coalition) - cost
 
     return PlanGame.of(f"{record.get('node')}#{record.get('seq')}", players, value, str(record.get("node")))

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from negotiation.matching import SolverParameters, parse_problem, solve
-from settlement.plans import _enumerated_cost, optimal_cost
+from settlement.plans import _enumerated_cost, baseline, optimal_cost, plan_game, restricted
 
 R = "0x" + "a1" * 20
 SUPPLIERS = ["0x" + f"{i:02x}" * 20 for i in range(2, 7)]
@@ -67,3 +67,19 @@ def test_what_enumeration_does_not_cover_goes_to_the_matcher() -> None:
     problem = parse_problem(raw)
     assert _enumerated_cost(problem) is None  # two requests for one SKU, a minimum order of 20
     assert optimal_cost(problem, SolverParameters()) == solve(problem, SolverParameters()).total_cost
+
+
+@given(problems())
+@settings(max_examples=60, deadline=None)
+def test_a_plan_games_values_are_the_matchers_on_each_restricted_problem(raw: dict[str, Any]) -> None:
+    problem = parse_problem(raw)
+    params = SolverParameters()
+    answer = {"total_cost": solve(problem, params).total_cost}
+    game = plan_game({"node": R, "seq": 1, "plan": {"problem": raw, "parameters": params.as_dict(), "answer": answer}})
+    for mask in range(1, len(game.values)):
+        coalition = frozenset(p for i, p in enumerate(game.players) if mask >> i & 1)
+        sub = restricted(problem, coalition)
+        expected = (
+            0 if not sub.requests or not sub.offers else baseline(problem, coalition) - solve(sub, params).total_cost
+        )
+        assert game.values[mask] == expected, coalition
