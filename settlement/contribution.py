@@ -69,6 +69,7 @@ class Transfer:
     supplier: str
     requester: str
     sku: str
+    lot: str
     offer: str | None
     received: int
     unit_price: int
@@ -154,6 +155,7 @@ def transfers(records_by_member: Mapping[str, Sequence[Record]], period: Period)
                 supplier=t_in["supplier"],
                 requester=t_in["requester"],
                 sku=str(lines[0].get("sku", "")),
+                lot=str(lines[0].get("lot", "")),
                 offer=_evidence(r_in, "offer"),
                 received=int(t_in.get("received", 0)),
                 unit_price=int(t_out.get("unit_price", 0)),
@@ -174,6 +176,52 @@ def _timeline(records: Sequence[Record], period: Period) -> Timeline:
     closes = period.closes
     ordered = sorted(records, key=lambda r: int(r["seq"]))
     return [(_seconds(str(r["at"])), r.get("lines", [])) for r in ordered if str(r["at"]) < closes]
+
+
+@dataclass(frozen=True)
+class ConsignmentSale:
+    """Units a holder issued (sold) of stock another member owns: the owner is owed the consignment price."""
+
+    holder: str
+    owner: str
+    sku: str
+    lot: str
+    units: int
+    unit_price: int
+    reference: str  # the holder's issue record: "<holder>#<seq>"
+
+
+def consignment_sales(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[ConsignmentSale]:
+    """Every issue in the period of consigned stock, priced at the unit price of the latest consignment
+    transfer of that SKU and lot from its owner to its holder received before the sale (0 if there is none:
+    the statement then shows a sale at 0, for the partners to dispute)."""
+    everything = Period(date(1970, 1, 1), period.end)
+    prices: dict[tuple[str, str, str, str], list[tuple[str, int]]] = defaultdict(list)
+    for t in transfers(records_by_member, everything):
+        if t.consignment:
+            prices[(t.supplier, t.requester, t.sku, t.lot)].append((t.received_at, t.unit_price))
+    sales = []
+    for holder, records in records_by_member.items():
+        for r in records:
+            if r.get("type") != "issue" or not period.holds(str(r.get("at"))):
+                continue
+            for ln in r.get("lines", []):
+                if ln["owner"] == holder or int(ln["quantity"]) >= 0:
+                    continue
+                key = (ln["owner"], holder, ln["sku"], ln["lot"])
+                earlier = [price for at, price in sorted(prices.get(key, [])) if at <= str(r["at"])]
+                sales.append(
+                    ConsignmentSale(
+                        holder,
+                        ln["owner"],
+                        ln["sku"],
+                        ln["lot"],
+                        -int(ln["quantity"]),
+                        earlier[-1] if earlier else 0,
+                        f"{holder}#{r['seq']}",
+                    )
+                )
+    return sorted(sales, key=lambda x: (x.reference.lower(), x.owner.lower(), x.sku, x.lot))
 
 
 def _unit_seconds(timeline: Timeline, period: Period, counts: Any) -> int:
@@ -245,6 +293,11 @@ def contributions(
             left -= take
         if not t.consignment:
             s.capital_freed += _capital_freed(issued.get(t.supplier, {}).get(t.sku, 0), period, t, terms)
+    for sale in consignment_sales(records_by_member, period):
+        for who in (sale.holder, sale.owner):
+            metrics.setdefault(who, Metrics())
+        metrics[sale.owner].value_supplied += sale.units * sale.unit_price
+        metrics[sale.holder].value_received += sale.units * sale.unit_price
     _awards(records_by_member, period, metrics)
     for m in members:
         records = records_by_member[m]

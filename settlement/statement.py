@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from chain.canonical import canonical_json
 from negotiation.rules.book import RuleBook
-from settlement.contribution import Metrics, Period, Record, Terms, contributions, transfers
+from settlement.contribution import Metrics, Period, Record, Terms, consignment_sales, contributions, transfers
 from settlement.games import MAX_ENUMERATED, ConsortiumGame, PlanGame, nucleolus
 from settlement.money import Payment, largest_remainder, net_positions, settle
 from settlement.plans import plan_game
@@ -72,6 +72,8 @@ def money_flows(records_by_member: Mapping[str, Sequence[Record]], period: Perio
             flows.append(_flow("transfer_price", t.requester, t.supplier, t.received * t.unit_price, t.acceptance))
         if t.freight_compensation:
             flows.append(_flow("freight_compensation", t.requester, t.supplier, t.freight_compensation, t.acceptance))
+    for sale in consignment_sales(records_by_member, period):
+        flows.append(_flow("consignment_sale", sale.holder, sale.owner, sale.units * sale.unit_price, sale.reference))
     seen: set[str] = set()
     for records in records_by_member.values():
         for r in records:

@@ -115,9 +115,7 @@ class Settlements(Steps):
             raise InvalidRequest("a period ends on or after it starts", start=str(start), end=str(end))
         active = self.rules.active()
         verified = self.gather()
-        statement = build_statement(
-            verified.records, Period(start, end), active.policy.version, terms_of(active.policy.book), verified.inputs
-        )
+        statement = statement_of(verified, Period(start, end), active.policy.version, active.policy.book)
         proposal = self.signer.sign_step(
             "StatementProposal",
             {
@@ -215,7 +213,7 @@ class Settlements(Steps):
         if book is None:
             raise SettlementInputsInvalid(f"this node holds no rule book {theirs['rule_version']}")
         period = Period(date.fromisoformat(theirs["period"]["from"]), date.fromisoformat(theirs["period"]["to"]))
-        mine = build_statement(verified.records, period, theirs["rule_version"], terms_of(book.book), verified.inputs)
+        mine = statement_of(verified, period, theirs["rule_version"], book.book)
         if mine["statement_hash"] == expected:
             with session_scope(self.engine) as s:
                 row = s.get(SettlementStatement, statement_id)
@@ -352,10 +350,12 @@ class Settlements(Steps):
 
     def live_contributions(self, start: date, end: date) -> dict[str, Any]:
         """The unsettled view: every member's metrics for the period from its verified records now."""
+        terms = terms_of(self.rules.active().policy.book).metric_terms
         verified = self.gather()
-        metrics = contributions(
-            verified.records, Period(start, end), terms_of(self.rules.active().policy.book).metric_terms
-        )
+        try:
+            metrics = contributions(verified.records, Period(start, end), terms)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SettlementInputsInvalid(f"a member's record cannot be read for settlement: {exc!r}") from exc
         return {
             "period": {"from": start.isoformat(), "to": end.isoformat()},
             "members": [{"member": m, "metrics": metrics[m].as_dict()} for m in sorted(metrics, key=str.lower)],
@@ -408,7 +408,7 @@ def verify_statement(
     cuts = {m: int(v["last_seq"]) for m, v in document.get("inputs", {}).items()}
     verified = gather_records(members, web3, contract, audit_token, cuts)
     period = Period(date.fromisoformat(document["period"]["from"]), date.fromisoformat(document["period"]["to"]))
-    mine = build_statement(verified.records, period, document["rule_version"], terms_of(book), verified.inputs)
+    mine = statement_of(verified, period, document["rule_version"], book)
     if mine["statement_hash"] != document.get("statement_hash") or statement_hash(document) != mine["statement_hash"]:
         problems += [f"differs from the recomputed statement: {line}" for line in differing_lines(document, mine)]
     needed = {m["member"] for m in mine["members"]}
@@ -429,6 +429,15 @@ def verify_statement(
             signed.add(signer)
     problems += [f"{member} has not signed" for member in sorted(needed - signed, key=str.lower)]
     return problems
+
+
+def statement_of(verified: Verified, period: Period, rule_version: str, book: RuleBook) -> dict[str, Any]:
+    """The statement of verified records. Records verify against the chain yet may still be malformed (a
+    member's software wrote them): such a record stops the statement, named, never with a crash."""
+    try:
+        return build_statement(verified.records, period, rule_version, terms_of(book), verified.inputs)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SettlementInputsInvalid(f"a member's record cannot be read for settlement: {exc!r}") from exc
 
 
 def _row(m: StatementProposalMessage) -> SettlementStatement:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from negotiation.matching import SolverParameters, parse_problem, plan_to_json, solve
 from settlement.contribution import Period, contributions
-from settlement.plans import plan_game
+from settlement.plans import PlanRecordError, plan_game
 from settlement.statement import SettlementTerms, build_statement, statement_hash
 
 R, S1, S2 = "0x" + "a1" * 20, "0x" + "b2" * 20, "0x" + "c3" * 20
@@ -254,3 +254,31 @@ def test_shares_add_up_to_the_surplus_and_nets_to_zero_for_random_periods(
         # The core of a plan's game is never empty (all to the requester is in it), so the nucleolus is in it;
         # rounding to whole minor units moves a coalition by less than a unit per member.
         assert Fraction(s["core_check"]["deficit"]) < len(s["members"])
+
+
+def test_a_malformed_plan_record_is_named_not_a_crash() -> None:
+    books = story()
+    del books.records[R][0]["plan"]["answer"]["total_cost"]
+    with pytest.raises(PlanRecordError, match=f"plan record {R}#1"):
+        build_statement(books.records, PERIOD, "0x01", SettlementTerms())
+
+
+def test_consigned_stock_is_paid_for_when_the_holder_sells_it_at_the_consignment_price() -> None:
+    books = Books(R, S1)
+    t = {"acceptance": "acc-c1", "supplier": S1, "requester": R, "messages": []}
+    ev = [{"source": "acceptance", "reference": "acc-c1"}, {"source": "offer", "reference": "off-c1"}]
+    books.add(S1, "transfer_out", "2026-11-02T09:00:00.000000Z", evidence=ev,
+              lines=[line("F", -40, S1, S1, "reserved"), line("F", 40, S1, S1, "in_transit")],
+              transfer={**t, "freight_compensation": 0, "unit_price": 600})  # fmt: skip
+    # Received on consignment: R holds the 40 units, S1 still owns them.
+    books.add(R, "transfer_in", "2026-11-02T10:00:00.000000Z", evidence=ev, lines=[line("F", 40, S1, R)],
+              transfer={**t, "shipped": 40, "received": 40, "freight_compensation": 0})  # fmt: skip
+    books.add(R, "issue", "2026-11-10T12:00:00.000000Z", lines=[line("F", -25, S1, R)])
+    s = build_statement(books.records, PERIOD, "0x01", SettlementTerms())
+    assert [(f["kind"], f["from"], f["to"], f["amount"]) for f in s["flows"]] == [
+        ("consignment_sale", R, S1, 25 * 600)
+    ]  # nothing for the transfer itself: the stock was not sold to R, only lent to its shelves
+    assert s["payments"] == [{"from": R, "to": S1, "amount": 15_000}]
+    assert member(s, S1)["metrics"]["value_supplied"] == 15_000
+    # Held for S1: 40 units from Nov 2 10:00 to Nov 10 12:00 (194 h), then 15 to the period's end (492 h).
+    assert member(s, R)["metrics"]["consignment_unit_hours"] == 40 * 194 + 15 * 492
