@@ -26,7 +26,9 @@ SKUS = [f"SKU-{i:02d}" for i in range(20)]
 
 
 def _line(sku: str, qty: int, owner: str, holder: str, status: str) -> dict[str, Any]:
-    return {"sku": sku, "lot": "L1", "location": "WH", "owner": owner, "holder": holder, "status": status, "quantity": qty}
+    return {"sku": sku, "lot": "L1", "location": "WH", "owner": owner, "holder": holder, "status": status} | {
+        "quantity": qty
+    }
 
 
 def year_of_records(members: int, transfer_records: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
@@ -96,8 +98,9 @@ def year_of_records(members: int, transfer_records: int, seed: int = 7) -> dict[
             s, q = offer["node"], a.quantity
             t = {"acceptance": f"acc-{a.offer}", "supplier": s, "requester": requester, "messages": []}
             ev = [{"source": "acceptance", "reference": t["acceptance"]}, {"source": "offer", "reference": a.offer}]
+            price = offer["unit_price"]
             add(s, "transfer_out", at, lines=[_line(sku, -q, s, s, "available"), _line(sku, q, s, s, "in_transit")],
-                evidence=ev, transfer={**t, "freight_compensation": 900, "unit_price": offer["unit_price"]})  # fmt: skip
+                evidence=ev, transfer={**t, "freight_compensation": 900, "unit_price": price})  # fmt: skip
             add(requester, "transfer_in", at, lines=[_line(sku, q, requester, requester, "available")], evidence=ev,
                 transfer={**t, "shipped": q, "received": q, "freight_compensation": 900})  # fmt: skip
             add(s, "transfer_settled", at, lines=[_line(sku, -q, s, s, "in_transit")], evidence=ev,

@@ -123,7 +123,10 @@ def _iso(moment: datetime) -> str:
 
 
 def _seconds(at: str) -> int:
-    """Whole seconds since the epoch of a record time (YYYY-MM-DDTHH:MM:SS.ffffffZ, UTC)."""
+    """Whole seconds since the epoch of a record time (YYYY-MM-DDTHH:MM:SS.ffffffZ, UTC). A time without
+    its Z would be read in the machine's own zone: refused, so every machine reads the same second."""
+    if not at.endswith("Z"):
+        raise ValueError(f"a record time is UTC, written with a Z: {at!r}")
     return int(datetime.fromisoformat(at).timestamp())
 
 
@@ -133,14 +136,20 @@ def _evidence(record: Record, source: str) -> str | None:
 
 def transfers(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[Transfer]:
     """Transfers received in the period, joining the supplier's `transfer_out` and the requester's
-    `transfer_in` by acceptance id. One side missing: the transfer is left out (reconcile names it)."""
+    `transfer_in` by acceptance id. Each side counts only from its own books (a `transfer_out` written by
+    the supplier, a `transfer_in` by the requester: no member speaks for another). One side missing: the
+    transfer is left out (reconcile names it)."""
     outs: dict[str, Record] = {}
     ins: dict[str, Record] = {}
     for records in records_by_member.values():
         for r in records:
-            if r.get("type") == "transfer_out":
+            if r.get("type") == "transfer_out" and r["node"] == r["transfer"]["supplier"]:
                 outs[r["transfer"]["acceptance"]] = r
-            elif r.get("type") == "transfer_in" and period.holds(str(r.get("at"))):
+            elif (
+                r.get("type") == "transfer_in"
+                and r["node"] == r["transfer"]["requester"]
+                and period.holds(str(r.get("at")))
+            ):
                 ins[r["transfer"]["acceptance"]] = r
     out = []
     for acceptance, r_in in sorted(ins.items()):
@@ -329,20 +338,41 @@ def _capital_freed(issued: int, period: Period, t: Transfer, terms: Terms) -> in
     return int(freed)  # int() of a non-negative Fraction floors
 
 
-def _awards(records_by_member: Mapping[str, Sequence[Record]], period: Period, metrics: dict[str, Metrics]) -> None:
-    seen: set[str] = set()
+@dataclass(frozen=True)
+class Award:
+    ruling: str
+    payer: str
+    payee: str
+    amount: int
+
+
+def awards(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[Award]:
+    """Arbitration awards of the period: each ruling once (both parties record it), dated by its earliest
+    record, and only as recorded by a party to it (the payer or the payee)."""
+    first: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for records in records_by_member.values():
         for r in records:
-            if r.get("type") != "ruling" or not period.holds(str(r.get("at"))):
+            if r.get("type") != "ruling":
                 continue
             ruling = r["ruling"]
-            if ruling["id"] in seen or _award(ruling) == 0:
+            if _award(ruling) == 0 or r["node"] not in (ruling["payer"], ruling["payee"]):
                 continue
-            seen.add(ruling["id"])
-            for who in (ruling["payer"], ruling["payee"]):
-                metrics.setdefault(who, Metrics())
-            metrics[ruling["payer"]].awards_paid += _award(ruling)
-            metrics[ruling["payee"]].awards_received += _award(ruling)
+            at = str(r["at"])
+            if ruling["id"] not in first or at < first[ruling["id"]][0]:
+                first[ruling["id"]] = (at, ruling)
+    return [
+        Award(rid, ruling["payer"], ruling["payee"], _award(ruling))
+        for rid, (at, ruling) in sorted(first.items())
+        if period.holds(at)
+    ]
+
+
+def _awards(records_by_member: Mapping[str, Sequence[Record]], period: Period, metrics: dict[str, Metrics]) -> None:
+    for a in awards(records_by_member, period):
+        for who in (a.payer, a.payee):
+            metrics.setdefault(who, Metrics())
+        metrics[a.payer].awards_paid += a.amount
+        metrics[a.payee].awards_received += a.amount
 
 
 def _turnover(mine: Metrics, timeline: Timeline, period: Period, moved: Iterable[Transfer], m: str) -> None:

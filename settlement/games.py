@@ -39,15 +39,15 @@ class PlanGame:
     def __post_init__(self) -> None:
         if len(self.values) != 1 << len(self.players) or self.values[0] != 0:
             raise GameError(f"plan {self.plan}: a value per subset of its {len(self.players)} players, v(empty) = 0")
-        if list(self.players) != sorted(set(self.players)):
-            raise GameError(f"plan {self.plan}: players are distinct and sorted")
+        if list(self.players) != sorted(set(self.players), key=str.lower):
+            raise GameError(f"plan {self.plan}: players are distinct and in lower-case address order")
 
     @classmethod
     def of(
         cls, plan: str, players: Iterable[str], value: Callable[[frozenset[str]], int], requester: str = ""
     ) -> PlanGame:
         """The game whose value for a subset of `players` is `value(subset)` (called once per subset)."""
-        ordered = tuple(sorted(set(players)))
+        ordered = tuple(sorted(set(players), key=str.lower))
         values = [0] * (1 << len(ordered))
         for mask in range(1, 1 << len(ordered)):
             values[mask] = value(frozenset(p for i, p in enumerate(ordered) if mask >> i & 1))
@@ -97,11 +97,14 @@ class ConsortiumGame:
     """The sum of the plans' games over every member that took part in one."""
 
     plans: list[PlanGame] = field(default_factory=list)
+    # Members in no plan still count: a coalition of them is worth 0, and the core check covers them.
+    others: tuple[str, ...] = ()
     _table: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def members(self) -> tuple[str, ...]:
-        return tuple(sorted({p for g in self.plans for p in g.players}))
+        """Every member, in lower-case address order (bit i of a coalition mask = members[i])."""
+        return tuple(sorted({p for g in self.plans for p in g.players} | set(self.others), key=str.lower))
 
     @property
     def surplus(self) -> int:
@@ -140,10 +143,11 @@ class ConsortiumGame:
         index = {m: i for i, m in enumerate(members)}
         tables: dict[tuple[str, ...], np.ndarray] = {}
         for g in self.plans:
-            row = np.asarray(g.values, dtype=np.int64)
+            row = np.asarray(g.values, dtype=object)
             tables[g.players] = tables[g.players] + row if g.players in tables else row
         masks = np.arange(1 << n, dtype=np.int64)
-        out = np.zeros(1 << n, dtype=np.int64)
+        # Python integers (object arrays): exact whatever the sums reach.
+        out = np.zeros(1 << n, dtype=object)
         for players, table in tables.items():
             sub = np.zeros(1 << n, dtype=np.int64)
             for j, p in enumerate(players):

@@ -59,11 +59,24 @@ def baseline(problem: MatchingProblem, coalition: frozenset[str]) -> int:
 MAX_TRUCK_LANES = 10
 
 
+# A sub-problem the enumeration does not cover is solved to a proven optimum within this much time: a value
+# that depended on a machine's speed could make two members compute different statements.
+PROOF_SECONDS = 60.0
+
+
 def optimal_cost(problem: MatchingProblem, params: SolverParameters) -> int:
     """The optimal objective of `problem` (docs/matching.md): enumerated exactly when it is small and simple
-    (see the module's docstring), else solved by the matcher."""
+    (see the module's docstring), else proven by the matcher."""
     fast = _enumerated_cost(problem)
-    return fast if fast is not None else solve(problem, params).total_cost
+    return fast if fast is not None else proven_optimum(problem, params, "a plan's sub-problem")
+
+
+def proven_optimum(problem: MatchingProblem, params: SolverParameters, where: str) -> int:
+    """The matcher's optimum with a gap of 0; refused (named) if it cannot prove it in PROOF_SECONDS."""
+    solved = solve(problem, SolverParameters(relative_gap=0.0, time_limit=max(params.time_limit, PROOF_SECONDS)))
+    if solved.status != "optimal":
+        raise PlanRecordError(f"{where}: a coalition's problem was not solved to a proven optimum ({solved.status})")
+    return solved.total_cost
 
 
 def _enumerable(problem: MatchingProblem) -> bool:
@@ -118,6 +131,8 @@ def plan_game(record: Mapping[str, Any]) -> PlanGame:
         recorded_cost = int(answer["total_cost"])
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanRecordError(f"{where}: {exc}") from exc
+    if any(r.node != record.get("node") for r in problem.requests):
+        raise PlanRecordError(f"{where}: a plan holds its own node's requests only")
     params = parameters_of(plan)
     players = {r.node for r in problem.requests} | {o.node for o in problem.offers}
     grand = frozenset(players)
@@ -133,7 +148,7 @@ def plan_game(record: Mapping[str, Any]) -> PlanGame:
             kept = [a for a in arcs if problem.offers[a.offer].node in coalition and a.request in requests]
             cost = _cheapest(problem, kept, requests)
         if cost is None:
-            cost = solve(restricted(problem, coalition), params).total_cost
+            cost = proven_optimum(restricted(problem, coalition), params, where)
         return baseline(problem, coalition) - cost
 
     return PlanGame.of(f"{record.get('node')}#{record.get('seq')}", players, value, str(record.get("node")))

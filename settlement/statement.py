@@ -16,7 +16,16 @@ from typing import Any, Literal
 
 from chain.canonical import canonical_json
 from negotiation.rules.book import RuleBook
-from settlement.contribution import Metrics, Period, Record, Terms, consignment_sales, contributions, transfers
+from settlement.contribution import (
+    Metrics,
+    Period,
+    Record,
+    Terms,
+    awards,
+    consignment_sales,
+    contributions,
+    transfers,
+)
 from settlement.games import MAX_ENUMERATED, ConsortiumGame, PlanGame, nucleolus
 from settlement.money import Payment, largest_remainder, net_positions, settle
 from settlement.plans import plan_game
@@ -74,15 +83,8 @@ def money_flows(records_by_member: Mapping[str, Sequence[Record]], period: Perio
             flows.append(_flow("freight_compensation", t.requester, t.supplier, t.freight_compensation, t.acceptance))
     for sale in consignment_sales(records_by_member, period):
         flows.append(_flow("consignment_sale", sale.holder, sale.owner, sale.units * sale.unit_price, sale.reference))
-    seen: set[str] = set()
-    for records in records_by_member.values():
-        for r in records:
-            if r.get("type") == "ruling" and period.holds(str(r.get("at"))):
-                ruling = r["ruling"]
-                award = int(ruling.get("award", 0))
-                if ruling["id"] not in seen and award:
-                    seen.add(ruling["id"])
-                    flows.append(_flow("arbitration_award", ruling["payer"], ruling["payee"], award, ruling["id"]))
+    for a in awards(records_by_member, period):
+        flows.append(_flow("arbitration_award", a.payer, a.payee, a.amount, a.ruling))
     return sorted(flows, key=lambda f: (f["kind"], f["reference"], f["from"], f["to"]))
 
 
@@ -108,11 +110,16 @@ def build_statement(
     terms: SettlementTerms,
     inputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The statement (status `proposed`, no signatures), its `statement_hash` included."""
+    """The statement (status `proposed`, no signatures), its `statement_hash` included. The members are those
+    whose records are given (the registry's active members): every address a plan, a transfer, a sale or an
+    award of the period names must be one of them (ValueError naming it otherwise)."""
+    members = sorted(records_by_member, key=str.lower)
     metrics = contributions(records_by_member, period, terms.metric_terms)
     games = plan_games(records_by_member, period)
-    game = ConsortiumGame(games)
-    members = sorted(set(metrics) | set(game.members), key=str.lower)
+    game = ConsortiumGame(games, others=tuple(members))
+    strangers = (set(metrics) | set(game.members)) - set(members)
+    if strangers:
+        raise ValueError(f"the period's records name {sorted(strangers, key=str.lower)}, not among the members read")
     exact = shares(game, metrics, terms)
     exact = {m: exact.get(m, Fraction(0)) for m in members}
     share = largest_remainder(exact, game.surplus)
@@ -142,7 +149,7 @@ def build_statement(
             }
             for m in members
         ],
-        "coalitions": _coalitions(game) if len(game.members) <= MAX_LISTED else None,
+        "coalitions": _coalitions(game) if len(members) <= MAX_LISTED else None,
         "core_check": _core_check(game, share, terms.method),
         "flows": flows,
         "payments": [{"from": p.payer, "to": p.payee, "amount": p.amount} for p in payments],
@@ -184,12 +191,14 @@ def _core_check(game: ConsortiumGame, share: Mapping[str, int], method: Method) 
         }
     if method == "proportional":
         return {"in_core": None, "worst_coalition": [], "deficit": None, "scope": "not checked"}
-    worst: tuple[Fraction, list[str]] = (Fraction(0), [])
+    worst: tuple[Fraction, list[str]] | None = None
     for g in game.plans:
         allocation = g.shapley() if method == "shapley" else nucleolus(g.players, g.masks())
         c = ConsortiumGame([g]).core_check(allocation)
-        if c.deficit > worst[0]:
+        if c.coalitions_checked and (worst is None or c.deficit > worst[0]):
             worst = (c.deficit, list(c.worst_coalition))
+    if worst is None:
+        worst = (Fraction(0), [])
     return {
         "in_core": worst[0] <= 0,
         "worst_coalition": worst[1],

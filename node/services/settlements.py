@@ -128,10 +128,11 @@ class Settlements(Steps):
             },
         )
         with session_scope(self.engine) as s:
-            row = s.get(SettlementStatement, statement["id"])
-            if row is not None and row.status == StatementStatus.FINAL:
-                raise InvalidRequest("this period's statement is final already", statement=statement["id"])
-            row = row or _row(proposal.as_(StatementProposalMessage))
+            final = _final_for(s, start.isoformat(), end.isoformat())
+            if final is not None:
+                raise InvalidRequest("this period's statement is final already", statement=final)
+            row = s.get(SettlementStatement, statement["id"]) or _row(proposal.as_(StatementProposalMessage))
+            row.proposer, row.problem = self.me, None
             row.status, row.document, row.statement_hash = (
                 StatementStatus.PROPOSED,
                 _document(statement),
@@ -150,9 +151,10 @@ class Settlements(Steps):
     # -- every member --------------------------------------------------------------------------------------
     def on_proposal(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(StatementProposalMessage)
+        final = _final_for(s, m["periodFrom"], m["periodTo"])
+        if final is not None:
+            raise MessageRefused("closed", f"the period {m['periodFrom']}..{m['periodTo']} is settled ({final})")
         row = s.get(SettlementStatement, m["statement"])
-        if row is not None and row.status == StatementStatus.FINAL:
-            raise MessageRefused("closed", f"statement {m['statement']} is final")
         if row is None or row.statement_hash != m["statementHash"]:
             row = row or _row(m)
             row.statement_hash, row.proposer, row.status = m["statementHash"], m["proposer"], StatementStatus.VERIFYING
@@ -191,8 +193,8 @@ class Settlements(Steps):
                 continue
             try:
                 self._verify(statement_id)
-            except (SettlementInputsInvalid, httpx.HTTPError) as exc:
-                self._next_try[statement_id] = now + RETRY_SECONDS
+            except Exception as exc:
+                self._next_try[statement_id] = time.monotonic() + RETRY_SECONDS
                 log.warning("statement %s cannot be checked yet: %s", statement_id, exc)
                 with session_scope(self.engine) as s:
                     row = s.get(SettlementStatement, statement_id)
@@ -207,17 +209,26 @@ class Settlements(Steps):
             assert row is not None
             proposer, expected = row.proposer, row.statement_hash
         theirs = self._fetch_document(proposer, statement_id)
-        cuts = {m: int(v["last_seq"]) for m, v in theirs.get("inputs", {}).items() if v.get("last_seq") is not None}
+        with session_scope(self.engine) as s:
+            row = s.get(SettlementStatement, statement_id)
+            assert row is not None
+            signed = {"from": row.period_from, "to": row.period_to}, row.rule_version
+        if (theirs.get("period"), theirs.get("rule_version")) != signed:
+            raise SettlementInputsInvalid(
+                f"the proposer serves another period or rule book than it proposed for {statement_id}"
+            )
+        cuts = {m: int(v["last_seq"]) for m, v in theirs["inputs"].items() if isinstance(v, dict) and "last_seq" in v}
         verified = self.gather(cuts)
         book = self.rules.book(theirs["rule_version"])
         if book is None:
             raise SettlementInputsInvalid(f"this node holds no rule book {theirs['rule_version']}")
         period = Period(date.fromisoformat(theirs["period"]["from"]), date.fromisoformat(theirs["period"]["to"]))
         mine = statement_of(verified, period, theirs["rule_version"], book.book)
-        if mine["statement_hash"] == expected:
+        if mine["statement_hash"] == expected and mine["id"] == statement_id:
             with session_scope(self.engine) as s:
                 row = s.get(SettlementStatement, statement_id)
-                assert row is not None
+                if row is None or row.statement_hash != expected or row.status != StatementStatus.VERIFYING:
+                    return  # proposed again meanwhile: the newer proposal is checked next
                 row.document, row.status, row.problem = _document(mine), StatementStatus.PROPOSED, None
                 s.add(row)
             self._sign(statement_id, expected)
@@ -226,7 +237,8 @@ class Settlements(Steps):
         differences = differing_lines(theirs, mine)
         with session_scope(self.engine) as s:
             row = s.get(SettlementStatement, statement_id)
-            assert row is not None
+            if row is None or row.statement_hash != expected or row.status != StatementStatus.VERIFYING:
+                return
             row.status, row.problem = StatementStatus.DISPUTED, "; ".join(differences)[:2000]
             s.add(row)
         log.warning("statement %s differs from this node's: %s", statement_id, "; ".join(differences))
@@ -243,7 +255,9 @@ class Settlements(Steps):
         resp = httpx.get(f"{url}/settlement/statements/{statement_id}", headers=headers, timeout=30)
         if resp.status_code != 200:
             raise SettlementInputsInvalid(f"the proposer answered {resp.status_code} for statement {statement_id}")
-        document: dict[str, Any] = resp.json()
+        document = resp.json()
+        if not isinstance(document, dict) or not isinstance(document.get("inputs"), dict):
+            raise SettlementInputsInvalid(f"the proposer's document for {statement_id} is not a statement")
         return document
 
     # -- signing and finality ------------------------------------------------------------------------------
@@ -354,7 +368,7 @@ class Settlements(Steps):
         verified = self.gather()
         try:
             metrics = contributions(verified.records, Period(start, end), terms)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
             raise SettlementInputsInvalid(f"a member's record cannot be read for settlement: {exc!r}") from exc
         return {
             "period": {"from": start.isoformat(), "to": end.isoformat()},
@@ -436,8 +450,20 @@ def statement_of(verified: Verified, period: Period, rule_version: str, book: Ru
     member's software wrote them): such a record stops the statement, named, never with a crash."""
     try:
         return build_statement(verified.records, period, rule_version, terms_of(book), verified.inputs)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise SettlementInputsInvalid(f"a member's record cannot be read for settlement: {exc!r}") from exc
+
+
+def _final_for(s: Session, start: str, end: str) -> str | None:
+    """The final statement of exactly this period, if there is one: a period is settled once."""
+    row = s.exec(
+        select(SettlementStatement).where(
+            SettlementStatement.period_from == start,
+            SettlementStatement.period_to == end,
+            SettlementStatement.status == StatementStatus.FINAL,
+        )
+    ).first()
+    return row.id if row is not None else None
 
 
 def _row(m: StatementProposalMessage) -> SettlementStatement:

@@ -415,5 +415,6 @@ class StatementSignatureRow(SQLModel, table=True):
 
     statement: str = Field(primary_key=True, max_length=66)
     signer: str = Field(primary_key=True, max_length=42)
-    statement_hash: str = Field(max_length=66)
+    # Part of the key: a late signature of an older proposal never replaces the one of the current hash.
+    statement_hash: str = Field(primary_key=True, max_length=66)
     envelope: str

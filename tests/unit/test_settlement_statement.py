@@ -282,3 +282,29 @@ def test_consigned_stock_is_paid_for_when_the_holder_sells_it_at_the_consignment
     assert member(s, S1)["metrics"]["value_supplied"] == 15_000
     # Held for S1: 40 units from Nov 2 10:00 to Nov 10 12:00 (194 h), then 15 to the period's end (492 h).
     assert member(s, R)["metrics"]["consignment_unit_hours"] == 40 * 194 + 15 * 492
+
+
+def test_a_member_speaks_only_for_its_own_side_of_a_transfer() -> None:
+    books = story()
+    forged = dict(books.records[S1][1])  # S1's transfer_out, copied into S2's books with another price
+    forged["node"], forged["transfer"] = S2, {**forged["transfer"], "unit_price": 1}
+    books.records[S2].append({**forged, "seq": len(books.records[S2]) + 1})
+    s = build_statement(books.records, PERIOD, "0x01", SettlementTerms())
+    prices = [f["amount"] for f in s["flows"] if f["kind"] == "transfer_price" and f["to"] == S1]
+    assert prices == [30_000]
+
+
+def test_a_ruling_recorded_on_both_sides_of_a_period_boundary_counts_once() -> None:
+    books = story()
+    books.records[R][-1]["at"] = "2026-10-31T23:59:59.000000Z"  # R recorded it first, in October
+    november = build_statement(books.records, PERIOD, "0x01", SettlementTerms())
+    october = build_statement(books.records, Period(date(2026, 10, 1), date(2026, 10, 31)), "0x01", SettlementTerms())
+    assert [f["kind"] for f in november["flows"]].count("arbitration_award") == 0
+    assert [f["kind"] for f in october["flows"]].count("arbitration_award") == 1
+
+
+def test_records_naming_someone_who_is_not_a_member_read_are_refused() -> None:
+    books = story()
+    del books.records[S2]  # S2's records were not read (say it left the registry): its deals name it
+    with pytest.raises(ValueError, match=S2):
+        build_statement(books.records, PERIOD, "0x01", SettlementTerms())
