@@ -113,6 +113,17 @@ MESSAGE_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "nonce", "type": "uint64"},
         {"name": "deadline", "type": "uint64"},
     ],
+    "ConsignmentSale": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "holder", "type": "address"},
+        {"name": "owner", "type": "address"},
+        {"name": "sku", "type": "string"},
+        {"name": "lot", "type": "string"},
+        {"name": "quantity", "type": "uint64"},
+        {"name": "unitPrice", "type": "uint64"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
     "StatementProposal": [
         {"name": "id", "type": "bytes32"},
         {"name": "statement", "type": "bytes32"},
@@ -156,6 +167,7 @@ SIGNER_FIELD = {
     "Cancellation": "sender",
     "Dispute": "opener",
     "Ruling": "arbitrator",
+    "ConsignmentSale": "holder",
     "StatementProposal": "proposer",
     "StatementSignature": "signer",
 }

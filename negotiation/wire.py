@@ -121,6 +121,18 @@ class RulingMessage(TypedDict):
     deadline: int
 
 
+class ConsignmentSaleMessage(TypedDict):
+    id: str
+    holder: str
+    owner: str
+    sku: str
+    lot: str
+    quantity: int
+    unitPrice: int
+    nonce: int
+    deadline: int
+
+
 class StatementProposalMessage(TypedDict):
     id: str
     statement: str
@@ -153,6 +165,7 @@ MESSAGE_SHAPES: dict[str, type] = {
     "Cancellation": CancellationMessage,
     "Dispute": DisputeMessage,
     "Ruling": RulingMessage,
+    "ConsignmentSale": ConsignmentSaleMessage,
     "StatementProposal": StatementProposalMessage,
     "StatementSignature": StatementSignatureMessage,
 }

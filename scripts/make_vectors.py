@@ -195,6 +195,20 @@ def message_inputs() -> list[tuple[str, Json]]:
             },
         ),
         (
+            "ConsignmentSale",
+            {
+                "id": fixed_id("consignment-sale"),
+                "holder": NODE,
+                "owner": SUPPLIER,
+                "sku": "FORMULA-900G",
+                "lot": "L2025-11-A",
+                "quantity": 25,
+                "unitPrice": 5200,
+                "nonce": 11,
+                "deadline": DEADLINE,
+            },
+        ),
+        (
             "StatementProposal",
             {
                 "id": fixed_id("statement-proposal"),

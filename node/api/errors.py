@@ -72,6 +72,7 @@ REFUSAL_STATUS: dict[str, int] = {
     "rule_version": 409,
     "expired": 410,
     "limit_reached": 429,
+    "insufficient_stock": 409,
 }
 
 

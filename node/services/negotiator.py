@@ -28,6 +28,7 @@ from node.domain.ledger import Evidence, Movement, MovementType, StockStatus
 from node.domain.states import Direction, InvitationStatus, OfferStatus, RequestStatus
 from node.domain.times import utc_now_iso
 from node.errors import NodeError, PlanEarly
+from node.services.consignments import Consignments
 from node.services.disputes import Disputes
 from node.services.inbound import Inbound
 from node.services.invitations import Invitations
@@ -62,6 +63,7 @@ class Negotiator(Steps):
         self.invitations = Invitations(side, policy.safety_floor)
         self.transfers = Transfers(side)
         self.disputes = Disputes(side)
+        self.consignments = Consignments(side)
         self.steps: dict[str, Step] = {
             "Invitation": self.invitations.on_invitation,
             "Offer": self.invitations.on_offer,
@@ -72,6 +74,7 @@ class Negotiator(Steps):
             "Receipt": self.transfers.on_receipt,
             "Dispute": self.disputes.on_dispute,
             "Ruling": self.disputes.on_ruling,
+            "ConsignmentSale": self.consignments.on_sale,
         }
         # The worker and operators' requests both trigger and plan: one at a time, or two invitations
         # (or two plans) could be made for the same need.

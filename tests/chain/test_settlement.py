@@ -29,7 +29,7 @@ from node.launch.nodes import (
     until,
 )
 from settlement.statement import statement_hash, statement_id
-from tests.helpers import consortium, transfers, wait_anchored
+from tests.helpers import consortium, pair_with_an_offer, transfers, wait_anchored
 
 TODAY = datetime.now(UTC).date().isoformat()
 
@@ -204,3 +204,52 @@ def test_a_member_disputes_a_statement_it_computes_differently(nodes: NodeFactor
 def _disputes(node: RunningNode) -> list[dict[str, Any]]:
     with node.client() as c:
         return list(c.get("/negotiation/disputes").json())
+
+
+def test_consigned_stock_sold_by_its_holder_leaves_the_owners_books_and_is_owed_at_the_consignment_price(
+    nodes: NodeFactory, deployment: Deployment
+) -> None:
+    hz, xs = pair_with_an_offer(nodes, "consign-sale", consignment=True)
+    assert hz.client().post("/negotiation/plan").status_code == 200
+    (t,) = until(lambda: transfers(hz, "shipped"))
+    with hz.client() as c:
+        c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": 30, "location": "WH"}).raise_for_status()
+    until(lambda: [x["status"] for x in transfers(xs)] == ["settled"])
+    lot = t["lot"]
+    with hz.client() as c:  # the store sells 12 of the units it holds for Xiaoshan
+        sale = {
+            "type": "issue",
+            "sku": "FORMULA-900G",
+            "lot": lot,
+            "location": "WH",
+            "quantity": 12,
+            "owner": xs.address,
+        }
+        assert c.post("/ledger/movements", json=sale).status_code == 201
+
+    def at_store() -> int:
+        with xs.client() as c:
+            rows = c.get("/stock", params={"location": f"partner:{hz.address}"}).json()
+        return sum(b["quantity"] for b in rows)
+
+    assert until(lambda: at_store() == 18)
+    # A sale of more than the owner shows at the holder is refused and changes nothing.
+    too_many = sign(
+        Domain("consortium-inventory", 31337, deployment.registry),
+        "ConsignmentSale",
+        {"id": new_message_id(), "holder": hz.address, "owner": xs.address, "sku": "FORMULA-900G", "lot": lot,
+         "quantity": 19, "unitPrice": 1, "nonce": 5, "deadline": int(time.time()) + 600},
+        hz.key,
+    )  # fmt: skip
+    r = httpx.post(f"{xs.url}/negotiation/messages", json=too_many.as_json())
+    assert (r.status_code, r.json()["error"]) == (409, "insufficient_stock") and at_store() == 18
+    for node in (hz, xs):
+        with node.client() as c:
+            c.post("/anchoring/flush")
+        wait_anchored(node)
+    with hz.client() as c:
+        closed = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY}).json()
+    doc = until(lambda: (d := statement_on(xs, closed["id"])) is not None and d["status"] == "final" and d)
+    sales = [f for f in doc["flows"] if f["kind"] == "consignment_sale"]
+    assert [(f["from"], f["to"], f["amount"]) for f in sales] == [(hz.address, xs.address, 12 * t["unit_price"])]
+    assert not [f for f in doc["flows"] if f["kind"] == "transfer_price"]  # lent to the shelf, not sold to it
