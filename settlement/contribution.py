@@ -201,7 +201,8 @@ class ConsignmentSale:
 
 
 def consignment_sales(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[ConsignmentSale]:
-    """Every issue in the period of consigned stock, priced at the unit price of the latest consignment
+    """Every issue (a sale to a customer) or buy-out (a sale to the holder) in the period of consigned stock,
+    priced at the unit price of the latest consignment
     transfer of that SKU and lot from its owner to its holder received before the sale (0 if there is none:
     the statement then shows a sale at 0, for the partners to dispute)."""
     everything = Period(date(1970, 1, 1), period.end)
@@ -212,7 +213,7 @@ def consignment_sales(records_by_member: Mapping[str, Sequence[Record]], period:
     sales = []
     for holder, records in records_by_member.items():
         for r in records:
-            if r.get("type") != "issue" or not period.holds(str(r.get("at"))):
+            if r.get("type") not in ("issue", "buy_out") or not period.holds(str(r.get("at"))):
                 continue
             for ln in r.get("lines", []):
                 if ln["owner"] == holder or int(ln["quantity"]) >= 0:

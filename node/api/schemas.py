@@ -125,7 +125,17 @@ class AdjustmentIn(_MovementBase):
     status: Status = StockStatus.AVAILABLE.value
 
 
-MovementIn = Annotated[ReceiptIn | IssueIn | MoveIn | StatusChangeIn | AdjustmentIn, Field(discriminator="type")]
+class BuyOutIn(_MovementBase):
+    """Consigned stock this node holds and buys from its owner (named in `owner`): it becomes this node's."""
+
+    type: Literal["buy_out"]
+    quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
+    status: Status = StockStatus.AVAILABLE.value
+
+
+MovementIn = Annotated[
+    ReceiptIn | IssueIn | MoveIn | StatusChangeIn | AdjustmentIn | BuyOutIn, Field(discriminator="type")
+]
 
 
 class InvitationIn(Strict):

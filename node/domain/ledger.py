@@ -31,6 +31,7 @@ class MovementType(StrEnum):
     MOVE = "move"
     STATUS_CHANGE = "status_change"
     ADJUSTMENT = "adjustment"
+    BUY_OUT = "buy_out"  # consigned stock the holder buys: the owner becomes the holder
 
 
 @dataclass(frozen=True, order=True)
@@ -134,6 +135,11 @@ def postings_for(movement: Movement) -> list[Posting]:
             raise InvalidMovement("a status change needs a target status different from the current one")
         there = Bucket(m.sku, m.lot, m.location, m.owner, m.holder, m.to_status)
         return [Posting(here, -m.quantity), Posting(there, m.quantity)]
+    if m.type is MovementType.BUY_OUT:
+        if m.owner == m.holder:
+            raise InvalidMovement("a buy-out takes over stock another member owns: name its owner")
+        bought = Bucket(m.sku, m.lot, m.location, m.holder, m.holder, m.status)
+        return [Posting(here, -m.quantity), Posting(bought, m.quantity)]
     raise InvalidMovement(f"unknown movement type {m.type!r}")
 
 

@@ -23,6 +23,16 @@ def test_status_change_keeps_place_and_changes_status() -> None:
     assert [(x.bucket.status, x.quantity) for x in p] == [("available", -2), ("damaged", 2)]
 
 
+def test_a_buy_out_hands_consigned_stock_to_its_holder_where_it_stands() -> None:
+    bought = Movement(type=MovementType.BUY_OUT, sku="S", lot="L", location="WH", quantity=4, owner=B, holder=A)
+    assert [(x.bucket.owner, x.bucket.holder, x.bucket.location, x.quantity) for x in postings_for(bought)] == [
+        (B, A, "WH", -4),
+        (A, A, "WH", 4),
+    ]
+    with pytest.raises(InvalidMovement, match="name its owner"):
+        postings_for(mv(MovementType.BUY_OUT, 4))  # its own stock: nothing to buy
+
+
 @pytest.mark.parametrize("qty", [0, -1])
 def test_non_positive_quantities_are_refused_for_receipts(qty: int) -> None:
     with pytest.raises(InvalidMovement):

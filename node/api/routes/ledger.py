@@ -43,10 +43,11 @@ def movement_of(body: MovementIn, me: str) -> Movement:
 def post_movement(body: MovementIn, services: ServicesDep, engine: EngineDep, me: AddressDep) -> RecordOut:
     # Its own transaction, not SessionDep's: the anchoring thread is woken only once the record is committed.
     movement = movement_of(body, me)
-    sale = movement.type is MovementType.ISSUE and movement.owner != me and services.negotiator is not None
+    sold = movement.type in (MovementType.ISSUE, MovementType.BUY_OUT) and movement.owner != me
+    sale = sold and services.negotiator is not None
     with session_scope(engine) as s:
         record = record_movement(s, me, movement, getattr(body, "expires_on", None))
-        if sale:  # consigned stock sold: its owner is told in the same transaction (node/services/consignments.py)
+        if sale:  # consigned stock sold or bought out: its owner is told in the same transaction (consignments.py)
             assert services.negotiator is not None
             services.negotiator.consignments.sold(s, movement)
         out = RecordOut.model_validate(record_out(record))
