@@ -54,7 +54,7 @@ def test_schema_errors_name_the_path(demo: dict[str, Any]) -> None:
 def test_expression_and_setting_errors_name_the_cell(demo: dict[str, Any]) -> None:
     demo["matrix"]["clinical_trial"]["shelf_life"][0]["require"] = "lot.shelf_lif >= 3"
     demo["matrix"]["consignment"]["ownership"]["set"] = {"ownership": "gift"}
-    demo["matrix"]["consignment"]["pricing"]["set"] = {"min_order_quantity": 3}
+    demo["matrix"]["consignment"]["pricing"] = {"set": {"min_order_quantity": 3}}
     demo["rules"][0]["when"] = "sku.purchase_price > 'x'"
     demo["pricing"]["freight_per_unit"] = "lot.age_days * 2"
     demo["objective"]["profiles"][0]["weights"]["fresh"] = "1"

@@ -62,7 +62,8 @@ def test_scenario_cells_set_ownership_price_and_cost_sharing(policy: Policy) -> 
     env = policy.env(RequestFacts(10, 0, scenario="consignment"), SKU)
     consignment = policy.terms("consignment", env)
     assert consignment.ownership == "consignment"
-    assert policy.unit_price(SKU, RequestFacts(10, 0), consignment) == 0
+    # The consignment price is the transfer price: owed when the holder sells or buys out, not at the transfer.
+    assert policy.unit_price(SKU, RequestFacts(10, 0), consignment) == 8900
     spare_parts = policy.terms("after_sales_spare_parts", policy.env(RequestFacts(1, 0, urgent=True), SKU))
     assert policy.unit_price(SKU, RequestFacts(1, 0), spare_parts) == 890
     assert spare_parts.max_transit_hours == 4
