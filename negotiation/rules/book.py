@@ -130,7 +130,8 @@ class Limits(_Strict):
 
     open_disputes_per_member: int = Field(default=3, ge=1, le=1000)
     disputes_per_member_per_day: int = Field(default=10, ge=1, le=10_000)
-    open_invitations_per_member: int = Field(default=5, ge=1, le=1000)
+    # One invitation per SKU a requester lacks: high enough for a store short of many SKUs at once.
+    open_invitations_per_member: int = Field(default=50, ge=1, le=1000)
     reserved_share_per_member: Ratio = "1"
 
 

@@ -40,7 +40,7 @@ def book_file(tmp: Path, name: str, **changes: Any) -> Path:
         "activation_delay_blocks": 3,
     }
     # The live traffic below floods one supplier with invitations it never sees planned, on purpose: without
-    # this, the per-member limit (5 open invitations) would answer every later one with a NoOffer, and
+    # this, the per-member limit (50 open invitations by default) could answer every later one with a NoOffer, and
     # whether any offer comes under the new version would depend on how many came before it.
     data["limits"] = {"open_invitations_per_member": 1000}
     for path, value in changes.items():
