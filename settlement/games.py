@@ -208,11 +208,23 @@ def nucleolus(players: Sequence[str], value: Mapping[int, int | Fraction]) -> di
         free = [m for m in free if m not in set(tight)]
         solution = _exact(n, value, fixed, len(levels))
         if solution is not None:
-            return {p: solution[i] for i, p in enumerate(players)}
+            return _checked(players, value, solution, levels[0])
     solution = _exact(n, value, fixed, len(levels))
     if solution is None:
         raise GameError("the nucleolus is not determined by its tight coalitions")
-    return {p: solution[i] for i, p in enumerate(players)}
+    return _checked(players, value, solution, levels[0])
+
+
+def _checked(
+    players: Sequence[str], value: Mapping[int, int | Fraction], x: list[Fraction], first_level: float
+) -> dict[str, Fraction]:
+    """The exact solution, once its smallest excess is shown to be the first LP's optimum: a coalition the
+    float duals misclassified would leave some excess below it (then refused rather than returned)."""
+    n = len(players)
+    smallest = min(sum(x[i] for i in range(n) if m >> i & 1) - Fraction(value[m]) for m in range(1, (1 << n) - 1))
+    if float(smallest) < first_level - 1e-6 * max(1.0, abs(first_level)):
+        raise GameError(f"the nucleolus LP's classification does not hold exactly ({float(smallest)} < {first_level})")
+    return {p: x[i] for i, p in enumerate(players)}
 
 
 def _level_lp(
