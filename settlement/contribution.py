@@ -276,13 +276,35 @@ def _award(ruling: Mapping[str, Any]) -> int:
     return int(ruling.get("award", 0))  # wire form: a decimal string
 
 
+@dataclass(frozen=True)
+class Dealings:
+    """What passed between members in a period, read once from the records: the contribution metrics and
+    the statement's money flows both start from it."""
+
+    transfers: list[Transfer]
+    sales: list[ConsignmentSale]
+    awards: list[Award]
+
+    @classmethod
+    def of(cls, records_by_member: Mapping[str, Sequence[Record]], period: Period) -> Dealings:
+        return cls(
+            transfers(records_by_member, period),
+            consignment_sales(records_by_member, period),
+            awards(records_by_member, period),
+        )
+
+
 def contributions(
-    records_by_member: Mapping[str, Sequence[Record]], period: Period, terms: Terms = Terms()
+    records_by_member: Mapping[str, Sequence[Record]],
+    period: Period,
+    terms: Terms = Terms(),
+    dealings: Dealings | None = None,
 ) -> dict[str, Metrics]:
     """Every member's metrics for the period (docs/settlement.md, section 1)."""
     members = sorted(records_by_member)
     metrics = {m: Metrics() for m in members}
-    moved = transfers(records_by_member, period)
+    dealings = dealings or Dealings.of(records_by_member, period)
+    moved = dealings.transfers
     penalties = _served_penalties(records_by_member)
     issued = {m: _issued_by_sku(records_by_member[m], period) for m in members}
     for t in moved:
@@ -303,12 +325,16 @@ def contributions(
             left -= take
         if not t.consignment:
             s.capital_freed += _capital_freed(issued.get(t.supplier, {}).get(t.sku, 0), period, t, terms)
-    for sale in consignment_sales(records_by_member, period):
+    for sale in dealings.sales:
         for who in (sale.holder, sale.owner):
             metrics.setdefault(who, Metrics())
         metrics[sale.owner].value_supplied += sale.units * sale.unit_price
         metrics[sale.holder].value_received += sale.units * sale.unit_price
-    _awards(records_by_member, period, metrics)
+    for a in dealings.awards:
+        for who in (a.payer, a.payee):
+            metrics.setdefault(who, Metrics())
+        metrics[a.payer].awards_paid += a.amount
+        metrics[a.payee].awards_received += a.amount
     for m in members:
         records = records_by_member[m]
         timeline = _timeline(records, period)
@@ -366,14 +392,6 @@ def awards(records_by_member: Mapping[str, Sequence[Record]], period: Period) ->
         for rid, (at, ruling) in sorted(first.items())
         if period.holds(at)
     ]
-
-
-def _awards(records_by_member: Mapping[str, Sequence[Record]], period: Period, metrics: dict[str, Metrics]) -> None:
-    for a in awards(records_by_member, period):
-        for who in (a.payer, a.payee):
-            metrics.setdefault(who, Metrics())
-        metrics[a.payer].awards_paid += a.amount
-        metrics[a.payee].awards_received += a.amount
 
 
 def _turnover(mine: Metrics, timeline: Timeline, period: Period, moved: Iterable[Transfer], m: str) -> None:

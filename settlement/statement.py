@@ -17,14 +17,12 @@ from typing import Any, Literal
 from chain.canonical import canonical_json
 from negotiation.rules.book import RuleBook
 from settlement.contribution import (
+    Dealings,
     Metrics,
     Period,
     Record,
     Terms,
-    awards,
-    consignment_sales,
     contributions,
-    transfers,
 )
 from settlement.games import MAX_ENUMERATED, ConsortiumGame, PlanGame, nucleolus
 from settlement.money import Payment, largest_remainder, net_positions, settle
@@ -73,17 +71,17 @@ def shares(game: ConsortiumGame, metrics: Mapping[str, Metrics], terms: Settleme
     return {m: surplus * weight[m] / total for m in members}
 
 
-def money_flows(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[dict[str, Any]]:
+def money_flows(dealings: Dealings) -> list[dict[str, Any]]:
     """Every money flow of the period between members, itemised (minor units, payer -> payee)."""
     flows: list[dict[str, Any]] = []
-    for t in transfers(records_by_member, period):
+    for t in dealings.transfers:
         if not t.consignment and t.received * t.unit_price:
             flows.append(_flow("transfer_price", t.requester, t.supplier, t.received * t.unit_price, t.acceptance))
         if t.freight_compensation:
             flows.append(_flow("freight_compensation", t.requester, t.supplier, t.freight_compensation, t.acceptance))
-    for sale in consignment_sales(records_by_member, period):
+    for sale in dealings.sales:
         flows.append(_flow("consignment_sale", sale.holder, sale.owner, sale.units * sale.unit_price, sale.reference))
-    for a in awards(records_by_member, period):
+    for a in dealings.awards:
         flows.append(_flow("arbitration_award", a.payer, a.payee, a.amount, a.ruling))
     return sorted(flows, key=lambda f: (f["kind"], f["reference"], f["from"], f["to"]))
 
@@ -114,7 +112,8 @@ def build_statement(
     whose records are given (the registry's active members): every address a plan, a transfer, a sale or an
     award of the period names must be one of them (ValueError naming it otherwise)."""
     members = sorted(records_by_member, key=str.lower)
-    metrics = contributions(records_by_member, period, terms.metric_terms)
+    dealings = Dealings.of(records_by_member, period)
+    metrics = contributions(records_by_member, period, terms.metric_terms, dealings)
     games = plan_games(records_by_member, period)
     game = ConsortiumGame(games, others=tuple(members))
     strangers = (set(metrics) | set(game.members)) - set(members)
@@ -127,7 +126,7 @@ def build_statement(
     captured = dict.fromkeys(members, 0)
     for g in games:
         captured[g.requester] = captured.get(g.requester, 0) + g.grand
-    flows = money_flows(records_by_member, period) + _split_flows(share, captured)
+    flows = money_flows(dealings) + _split_flows(share, captured)
     net = net_positions(Payment(f["from"], f["to"], f["amount"]) for f in flows)
     payments = settle(net)
     statement: dict[str, Any] = {

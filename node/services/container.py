@@ -79,7 +79,9 @@ class NodeServices:
         side = Side(self.engine, signer, directory, outbox, self.rules)
         negotiator = Negotiator(side, policy)
         negotiator.add_settlements(
-            Settlements(side, negotiator.disputes, self.web3, lambda: settings.anchor_address, settings.audit_token)
+            Settlements(
+                side, negotiator.disputes, self.web3, settings.anchor_address, settings.audit_token, self.peer_client
+            )
         )
         return negotiator
 

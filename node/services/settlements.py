@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -65,14 +65,17 @@ class Settlements(Steps):
         side: Side,
         disputes: Disputes,
         web3: Web3,
-        anchor_address: Callable[[], str | None],
+        anchor_address: str | None,
         audit_token: str | None,
+        peer_client: httpx.Client,
     ) -> None:
+        """`peer_client`: the node's one client to other nodes (the proposer's document comes through it)."""
         super().__init__(side)
         self.disputes = disputes
         self.web3 = web3
         self.anchor_address = anchor_address
         self.audit_token = audit_token
+        self.peer_client = peer_client
         self._next_try: dict[str, float] = {}
         # Recomputing reads every member's history: its own thread, so deliveries and plans never wait on it.
         self._wake = threading.Event()
@@ -103,7 +106,7 @@ class Settlements(Steps):
     # -- reading the members' books ------------------------------------------------------------------------
     def gather(self, cuts: Mapping[str, int] | None = None) -> Verified:
         """Every active member's anchored records, verified against the chain (see `gather_records`)."""
-        contract = self.anchor_address()
+        contract = self.anchor_address
         if not contract:
             raise InvalidRequest("this node has no anchor contract: it cannot verify the members' records")
         return gather_records(self.directory.members(), self.web3, contract, self.audit_token, cuts)
@@ -113,6 +116,11 @@ class Settlements(Steps):
         """Build the period's statement from every member's verified records, sign it, send it to all."""
         if end < start:
             raise InvalidRequest("a period ends on or after it starts", start=str(start), end=str(end))
+        # Refused before every member's history is read (checked again below, in the writing transaction).
+        with session_scope(self.engine) as s:
+            final = _final_for(s, start.isoformat(), end.isoformat())
+        if final is not None:
+            raise InvalidRequest("this period's statement is final already", statement=final)
         active = self.rules.active()
         verified = self.gather()
         statement = statement_of(verified, Period(start, end), active.policy.version, active.policy.book)
@@ -208,11 +216,8 @@ class Settlements(Steps):
             row = s.get(SettlementStatement, statement_id)
             assert row is not None
             proposer, expected = row.proposer, row.statement_hash
-        theirs = self._fetch_document(proposer, statement_id)
-        with session_scope(self.engine) as s:
-            row = s.get(SettlementStatement, statement_id)
-            assert row is not None
             signed = {"from": row.period_from, "to": row.period_to}, row.rule_version
+        theirs = self._fetch_document(proposer, statement_id)
         if (theirs.get("period"), theirs.get("rule_version")) != signed:
             raise SettlementInputsInvalid(
                 f"the proposer serves another period or rule book than it proposed for {statement_id}"
@@ -252,7 +257,7 @@ class Settlements(Steps):
     def _fetch_document(self, proposer: str, statement_id: str) -> dict[str, Any]:
         url = self.directory.member(proposer).node_url.rstrip("/")
         headers = {"Authorization": f"Bearer {self.audit_token}"} if self.audit_token else {}
-        resp = httpx.get(f"{url}/settlement/statements/{statement_id}", headers=headers, timeout=30)
+        resp = self.peer_client.get(f"{url}/settlement/statements/{statement_id}", headers=headers)
         if resp.status_code != 200:
             raise SettlementInputsInvalid(f"the proposer answered {resp.status_code} for statement {statement_id}")
         document = resp.json()
@@ -298,7 +303,7 @@ class Settlements(Steps):
                 StatementSignatureRow.statement_hash == row.statement_hash,
             )
         ).all()
-        signed = {sig.signer: json.loads(sig.envelope) for sig in signatures}
+        signed = {sig.signer: sig for sig in signatures}
         if not needed <= set(signed):
             return False
         fields = {
@@ -311,10 +316,7 @@ class Settlements(Steps):
                 "statement_hash": row.statement_hash,
                 "period": document["period"],
                 "rule_version": document["rule_version"],
-                "signatures": [
-                    {"signer": signer, "message": signed[signer]["message"], "signature": signed[signer]["signature"]}
-                    for signer in sorted(needed, key=str.lower)
-                ],
+                "signatures": [_signature_entry(signed[signer]) for signer in sorted(needed, key=str.lower)],
             },
         }
         row.record_seq = append_record(s, SETTLEMENT, self.me, "settlement", fields).seq
@@ -335,7 +337,7 @@ class Settlements(Steps):
             row = s.get(SettlementStatement, statement_id)
             if row is None or row.document is None:
                 raise NotFound(f"no statement {statement_id} computed on this node", statement=statement_id)
-            signatures = s.exec(
+            rows = s.exec(
                 select(StatementSignatureRow)
                 .where(
                     StatementSignatureRow.statement == statement_id,
@@ -346,14 +348,7 @@ class Settlements(Steps):
             document = json.loads(row.document)
             document["status"] = str(row.status)
             document["statement_hash"] = row.statement_hash
-            document["signatures"] = [
-                {
-                    "signer": sig.signer,
-                    "message": json.loads(sig.envelope)["message"],
-                    "signature": json.loads(sig.envelope)["signature"],
-                }
-                for sig in signatures
-            ]
+            document["signatures"] = [_signature_entry(sig) for sig in rows]
             if row.problem:
                 document["problem"] = row.problem
             return document
@@ -452,6 +447,12 @@ def statement_of(verified: Verified, period: Period, rule_version: str, book: Ru
         return build_statement(verified.records, period, rule_version, terms_of(book), verified.inputs)
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise SettlementInputsInvalid(f"a member's record cannot be read for settlement: {exc!r}") from exc
+
+
+def _signature_entry(row: StatementSignatureRow) -> dict[str, Any]:
+    """A member's signature as the statement and the settlement record show it: signer, message, signature."""
+    envelope = json.loads(row.envelope)
+    return {"signer": row.signer, "message": envelope["message"], "signature": envelope["signature"]}
 
 
 def _final_for(s: Session, start: str, end: str) -> str | None:
