@@ -124,6 +124,67 @@ MESSAGE_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "nonce", "type": "uint64"},
         {"name": "deadline", "type": "uint64"},
     ],
+    "JointPurchase": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "purchase", "type": "bytes32"},
+        {"name": "buyer", "type": "address"},
+        {"name": "participant", "type": "address"},
+        {"name": "sku", "type": "string"},
+        {"name": "lot", "type": "string"},
+        {"name": "reference", "type": "string"},
+        {"name": "units", "type": "uint64"},
+        {"name": "totalUnits", "type": "uint64"},
+        {"name": "participants", "type": "uint32"},
+        {"name": "totalCost", "type": "uint64"},
+        {"name": "share", "type": "uint64"},
+        {"name": "ruleVersion", "type": "string"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "JointPurchaseAcceptance": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "purchase", "type": "bytes32"},
+        {"name": "participant", "type": "address"},
+        {"name": "share", "type": "uint64"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "LoanRequest": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "borrower", "type": "address"},
+        {"name": "lender", "type": "address"},
+        {"name": "sku", "type": "string"},
+        {"name": "quantity", "type": "uint64"},
+        {"name": "maxFeePerUnitDay", "type": "uint64"},
+        {"name": "maxUnitSalePrice", "type": "uint64"},
+        {"name": "returnBy", "type": "uint64"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "Loan": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "loan", "type": "bytes32"},
+        {"name": "lender", "type": "address"},
+        {"name": "borrower", "type": "address"},
+        {"name": "sku", "type": "string"},
+        {"name": "lot", "type": "string"},
+        {"name": "quantity", "type": "uint64"},
+        {"name": "feePerUnitDay", "type": "uint64"},
+        {"name": "unitSalePrice", "type": "uint64"},
+        {"name": "lentAt", "type": "uint64"},
+        {"name": "dueAt", "type": "uint64"},
+        {"name": "ruleVersion", "type": "string"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "LoanReturn": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "loan", "type": "bytes32"},
+        {"name": "borrower", "type": "address"},
+        {"name": "quantity", "type": "uint64"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
     "StatementProposal": [
         {"name": "id", "type": "bytes32"},
         {"name": "statement", "type": "bytes32"},
@@ -168,6 +229,11 @@ SIGNER_FIELD = {
     "Dispute": "opener",
     "Ruling": "arbitrator",
     "ConsignmentSale": "holder",
+    "JointPurchase": "buyer",
+    "JointPurchaseAcceptance": "participant",
+    "LoanRequest": "borrower",
+    "Loan": "lender",
+    "LoanReturn": "borrower",
     "StatementProposal": "proposer",
     "StatementSignature": "signer",
 }
@@ -188,7 +254,7 @@ T = TypeVar("T")
 SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
 HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0  # secp256k1 n // 2
 # Fields that are moments (unix seconds): a date any implementation can convert, up to the end of year 2999.
-MOMENTS = ("neededBy", "deadline")
+MOMENTS = ("neededBy", "deadline", "returnBy", "lentAt", "dueAt")
 LAST_MOMENT = 32_503_679_999
 
 

@@ -133,6 +133,72 @@ class ConsignmentSaleMessage(TypedDict):
     deadline: int
 
 
+class JointPurchaseMessage(TypedDict):
+    id: str
+    purchase: str
+    buyer: str
+    participant: str
+    sku: str
+    lot: str
+    reference: str
+    units: int
+    totalUnits: int
+    participants: int
+    totalCost: int
+    share: int
+    ruleVersion: str
+    nonce: int
+    deadline: int
+
+
+class JointPurchaseAcceptanceMessage(TypedDict):
+    id: str
+    purchase: str
+    participant: str
+    share: int
+    nonce: int
+    deadline: int
+
+
+class LoanRequestMessage(TypedDict):
+    id: str
+    borrower: str
+    lender: str
+    sku: str
+    quantity: int
+    maxFeePerUnitDay: int
+    maxUnitSalePrice: int
+    returnBy: int
+    nonce: int
+    deadline: int
+
+
+class LoanMessage(TypedDict):
+    id: str
+    loan: str
+    lender: str
+    borrower: str
+    sku: str
+    lot: str
+    quantity: int
+    feePerUnitDay: int
+    unitSalePrice: int
+    lentAt: int
+    dueAt: int
+    ruleVersion: str
+    nonce: int
+    deadline: int
+
+
+class LoanReturnMessage(TypedDict):
+    id: str
+    loan: str
+    borrower: str
+    quantity: int
+    nonce: int
+    deadline: int
+
+
 class StatementProposalMessage(TypedDict):
     id: str
     statement: str
@@ -166,6 +232,11 @@ MESSAGE_SHAPES: dict[str, type] = {
     "Dispute": DisputeMessage,
     "Ruling": RulingMessage,
     "ConsignmentSale": ConsignmentSaleMessage,
+    "JointPurchase": JointPurchaseMessage,
+    "JointPurchaseAcceptance": JointPurchaseAcceptanceMessage,
+    "LoanRequest": LoanRequestMessage,
+    "Loan": LoanMessage,
+    "LoanReturn": LoanReturnMessage,
     "StatementProposal": StatementProposalMessage,
     "StatementSignature": StatementSignatureMessage,
 }

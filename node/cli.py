@@ -203,7 +203,7 @@ def audit_reconcile(
 ) -> None:
     """Match two partners' anchored records of every transfer between them; exit 1 listing each difference."""
     from chain.auditor import AuditSourceError, audit_source, from_node
-    from settlement.reconcile import reconcile
+    from settlement.reconcile import reconcile, reconcile_dealings
 
     if len(nodes) != 2:
         raise typer.BadParameter("give --node twice")
@@ -224,22 +224,27 @@ def audit_reconcile(
         raise typer.Exit(2) from exc
     (a, b) = sources
     # Only anchored records count: a pending one is the node's word, not yet a fact anyone can check.
-    transfers, differences = reconcile(
+    books = (
         a.audit.member,
         [r for batch in a.audit.batches for r in batch.records],
         b.audit.member,
         [r for batch in b.audit.batches for r in batch.records],
     )
+    transfers, differences = reconcile(*books)
+    dealings, dealing_differences = reconcile_dealings(*books)
+    differences += dealing_differences
     for d in differences:
-        typer.echo(f"DIFF transfer {d.transfer}: {d.field} {d.left!r} != {d.right!r}", err=True)
+        typer.echo(f"DIFF {d.what} {d.transfer}: {d.field} {d.left!r} != {d.right!r}", err=True)
     typer.echo(
         json.dumps(
             {
                 "nodes": [a.audit.member, b.audit.member],
                 "transfers": transfers,
+                "loans_and_joint_purchases": dealings,
                 "pending_records": [len(a.audit.pending), len(b.audit.pending)],
                 "differences": [
-                    {"transfer": d.transfer, "field": d.field, "left": d.left, "right": d.right} for d in differences
+                    {"what": d.what, "transfer": d.transfer, "field": d.field, "left": d.left, "right": d.right}
+                    for d in differences
                 ],
             },
             indent=2,

@@ -17,6 +17,8 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
+from settlement.lending import kept_fee, return_fee, sale_amount
+
 Record = Mapping[str, Any]
 SECONDS_PER_HOUR = 3600
 DAYS_PER_YEAR = 365
@@ -92,6 +94,10 @@ class Metrics:
     freight_compensated: int = 0
     awards_paid: int = 0
     awards_received: int = 0
+    loan_fees_paid: int = 0
+    loan_fees_received: int = 0
+    joint_purchase_paid: int = 0
+    joint_purchase_received: int = 0
     units_issued: int = 0
     turnover: Fraction = Fraction(0)
     turnover_without_transfers: Fraction = Fraction(0)
@@ -277,6 +283,111 @@ def _award(ruling: Mapping[str, Any]) -> int:
 
 
 @dataclass(frozen=True)
+class JointShare:
+    """A participant's share of a joint purchase, owed to the buyer."""
+
+    purchase: str
+    buyer: str
+    participant: str
+    amount: int
+
+
+def joint_purchase_shares(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[JointShare]:
+    """Shares accepted in the period: the participant's `joint_purchase_share` record (its own word that it
+    owes the share) matching a share in the buyer's `joint_purchase` record (the buyer's claim)."""
+    claimed: dict[tuple[str, str], int] = {}
+    for records in records_by_member.values():
+        for r in records:
+            if r.get("type") == "joint_purchase" and r["node"] == r["joint_purchase"]["buyer"]:
+                p = r["joint_purchase"]
+                for sh in p["shares"]:
+                    claimed[(p["id"], sh["participant"])] = int(sh["share"])
+    out = []
+    for member, records in records_by_member.items():
+        for r in records:
+            if r.get("type") != "joint_purchase_share" or not period.holds(str(r.get("at"))):
+                continue
+            m = r["joint_purchase"]
+            share = int(m["share"])  # wire form: a decimal string
+            if m["participant"] != member or r["node"] != member or claimed.get((m["purchase"], member)) != share:
+                continue
+            if share:
+                out.append(JointShare(m["purchase"], m["buyer"], member, share))
+    return sorted(out, key=lambda x: (x.purchase, x.participant.lower()))
+
+
+@dataclass(frozen=True)
+class LoanCharge:
+    """What a borrower owes a lender for one loan event: a fee for units given back, or the sale (and the
+    fee up to the due time) of units kept."""
+
+    loan: str
+    lender: str
+    borrower: str
+    kind: str  # loan_fee | loan_sale
+    amount: int
+    units: int
+    reference: str  # the LoanReturn's id, or the loan's for a sale
+
+
+def loan_charges(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[LoanCharge]:
+    """Every loan fee and loan sale of the period. A loan counts once both books hold it (the lender's `lend`,
+    the borrower's `borrow`, the same signed Loan); a return once both hold it (the same LoanReturn), dated
+    by the later of the two records; a sale once both wrote their `loan_sale`, of the units the borrower's
+    record says it kept (its own word), dated by the later record."""
+    lent: dict[str, Record] = {}
+    borrowed: dict[str, Mapping[str, Any]] = {}
+    returns: dict[str, dict[str, Record]] = defaultdict(dict)  # LoanReturn id -> {"lender"|"borrower": record}
+    sales: dict[str, dict[str, Record]] = defaultdict(dict)  # loan id -> {"lender"|"borrower": record}
+    for records in records_by_member.values():
+        for r in records:
+            kind = r.get("type")
+            if kind == "lend" and r["node"] == r["loan"]["lender"]:
+                lent[r["loan"]["loan"]] = r
+            elif kind == "borrow" and r["node"] == r["loan"]["borrower"]:
+                borrowed[r["loan"]["loan"]] = r["loan"]
+            elif kind == "loan_return":
+                back = r["loan_return"]
+                side = "borrower" if r["node"] == back["borrower"] else "lender"
+                returns[back["id"]][side] = r
+            elif kind == "loan_sale":
+                sale = r["loan_sale"]
+                side = "borrower" if r["node"] == sale["borrower"] else "lender" if r["node"] == sale["lender"] else ""
+                if side:
+                    sales[sale["loan"]][side] = r
+    out = []
+    for loan_id, terms in borrowed.items():
+        if loan_id not in lent or lent[loan_id]["loan"]["id"] != terms["id"]:
+            continue  # not the same signed Loan on both sides: reconcile names it
+        fee, price = int(terms["feePerUnitDay"]), int(terms["unitSalePrice"])
+        lent_at, due_at = int(terms["lentAt"]), int(terms["dueAt"])
+        lender, borrower = terms["lender"], terms["borrower"]
+        for rid, sides in returns.items():
+            if len(sides) < 2 or sides["lender"]["loan_return"]["loan"] != loan_id:
+                continue
+            if sides["lender"]["node"] != lender or sides["borrower"]["loan_return"]["borrower"] != borrower:
+                continue
+            at = max(str(sides["lender"]["at"]), str(sides["borrower"]["at"]))
+            if period.holds(at):
+                units = int(sides["lender"]["loan_return"]["quantity"])
+                amount = return_fee(units, fee, lent_at, _seconds(str(sides["lender"]["at"])))
+                out.append(LoanCharge(loan_id, lender, borrower, "loan_fee", amount, units, rid))
+        sold = sales.get(loan_id, {})
+        if len(sold) == 2 and period.holds(max(str(sold["lender"]["at"]), str(sold["borrower"]["at"]))):
+            units = int(sold["borrower"]["loan_sale"]["units"])
+            if units:
+                out.append(
+                    LoanCharge(
+                        loan_id, lender, borrower, "loan_fee", kept_fee(units, fee, lent_at, due_at), units, loan_id
+                    )
+                )
+                out.append(
+                    LoanCharge(loan_id, lender, borrower, "loan_sale", sale_amount(units, price), units, loan_id)
+                )
+    return sorted(out, key=lambda c: (c.kind, c.reference, c.loan))
+
+
+@dataclass(frozen=True)
 class Dealings:
     """What passed between members in a period, read once from the records: the contribution metrics and
     the statement's money flows both start from it."""
@@ -284,6 +395,8 @@ class Dealings:
     transfers: list[Transfer]
     sales: list[ConsignmentSale]
     awards: list[Award]
+    joint_shares: list[JointShare] = field(default_factory=list)
+    loans: list[LoanCharge] = field(default_factory=list)
 
     @classmethod
     def of(cls, records_by_member: Mapping[str, Sequence[Record]], period: Period) -> Dealings:
@@ -291,6 +404,8 @@ class Dealings:
             transfers(records_by_member, period),
             consignment_sales(records_by_member, period),
             awards(records_by_member, period),
+            joint_purchase_shares(records_by_member, period),
+            loan_charges(records_by_member, period),
         )
 
 
@@ -335,6 +450,20 @@ def contributions(
             metrics.setdefault(who, Metrics())
         metrics[a.payer].awards_paid += a.amount
         metrics[a.payee].awards_received += a.amount
+    for j in dealings.joint_shares:
+        for who in (j.buyer, j.participant):
+            metrics.setdefault(who, Metrics())
+        metrics[j.participant].joint_purchase_paid += j.amount
+        metrics[j.buyer].joint_purchase_received += j.amount
+    for c in dealings.loans:
+        for who in (c.lender, c.borrower):
+            metrics.setdefault(who, Metrics())
+        if c.kind == "loan_sale":
+            metrics[c.lender].value_supplied += c.amount
+            metrics[c.borrower].value_received += c.amount
+        else:
+            metrics[c.lender].loan_fees_received += c.amount
+            metrics[c.borrower].loan_fees_paid += c.amount
     for m in members:
         records = records_by_member[m]
         timeline = _timeline(records, period)

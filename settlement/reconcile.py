@@ -1,4 +1,5 @@
-"""Reconciling two partners' books of the transfers between them: pure, over their ledger records."""
+"""Reconciling two partners' books of the transfers, loans and joint purchases between them: pure, over their
+ledger records."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ class TransferView:
 
 @dataclass(frozen=True)
 class Difference:
-    transfer: str
+    transfer: str  # the subject's id: a transfer's acceptance, a loan, a joint purchase
     field: str
     left: Any
     right: Any
+    what: str = "transfer"
 
 
 def views(node: str, records: Iterable[Mapping[str, Any]]) -> dict[str, TransferView]:
@@ -85,3 +87,55 @@ def reconcile(
             if x != y:
                 diffs.append(Difference(tid, name, x, y))
     return sorted(set(left) | set(right)), diffs
+
+
+def _dealings(node: str, other: str, records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(kind, id) -> what one node's records say of each loan and joint purchase share with `other`."""
+    out: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+    records = list(records)
+    # A LoanReturn names the loan and the borrower, not the lender: its loan's parties come from lend/borrow.
+    between = {
+        r["loan"]["loan"]
+        for r in records
+        if r.get("type") in ("lend", "borrow") and {r["loan"]["lender"], r["loan"]["borrower"]} == {node, other}
+    }
+    for r in records:
+        kind = r.get("type")
+        if kind in ("lend", "borrow") and r["loan"]["loan"] in between:
+            view = out[("loan", r["loan"]["loan"])]
+            view["signed_loan"], view["quantity"] = r["loan"]["id"], int(r["loan"]["quantity"])
+        elif kind == "loan_return" and r["loan_return"]["loan"] in between:
+            back = r["loan_return"]
+            out[("loan", back["loan"])].setdefault("returns", {})[back["id"]] = int(back["quantity"])
+        elif kind == "loan_sale" and {r["loan_sale"]["lender"], r["loan_sale"]["borrower"]} == {node, other}:
+            out[("loan", r["loan_sale"]["loan"])]["sold"] = int(r["loan_sale"]["units"])
+        elif kind == "joint_purchase" and r["joint_purchase"]["buyer"] == node:
+            for sh in r["joint_purchase"]["shares"]:
+                if sh["participant"] == other:
+                    out[("joint_purchase", r["joint_purchase"]["id"])] = {"share": int(sh["share"]), ROLE: "buyer"}
+        elif kind == "joint_purchase_share" and r["joint_purchase"]["buyer"] == other:
+            share = int(r["joint_purchase"]["share"])  # wire form: a decimal string
+            out[("joint_purchase", r["joint_purchase"]["purchase"])] = {"share": share, ROLE: "participant"}
+    return out
+
+
+ROLE = "_role"
+
+
+def reconcile_dealings(
+    a: str, a_records: Iterable[Mapping[str, Any]], b: str, b_records: Iterable[Mapping[str, Any]]
+) -> tuple[list[str], list[Difference]]:
+    """Loans and joint purchases between a and b, and every field on which their books disagree. A share the
+    buyer proposed and the participant has not accepted yet is pending, not a difference."""
+    left, right = _dealings(a, b, a_records), _dealings(b, a, b_records)
+    diffs = []
+    subjects = sorted(set(left) | set(right))
+    for what, sid in subjects:
+        lv, rv = left.get((what, sid), {}), right.get((what, sid), {})
+        if what == "joint_purchase" and not (lv and rv) and (lv or rv).get(ROLE) == "buyer":
+            continue
+        for name in sorted((set(lv) | set(rv)) - {ROLE}):
+            x, y = lv.get(name), rv.get(name)
+            if x != y:
+                diffs.append(Difference(sid, name, x, y, what))
+    return [sid for _what, sid in subjects], diffs

@@ -83,6 +83,11 @@ def money_flows(dealings: Dealings) -> list[dict[str, Any]]:
         flows.append(_flow("consignment_sale", sale.holder, sale.owner, sale.units * sale.unit_price, sale.reference))
     for a in dealings.awards:
         flows.append(_flow("arbitration_award", a.payer, a.payee, a.amount, a.ruling))
+    for j in dealings.joint_shares:
+        flows.append(_flow("joint_purchase_share", j.participant, j.buyer, j.amount, j.purchase))
+    for c in dealings.loans:
+        if c.amount:
+            flows.append(_flow(c.kind, c.borrower, c.lender, c.amount, c.reference))
     return sorted(flows, key=lambda f: (f["kind"], f["reference"], f["from"], f["to"]))
 
 

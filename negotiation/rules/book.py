@@ -154,6 +154,12 @@ class Settlement(_Strict):
     weights: dict[SettlementMetric, Decimal] = {"value_supplied": "1"}
     cost_of_capital_per_year: Ratio = "0.08"
     max_idle_days: int = Field(default=90, ge=1, le=3650)
+    # A participant's share of a joint purchase, money in major units (rounded half to even into minor units);
+    # the buyer bears what the other participants' shares leave of the total cost.
+    joint_purchase_share: Source = "purchase.total_cost * participant.units / purchase.total_units"
+    # A loaned part returned after its due time may still be on its way: the lender takes returns signed
+    # before the due time for this long, then counts what has not come back as sold.
+    loan_return_grace_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
 
 
 class EmergencySla(_Strict):
@@ -337,6 +343,7 @@ class CheckedBook:
     pricing: Mapping[str, Expression]
     safety_adjustments: tuple[tuple[str, Expression, SafetyAdjustment], ...]
     rules: tuple[tuple[str, Expression, BusinessRule, Expression | None], ...]
+    joint_purchase_share: Expression | None = None
 
     def names(self, place: str) -> dict[str, NameSpec]:
         return names_for(place, self.book.customer_tiers)
@@ -458,10 +465,13 @@ def check_book(book: RuleBook) -> CheckedBook:
             c.problems.append(Problem(f"{path}.action.supplier", "request_quote names the supplier to ask"))
         if when is not None:
             rules.append((path, when, r, value))
+    share = c.expr(
+        "settlement.joint_purchase_share", book.settlement.joint_purchase_share, "joint_purchase", Type.DECIMAL
+    )
     if c.problems:
         raise RuleBookInvalid(c.problems)
     return CheckedBook(
-        book, rule_book_hash(book), cells, terms, tuple(profiles), pricing, tuple(adjustments), tuple(rules)
+        book, rule_book_hash(book), cells, terms, tuple(profiles), pricing, tuple(adjustments), tuple(rules), share
     )
 
 

@@ -61,6 +61,13 @@ _BASE: dict[str, NameSpec] = {
     # an offer on the requester's side
     "offer.unit_price": NameSpec(Type.DECIMAL, "price per unit asked by the supplier", 0, MONEY_HIGH),
     "offer.quantity": NameSpec(Type.INT, "units offered", 0, 10_000_000),
+    # a joint purchase: one member buys for several, each participant bears a share of its cost
+    "purchase.total_cost": NameSpec(Type.DECIMAL, "what the buyer paid the vendor for all units", 0, MONEY_HIGH),
+    "purchase.total_units": NameSpec(Type.INT, "units bought for all participants", 1, 10_000_000),
+    "purchase.participants": NameSpec(
+        Type.INT, "members sharing the purchase, the buyer included if it takes units", 1, 1000
+    ),
+    "participant.units": NameSpec(Type.INT, "units bought for this participant", 1, 10_000_000),
 }
 
 # Which names each kind of expression may read. A rule reading a name its situation cannot carry is an
@@ -73,6 +80,7 @@ _PLACES: dict[str, tuple[str, ...]] = {
     "penalty": ("request", "sku"),
     "safety": ("sku", "stock", "demand", "calendar"),
     "rule": ("sku", "stock", "demand", "calendar"),
+    "joint_purchase": ("purchase", "participant"),
 }
 
 

@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from node.api.errors import install_error_handlers
 from node.api.limits import RequestLimits
 from node.api.logs import RequestIdMiddleware
-from node.api.routes import audit, health, ledger, negotiation, pool, rules, settlement
+from node.api.routes import audit, health, ledger, loans, negotiation, pool, purchases, rules, settlement
 from node.services.container import NodeServices
 from node.settings import NodeSettings
 
@@ -75,6 +75,6 @@ def create_app(settings: NodeSettings, services: NodeServices | None = None) -> 
     # The last added runs first: the request id wraps the limits, so a body refused unread is logged with its id.
     app.add_middleware(RequestLimits, token=lambda: settings.api_token)
     app.add_middleware(RequestIdMiddleware)
-    for area in (health, pool, ledger, audit, negotiation, rules, settlement):
+    for area in (health, pool, ledger, audit, negotiation, purchases, loans, rules, settlement):
         app.include_router(area.router)
     return app

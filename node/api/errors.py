@@ -73,6 +73,10 @@ REFUSAL_STATUS: dict[str, int] = {
     "expired": 410,
     "limit_reached": 429,
     "insufficient_stock": 409,
+    "wrong_share": 422,
+    "terms": 422,
+    "loan_ended": 409,
+    "too_many": 409,
 }
 
 

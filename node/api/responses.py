@@ -18,6 +18,8 @@ from node.store.tables import (
     AnchorBatchBase,
     DisputeBase,
     InvitationBase,
+    JointPurchaseBase,
+    LoanBase,
     Location,
     LotBase,
     ReplenishmentRequestBase,
@@ -374,3 +376,32 @@ class ContributionsOut(BaseModel):
     period: dict[str, str]
     members: list[dict[str, Any]] = Field(description="each member's metrics (docs/settlement.md, section 1)")
     inputs: dict[str, dict[str, Any]] = Field(description="per member: the last record seq and batch roots used")
+
+
+class ShareOut(BaseModel):
+    participant: str
+    units: int
+    share: int = Field(description="minor units owed to the buyer (the buyer's own: what it bears)")
+    status: str = Field(description="proposed | accepted")
+
+
+class JointPurchaseOut(JointPurchaseBase):
+    shares: list[ShareOut]
+
+
+class JointPurchaseMadeOut(BaseModel):
+    id: str
+    record_seq: int
+    rule_version: str
+    shares: list[ShareOut]
+
+
+class ShareAcceptedOut(BaseModel):
+    purchase: str
+    share: int
+    record_seq: int
+
+
+class LoanOut(LoanBase):
+    role: str = Field(description="lender | borrower: this node's side")
+    due: str = Field(description="the due time, ISO-8601 UTC")

@@ -202,3 +202,72 @@ class PeriodIn(BaseModel):
 
     start: IsoDate = Field(alias="from")
     end: IsoDate = Field(alias="to")
+
+
+Member = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="a member's address")]
+Money = Annotated[int, Field(ge=0, le=MAX_SAFE, strict=True, description="minor units")]
+
+
+def _moment(value: str) -> str:
+    year = datetime.fromisoformat(value).year
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"{value!r} lies outside the years {MIN_YEAR}-{MAX_YEAR}")
+    return value
+
+
+def _unix(value: str) -> int:
+    moment = datetime.fromisoformat(value)
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+class ParticipantIn(Strict):
+    member: Member
+    units: StrictInt = Field(gt=0, le=MAX_SAFE)
+
+
+class JointPurchaseIn(Strict):
+    sku: Code
+    lot: Code
+    reference: str = Field(min_length=1, max_length=200, description="the purchase order with the vendor")
+    total_cost: Money = Field(description="what the vendor is paid for every unit, minor units")
+    participants: list[ParticipantIn] = Field(
+        min_length=1, max_length=100, description="the buyer too, if it takes units"
+    )
+
+    @field_validator("participants")
+    @classmethod
+    def _distinct(cls, value: list[ParticipantIn]) -> list[ParticipantIn]:
+        members = [p.member.lower() for p in value]
+        if len(set(members)) != len(members):
+            raise ValueError("each participant is named once")
+        return value
+
+    def units(self) -> dict[str, int]:
+        return {str(_checksum(p.member)): p.units for p in self.participants}
+
+
+class LoanRequestIn(Strict):
+    lender: Member
+    sku: Code
+    quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
+    location: Code = Field(description="where the borrower keeps the parts")
+    max_fee_per_unit_day: Money
+    max_unit_sale_price: Money = Field(description="the most paid for a unit kept past the due time")
+    return_by: str = Field(description="ISO-8601 time by which the parts go back (their due time)")
+
+    _check_return_by = field_validator("return_by")(_moment)
+
+    def return_by_unix(self) -> int:
+        return _unix(self.return_by)
+
+
+class LendIn(Strict):
+    lot: Code
+    from_location: Code
+    fee_per_unit_day: Money
+    unit_sale_price: Money
+
+
+class GiveBackIn(Strict):
+    quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
+    location: Code | None = Field(default=None, description="where the parts are taken from (default: the loan's)")

@@ -67,3 +67,15 @@ class BatchStatus(StrEnum):
 class Direction(StrEnum):
     IN = "in"
     OUT = "out"
+
+
+class ShareStatus(StrEnum):
+    PROPOSED = "proposed"  # the buyer asked the participant to bear this share
+    ACCEPTED = "accepted"  # the participant recorded it: it owes the share to the buyer
+
+
+class LoanStatus(StrEnum):
+    REQUESTED = "requested"  # the borrower asked; the lender has not lent yet
+    LENT = "lent"  # units are with the borrower, owned by the lender, until returned or due
+    RETURNED = "returned"  # every unit came back before the due time
+    SOLD = "sold"  # the due time passed: what was not back is the borrower's, at the loan's sale price

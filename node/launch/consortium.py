@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from chain.registry_client import MemberRegistryClient, Role
 from chain.tx import connect
 from negotiation.rules.book import CheckedBook, load_book
 from node.errors import NodeDidNotStart
-from node.launch.nodes import fund_new_key
+from node.launch.nodes import fund_new_key, until
 from node.launch.process import NodeProcess
 from node.services.rules_keeper import governance_terms
 
@@ -125,6 +126,7 @@ class LocalConsortium:
             for entry in manifest["nodes"]:
                 say(f"loading demo stock into {entry['name']}")
                 load_demo_data(entry, manifest)
+            load_demo_dealings(manifest)
             manifest["demo_loaded"] = True
             self._save(manifest, keys)
         return manifest
@@ -359,3 +361,60 @@ def load_demo_data(entry: dict[str, Any], manifest: dict[str, Any]) -> None:
             consigned = {**demo["consignment"]["movement"], "owner": owner}
             http.post("/ledger/movements", json=consigned).raise_for_status()
         http.post("/anchoring/flush")
+
+
+def _operator(entry: dict[str, Any]) -> httpx.Client:
+    return httpx.Client(base_url=entry["url"], headers={"Authorization": f"Bearer {entry['api_token']}"}, timeout=30)
+
+
+def _arrives(check: Callable[[], Any], what: str, timeout: float = 30.0) -> None:
+    """Wait for a message to reach a peer (its outbox delivers it): the demo's next step acts on it."""
+    try:
+        until(check, timeout)
+    except AssertionError as exc:
+        raise NodeDidNotStart(f"demo: {what} did not arrive within {timeout:.0f} s") from exc
+
+
+def _proposed(http: httpx.Client, purchase: str) -> bool:
+    return any(p["id"] == purchase for p in http.get("/joint-purchases").json())
+
+
+def load_demo_dealings(manifest: dict[str, Any]) -> None:
+    """The joint purchase and the loan of node/demo/pool.yaml, between the members that run (each needs all
+    its parties), through the nodes' APIs as their operators would."""
+    demo = yaml.safe_load(DEMO_POOL.read_text(encoding="utf-8"))
+    nodes = {n["name"]: n for n in manifest["nodes"]}
+    joint = demo["joint_purchase"]
+    if joint["buyer"] in nodes and all(m in nodes for m in joint["units"]):
+        say(f"demo joint purchase: {joint['buyer']} buys {joint['body']['sku']} for {len(joint['units'])} members")
+        units = [{"member": nodes[m]["address"], "units": u} for m, u in joint["units"].items()]
+        with _operator(nodes[joint["buyer"]]) as http:
+            made = http.post("/joint-purchases", json={**joint["body"], "participants": units})
+            made.raise_for_status()
+        purchase = made.json()["id"]
+        for name in joint["units"]:
+            if name == joint["buyer"]:
+                continue
+            with _operator(nodes[name]) as http:
+                _arrives(partial(_proposed, http, purchase), "a share")
+                http.post(f"/joint-purchases/{purchase}/accept").raise_for_status()
+    loan = demo["loan"]
+    if loan["borrower"] in nodes and loan["lender"] in nodes:
+        borrower, lender = nodes[loan["borrower"]], nodes[loan["lender"]]
+        say(f"demo loan: {loan['borrower']} borrows {loan['ask']['sku']} from {loan['lender']}")
+        due = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + loan["days"] * 86_400))
+        with _operator(borrower) as http:
+            asked = http.post("/loans", json={**loan["ask"], "lender": lender["address"], "return_by": due})
+            asked.raise_for_status()
+        loan_id = asked.json()["id"]
+        with _operator(lender) as http:
+            _arrives(lambda: http.get(f"/loans/{loan_id}").status_code == 200, "the loan request")
+            http.post(f"/loans/{loan_id}/lend", json=loan["lend"]).raise_for_status()
+        with _operator(borrower) as http:
+            _arrives(lambda: http.get(f"/loans/{loan_id}").json()["status"] == "lent", "the loan")
+            http.post(f"/loans/{loan_id}/return", json={"quantity": loan["give_back"]}).raise_for_status()
+        with _operator(lender) as http:
+            _arrives(lambda: http.get(f"/loans/{loan_id}").json()["returned"] == loan["give_back"], "the return")
+    for entry in manifest["nodes"]:
+        with _operator(entry) as http:
+            http.post("/anchoring/flush")

@@ -32,6 +32,8 @@ from node.services.consignments import Consignments
 from node.services.disputes import Disputes
 from node.services.inbound import Inbound
 from node.services.invitations import Invitations
+from node.services.joint_purchases import JointPurchases
+from node.services.loans import Loans
 from node.services.outbox import log_message
 from node.services.settlements import Settlements
 from node.services.side import Side, Steps
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 Step = Callable[[Session, SignedMessage, Inbound], dict[str, Any]]
 
 # Message types decided under the rule book in force: it is looked up before their transaction opens.
-DECIDED_UNDER_A_BOOK = ("Invitation", "Offer")
+DECIDED_UNDER_A_BOOK = ("Invitation", "Offer", "JointPurchase", "Loan")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class Negotiator(Steps):
         self.transfers = Transfers(side)
         self.disputes = Disputes(side)
         self.consignments = Consignments(side)
+        self.joint_purchases = JointPurchases(side)
+        self.loans = Loans(side)
         self.steps: dict[str, Step] = {
             "Invitation": self.invitations.on_invitation,
             "Offer": self.invitations.on_offer,
@@ -75,6 +79,11 @@ class Negotiator(Steps):
             "Dispute": self.disputes.on_dispute,
             "Ruling": self.disputes.on_ruling,
             "ConsignmentSale": self.consignments.on_sale,
+            "JointPurchase": self.joint_purchases.on_purchase,
+            "JointPurchaseAcceptance": self.joint_purchases.on_acceptance,
+            "LoanRequest": self.loans.on_request,
+            "Loan": self.loans.on_loan,
+            "LoanReturn": self.loans.on_return,
         }
         # The worker and operators' requests both trigger and plan: one at a time, or two invitations
         # (or two plans) could be made for the same need.
@@ -347,6 +356,7 @@ class Negotiator(Steps):
                 self.invitations.expire_offers()
                 self.check_requests()
                 self.auto_plan()
+                self.loans.sell_overdue()
             except NodeError as exc:  # e.g. no active rule book yet: nothing to decide, say so once in a while
                 log.debug("negotiation worker waits: %s", exc.message)
             except Exception:

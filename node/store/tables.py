@@ -17,9 +17,11 @@ from node.domain.states import (
     Direction,
     DisputeStatus,
     InvitationStatus,
+    LoanStatus,
     OfferStatus,
     OutboxStatus,
     RequestStatus,
+    ShareStatus,
     StatementStatus,
     TransferRole,
     TransferStatus,
@@ -418,3 +420,65 @@ class StatementSignatureRow(SQLModel, table=True):
     # Part of the key: a late signature of an older proposal never replaces the one of the current hash.
     statement_hash: str = Field(primary_key=True, max_length=66)
     envelope: str
+
+
+class JointPurchaseBase(SQLModel):
+    """The columns of `JointPurchase`, shared with the API's `JointPurchaseOut`."""
+
+    id: str = Field(primary_key=True, max_length=66)
+    buyer: str = Field(max_length=42)
+    sku: str = Field(max_length=64)
+    lot: str = Field(max_length=64)
+    reference: str = Field(max_length=256)  # the buyer's purchase order
+    total_units: int = Field(sa_type=BigInteger)
+    total_cost: int = Field(sa_type=BigInteger)
+    rule_version: str = Field(max_length=66)
+    created_at: str = Field(max_length=32)
+
+
+class JointPurchase(JointPurchaseBase, table=True):
+    """A purchase one member (the buyer) made for several (docs/protocol.md, section 4, step 10), on every
+    participant's node and on the buyer's."""
+
+
+class JointPurchaseShare(SQLModel, table=True):
+    """One participant's units and share of a joint purchase. On the participant's node it keeps the signed
+    JointPurchase until the operator accepts it; the buyer keeps one row per participant."""
+
+    purchase: str = Field(primary_key=True, max_length=66)
+    participant: str = Field(primary_key=True, max_length=42)
+    units: int = Field(sa_type=BigInteger)
+    share: int = Field(sa_type=BigInteger)
+    status: ShareStatus = Field(default=ShareStatus.PROPOSED, sa_type=String(10))
+    envelope: str | None = None  # the signed JointPurchase (the participant's copy)
+    record_seq: int | None = None  # the participant's `joint_purchase_share` record, once accepted
+
+
+class LoanBase(SQLModel):
+    """The columns of `Loan`, shared with the API's `LoanOut`."""
+
+    id: str = Field(primary_key=True, max_length=66)  # the LoanRequest's id: the loan's name throughout
+    borrower: str = Field(max_length=42)
+    lender: str = Field(max_length=42)
+    sku: str = Field(max_length=64)
+    quantity: int = Field(sa_type=BigInteger)  # asked for, then lent
+    location: str = Field(max_length=64)  # where the borrower keeps them (the borrower's node only)
+    max_fee_per_unit_day: int = Field(sa_type=BigInteger)
+    max_unit_sale_price: int = Field(sa_type=BigInteger)
+    return_by: int = Field(sa_type=BigInteger)  # unix seconds the borrower asked for
+    status: LoanStatus = Field(default=LoanStatus.REQUESTED, sa_type=String(10))
+    lot: str = Field(default="", max_length=64)
+    from_location: str = Field(default="", max_length=64)  # where the lender took them (the lender's node only)
+    fee_per_unit_day: int = Field(default=0, sa_type=BigInteger)
+    unit_sale_price: int = Field(default=0, sa_type=BigInteger)
+    lent_at: int = Field(default=0, sa_type=BigInteger)
+    due_at: int = Field(default=0, sa_type=BigInteger)
+    rule_version: str = Field(default="", max_length=66)
+    returned: int = Field(default=0, sa_type=BigInteger)
+    sold: int = Field(default=0, sa_type=BigInteger)
+    created_at: str = Field(max_length=32)
+
+
+class Loan(LoanBase, table=True):
+    """Parts one member lends another (docs/protocol.md, section 4, step 11), from the borrower's request to the
+    return of every unit or their sale at the due time; the same row on both nodes, filled in as it goes."""

@@ -93,6 +93,15 @@ def test_up_starts_three_anchored_partners_and_resumes_the_same_state(tmp_path: 
                 timeout=60,
             )
             assert verify.returncode == 0, verify.stderr
+        # The demo's dealings between members: the distributor's joint purchase, accepted by both stores'
+        # nodes, and the store's loan of two stroller wheels from the dealer, one given back.
+        store, dealer, distributor = manifest["nodes"]
+        op = {"Authorization": f"Bearer {store['api_token']}"}
+        (bought,) = httpx.get(f"{store['url']}/joint-purchases", headers=op).json()
+        assert bought["buyer"] == distributor["address"]
+        assert [(s["share"], s["status"]) for s in bought["shares"]] == [(200_000, "accepted")]
+        (lent,) = httpx.get(f"{store['url']}/loans", headers=op).json()
+        assert (lent["lender"], lent["status"], lent["quantity"], lent["returned"]) == (dealer["address"], "lent", 2, 1)
         counts = ledger_counts(manifest)
     finally:
         out = stop(proc)

@@ -49,6 +49,7 @@ def post_movement(body: MovementIn, services: ServicesDep, engine: EngineDep, me
         record = record_movement(s, me, movement, getattr(body, "expires_on", None))
         if sale:  # consigned stock sold or bought out: its owner is told in the same transaction (consignments.py)
             assert services.negotiator is not None
+            services.negotiator.loans.refuse_sale_of_lent(s, movement)
             services.negotiator.consignments.sold(s, movement)
         out = RecordOut.model_validate(record_out(record))
     if services.anchoring is not None:

@@ -1,0 +1,227 @@
+"""Joint purchases (docs/protocol.md, section 4, step 10; docs/settlement.md, section 4a).
+
+The buyer bought for several members: its node records the purchase with every participant's share, as the
+rule book in force computes it, and sends each participant a signed JointPurchase. A participant's node
+keeps it until its operator accepts (a share is a debt: no node takes one on for its owner); on acceptance
+it recomputes its share under the rule book named, records it (`joint_purchase_share`, the participant's
+own word that it owes the share) and tells the buyer. The goods reach each participant as ordinary receipts
+with the purchase as their evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from negotiation.messages import MessageRefused, SignedMessage, new_id, parse
+from negotiation.wire import JointPurchaseAcceptanceMessage, JointPurchaseMessage
+from node.domain.states import ShareStatus
+from node.domain.times import utc_now_iso
+from node.errors import AlreadyExists, InvalidRequest, NotFound
+from node.services.inbound import Inbound
+from node.services.side import Steps
+from node.store.engine import session_scope
+from node.store.pool import LEDGER
+from node.store.records import append_record, serialize_writers
+from node.store.tables import JointPurchase, JointPurchaseShare
+from settlement.joint_purchase import SharesInvalid, cost_shares, share_of
+
+JOINT_PURCHASE = "joint_purchase"  # the evidence source naming a purchase on the goods' receipts
+
+
+class JointPurchases(Steps):
+    def buy(self, sku: str, lot: str, reference: str, total_cost: int, units: dict[str, int]) -> dict[str, Any]:
+        """The buyer's side: shares under the rule book in force, one record, one message per participant."""
+        version = self.rules.active().policy.version
+        book = self.rules.book(version)
+        assert book is not None and book.joint_purchase_share is not None  # the active book is held and checked
+        for member in units:
+            if member != self.me and not self.directory.is_member(member):
+                raise InvalidRequest(f"{member} is not an active member", participant=member)
+        try:
+            shares = cost_shares(book.joint_purchase_share, book.book.currency.minor_units, total_cost, self.me, units)
+        except SharesInvalid as exc:
+            raise InvalidRequest(str(exc), formula=book.book.settlement.joint_purchase_share) from exc
+        purchase = new_id()
+        total_units = sum(units.values())
+        messages = [
+            self.signer.sign_step(
+                "JointPurchase",
+                {
+                    "purchase": purchase,
+                    "buyer": self.me,
+                    "participant": member,
+                    "sku": sku,
+                    "lot": lot,
+                    "reference": reference,
+                    "units": u,
+                    "totalUnits": total_units,
+                    "participants": len(units),
+                    "totalCost": total_cost,
+                    "share": shares[member],
+                    "ruleVersion": version,
+                },
+            )
+            for member, u in sorted(units.items())
+            if member != self.me
+        ]
+        row = JointPurchase(
+            id=purchase,
+            buyer=self.me,
+            sku=sku,
+            lot=lot,
+            reference=reference,
+            total_units=total_units,
+            total_cost=total_cost,
+            rule_version=version,
+            created_at=utc_now_iso(),
+        )
+        parts = [
+            {"participant": m, "units": units.get(m, 0), "share": shares[m]} for m in sorted(shares, key=str.lower)
+        ]
+        with session_scope(self.engine) as s:
+            s.add(row)
+            for m in shares:
+                status = ShareStatus.ACCEPTED if m == self.me else ShareStatus.PROPOSED
+                s.add(
+                    JointPurchaseShare(
+                        purchase=purchase, participant=m, units=units.get(m, 0), share=shares[m], status=status
+                    )
+                )
+            serialize_writers(s, LEDGER)
+            fields = {
+                "lines": [],
+                "corrects": None,
+                "memo": f"joint purchase {reference}: {total_units} of {sku} for {len(units)} participants",
+                "evidence": [{"source": "purchase_order", "reference": reference}],
+                "joint_purchase": {**_purchase_json(row), "shares": parts},
+            }
+            seq = append_record(s, LEDGER, self.me, "joint_purchase", fields).seq
+            for msg in messages:
+                self.outbox.enqueue(s, msg, msg.message["participant"])
+        self.outbox.kick()
+        shown = [
+            {**p, "status": (ShareStatus.ACCEPTED if p["participant"] == self.me else ShareStatus.PROPOSED).value}
+            for p in parts
+        ]
+        return {"id": purchase, "record_seq": seq, "rule_version": version, "shares": shown}
+
+    def on_purchase(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
+        """The participant's side: kept for the operator; a share that is not the rule book's is refused."""
+        m = msg.as_(JointPurchaseMessage)
+        if m["participant"] != self.me:
+            raise MessageRefused("not_yours", "this node is not the purchase's participant")
+        book = inbound.policy_for(m["ruleVersion"], "the joint purchase").checked
+        assert book.joint_purchase_share is not None  # every checked book compiles it
+        try:
+            expected = share_of(
+                book.joint_purchase_share,
+                book.book.currency.minor_units,
+                m["totalCost"],
+                m["totalUnits"],
+                m["participants"],
+                m["units"],
+            )
+        except SharesInvalid as exc:
+            raise MessageRefused("wrong_share", str(exc)) from exc
+        if m["units"] > m["totalUnits"] or expected != m["share"]:
+            raise MessageRefused(
+                "wrong_share",
+                f"rule book {m['ruleVersion'][:10]}... gives {expected} for {m['units']} of {m['totalUnits']} units, "
+                f"not {m['share']}",
+            )
+        if s.get(JointPurchase, m["purchase"]) is not None:
+            raise MessageRefused("replayed", f"purchase {m['purchase']} was proposed to this node before")
+        s.add(
+            JointPurchase(
+                id=m["purchase"],
+                buyer=m["buyer"],
+                sku=m["sku"],
+                lot=m["lot"],
+                reference=m["reference"],
+                total_units=m["totalUnits"],
+                total_cost=m["totalCost"],
+                rule_version=m["ruleVersion"],
+                created_at=utc_now_iso(),
+            )
+        )
+        s.add(
+            JointPurchaseShare(
+                purchase=m["purchase"],
+                participant=self.me,
+                units=m["units"],
+                share=m["share"],
+                envelope=json.dumps(msg.as_json()),
+            )
+        )
+        return {"purchase": m["purchase"], "status": ShareStatus.PROPOSED.value}
+
+    def accept(self, purchase: str) -> dict[str, Any]:
+        """The participant's operator takes its share on: recorded, and the buyer told."""
+        with session_scope(self.engine) as s:
+            share = s.get(JointPurchaseShare, (purchase, self.me))
+            if share is None or share.envelope is None:
+                raise NotFound(f"no joint purchase {purchase} proposed to this node", purchase=purchase)
+            if share.status == ShareStatus.ACCEPTED:
+                raise AlreadyExists(f"joint purchase {purchase} was accepted already", record_seq=share.record_seq)
+            msg = parse(json.loads(share.envelope))
+            m = msg.as_(JointPurchaseMessage)
+            serialize_writers(s, LEDGER)
+            fields = {
+                "lines": [],
+                "corrects": None,
+                "memo": f"share {m['share']} of joint purchase {m['reference']} by {m['buyer']}: {m['units']} units",
+                "evidence": [{"source": JOINT_PURCHASE, "reference": purchase}],
+                "joint_purchase": {**msg.wire_message(), "signature": msg.signature},
+            }
+            share.record_seq = append_record(s, LEDGER, self.me, "joint_purchase_share", fields).seq
+            share.status = ShareStatus.ACCEPTED
+            s.add(share)
+            answer = self.signer.sign_step(
+                "JointPurchaseAcceptance", {"purchase": purchase, "participant": self.me, "share": m["share"]}
+            )
+            self.outbox.enqueue(s, answer, m["buyer"])
+            out = {"purchase": purchase, "share": share.share, "record_seq": share.record_seq}
+        self.outbox.kick()
+        return out
+
+    def on_acceptance(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+        """The buyer's side: the participant took its share on."""
+        m = msg.as_(JointPurchaseAcceptanceMessage)
+        purchase = s.get(JointPurchase, m["purchase"])
+        share = s.get(JointPurchaseShare, (m["purchase"], m["participant"]))
+        if purchase is None or purchase.buyer != self.me or share is None:
+            raise MessageRefused("unknown_subject", f"no joint purchase {m['purchase']} of this node for that member")
+        if share.share != m["share"]:
+            raise MessageRefused("wrong_share", f"the share proposed was {share.share}, not {m['share']}")
+        share.status = ShareStatus.ACCEPTED
+        s.add(share)
+        return {"purchase": m["purchase"], "status": ShareStatus.ACCEPTED.value}
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every joint purchase this node bought or takes part in, newest first, with each share's state."""
+        with session_scope(self.engine) as s:
+            rows = s.exec(select(JointPurchase).order_by(col(JointPurchase.created_at).desc())).all()
+            shares = s.exec(select(JointPurchaseShare)).all()
+        by_purchase: dict[str, list[dict[str, Any]]] = {}
+        for sh in shares:
+            by_purchase.setdefault(sh.purchase, []).append(
+                {"participant": sh.participant, "units": sh.units, "share": sh.share, "status": str(sh.status)}
+            )
+        return [{**_purchase_json(r), "shares": by_purchase.get(r.id, [])} for r in rows]
+
+
+def _purchase_json(row: JointPurchase) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "buyer": row.buyer,
+        "sku": row.sku,
+        "lot": row.lot,
+        "reference": row.reference,
+        "total_units": row.total_units,
+        "total_cost": row.total_cost,
+        "rule_version": row.rule_version,
+        "created_at": row.created_at,
+    }
