@@ -209,5 +209,7 @@ def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path:
         partners = {n["address"] for n in manifest["nodes"]}
         assert summary["status"] == "final" and set(summary["signed"]) == partners
         assert summary["surplus"] > 0 and summary["payments"]
+        # What the demo loaded between members is owed too, as the README says.
+        assert {"joint_purchase_share 200000", "loan_fee 250"} <= set(summary["flows"])
     finally:
         stop(proc)
