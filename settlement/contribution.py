@@ -503,9 +503,11 @@ class Award:
 
 
 def awards(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[Award]:
-    """Arbitration awards of the period: each ruling once (both parties record it), dated by its earliest
-    record, and only as recorded by a party to it (the payer or the payee)."""
-    first: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    """Arbitration awards of the period: a ruling counts once both parties recorded it (each node admits a
+    ruling only when the rule book's arbitrator signed it, so the payer's record is its own admission: a
+    payee alone cannot write itself an award), with the same award, payer and payee, dated by the later of
+    the two records."""
+    seen: dict[str, dict[str, tuple[str, Mapping[str, Any]]]] = defaultdict(dict)
     for records in records_by_member.values():
         for r in records:
             if r.get("type") != "ruling":
@@ -513,14 +515,17 @@ def awards(records_by_member: Mapping[str, Sequence[Record]], period: Period) ->
             ruling = r["ruling"]
             if _award(ruling) == 0 or r["node"] not in (ruling["payer"], ruling["payee"]):
                 continue
-            at = str(r["at"])
-            if ruling["id"] not in first or at < first[ruling["id"]][0]:
-                first[ruling["id"]] = (at, ruling)
-    return [
-        Award(rid, ruling["payer"], ruling["payee"], _award(ruling))
-        for rid, (at, ruling) in sorted(first.items())
-        if period.holds(at)
-    ]
+            seen[ruling["id"]][r["node"]] = (str(r["at"]), ruling)
+    out = []
+    for rid, sides in sorted(seen.items()):
+        if len(sides) != 2:
+            continue
+        (at_a, a), (at_b, b) = sides.values()
+        if (_award(a), a["payer"], a["payee"]) != (_award(b), b["payer"], b["payee"]):
+            continue  # two rulings under one id: neither is evidence (reconcile and a dispute settle it)
+        if period.holds(max(at_a, at_b)):
+            out.append(Award(rid, a["payer"], a["payee"], _award(a)))
+    return out
 
 
 def _turnover(mine: Metrics, timeline: Timeline, period: Period, moved: Iterable[Transfer], m: str) -> None:

@@ -294,13 +294,24 @@ def test_a_member_speaks_only_for_its_own_side_of_a_transfer() -> None:
     assert prices == [30_000]
 
 
-def test_a_ruling_recorded_on_both_sides_of_a_period_boundary_counts_once() -> None:
+def test_a_ruling_recorded_on_both_sides_of_a_period_boundary_counts_once_in_the_later_period() -> None:
     books = story()
     books.records[R][-1]["at"] = "2026-10-31T23:59:59.000000Z"  # R recorded it first, in October
     november = build_statement(books.records, PERIOD, "0x01", SettlementTerms())
     october = build_statement(books.records, Period(date(2026, 10, 1), date(2026, 10, 31)), "0x01", SettlementTerms())
-    assert [f["kind"] for f in november["flows"]].count("arbitration_award") == 0
-    assert [f["kind"] for f in october["flows"]].count("arbitration_award") == 1
+    assert [f["kind"] for f in november["flows"]].count("arbitration_award") == 1
+    assert [f["kind"] for f in october["flows"]].count("arbitration_award") == 0
+
+
+def test_an_award_only_its_payee_recorded_is_owed_by_nobody() -> None:
+    books = story()
+    del books.records[S1][-1]  # the payer's record of the ruling: without it, the payee's word alone
+    s = build_statement(books.records, PERIOD, "0x01", SettlementTerms())
+    assert "arbitration_award" not in [f["kind"] for f in s["flows"]]
+    books = story()
+    books.records[R][-1]["ruling"] = {**books.records[R][-1]["ruling"], "award": "50000"}  # another award
+    s = build_statement(books.records, PERIOD, "0x01", SettlementTerms())
+    assert "arbitration_award" not in [f["kind"] for f in s["flows"]]
 
 
 def test_records_naming_someone_who_is_not_a_member_read_are_refused() -> None:
