@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 DATA   ?= .consortium
 
-.PHONY: setup run test unit lint bench clean
+.PHONY: setup run test unit lint bench clean browser
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -25,7 +25,14 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: setup lint
+# The console's browser tests drive Debian's Chromium through Playwright (Playwright cannot download its own
+# browser on a closed network): installed here when missing, as root or through sudo.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: setup lint browser
 	$(BIN)/pytest -n 2 --dist loadfile
 
 # The pure tests alone (tests/unit/): no Anvil, no node processes.

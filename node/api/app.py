@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from node.api.console import pages as console
 from node.api.errors import install_error_handlers
 from node.api.limits import RequestLimits
 from node.api.logs import RequestIdMiddleware
@@ -77,4 +79,8 @@ def create_app(settings: NodeSettings, services: NodeServices | None = None) -> 
     app.add_middleware(RequestIdMiddleware)
     for area in (health, pool, ledger, audit, negotiation, purchases, loans, rules, settlement):
         app.include_router(area.router)
+    # The operator console: pages for people, beside the API for machines (node/api/console/).
+    app.include_router(console.root)
+    app.include_router(console.router)
+    app.mount("/console/static", StaticFiles(directory=console.HERE / "static"), name="console-static")
     return app

@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from node.api.console import session as console_session
+from node.api.console.session import cookie_of
 from node.api.deps import bearer_is
 from node.api.errors import STATUS_OF, error_body
 from node.errors import BodyTooDeep, BodyTooLarge, RequestError, Unauthorized
@@ -31,8 +33,10 @@ MAX_BODY_BYTES = 4 * 1024 * 1024  # an operator's request: a rule book, a sandbo
 MAX_MESSAGE_BYTES = 64 * 1024  # a signed message from another node: a few hundred bytes in practice
 MAX_DEPTH = 64  # nesting of arrays and objects; rule books nest about 10 deep
 
-# Bodies anyone may send: signed messages authenticate themselves by their signature, not a token.
-PUBLIC_BODIES = ("/negotiation/messages",)
+# Bodies anyone may send: signed messages authenticate themselves by their signature, not a token; the console's
+# sign-in form carries the token itself.
+PUBLIC_BODIES = ("/negotiation/messages", "/console/sign-in")
+CONSOLE = "/console/"
 _STRUCTURE = re.compile(rb'[\[\]{}"\\]')
 
 
@@ -90,7 +94,7 @@ class RequestLimits:
     async def _read(self, scope: Scope, receive: Receive) -> bytes:
         path: str = scope["path"]
         public = path in PUBLIC_BODIES
-        if not public and not self._operator(scope):
+        if not public and not self._operator(scope) and not self._signed_in(scope):
             raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <token>)")
         limit = MAX_MESSAGE_BYTES if public else MAX_BODY_BYTES
         declared = _header(scope, b"content-length")
@@ -115,6 +119,14 @@ class RequestLimits:
 
     def _operator(self, scope: Scope) -> bool:
         return bearer_is(_header(scope, b"authorization"), self.token())
+
+    def _signed_in(self, scope: Scope) -> bool:
+        """A console form, from someone signed in (the page then checks the role and the CSRF token)."""
+        path: str = scope["path"]
+        return (
+            path.startswith(CONSOLE)
+            and console_session.read(cookie_of(_header(scope, b"cookie")), self.token()) is not None
+        )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
