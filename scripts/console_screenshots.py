@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: the browser helper is in tests/
-from tests.helpers.browser import chromium  # noqa: E402
+from tests.helpers.browser import chromium
 
 SECTIONS = ("stock", "transfers", "rules", "audit", "settlement")
 

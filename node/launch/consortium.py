@@ -60,6 +60,9 @@ DEMO_PARTNERS = [
     DemoPartner("shaoxing-dealer", "Shaoxing Keqiao dealer", 30_084_000, 120_493_000),
     DemoPartner("yuhang-store", "Yuhang store", 30_419_000, 120_301_000),
 ]
+# Headquarters runs a node too (the registry's HQ role, the rule book's approver and arbitrator): in Shanghai,
+# well outside any store's invitation radius, since it holds no stock to offer.
+HEADQUARTERS = DemoPartner("headquarters", "Brand headquarters", 31_230_000, 121_473_000)
 
 
 class LocalConsortium:
@@ -104,12 +107,12 @@ class LocalConsortium:
         manifest["rpc_url"] = rpc
         manifest["anvil_port"] = port
         registry_admin = MemberRegistryClient(rpc, manifest["registry"])
-        for entry in manifest["nodes"]:
+        for entry in running_entries(manifest):
             if not port_is_free(entry["port"]):
                 entry["port"] = free_port()
             url = f"http://127.0.0.1:{entry['port']}"
             if registry_admin.member(entry["address"]).node_url != url:
-                MemberRegistryClient(rpc, manifest["registry"], keys[entry["name"]]).update_node_url(url)
+                MemberRegistryClient(rpc, manifest["registry"], key_of(keys, entry)).update_node_url(url)
             entry["url"] = url
             node = NodeProcess(
                 entry["name"],
@@ -191,7 +194,7 @@ class LocalConsortium:
         """State from a consortium whose contracts are gone (or from an older version of this software):
         its node databases are moved aside, never deleted, and a new consortium starts."""
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        for entry in manifest.get("nodes", []):
+        for entry in running_entries({"nodes": [], **manifest}):
             old = self.data_dir / entry["name"]
             if old.exists():
                 old.rename(self.data_dir / f"{entry['name']}.stale-{stamp}")
@@ -231,6 +234,20 @@ class LocalConsortium:
                     "lon_e6": partner.lon_e6,
                 }
             )
+        hq_port = free_port()
+        hq_url = f"http://127.0.0.1:{hq_port}"
+        hq = HEADQUARTERS
+        registry.add_member(address["admin"], hq.title, Role.HEADQUARTERS, hq_url, hq.lat_e6, hq.lon_e6)
+        headquarters_node = {
+            "name": hq.name,
+            "title": hq.title,
+            "address": address["admin"],
+            "url": hq_url,
+            "port": hq_port,
+            "api_token": secrets.token_urlsafe(24),
+            "lat_e6": hq.lat_e6,
+            "lon_e6": hq.lon_e6,
+        }
         manifest = {
             "chain_id": deployment.chain_id,
             "rpc_url": rpc,
@@ -244,6 +261,7 @@ class LocalConsortium:
             # Auditors' token for every node's /audit/*: proofs are not public on a partner's network.
             "audit_token": secrets.token_urlsafe(24),
             "nodes": nodes,
+            "headquarters_node": headquarters_node,
             "demo_loaded": False,
         }
         return manifest, keys
@@ -255,7 +273,7 @@ class LocalConsortium:
             "CONSORTIUM_NODE_NAME": entry["name"],
             "CONSORTIUM_DATABASE_URL": f"sqlite:///{db}",
             "CONSORTIUM_API_TOKEN": entry["api_token"],
-            "CONSORTIUM_PRIVATE_KEY": keys[entry["name"]],
+            "CONSORTIUM_PRIVATE_KEY": key_of(keys, entry),
             "CONSORTIUM_RPC_URL": manifest["rpc_url"],
             "CONSORTIUM_REGISTRY_ADDRESS": manifest["registry"],
             "CONSORTIUM_ANCHOR_ADDRESS": manifest["anchor_contract"],
@@ -292,6 +310,18 @@ class LocalConsortium:
             raise SystemExit(1)
 
 
+def running_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node `consortium up` runs: the partners, then headquarters' (a consortium made before
+    headquarters had a node runs without one)."""
+    hq = manifest.get("headquarters_node")
+    return [*manifest["nodes"], *([hq] if hq else [])]
+
+
+def key_of(keys: dict[str, str], entry: dict[str, Any]) -> str:
+    """A node's key: headquarters' node signs with the registry admin's key (it is the HQ member)."""
+    return keys["admin"] if entry["name"] == HEADQUARTERS.name else keys[entry["name"]]
+
+
 def write_genesis_book(path: Path, headquarters: str, partners: list[str]) -> CheckedBook:
     """The demo rule book (node/demo/rulebook.yaml) governed by this consortium's own members: headquarters
     approves every version and arbitrates; of it and the first three partners, a majority approves."""
@@ -324,6 +354,9 @@ def summary(manifest: dict[str, Any], path: Path) -> str:
     ]
     if manifest.get("headquarters"):
         lines.append(f"  HQ         {manifest['headquarters']}  (registry admin, approver, arbitrator: keys.json)")
+    if manifest.get("headquarters_node"):
+        hq = manifest["headquarters_node"]
+        lines.append(f"  HQ node    {hq['name']:<22} {hq['url']}/  token {hq['api_token']}")
     for n in manifest["nodes"]:
         lines.append(f"  node       {n['name']:<22} {n['url']}/docs  token {n['api_token']}")
     first = manifest["nodes"][0]

@@ -16,7 +16,7 @@ import httpx
 from eth_account import Account
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS
-from chain.registry_client import MemberRegistryClient
+from chain.registry_client import MemberRegistryClient, Role
 
 
 def start(data_dir: Path) -> subprocess.Popen[str]:
@@ -93,6 +93,11 @@ def test_up_starts_three_anchored_partners_and_resumes_the_same_state(tmp_path: 
                 timeout=60,
             )
             assert verify.returncode == 0, verify.stderr
+        # Headquarters runs a node of its own: the registry's HQ member, signing with the admin key.
+        hq = manifest["headquarters_node"]
+        assert hq["address"] == manifest["headquarters"] and on_chain[hq["address"]].role == Role.HEADQUARTERS
+        assert on_chain[hq["address"]].node_url == hq["url"] and on_chain[hq["address"]].active
+        assert httpx.get(f"{hq['url']}/health").json()["address"] == manifest["headquarters"]
         # The demo's dealings between members: the distributor's joint purchase, accepted by both stores'
         # nodes, and the store's loan of two stroller wheels from the dealer, one given back.
         store, dealer, distributor = manifest["nodes"]
@@ -206,8 +211,8 @@ def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path:
         run = subprocess.run(["bash", "-e", "-c", settle], cwd=tmp_path, capture_output=True, text=True, timeout=180)
         assert run.returncode == 0, run.stderr
         summary = json.loads(run.stdout.splitlines()[-1])
-        partners = {n["address"] for n in manifest["nodes"]}
-        assert summary["status"] == "final" and set(summary["signed"]) == partners
+        members = {n["address"] for n in manifest["nodes"]} | {manifest["headquarters"]}
+        assert summary["status"] == "final" and set(summary["signed"]) == members  # headquarters' node too
         assert summary["surplus"] > 0 and summary["payments"]
         # What the demo loaded between members is owed too, as the README says.
         assert {"joint_purchase_share 200000", "loan_fee 250"} <= set(summary["flows"])

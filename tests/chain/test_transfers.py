@@ -79,7 +79,7 @@ def test_short_delivery_becomes_a_discrepancy_on_both_sides(nodes: NodeFactory) 
     half = consortium("audit", "reconcile", "--node", hz.url, "--node", xs.url, "--rpc", nodes.anvil.rpc_url)
     assert half.returncode == 1
     assert json.loads(half.stdout)["differences"] == [
-        {"transfer": t["id"], "field": "records", "left": "missing", "right": "present"}
+        {"what": "transfer", "transfer": t["id"], "field": "records", "left": "missing", "right": "present"}
     ]
     with hz.client() as c:
         assert (
