@@ -600,7 +600,9 @@ def post_propose(services: NodeServices, _form: FormData, params: dict[str, Any]
 @_action("rules", "/rules/{version}/approve")
 def post_approve(services: NodeServices, _form: FormData, params: dict[str, Any]) -> str:
     out = services.rules.approve(params["version"])
-    return f"approved {params['version'][:12]}...: {out}"
+    when = out["activates_at_block"]
+    then = f"in force from block {when}" if when else "more approvals are needed"
+    return f"approved {params['version'][:12]}... at block {out['approved_at_block']}: {then}"
 
 
 @_action("audit", "/audit/verify", auditor_may=True)
