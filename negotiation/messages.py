@@ -185,6 +185,17 @@ MESSAGE_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "nonce", "type": "uint64"},
         {"name": "deadline", "type": "uint64"},
     ],
+    "QuoteRequest": [
+        {"name": "id", "type": "bytes32"},
+        {"name": "requester", "type": "address"},
+        {"name": "supplier", "type": "address"},
+        {"name": "sku", "type": "string"},
+        {"name": "quantity", "type": "uint64"},
+        {"name": "rule", "type": "string"},
+        {"name": "ruleVersion", "type": "string"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "deadline", "type": "uint64"},
+    ],
     "StatementProposal": [
         {"name": "id", "type": "bytes32"},
         {"name": "statement", "type": "bytes32"},
@@ -234,6 +245,7 @@ SIGNER_FIELD = {
     "LoanRequest": "borrower",
     "Loan": "lender",
     "LoanReturn": "borrower",
+    "QuoteRequest": "requester",
     "StatementProposal": "proposer",
     "StatementSignature": "signer",
 }

@@ -199,6 +199,18 @@ class LoanReturnMessage(TypedDict):
     deadline: int
 
 
+class QuoteRequestMessage(TypedDict):
+    id: str
+    requester: str
+    supplier: str
+    sku: str
+    quantity: int
+    rule: str
+    ruleVersion: str
+    nonce: int
+    deadline: int
+
+
 class StatementProposalMessage(TypedDict):
     id: str
     statement: str
@@ -237,6 +249,7 @@ MESSAGE_SHAPES: dict[str, type] = {
     "LoanRequest": LoanRequestMessage,
     "Loan": LoanMessage,
     "LoanReturn": LoanReturnMessage,
+    "QuoteRequest": QuoteRequestMessage,
     "StatementProposal": StatementProposalMessage,
     "StatementSignature": StatementSignatureMessage,
 }

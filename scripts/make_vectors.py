@@ -285,6 +285,20 @@ def message_inputs() -> list[tuple[str, Json]]:
             },
         ),
         (
+            "QuoteRequest",
+            {
+                "id": fixed_id("quote-request"),
+                "requester": NODE,
+                "supplier": SUPPLIER,
+                "sku": "FORMULA-900G",
+                "quantity": 120,
+                "rule": "quote_when_dear_and_short",
+                "ruleVersion": RULE_VERSION,
+                "nonce": 17,
+                "deadline": DEADLINE,
+            },
+        ),
+        (
             "StatementProposal",
             {
                 "id": fixed_id("statement-proposal"),

@@ -2,12 +2,14 @@
 
 One member (the buyer) buys for several; each other participant owes it a share computed from the purchase
 alone, so a participant checks its own share without seeing the others': the formula reads the total cost,
-the total units, the number of participants and the participant's own units. Rounded half to even into minor
-units, the shares may not add up to the cost: the buyer bears the difference (it placed the order).
+the total units, the number of participants and the participant's own units. Rounded down to minor units (a
+participant never pays more than the formula says), the shares leave a few units of the cost: the buyer bears
+them (it placed the order).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from fractions import Fraction
 
@@ -21,7 +23,7 @@ class SharesInvalid(ValueError):
 def share_of(
     formula: Expression, minor_units: int, total_cost: int, total_units: int, participants: int, units: int
 ) -> int:
-    """One participant's share in minor units (half to even), as its node recomputes it."""
+    """One participant's share in whole minor units, rounded down, as its node recomputes it."""
     scale = 10**minor_units
     env: dict[str, int | Fraction] = {
         "purchase.total_cost": Fraction(total_cost, scale),
@@ -29,7 +31,7 @@ def share_of(
         "purchase.participants": participants,
         "participant.units": units,
     }
-    share = round(Fraction(formula.evaluate(env)) * scale)
+    share = math.floor(Fraction(formula.evaluate(env)) * scale)
     if share < 0:
         raise SharesInvalid(f"the joint purchase formula gives a negative share ({share}) for {units} units")
     return share

@@ -154,7 +154,7 @@ class Settlement(_Strict):
     weights: dict[SettlementMetric, Decimal] = {"value_supplied": "1"}
     cost_of_capital_per_year: Ratio = "0.08"
     max_idle_days: int = Field(default=90, ge=1, le=3650)
-    # A participant's share of a joint purchase, money in major units (rounded half to even into minor units);
+    # A participant's share of a joint purchase, money in major units (rounded down to minor units);
     # the buyer bears what the other participants' shares leave of the total cost.
     joint_purchase_share: Source = "purchase.total_cost * participant.units / purchase.total_units"
     # A loaned part returned after its due time may still be on its way: the lender takes returns signed

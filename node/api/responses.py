@@ -22,6 +22,7 @@ from node.store.tables import (
     LoanBase,
     Location,
     LotBase,
+    QuoteRequestBase,
     ReplenishmentRequestBase,
     SettlementStatementBase,
     SkuBase,
@@ -256,6 +257,20 @@ class TriggeredOut(BaseModel):
     quantity: int = Field(description="what partners are asked for")
     requests: list[int] = Field(description="the requests the invitation is for")
     invited: list[str]
+
+
+class QuoteRequestOut(QuoteRequestBase):
+    pass
+
+
+class QuoteSentOut(BaseModel):
+    id: str
+    requester: str
+    supplier: str
+    sku: str
+    quantity: int
+    rule: str
+    ruleVersion: str
 
 
 class PeerOut(BaseModel):

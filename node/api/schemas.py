@@ -56,6 +56,9 @@ class SkuIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     unit: str = Field(default="each", min_length=1, max_length=16)
     transfer_price: StrictInt = Field(default=0, ge=0, le=MAX_SAFE, description="per unit to partners, minor units")
+    purchase_price: StrictInt = Field(
+        default=0, ge=0, le=MAX_SAFE, description="last paid to the vendor per unit, minor units"
+    )
 
 
 class LocationIn(Strict):

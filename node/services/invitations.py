@@ -224,7 +224,7 @@ class Invitations(Steps):
         lots = self._candidate_lots(s, inv, today)
         available = sum(lot.available for lot in lots)
         calendar = policy.calendar(today)
-        sku_facts = SkuFacts(sku.code, sku.transfer_price)
+        sku_facts = SkuFacts(sku.code, sku.transfer_price, sku.purchase_price)
         demand = policy.estimate(daily_demand(s, today, [sku.code])[sku.code])
         safety = policy.safety(demand, sku_facts, available, available, calendar, self.safety_floor)
         request = RequestFacts(

@@ -35,6 +35,7 @@ from node.services.invitations import Invitations
 from node.services.joint_purchases import JointPurchases
 from node.services.loans import Loans
 from node.services.outbox import log_message
+from node.services.quotes import QUOTE_CHECK_SECONDS, Quotes
 from node.services.settlements import Settlements
 from node.services.side import Side, Steps
 from node.services.transfers import Transfers
@@ -68,6 +69,8 @@ class Negotiator(Steps):
         self.consignments = Consignments(side)
         self.joint_purchases = JointPurchases(side)
         self.loans = Loans(side)
+        self.quotes = Quotes(side)
+        self._quotes_checked = 0.0
         self.steps: dict[str, Step] = {
             "Invitation": self.invitations.on_invitation,
             "Offer": self.invitations.on_offer,
@@ -84,6 +87,7 @@ class Negotiator(Steps):
             "LoanRequest": self.loans.on_request,
             "Loan": self.loans.on_loan,
             "LoanReturn": self.loans.on_return,
+            "QuoteRequest": self.quotes.on_request,
         }
         # The worker and operators' requests both trigger and plan: one at a time, or two invitations
         # (or two plans) could be made for the same need.
@@ -357,6 +361,9 @@ class Negotiator(Steps):
                 self.check_requests()
                 self.auto_plan()
                 self.loans.sell_overdue()
+                if time.monotonic() - self._quotes_checked >= QUOTE_CHECK_SECONDS:
+                    self._quotes_checked = time.monotonic()
+                    self.quotes.ask_due(self.policy.safety_floor)
             except NodeError as exc:  # e.g. no active rule book yet: nothing to decide, say so once in a while
                 log.debug("negotiation worker waits: %s", exc.message)
             except Exception:

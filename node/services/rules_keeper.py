@@ -294,7 +294,10 @@ def decisions_now(rules: RuleKeeper, safety_floor: int) -> dict[str, Any]:
     today = datetime.now(UTC).date()
     calendar = policy.calendar(today)
     with session_scope(rules.engine) as s:
-        skus = [(k.code, k.transfer_price) for k in s.exec(select(Sku).order_by(col(Sku.code))).all()]
+        skus = [
+            (k.code, SkuFacts(k.code, k.transfer_price, k.purchase_price))
+            for k in s.exec(select(Sku).order_by(col(Sku.code))).all()
+        ]
         available: dict[str, int] = defaultdict(int)
         on_hand: dict[str, int] = defaultdict(int)
         for b in s.exec(select(StockBalance)).all():
@@ -302,11 +305,11 @@ def decisions_now(rules: RuleKeeper, safety_floor: int) -> dict[str, Any]:
             on_hand[b.sku] += b.quantity if b.status != StockStatus.IN_TRANSIT else 0
         demand = daily_demand(s, today, [code for code, _ in skus])
     out = []
-    for code, price in skus:
-        facts = SkuFacts(code, price)
+    for code, facts in skus:
         held, total = available[code], on_hand[code]
         safety = policy.safety(policy.estimate(demand[code]), facts, held, total, calendar, safety_floor)
         env = policy.env(sku=facts, stock=StockFacts(held, safety.level, total), calendar=calendar)
+        fired = policy.suggestions(env)
         out.append(
             {
                 "sku": code,
@@ -314,7 +317,9 @@ def decisions_now(rules: RuleKeeper, safety_floor: int) -> dict[str, Any]:
                 "safety_level": safety.level,
                 "set_by_rule": safety.set_by_rule,
                 "safety": safety.decision.as_evidence(),
-                "suggestions": [suggestion.text for suggestion in policy.suggestions(env)],
+                "suggestions": [suggestion.text for suggestion in fired],
+                # The same, as data, for the node's own actions (a request_quote is sent: node/services/quotes.py).
+                "actions": [vars(suggestion) for suggestion in fired],
             }
         )
     return {"rule_version": policy.version, "block": a.block, "skus": out}

@@ -50,7 +50,7 @@ def load_history(engine: Engine, me: str, until: date, safety_floor: int = 0) ->
             )
             for i in s.exec(select(Invitation).where(~col(Invitation.mine), Invitation.created_at < limit)).all()
         ]
-        skus = {k.code: SkuFacts(k.code, k.transfer_price) for k in s.exec(select(Sku)).all()}
+        skus = {k.code: SkuFacts(k.code, k.transfer_price, k.purchase_price) for k in s.exec(select(Sku)).all()}
         lots = {
             (lot.sku, lot.code): (
                 date.fromisoformat(lot.expires_on) if lot.expires_on else None,

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, MetaData, event, inspect, literal, text
 from sqlmodel import Session, SQLModel, create_engine
 
 
@@ -21,7 +21,42 @@ def make_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
+    add_new_columns(engine)
     return engine
+
+
+def add_new_columns(engine: Engine, metadata: MetaData | None = None) -> list[str]:
+    """Columns added to a table since a node's database was made (create_all makes missing tables only):
+    each is added with its default, so a node resumes on its old database. Only additions with a default or
+    nullable are allowed in the tables (never a rename or a drop: those need a migration of their own).
+    Returns "table.column" for each column added."""
+    existing = inspect(engine)
+    added = []
+    for table in (metadata or SQLModel.metadata).sorted_tables:
+        if not existing.has_table(table.name):
+            continue
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            default = (
+                getattr(column.default, "arg", None)
+                if column.default is not None and column.default.is_scalar
+                else None
+            )
+            if default is None and not column.nullable:
+                raise RuntimeError(f"{table.name}.{column.name} is new, required and has no default: migrate by hand")
+            quote = engine.dialect.identifier_preparer.quote
+            ddl = (
+                f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {column.type.compile(engine.dialect)}"
+            )
+            if default is not None:
+                value = literal(default).compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+                ddl += f" DEFAULT {value}" + ("" if column.nullable else " NOT NULL")
+            with engine.begin() as conn:
+                conn.execute(text(ddl))
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def _tune_sqlite(engine: Engine, synchronous: str) -> None:

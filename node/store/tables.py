@@ -36,6 +36,8 @@ class SkuBase(SQLModel):
     unit: str = Field(default="each", max_length=16)
     # Price at which this partner transfers one unit to another partner, in minor units.
     transfer_price: int = Field(default=0, ge=0, sa_type=BigInteger)
+    # What this partner last paid its vendor for one unit, in minor units (rules read `sku.purchase_price`).
+    purchase_price: int = Field(default=0, ge=0, sa_type=BigInteger)
 
 
 class Sku(SkuBase, table=True):
@@ -482,3 +484,22 @@ class LoanBase(SQLModel):
 class Loan(LoanBase, table=True):
     """Parts one member lends another (docs/protocol.md, section 4, step 11), from the borrower's request to the
     return of every unit or their sale at the due time; the same row on both nodes, filled in as it goes."""
+
+
+class QuoteRequestBase(SQLModel):
+    """The columns of `QuoteRequest`, shared with the API's `QuoteRequestOut`."""
+
+    id: str = Field(primary_key=True, max_length=66)
+    requester: str = Field(max_length=42)
+    supplier: str = Field(max_length=42)
+    sku: str = Field(max_length=64)
+    quantity: int = Field(sa_type=BigInteger)
+    rule: str = Field(max_length=256)  # the business rule whose request_quote action asked
+    rule_version: str = Field(max_length=66)
+    mine: bool  # this node asked; otherwise it was asked
+    created_at: str = Field(max_length=32, index=True)
+
+
+class QuoteRequest(QuoteRequestBase, table=True):
+    """A signed request for a quote a rule's `request_quote` action sent (docs/rules.md, section 4), on both
+    the asking and the asked node."""

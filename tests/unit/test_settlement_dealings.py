@@ -33,12 +33,12 @@ def unix(at: str) -> int:
     return int(datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp())
 
 
-def test_shares_by_units_round_half_to_even_and_the_buyer_bears_the_rest() -> None:
-    # 100.00 for 3 units: a third each is 33.333..., rounded to 33.33; the buyer bears 33.34.
+def test_shares_by_units_round_down_and_the_buyer_bears_the_rest() -> None:
+    # 100.00 for 3 units: a third each is 33.333..., rounded down to 33.33; the buyer bears 33.34.
     shares = cost_shares(formula(), 2, 10_000, B, {B: 1, P1: 1, P2: 1})
     assert shares == {P1: 3333, P2: 3333, B: 3334}
-    # A buyer that takes no units bears only the rounding: here 0.01.
-    assert cost_shares(formula(), 2, 10_000, B, {P1: 1, P2: 2}) == {P1: 3333, P2: 6667, B: 0}
+    # A buyer that takes no units bears only the rounding: 66.666... is 66.66 for P2, and 0.01 is left.
+    assert cost_shares(formula(), 2, 10_000, B, {P1: 1, P2: 2}) == {P1: 3333, P2: 6666, B: 1}
 
 
 def test_any_formula_of_the_rule_language_splits_the_cost() -> None:

@@ -34,7 +34,7 @@ from node.api.routes import ledger as ledger_api
 from node.api.routes import negotiation as negotiation_api
 from node.api.schemas import MovementIn, ReplenishmentIn
 from node.domain.ledger import replay
-from node.errors import NodeError, RequestError
+from node.errors import InvalidRequest, NodeError, RequestError
 from node.services.anchoring import waiting_records
 from node.services.container import NodeServices
 from node.services.rules_keeper import conflict_json, decisions_now
@@ -240,6 +240,7 @@ def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[
         "disputes": [d.model_dump() for d in negotiation_api.disputes(negotiator)],
         "purchases": negotiator.joint_purchases.listing(),
         "loans": negotiator.loans.listing(),
+        "quotes": [q.model_dump() for q in negotiator.quotes.listing()[:20]],
         "peers": [(m.name, round(d / 1000)) for m, d in peers or []],
         "peers_problem": peers_problem,
         "locations": locations,
@@ -384,11 +385,7 @@ def _int(form: FormData, name: str) -> int:
     try:
         return int(text)
     except ValueError as exc:
-        raise FormError(f"{name.replace('_', ' ')} must be a whole number, not {text!r}") from exc
-
-
-class FormError(Exception):
-    """A field a person typed that cannot be read: said on the page, nothing done."""
+        raise InvalidRequest(f"{name.replace('_', ' ')} must be a whole number, not {text!r}") from exc
 
 
 def _action(section: str, path: str, auditor_may: bool = False) -> Callable[[Callable[..., str]], Callable[..., Any]]:
@@ -411,7 +408,7 @@ def _action(section: str, path: str, auditor_may: bool = False) -> Callable[[Cal
                 done = await run_in_threadpool(act, services, form, request.path_params)
             except RequestError as exc:
                 return RedirectResponse(f"{back}?{urlencode({'error': exc.message})}", status_code=303)
-            except (FormError, ValidationError, yaml.YAMLError) as exc:
+            except (ValidationError, yaml.YAMLError) as exc:
                 return RedirectResponse(f"{back}?{urlencode({'error': _said(exc)})}", status_code=303)
             if done.startswith("?"):
                 return RedirectResponse(back + done, status_code=303)
@@ -472,7 +469,7 @@ def post_adjustment(services: NodeServices, form: FormData, _params: dict[str, A
 
 def _negotiator(services: NodeServices) -> Any:
     if services.negotiator is None:
-        raise FormError("negotiation needs the member registry")
+        raise InvalidRequest("negotiation needs the member registry")
     return services.negotiator
 
 
@@ -488,7 +485,7 @@ def post_receive(services: NodeServices, form: FormData, params: dict[str, Any])
 def post_dispute(services: NodeServices, form: FormData, params: dict[str, Any]) -> str:
     reason = _text(form, "reason")
     if not reason:
-        raise FormError("a dispute says why")
+        raise InvalidRequest("a dispute says why")
     claim = _int(form, "claim_amount") if _text(form, "claim_amount") else 0
     opened = _negotiator(services).disputes.open_dispute(params["subject"], reason, claim, None)
     return f"dispute opened with {opened['respondent']}"
@@ -507,6 +504,12 @@ def post_check(services: NodeServices, _form: FormData, _params: dict[str, Any])
     made = _negotiator(services).check_requests()
     invited = [m for m in made if m["invitation"]]
     return f"{len(made)} SKU(s) due: {len(invited)} invitation(s) sent" if made else "no request is due yet"
+
+
+@_action("transfers", "/quotes/check")
+def post_quotes(services: NodeServices, _form: FormData, _params: dict[str, Any]) -> str:
+    sent = _negotiator(services).quotes.ask_due(services.settings.safety_stock)
+    return f"{len(sent)} quote request(s) sent" if sent else "no rule asks for a quote now (or it asked today)"
 
 
 @_action("transfers", "/plan")
@@ -540,7 +543,7 @@ def post_give_back(services: NodeServices, form: FormData, params: dict[str, Any
 def _book_from(form: FormData) -> dict[str, Any]:
     data = yaml.safe_load(_text(form, "book") or "{}")
     if not isinstance(data, dict):
-        raise FormError("a rule book is a YAML (or JSON) mapping")
+        raise InvalidRequest("a rule book is a YAML (or JSON) mapping")
     return data
 
 
@@ -579,7 +582,7 @@ async def post_try(request: Request) -> Response:
         context = await run_in_threadpool(run)
     except RequestError as exc:
         return RedirectResponse(f"/console/rules?{urlencode({'error': exc.message})}", status_code=303)
-    except (FormError, ValidationError, yaml.YAMLError) as exc:
+    except (ValidationError, yaml.YAMLError) as exc:
         return RedirectResponse(f"/console/rules?{urlencode({'error': _said(exc)})}", status_code=303)
     return _render(request, session, "rules", context)
 
@@ -614,7 +617,7 @@ def post_verify(services: NodeServices, _form: FormData, _params: dict[str, Any]
     try:
         report = audit_source(from_node(url, LEDGER, settings.audit_token or settings.api_token), services.web3)
     except (AuditSourceError, ChainError, OSError) as exc:
-        raise FormError(f"verify could not run: {exc}") from exc
+        raise InvalidRequest(f"verify could not run: {exc}") from exc
     if report.ok:
         said = f"verified against the chain: {report.records_verified} records in {report.batches_verified} batches"
         return "?" + urlencode({"verified": "ok", "done": said})
@@ -625,7 +628,7 @@ def post_verify(services: NodeServices, _form: FormData, _params: dict[str, Any]
 def post_close(services: NodeServices, form: FormData, _params: dict[str, Any]) -> str:
     start, end = _date(_text(form, "from")), _date(_text(form, "to"))
     if start is None or end is None:
-        raise FormError("a period has a first and a last day (YYYY-MM-DD)")
+        raise InvalidRequest("a period has a first and a last day (YYYY-MM-DD)")
     negotiator = _negotiator(services)
     assert negotiator.settlements is not None
     closed = negotiator.settlements.close(start, end)

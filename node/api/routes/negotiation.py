@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from web3 import Web3
 
 from negotiation.messages import MessageRefused
-from node.api.deps import NegotiatorDep, OperatorDep, SessionDep
+from node.api.deps import NegotiatorDep, OperatorDep, SessionDep, SettingsDep
 from node.api.errors import ERROR_RESPONSES
 from node.api.responses import (
     DeclinedOut,
@@ -27,6 +27,8 @@ from node.api.responses import (
     OfferOut,
     PeerOut,
     PlanOut,
+    QuoteRequestOut,
+    QuoteSentOut,
     ReceivedOut,
     ReplenishmentRequestOut,
     TransferOut,
@@ -183,3 +185,16 @@ def peers(negotiator: NegotiatorDep) -> list[PeerOut]:
         PeerOut(address=m.address, name=m.name, node_url=m.node_url, distance_km=round(d / 1000, 3))
         for m, d in negotiator.directory.peers()
     ]
+
+
+@router.post("/quotes/check", dependencies=operator)
+def check_quotes(negotiator: NegotiatorDep, settings: SettingsDep) -> list[QuoteSentOut]:
+    """Send now the quote requests the rules in force ask for (the worker does it every minute); the ones sent.
+    Each (supplier, SKU, rule) is asked at most once a day."""
+    return [QuoteSentOut.model_validate(q) for q in negotiator.quotes.ask_due(settings.safety_stock)]
+
+
+@router.get("/quotes", dependencies=operator)
+def quotes(negotiator: NegotiatorDep) -> list[QuoteRequestOut]:
+    """Quote requests this node's rules sent, and those other members' rules sent it."""
+    return [QuoteRequestOut.model_validate(q, from_attributes=True) for q in negotiator.quotes.listing()]
