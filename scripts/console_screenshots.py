@@ -17,7 +17,14 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: the browser helper is in tests/
 from tests.helpers.browser import chromium
 
-SECTIONS = ("stock", "transfers", "rules", "audit", "settlement")
+# Each section as its people would open it; the audit page with a SKU's timeline replayed.
+SECTIONS = {
+    "stock": "stock",
+    "transfers": "transfers",
+    "rules": "rules",
+    "audit": "audit?sku=DIAPER-L-60",
+    "settlement": "settlement",
+}
 
 
 def main(
@@ -31,8 +38,8 @@ def main(
         page.goto(node["url"] + "/console/sign-in")
         page.get_by_label("Token").fill(node["api_token"])
         page.get_by_role("button", name="Sign in").click()
-        for section in SECTIONS:
-            page.goto(f"{node['url']}/console/{section}")
+        for section, path in SECTIONS.items():
+            page.goto(f"{node['url']}/console/{path}")
             page.screenshot(path=str(out / f"{section}.png"), full_page=True)
             typer.echo(out / f"{section}.png")
 

@@ -391,6 +391,9 @@ class ContributionsOut(BaseModel):
     period: dict[str, str]
     members: list[dict[str, Any]] = Field(description="each member's metrics (docs/settlement.md, section 1)")
     inputs: dict[str, dict[str, Any]] = Field(description="per member: the last record seq and batch roots used")
+    series: list[dict[str, Any]] = Field(
+        description="the same metrics per day (per week past 14 days): [{period, members: {address: metrics}}]"
+    )
 
 
 class ShareOut(BaseModel):

@@ -212,7 +212,12 @@ class LocalConsortium:
         keys = {"admin": fund_new_key(rpc), **{p.name: fund_new_key(rpc) for p in partners}}
         address = {name: str(Account.from_key(key).address) for name, key in keys.items()}
         book_path = self.data_dir / "rulebook.yaml"
-        genesis = write_genesis_book(book_path, address["admin"], [address[p.name] for p in partners[:3]])
+        genesis = write_genesis_book(
+            book_path,
+            address["admin"],
+            [address[p.name] for p in partners[:3]],
+            {p.name: address[p.name] for p in partners},
+        )
         deployment = deploy_contracts(
             rpc, keys["admin"], RuleGenesis(genesis.version, governance_terms(genesis), book_path.name)
         )
@@ -322,10 +327,17 @@ def key_of(keys: dict[str, str], entry: dict[str, Any]) -> str:
     return keys["admin"] if entry["name"] == HEADQUARTERS.name else keys[entry["name"]]
 
 
-def write_genesis_book(path: Path, headquarters: str, partners: list[str]) -> CheckedBook:
+def write_genesis_book(
+    path: Path, headquarters: str, partners: list[str], names: dict[str, str] | None = None
+) -> CheckedBook:
     """The demo rule book (node/demo/rulebook.yaml) governed by this consortium's own members: headquarters
-    approves every version and arbitrates; of it and the first three partners, a majority approves."""
+    approves every version and arbitrates; of it and the first three partners, a majority approves. A rule that
+    asks a partner by its demo name (`supplier: jiaxing-distributor`) asks this consortium's member."""
     data = yaml.safe_load(DEMO_RULEBOOK.read_text(encoding="utf-8"))
+    for rule in data.get("rules", []):
+        supplier = rule.get("action", {}).get("supplier")
+        if supplier in (names or {}):
+            rule["action"]["supplier"] = (names or {})[supplier]
     approvers = [headquarters, *partners]
     data["governance"].update(
         approvers=approvers, quorum=min(3, len(approvers)), required=[headquarters], arbitrator=headquarters
@@ -358,9 +370,10 @@ def summary(manifest: dict[str, Any], path: Path) -> str:
         hq = manifest["headquarters_node"]
         lines.append(f"  HQ node    {hq['name']:<22} {hq['url']}/  token {hq['api_token']}")
     for n in manifest["nodes"]:
-        lines.append(f"  node       {n['name']:<22} {n['url']}/docs  token {n['api_token']}")
+        lines.append(f"  node       {n['name']:<22} {n['url']}/  token {n['api_token']}")
     first = manifest["nodes"][0]
     lines += [
+        "Each URL opens the node's console (sign in with its token); its API is documented at /docs.",
         f"  manifest   {path}",
         "Try:",
         f"  curl -H 'Authorization: Bearer {first['api_token']}' {first['url']}/stock",

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -363,13 +363,38 @@ class Settlements(Steps):
         verified = self.gather()
         try:
             metrics = contributions(verified.records, Period(start, end), terms)
+            # The same metrics step by step (a day, or a week past two weeks), from the same verified records.
+            series = [
+                {
+                    "period": step.as_dict(),
+                    "members": {m: x.as_dict() for m, x in contributions(verified.records, step, terms).items()},
+                }
+                for step in steps_of(Period(start, end))
+            ]
         except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
             raise SettlementInputsInvalid(f"a member's record cannot be read for settlement: {exc!r}") from exc
         return {
             "period": {"from": start.isoformat(), "to": end.isoformat()},
             "members": [{"member": m, "metrics": metrics[m].as_dict()} for m in sorted(metrics, key=str.lower)],
             "inputs": verified.inputs,
+            "series": series,
         }
+
+
+MAX_STEPS = 26
+
+
+def steps_of(period: Period) -> list[Period]:
+    """The period cut into days (up to 14 days), else weeks, the last one ending with the period; at most
+    MAX_STEPS of them, the latest kept."""
+    length = 1 if period.days <= 14 else 7
+    steps: list[Period] = []
+    end = period.end
+    while end >= period.start and len(steps) < MAX_STEPS:
+        begin = max(period.start, end - timedelta(days=length - 1))
+        steps.append(Period(begin, end))
+        end = begin - timedelta(days=1)
+    return steps[::-1]
 
 
 def gather_records(

@@ -125,6 +125,8 @@ def test_story_one_from_request_to_receipt_verify_and_settle_without_a_terminal(
     # Settlement: the live contribution, then the period closed and signed by both.
     page.get_by_role("link", name="Settlement").click()
     expect(page.locator("figure").first).to_contain_text("xs-console-story")
+    # ...and the same metrics day by day (this month so far), each member a series.
+    expect(page.locator("svg.columns").first).to_contain_text("xs-console-story")
     page.locator("form[action='/console/settlement/close']").get_by_role("button").click()
     expect(page.get_by_role("status")).to_contain_text("period closed")
 

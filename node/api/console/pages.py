@@ -26,7 +26,7 @@ from starlette.datastructures import FormData
 from chain.auditor import AuditSourceError, audit_source, from_node
 from chain.errors import ChainError
 from node.api.console import session as sessions
-from node.api.console.charts import bars
+from node.api.console.charts import bars, columns
 from node.api.console.session import COOKIE, ConsoleSession
 from node.api.deps import get_services
 from node.api.routes import audit as audit_api
@@ -148,6 +148,7 @@ def _render(request: Request, session: ConsoleSession, section: str, context: di
         "error": request.query_params.get("error"),
         "who": context.pop("who", None) or Names(services),
         "bars": bars,
+        "columns": columns,
     }
     return templates.TemplateResponse(request, f"{section}.html", {**base, **context})
 
@@ -341,6 +342,7 @@ def settlement_page(services: NodeServices, session: ConsoleSession, query: dict
         "contributions": view,
         "contributions_problem": problem,
         "charts": _contribution_charts(view, who) if view else [],
+        "over_time": _over_time(view, who) if view else None,
         "statements": details,
         "who": who,
     }
@@ -353,6 +355,21 @@ CHARTED = (
     ("reserved_unit_hours", "stock reserved for others (unit-hours)"),
     ("value_supplied", "value supplied (minor units)"),
 )
+
+
+def _over_time(view: dict[str, Any], who: Names) -> dict[str, Any]:
+    """Each charted metric per step of the period, one series per member."""
+    steps = view.get("series", [])
+    members = [m["member"] for m in view.get("members", [])]
+    labels = [s["period"]["to"] if s["period"]["from"] == s["period"]["to"] else s["period"]["from"] for s in steps]
+    charts = [
+        (
+            caption,
+            [(who(m), [int(s["members"].get(m, {}).get(key, 0)) for s in steps]) for m in members],
+        )
+        for key, caption in CHARTED
+    ]
+    return {"labels": labels, "charts": charts}
 
 
 def _contribution_charts(view: dict[str, Any], who: Names) -> list[tuple[str, list[tuple[str, Any]]]]:
