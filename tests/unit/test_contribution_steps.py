@@ -3,6 +3,7 @@ beyond, ending with the period, the latest kept when there are too many."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 from node.services.settlements import MAX_STEPS, steps_of
@@ -22,4 +23,4 @@ def test_a_month_is_cut_into_weeks_ending_with_it_the_first_one_short() -> None:
 def test_a_long_period_keeps_the_latest_weeks() -> None:
     steps = steps_of(Period(date(2025, 1, 1), date(2026, 11, 30)))
     assert len(steps) == MAX_STEPS and steps[-1].end == date(2026, 11, 30)
-    assert all((b.start - a.end).days == 1 and b.days == 7 for a, b in zip(steps, steps[1:], strict=False))
+    assert all((b.start - a.end).days == 1 and b.days == 7 for a, b in itertools.pairwise(steps))
