@@ -317,6 +317,32 @@ def evaluate(problem: MatchingProblem, arcs: Sequence[Arc], flows: Sequence[int]
     return cost
 
 
+def cost_breakdown(problem: MatchingProblem, allocations: Sequence[Allocation]) -> dict[str, int]:
+    """A plan's cost by what it pays for (docs/matching.md, "Objective"): the goods at the offers' prices,
+    freight per unit, one truck per lane used, the rule book's preferences, and the shortages' penalties; the
+    parts add up to the objective, `total`."""
+    offers = {o.id: o for o in problem.offers}
+    requests = {r.id: r for r in problem.requests}
+    lanes = {(ln.from_node, ln.to_node): ln for ln in problem.lanes}
+    preference = {(p.request, p.offer): p.per_unit for p in problem.preferences}
+    out = dict.fromkeys(("goods", "freight_per_unit", "trucks", "preferences", "shortages"), 0)
+    filled: dict[str, int] = defaultdict(int)
+    used: set[tuple[str, str]] = set()
+    for a in allocations:
+        o, r = offers[a.offer], requests[a.request]
+        lane = lanes[(o.node, r.node)]
+        out["goods"] += a.quantity * o.unit_price
+        out["freight_per_unit"] += a.quantity * lane.cost_per_unit
+        out["preferences"] += a.quantity * preference.get((r.id, o.id), 0)
+        filled[r.id] += a.quantity
+        if a.quantity:
+            used.add((o.node, r.node))
+    out["trucks"] = sum(lanes[key].fixed_cost for key in used)
+    out["shortages"] = sum((r.quantity - filled[r.id]) * r.shortage_penalty for r in problem.requests)
+    out["total"] = sum(out.values())
+    return out
+
+
 def _plan(
     problem: MatchingProblem,
     arcs: Sequence[Arc],

@@ -106,6 +106,10 @@ def test_story_one_from_request_to_receipt_verify_and_settle_without_a_terminal(
     expect(page.get_by_role("status")).to_contain_text("planned")
     until(lambda: transfers(hz, "shipped"))
     page.reload()
+    # The plan, with what its cost pays for (30 units at 52.00, freight, one truck) and its proof of optimality.
+    plan = page.locator("details.plan").first
+    expect(plan).to_contain_text("goods 1560.00")
+    expect(plan).to_contain_text("Proven the cheapest plan")
     receive = page.locator("form[action$='/receive']")
     receive.get_by_label("units received").fill("30")
     receive.get_by_role("button", name="Receive").click()

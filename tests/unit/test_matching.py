@@ -17,6 +17,7 @@ from negotiation.matching import (
     ProblemError,
     SolverParameters,
     TransferPlan,
+    cost_breakdown,
     greedy,
     parse_problem,
     plan_hashes,
@@ -496,3 +497,19 @@ def test_match_process_exits_0_on_a_problem_and_2_on_a_broken_file(tmp_path: Pat
     bad.write_text('{"radius_km": 50, "requests": [')
     out = subprocess.run([sys.executable, "-m", "node", "match", "--problem", str(bad)], capture_output=True, text=True)
     assert out.returncode == 2 and "error" in out.stderr and out.stdout == ""
+
+
+def test_a_plans_cost_breaks_down_into_goods_freight_trucks_preferences_and_shortages() -> None:
+    rng = random.Random(20261126)
+    for _ in range(40):
+        p = random_problem(rng)
+        plan = solve(p)
+        parts = cost_breakdown(p, plan.allocations)
+        assert parts["total"] == plan.total_cost == sum(v for k, v in parts.items() if k != "total")
+        short = sum(s.quantity for s in plan.shortages)
+        assert (parts["shortages"] > 0) == (short > 0 and any(r.shortage_penalty for r in p.requests))
+    p = problem([req("r1", "R", 10, penalty=100)], [off("o1", "S", 6, price=7)], [lane("S", "R", per_unit=2, fixed=50)])
+    plan = solve(p)
+    assert cost_breakdown(p, plan.allocations) == {
+        "goods": 42, "freight_per_unit": 12, "trucks": 50, "preferences": 0, "shortages": 400, "total": 504,
+    }  # fmt: skip

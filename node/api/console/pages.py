@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 
 from chain.auditor import AuditSourceError, audit_source, from_node
 from chain.errors import ChainError
+from negotiation.matching import Allocation, ProblemError, cost_breakdown, parse_problem
 from node.api.console import session as sessions
 from node.api.console.charts import bars, columns
 from node.api.console.session import COOKIE, ConsoleSession
@@ -228,7 +229,7 @@ def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[
         plans = s.exec(
             select(Record).where(Record.kind == LEDGER, Record.type == "plan").order_by(col(Record.seq).desc()).limit(5)
         ).all()
-        plan_bodies = [json.loads(p.body) for p in plans]
+        plan_bodies = [_with_breakdown(json.loads(p.body)) for p in plans]
         locations = [loc.code for loc in s.exec(select(Location).order_by(col(Location.code))).all()]
     for r in requests:
         r["unmet_days"] = (today - date.fromisoformat(r["requested_on"])).days + 1 if r["status"] == "open" else None
@@ -246,6 +247,20 @@ def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[
         "peers_problem": peers_problem,
         "locations": locations,
     }
+
+
+def _with_breakdown(record: dict[str, Any]) -> dict[str, Any]:
+    """A plan record with its cost by what it pays for (negotiation/matching.py cost_breakdown)."""
+    try:
+        problem = parse_problem(record["plan"]["problem"])
+        allocations = [
+            Allocation(a["request"], a["offer"], int(a["quantity"])) for a in record["plan"]["answer"]["allocations"]
+        ]
+        record["breakdown"] = cost_breakdown(problem, allocations)
+    except (ProblemError, KeyError, TypeError, ValueError) as exc:
+        log.info("plan record %s: no cost breakdown: %s", record.get("seq"), exc)
+        record["breakdown"] = None
+    return record
 
 
 @_page("rules")
