@@ -170,5 +170,7 @@ class AnvilProcess(LocalChain):
             # --state loads at start and dumps on exit; the interval dump bounds what a kill -9 loses.
             args += ["--state", str(self.state_path), "--state-interval", "1"]
         if self.block_time is not None:
-            args += ["--block-time", str(self.block_time)]
+            # Mixed: a block every block_time seconds as a real chain makes them, and at once for each
+            # transaction, so nothing waits for the interval.
+            args += ["--block-time", str(self.block_time), "--mixed-mining"]
         return args

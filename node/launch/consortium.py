@@ -60,6 +60,7 @@ DEMO_PARTNERS = [
     DemoPartner("shaoxing-dealer", "Shaoxing Keqiao dealer", 30_084_000, 120_493_000),
     DemoPartner("yuhang-store", "Yuhang store", 30_419_000, 120_301_000),
 ]
+DEMO_BLOCK_SECONDS = 2.0
 # Headquarters runs a node too (the registry's HQ role, the rule book's approver and arbitrator): in Shanghai,
 # well outside any store's invitation radius, since it holds no stock to offer.
 HEADQUARTERS = DemoPartner("headquarters", "Brand headquarters", 31_230_000, 121_473_000)
@@ -95,7 +96,11 @@ class LocalConsortium:
         manifest, keys = self._load()
         port = manifest["anvil_port"] if manifest and port_is_free(manifest["anvil_port"]) else free_port()
         say(f"starting Anvil on port {port} (chain state: {self.data_dir / 'anvil-state.json'})")
-        self.anvil = AnvilProcess(port=port, state_path=self.data_dir / "anvil-state.json")
+        # Blocks keep coming while nothing happens, as on a real chain: a rule book approved on an idle
+        # consortium comes into force after its activation delay instead of waiting for the next anchor.
+        self.anvil = AnvilProcess(
+            port=port, state_path=self.data_dir / "anvil-state.json", block_time=DEMO_BLOCK_SECONDS
+        )
         self.anvil.start()
         self._pid_file("anvil", self.anvil.proc)
         rpc = self.anvil.rpc_url

@@ -8,7 +8,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,31 +16,7 @@ from eth_account import Account
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS
 from chain.registry_client import MemberRegistryClient, Role
-
-
-def start(data_dir: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "node", "up", "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def wait_up(proc: subprocess.Popen[str], timeout: float = 90) -> str:
-    """The terminal up to the summary's last part ("Try:"); a consortium that never gets there is killed."""
-    try:
-        return read_until(proc, "Try:", timeout)
-    except AssertionError:
-        proc.kill()
-        raise
-
-
-def stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
-    return out
+from tests.helpers.up import read_until, start, stop, wait_up
 
 
 def ledger_counts(manifest: dict[str, Any]) -> dict[str, int]:
@@ -135,21 +110,6 @@ def test_up_starts_three_anchored_partners_and_resumes_the_same_state(tmp_path: 
         assert all(httpx.get(f"{n['url']}/health").json()["status"] == "ok" for n in fresh["nodes"])
     finally:
         stop(proc)
-
-
-def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 60) -> str:
-    """The terminal's lines up to the first that contains `text` (the consortium prints as it goes)."""
-    assert proc.stdout is not None
-    out = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        out.append(line)
-        if text in line:
-            return "".join(out)
-    raise AssertionError(f"no line with {text!r}:\n" + "".join(out))
 
 
 def test_up_shows_progress_and_restarts_a_node_or_anvil_that_died(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from node.api.deps import get_services
 from node.api.routes import audit as audit_api
 from node.api.routes import ledger as ledger_api
 from node.api.routes import negotiation as negotiation_api
-from node.api.schemas import MovementIn, ReplenishmentIn
+from node.api.schemas import InvitationIn, MovementIn, ReplenishmentIn
 from node.domain.ledger import replay
 from node.errors import InvalidRequest, NodeError, RequestError
 from node.services.anchoring import waiting_records
@@ -231,6 +231,7 @@ def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[
         ).all()
         plan_bodies = [_with_breakdown(json.loads(p.body)) for p in plans]
         locations = [loc.code for loc in s.exec(select(Location).order_by(col(Location.code))).all()]
+        skus = [k.code for k in s.exec(select(Sku).order_by(col(Sku.code))).all()]
     for r in requests:
         r["unmet_days"] = (today - date.fromisoformat(r["requested_on"])).days + 1 if r["status"] == "open" else None
     peers, peers_problem = _attempt("partners", lambda: negotiator.directory.peers())
@@ -246,6 +247,8 @@ def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[
         "peers": [(m.name, round(d / 1000)) for m, d in peers or []],
         "peers_problem": peers_problem,
         "locations": locations,
+        "skus": skus,
+        "in_two_days": (today + timedelta(days=2)).isoformat(),
     }
 
 
@@ -523,9 +526,29 @@ def post_dispute(services: NodeServices, form: FormData, params: dict[str, Any])
     return f"dispute opened with {opened['respondent']}"
 
 
+@_action("transfers", "/invitations")
+def post_invitation(services: NodeServices, form: FormData, _params: dict[str, Any]) -> str:
+    """Invite the partners within the radius now, as POST /negotiation/invitations does."""
+    body = InvitationIn(
+        sku=_text(form, "sku"),
+        quantity=_int(form, "quantity"),
+        needed_by=_text(form, "needed_by"),
+        min_shelf_life_days=_int(form, "min_shelf_life_days") if _text(form, "min_shelf_life_days") else 0,
+        consignment=_text(form, "consignment") == "yes",
+    )
+    sent = negotiation_api.invite(body, _negotiator(services))
+    names = ", ".join(m.name for m in sent.invited) or "nobody (no member within the radius)"
+    return f"invited {names} for {body.quantity} {body.sku}"
+
+
 @_action("transfers", "/requests")
 def post_request(services: NodeServices, form: FormData, _params: dict[str, Any]) -> str:
-    body = ReplenishmentIn(sku=_text(form, "sku"), location=_text(form, "location"), quantity=_int(form, "quantity"))
+    body = ReplenishmentIn(
+        sku=_text(form, "sku"),
+        location=_text(form, "location"),
+        quantity=_int(form, "quantity"),
+        requested_on=_text(form, "requested_on") or None,
+    )
     with session_scope(services.engine) as s:
         row = negotiation_api.add_request(body, s)
     return f"request {row.id} for {row.quantity} {row.sku} at {row.location}"
