@@ -339,6 +339,12 @@ class SandboxOut(BaseModel):
     seconds: dict[str, float]
 
 
+class LocationSafetyOut(BaseModel):
+    location: str
+    available: int
+    safety_level: int
+
+
 class SkuDecisionOut(BaseModel):
     sku: str
     available: int
@@ -346,6 +352,10 @@ class SkuDecisionOut(BaseModel):
     set_by_rule: str | None = Field(description="the rule that set the level, if one did")
     safety: dict[str, Any]
     suggestions: list[str]
+    locations: list[LocationSafetyOut] = Field(
+        description="each of this node's locations holding or issuing the SKU: its own safety level, from the "
+        "issues made there, and what is available there"
+    )
 
 
 class DecisionsOut(BaseModel):

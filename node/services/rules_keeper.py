@@ -36,7 +36,7 @@ from negotiation.rules.engine import Policy, RequestFacts, SkuFacts, StockFacts
 from node.domain.ledger import StockStatus
 from node.domain.times import utc_now_iso
 from node.errors import ChainUnreachable, NotFound, RuleBookNotActive, RuleBookRejected
-from node.store.demand import daily_demand
+from node.store.demand import daily_demand, location_demand
 from node.store.engine import session_scope
 from node.store.tables import Invitation, RuleBookVersion, Sku, StockBalance
 
@@ -300,16 +300,28 @@ def decisions_now(rules: RuleKeeper, safety_floor: int) -> dict[str, Any]:
         ]
         available: dict[str, int] = defaultdict(int)
         on_hand: dict[str, int] = defaultdict(int)
+        placed: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])  # (sku, location) -> [avail, on hand]
         for b in s.exec(select(StockBalance)).all():
             available[b.sku] += b.quantity if b.status == StockStatus.AVAILABLE else 0
             on_hand[b.sku] += b.quantity if b.status != StockStatus.IN_TRANSIT else 0
+            if not b.location.startswith("partner:") and b.status != StockStatus.IN_TRANSIT:  # on this node's own sites
+                placed[(b.sku, b.location)][0] += b.quantity if b.status == StockStatus.AVAILABLE else 0
+                placed[(b.sku, b.location)][1] += b.quantity
         demand = daily_demand(s, today, [code for code, _ in skus])
+        at_location = location_demand(s, today, [code for code, _ in skus])
     out = []
     for code, facts in skus:
         held, total = available[code], on_hand[code]
         safety = policy.safety(policy.estimate(demand[code]), facts, held, total, calendar, safety_floor)
         env = policy.env(sku=facts, stock=StockFacts(held, safety.level, total), calendar=calendar)
         fired = policy.suggestions(env)
+        places = sorted({loc for (k, loc) in placed if k == code} | {loc for (k, loc) in at_location if k == code})
+        locations = []
+        for loc in places:
+            held_here, total_here = placed.get((code, loc), [0, 0])
+            series = at_location.get((code, loc), [])
+            here = policy.safety(policy.estimate(series), facts, held_here, total_here, calendar, 0)
+            locations.append({"location": loc, "available": held_here, "safety_level": here.level})
         out.append(
             {
                 "sku": code,
@@ -318,6 +330,8 @@ def decisions_now(rules: RuleKeeper, safety_floor: int) -> dict[str, Any]:
                 "set_by_rule": safety.set_by_rule,
                 "safety": safety.decision.as_evidence(),
                 "suggestions": [suggestion.text for suggestion in fired],
+                # Each location's own level, from the issues made there (a shop floor is not the warehouse).
+                "locations": locations,
                 # The same, as data, for the node's own actions (a request_quote is sent: node/services/quotes.py).
                 "actions": [vars(suggestion) for suggestion in fired],
             }

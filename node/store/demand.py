@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
-from node.store.tables import DemandDay
+from node.store.tables import DemandDay, Record
 
 DEMAND_HISTORY_DAYS = 56
+LEDGER_KIND = "ledger"  # node/store/pool.py's LEDGER (pool imports this module)
 
 
 def daily_demand(s: Session, today: date, skus: Iterable[str], days: int = DEMAND_HISTORY_DAYS) -> dict[str, list[int]]:
@@ -24,4 +26,29 @@ def daily_demand(s: Session, today: date, skus: Iterable[str], days: int = DEMAN
         day = (date.fromisoformat(row.day) - since).days
         if 0 <= day < days:
             per_day[row.sku][day] += row.issued
+    return per_day
+
+
+def location_demand(
+    s: Session, today: date, skus: Iterable[str], days: int = DEMAND_HISTORY_DAYS
+) -> dict[tuple[str, str], list[int]]:
+    """Units of each SKU issued per day at each location over the last `days` days (oldest first), read from
+    the issue records themselves (each line names its location): a store's shelf and a warehouse need
+    different safety levels, and the per-SKU projection above cannot tell them apart."""
+    since = today - timedelta(days=days - 1)
+    wanted = set(skus)
+    per_day: dict[tuple[str, str], list[int]] = {}
+    rows = s.exec(
+        select(Record.at, Record.body).where(
+            Record.kind == LEDGER_KIND, Record.type == "issue", col(Record.at) >= since.isoformat()
+        )
+    ).all()
+    for at, body in rows:
+        day = (date.fromisoformat(at[:10]) - since).days
+        if not 0 <= day < days:
+            continue
+        for line in json.loads(body).get("lines", []):
+            if line["sku"] in wanted and int(line["quantity"]) < 0:
+                series = per_day.setdefault((line["sku"], line["location"]), [0] * days)
+                series[day] -= int(line["quantity"])
     return per_day

@@ -57,3 +57,34 @@ def test_issued_units_are_the_demand_behind_the_level_the_node_keeps_back(nodes:
         ).raise_for_status()
     offers = until(lambda: hz.client().get("/negotiation/offers").json())
     assert sum(o["quantity"] for o in offers) == 410 - expected.level
+
+
+def test_each_location_has_its_own_level_from_the_issues_made_there(nodes: NodeFactory, book: Path) -> None:
+    node = nodes.new("sx-demand", CONSORTIUM_RULEBOOK_FILE=str(book))
+    stock_up(node, [("S1", soon(400), 300)])
+    with node.client() as c:
+        c.post("/locations", json={"code": "SHOP", "name": "Shop floor", "lat": 30.2, "lon": 120.2}).raise_for_status()
+        move = {
+            "type": "move",
+            "sku": "FORMULA-900G",
+            "lot": "S1",
+            "location": "WH",
+            "to_location": "SHOP",
+            "quantity": 40,
+        }
+        c.post("/ledger/movements", json=move).raise_for_status()
+        for location, qty in (("WH", 90), ("SHOP", 12)):
+            issue = {"type": "issue", "sku": "FORMULA-900G", "lot": "S1", "location": location, "quantity": qty}
+            c.post("/ledger/movements", json=issue).raise_for_status()
+        [decision] = c.get("/rules/decisions").json()["skus"]
+    policy = Policy(check_book(parse_book(yaml.safe_load(book.read_text()))))
+
+    def level(issued_today: int) -> int:
+        return decide_safety_level(policy.checked, [0] * 55 + [issued_today], policy.env(calendar=None)).level
+
+    assert level(90) > level(12) > 0
+    assert decision["locations"] == [
+        {"location": "SHOP", "available": 28, "safety_level": level(12)},
+        {"location": "WH", "available": 170, "safety_level": level(90)},
+    ]
+    assert decision["safety_level"] == level(102)  # the node's own, from all its issues
