@@ -263,16 +263,6 @@ class QuoteRequestOut(QuoteRequestBase):
     pass
 
 
-class QuoteSentOut(BaseModel):
-    id: str
-    requester: str
-    supplier: str
-    sku: str
-    quantity: int
-    rule: str
-    ruleVersion: str
-
-
 class PeerOut(BaseModel):
     address: str
     name: str

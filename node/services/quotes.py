@@ -39,7 +39,7 @@ class Quotes(Steps):
         wanted = named.strip().lower()
         return next((m.address for m in self.directory.members() if m.active and m.name.lower() == wanted), None)
 
-    def ask_due(self, safety_floor: int) -> list[dict[str, Any]]:
+    def ask_due(self, safety_floor: int) -> list[QuoteRequest]:
         """Send every quote request the rules in force ask for now; the ones sent."""
         decisions = decisions_now(self.rules, safety_floor)
         wanted = [
@@ -48,7 +48,7 @@ class Quotes(Steps):
             for a in d["actions"]
             if a["kind"] == "request_quote" and (a["quantity"] or 0) > 0
         ]
-        sent = []
+        sent: list[QuoteRequest] = []
         for sku, action in wanted:
             supplier = self.supplier_of(action["supplier"])
             if supplier is None or supplier == self.me:
@@ -66,9 +66,10 @@ class Quotes(Steps):
                 if self._asked_today(s, supplier, sku, action["rule"]):
                     continue
                 msg = self.signer.sign_step("QuoteRequest", fields)
-                s.add(self._row(msg.as_(QuoteRequestMessage), mine=True))
+                row = self._row(msg.as_(QuoteRequestMessage), mine=True)
+                s.add(row)
                 self.outbox.enqueue(s, msg, supplier)
-            sent.append({**fields, "id": msg.message["id"]})
+            sent.append(row)
         if sent:
             self.outbox.kick()
         return sent

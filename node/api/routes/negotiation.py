@@ -28,7 +28,6 @@ from node.api.responses import (
     PeerOut,
     PlanOut,
     QuoteRequestOut,
-    QuoteSentOut,
     ReceivedOut,
     ReplenishmentRequestOut,
     TransferOut,
@@ -188,10 +187,11 @@ def peers(negotiator: NegotiatorDep) -> list[PeerOut]:
 
 
 @router.post("/quotes/check", dependencies=operator)
-def check_quotes(negotiator: NegotiatorDep, settings: SettingsDep) -> list[QuoteSentOut]:
+def check_quotes(negotiator: NegotiatorDep, settings: SettingsDep) -> list[QuoteRequestOut]:
     """Send now the quote requests the rules in force ask for (the worker does it every minute); the ones sent.
     Each (supplier, SKU, rule) is asked at most once a day."""
-    return [QuoteSentOut.model_validate(q) for q in negotiator.quotes.ask_due(settings.safety_stock)]
+    sent = negotiator.quotes.ask_due(settings.safety_stock)
+    return [QuoteRequestOut.model_validate(q, from_attributes=True) for q in sent]
 
 
 @router.get("/quotes", dependencies=operator)
