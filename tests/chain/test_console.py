@@ -110,6 +110,7 @@ def test_story_one_from_request_to_receipt_verify_and_settle_without_a_terminal(
     plan = page.locator("details.plan").first
     expect(plan).to_contain_text("goods 1560.00")
     expect(plan).to_contain_text("Proven the cheapest plan")
+    expect(plan).to_contain_text("no transfer at all 30000.00")  # 30 units short at the 1000.00 penalty
     receive = page.locator("form[action$='/receive']")
     receive.get_by_label("units received").fill("30")
     receive.get_by_role("button", name="Receive").click()

@@ -25,7 +25,7 @@ from starlette.datastructures import FormData
 
 from chain.auditor import AuditSourceError, audit_source, from_node
 from chain.errors import ChainError
-from negotiation.matching import Allocation, ProblemError, cost_breakdown, parse_problem
+from negotiation.matching import Allocation, ProblemError, cost_breakdown, greedy, parse_problem
 from node.api.console import session as sessions
 from node.api.console.charts import bars, columns
 from node.api.console.session import COOKIE, ConsoleSession
@@ -260,9 +260,16 @@ def _with_breakdown(record: dict[str, Any]) -> dict[str, Any]:
             Allocation(a["request"], a["offer"], int(a["quantity"])) for a in record["plan"]["answer"]["allocations"]
         ]
         record["breakdown"] = cost_breakdown(problem, allocations)
+        # What else could have been done, priced by the same objective: nothing at all (every unit short),
+        # and the cheapest offer first without looking further (the greedy baseline of docs/matching.md).
+        record["alternatives"] = {
+            "no transfer at all": sum(r.quantity * r.shortage_penalty for r in problem.requests),
+            "cheapest offer first": greedy(problem).total_cost,
+        }
     except (ProblemError, KeyError, TypeError, ValueError) as exc:
         log.info("plan record %s: no cost breakdown: %s", record.get("seq"), exc)
         record["breakdown"] = None
+        record["alternatives"] = None
     return record
 
 
