@@ -185,12 +185,19 @@ def transfers(records_by_member: Mapping[str, Sequence[Record]], period: Period)
 Timeline = list[tuple[int, Sequence[Mapping[str, Any]]]]
 
 
-def _timeline(records: Sequence[Record], period: Period) -> Timeline:
-    """(second, lines) of a member's records up to the period's end, in seq order: read once, integrated
-    for each metric."""
+LOAN_RECORDS = frozenset({"lend", "borrow", "loan_return", "loan_sale"})
+
+
+def _timeline(records: Sequence[Record], period: Period, skip: frozenset[str] = frozenset()) -> Timeline:
+    """(second, lines) of a member's records up to the period's end, in seq order (records of the types in
+    `skip` left out): read once, integrated for each metric."""
     closes = period.closes
     ordered = sorted(records, key=lambda r: int(r["seq"]))
-    return [(_seconds(str(r["at"])), r.get("lines", [])) for r in ordered if str(r["at"]) < closes]
+    return [
+        (_seconds(str(r["at"])), r.get("lines", []))
+        for r in ordered
+        if str(r["at"]) < closes and r.get("type") not in skip
+    ]
 
 
 @dataclass(frozen=True)
@@ -294,25 +301,37 @@ class JointShare:
 
 def joint_purchase_shares(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[JointShare]:
     """Shares accepted in the period: the participant's `joint_purchase_share` record (its own word that it
-    owes the share) matching a share in the buyer's `joint_purchase` record (the buyer's claim)."""
-    claimed: dict[tuple[str, str], int] = {}
+    owes the share) matching a share for it in a `joint_purchase` record the buyer named in the message wrote
+    (the buyer's claim). Records only add evidence, never take it away: a second record of either side
+    cannot cancel a share both books show. Each (purchase, participant) counts once, in the period of the
+    participant's first acceptance record."""
+    claimed: dict[tuple[str, str, str], set[int]] = defaultdict(set)  # (purchase, buyer, participant) -> shares
     for records in records_by_member.values():
         for r in records:
             if r.get("type") == "joint_purchase" and r["node"] == r["joint_purchase"]["buyer"]:
                 p = r["joint_purchase"]
                 for sh in p["shares"]:
-                    claimed[(p["id"], sh["participant"])] = int(sh["share"])
-    out = []
+                    claimed[(p["id"], p["buyer"], sh["participant"])].add(int(sh["share"]))
+    accepted: dict[tuple[str, str], tuple[str, str, int]] = {}  # (purchase, participant) -> (at, buyer, share)
     for member, records in records_by_member.items():
-        for r in records:
-            if r.get("type") != "joint_purchase_share" or not period.holds(str(r.get("at"))):
+        for r in sorted(records, key=lambda r: int(r["seq"])):
+            if r.get("type") != "joint_purchase_share" or r["node"] != member:
                 continue
             m = r["joint_purchase"]
             share = int(m["share"])  # wire form: a decimal string
-            if m["participant"] != member or r["node"] != member or claimed.get((m["purchase"], member)) != share:
+            key = (m["purchase"], member)
+            if (
+                m["participant"] != member
+                or key in accepted
+                or share not in claimed.get((*key[:1], m["buyer"], member), set())
+            ):
                 continue
-            if share:
-                out.append(JointShare(m["purchase"], m["buyer"], member, share))
+            accepted[key] = (str(r["at"]), m["buyer"], share)
+    out = [
+        JointShare(purchase, buyer, participant, share)
+        for (purchase, participant), (at, buyer, share) in accepted.items()
+        if share and period.holds(at)
+    ]
     return sorted(out, key=lambda x: (x.purchase, x.participant.lower()))
 
 
@@ -330,61 +349,90 @@ class LoanCharge:
     reference: str  # the LoanReturn's id, or the loan's for a sale
 
 
+def _copies(records: Iterable[Record], type_: str, field: str) -> dict[str, list[tuple[str, Mapping[str, Any]]]]:
+    """message id -> [(record time, the message as recorded)] of one member's records of a type."""
+    out: dict[str, list[tuple[str, Mapping[str, Any]]]] = defaultdict(list)
+    for r in records:
+        if r.get("type") == type_:
+            out[str(r[field]["id"])].append((str(r["at"]), r[field]))
+    return out
+
+
+def _in_both(
+    a: Mapping[str, list[tuple[str, Mapping[str, Any]]]], b: Mapping[str, list[tuple[str, Mapping[str, Any]]]]
+) -> dict[str, tuple[str, str, Mapping[str, Any]]]:
+    """Messages both books hold, word for word: message id -> (first time in a, first time in b, message).
+    A copy only one side holds, or that differs, is no evidence; more copies never take evidence away."""
+    out = {}
+    for mid, copies in a.items():
+        for at_a, message in sorted(copies, key=lambda c: c[0]):
+            match = sorted(at for at, other in b.get(mid, []) if other == message)
+            if match:
+                out[mid] = (at_a, match[0], message)
+                break
+    return out
+
+
 def loan_charges(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[LoanCharge]:
-    """Every loan fee and loan sale of the period. A loan counts once both books hold it (the lender's `lend`,
-    the borrower's `borrow`, the same signed Loan); a return once both hold it (the same LoanReturn), dated
-    by the later of the two records; a sale once both wrote their `loan_sale`, of the units the borrower's
-    record says it kept (its own word), dated by the later record."""
-    lent: dict[str, Record] = {}
-    borrowed: dict[str, Mapping[str, Any]] = {}
-    returns: dict[str, dict[str, Record]] = defaultdict(dict)  # LoanReturn id -> {"lender"|"borrower": record}
-    sales: dict[str, dict[str, Record]] = defaultdict(dict)  # loan id -> {"lender"|"borrower": record}
-    for records in records_by_member.values():
-        for r in records:
-            kind = r.get("type")
-            if kind == "lend" and r["node"] == r["loan"]["lender"]:
-                lent[r["loan"]["loan"]] = r
-            elif kind == "borrow" and r["node"] == r["loan"]["borrower"]:
-                borrowed[r["loan"]["loan"]] = r["loan"]
-            elif kind == "loan_return":
-                back = r["loan_return"]
-                side = "borrower" if r["node"] == back["borrower"] else "lender"
-                returns[back["id"]][side] = r
-            elif kind == "loan_sale":
-                sale = r["loan_sale"]
-                side = "borrower" if r["node"] == sale["borrower"] else "lender" if r["node"] == sale["lender"] else ""
-                if side:
-                    sales[sale["loan"]][side] = r
+    """Every loan fee and loan sale of the period (docs/settlement.md, section 4b). A loan counts once the
+    lender's `lend` and the borrower's `borrow` records hold the same signed Loan, word for word; a return
+    once both members' `loan_return` records hold the same LoanReturn (its quantity, fee time: the earlier
+    record; period: the later); the sale once both wrote their `loan_sale`, of the units the confirmed returns
+    leave out of the loan (no side's count decides it), in the period of the later of the two records."""
+    own = {m: [r for r in rs if r["node"] == m] for m, rs in records_by_member.items()}
+    borrows = {m: _copies(rs, "borrow", "loan") for m, rs in own.items()}
+    lends = {m: _copies(rs, "lend", "loan") for m, rs in own.items()}
     out = []
-    for loan_id, terms in borrowed.items():
-        if loan_id not in lent or lent[loan_id]["loan"]["id"] != terms["id"]:
-            continue  # not the same signed Loan on both sides: reconcile names it
-        fee, price = int(terms["feePerUnitDay"]), int(terms["unitSalePrice"])
-        lent_at, due_at = int(terms["lentAt"]), int(terms["dueAt"])
-        lender, borrower = terms["lender"], terms["borrower"]
-        for rid, sides in returns.items():
-            if len(sides) < 2 or sides["lender"]["loan_return"]["loan"] != loan_id:
+    loans: dict[str, Mapping[str, Any]] = {}
+    for borrower, copies in borrows.items():
+        for borrowed in copies.values():
+            terms = borrowed[0][1]
+            lender = str(terms["lender"])
+            if terms["borrower"] != borrower or lender not in lends or str(terms["loan"]) in loans:
                 continue
-            if sides["lender"]["node"] != lender or sides["borrower"]["loan_return"]["borrower"] != borrower:
-                continue
-            at = max(str(sides["lender"]["at"]), str(sides["borrower"]["at"]))
-            if period.holds(at):
-                units = int(sides["lender"]["loan_return"]["quantity"])
-                amount = return_fee(units, fee, lent_at, _seconds(str(sides["lender"]["at"])))
-                out.append(LoanCharge(loan_id, lender, borrower, "loan_fee", amount, units, rid))
-        sold = sales.get(loan_id, {})
-        if len(sold) == 2 and period.holds(max(str(sold["lender"]["at"]), str(sold["borrower"]["at"]))):
-            units = int(sold["borrower"]["loan_sale"]["units"])
-            if units:
-                out.append(
-                    LoanCharge(
-                        loan_id, lender, borrower, "loan_fee", kept_fee(units, fee, lent_at, due_at), units, loan_id
-                    )
-                )
-                out.append(
-                    LoanCharge(loan_id, lender, borrower, "loan_sale", sale_amount(units, price), units, loan_id)
-                )
+            if terms["id"] in _in_both({terms["id"]: borrowed}, lends[lender]):  # else reconcile names it
+                loans[str(terms["loan"])] = terms
+    for terms in loans.values():
+        lender, borrower = str(terms["lender"]), str(terms["borrower"])
+        out += _charges_of(terms, own[lender], own[borrower], period)
     return sorted(out, key=lambda c: (c.kind, c.reference, c.loan))
+
+
+def _charges_of(
+    terms: Mapping[str, Any], lender_records: Sequence[Record], borrower_records: Sequence[Record], period: Period
+) -> list[LoanCharge]:
+    loan_id, lender, borrower = str(terms["loan"]), str(terms["lender"]), str(terms["borrower"])
+    fee, price = int(terms["feePerUnitDay"]), int(terms["unitSalePrice"])
+    lent_at, due_at, quantity = int(terms["lentAt"]), int(terms["dueAt"]), int(terms["quantity"])
+
+    def returns(records: Sequence[Record]) -> dict[str, list[tuple[str, Mapping[str, Any]]]]:
+        return _copies(
+            [r for r in records if r.get("loan_return", {}).get("loan") == loan_id], "loan_return", "loan_return"
+        )
+
+    backs = _in_both(returns(borrower_records), returns(lender_records))
+    out, returned = [], 0
+    for rid, (at_b, at_l, back) in sorted(backs.items()):
+        if back["borrower"] != borrower:
+            continue
+        units = min(int(back["quantity"]), quantity - returned)
+        returned += units
+        if units and period.holds(max(at_b, at_l)):
+            amount = return_fee(units, fee, lent_at, _seconds(min(at_b, at_l)))
+            out.append(LoanCharge(loan_id, lender, borrower, "loan_fee", amount, units, rid))
+
+    def sold_at(records: Sequence[Record]) -> str | None:
+        times = [str(r["at"]) for r in records if r.get("type") == "loan_sale" and r["loan_sale"]["loan"] == loan_id]
+        return min(times) if times else None
+
+    kept = quantity - returned
+    sold_l, sold_b = sold_at(lender_records), sold_at(borrower_records)
+    if kept > 0 and sold_l and sold_b and period.holds(max(sold_l, sold_b)):
+        out.append(
+            LoanCharge(loan_id, lender, borrower, "loan_fee", kept_fee(kept, fee, lent_at, due_at), kept, loan_id)
+        )
+        out.append(LoanCharge(loan_id, lender, borrower, "loan_sale", sale_amount(kept, price), kept, loan_id))
+    return out
 
 
 @dataclass(frozen=True)
@@ -468,8 +516,11 @@ def contributions(
         records = records_by_member[m]
         timeline = _timeline(records, period)
         mine = metrics[m]
+        # Parts borrowed are held for the borrower's own repairs, not for their owner: not stock held for others.
+        held_for_others = _timeline(records, period, LOAN_RECORDS)
         mine.consignment_unit_hours = (
-            _unit_seconds(timeline, period, lambda ln, m=m: ln["holder"] == m and ln["owner"] != m) // SECONDS_PER_HOUR
+            _unit_seconds(held_for_others, period, lambda ln, m=m: ln["holder"] == m and ln["owner"] != m)
+            // SECONDS_PER_HOUR
         )
         mine.reserved_unit_hours = (
             _unit_seconds(
@@ -503,29 +554,26 @@ class Award:
 
 
 def awards(records_by_member: Mapping[str, Sequence[Record]], period: Period) -> list[Award]:
-    """Arbitration awards of the period: a ruling counts once both parties recorded it (each node admits a
-    ruling only when the rule book's arbitrator signed it, so the payer's record is its own admission: a
-    payee alone cannot write itself an award), with the same award, payer and payee, dated by the later of
-    the two records."""
-    seen: dict[str, dict[str, tuple[str, Mapping[str, Any]]]] = defaultdict(dict)
-    for records in records_by_member.values():
-        for r in records:
-            if r.get("type") != "ruling":
-                continue
-            ruling = r["ruling"]
-            if _award(ruling) == 0 or r["node"] not in (ruling["payer"], ruling["payee"]):
-                continue
-            seen[ruling["id"]][r["node"]] = (str(r["at"]), ruling)
+    """Arbitration awards of the period: a ruling counts once both parties recorded it word for word (each node
+    admits a ruling only when the rule book's arbitrator signed it, so the payer's record is its own
+    admission: a payee alone cannot write itself an award, and a payer's second record cannot undo one),
+    dated by the later of the two parties' first records of it."""
+    rulings = {m: _copies([r for r in rs if r["node"] == m], "ruling", "ruling") for m, rs in records_by_member.items()}
     out = []
-    for rid, sides in sorted(seen.items()):
-        if len(sides) != 2:
-            continue
-        (at_a, a), (at_b, b) = sides.values()
-        if (_award(a), a["payer"], a["payee"]) != (_award(b), b["payer"], b["payee"]):
-            continue  # two rulings under one id: neither is evidence (reconcile and a dispute settle it)
-        if period.holds(max(at_a, at_b)):
-            out.append(Award(rid, a["payer"], a["payee"], _award(a)))
-    return out
+    seen: set[str] = set()
+    for payer, copies in rulings.items():
+        for rid, versions in copies.items():
+            ruling = versions[0][1]
+            if rid in seen or ruling["payer"] != payer or _award(ruling) == 0 or ruling["payee"] not in rulings:
+                continue
+            both = _in_both({rid: [v for v in versions if v[1]["payer"] == payer]}, rulings[ruling["payee"]])
+            if rid not in both:
+                continue
+            at_payer, at_payee, agreed = both[rid]
+            seen.add(rid)
+            if period.holds(max(at_payer, at_payee)):
+                out.append(Award(rid, agreed["payer"], agreed["payee"], _award(agreed)))
+    return sorted(out, key=lambda a: a.ruling)
 
 
 def _turnover(mine: Metrics, timeline: Timeline, period: Period, moved: Iterable[Transfer], m: str) -> None:

@@ -113,6 +113,8 @@ def _dealings(node: str, other: str, records: Iterable[Mapping[str, Any]]) -> di
             for sh in r["joint_purchase"]["shares"]:
                 if sh["participant"] == other:
                     out[("joint_purchase", r["joint_purchase"]["id"])] = {"share": int(sh["share"]), ROLE: "buyer"}
+        elif kind == "loan_refused" and r["loan"]["loan"] in between:
+            out[("loan", r["loan"]["loan"])][REFUSED] = True
         elif kind == "joint_purchase_share" and r["joint_purchase"]["buyer"] == other:
             share = int(r["joint_purchase"]["share"])  # wire form: a decimal string
             out[("joint_purchase", r["joint_purchase"]["purchase"])] = {"share": share, ROLE: "participant"}
@@ -120,6 +122,7 @@ def _dealings(node: str, other: str, records: Iterable[Mapping[str, Any]]) -> di
 
 
 ROLE = "_role"
+REFUSED = "_refused"  # the lender's node took back a loan the borrower refused: nothing to match
 
 
 def reconcile_dealings(
@@ -134,7 +137,9 @@ def reconcile_dealings(
         lv, rv = left.get((what, sid), {}), right.get((what, sid), {})
         if what == "joint_purchase" and not (lv and rv) and (lv or rv).get(ROLE) == "buyer":
             continue
-        for name in sorted((set(lv) | set(rv)) - {ROLE}):
+        if lv.get(REFUSED) or rv.get(REFUSED):
+            continue
+        for name in sorted((set(lv) | set(rv)) - {ROLE, REFUSED}):
             x, y = lv.get(name), rv.get(name)
             if x != y:
                 diffs.append(Difference(sid, name, x, y, what))

@@ -79,3 +79,4 @@ class LoanStatus(StrEnum):
     LENT = "lent"  # units are with the borrower, owned by the lender, until returned or due
     RETURNED = "returned"  # every unit came back before the due time
     SOLD = "sold"  # the due time passed: what was not back is the borrower's, at the loan's sale price
+    REFUSED = "refused"  # the borrower's node refused the Loan for good: the lender's units came back

@@ -2,8 +2,8 @@
 
 The buyer bought for several members: its node records the purchase with every participant's share, as the
 rule book in force computes it, and sends each participant a signed JointPurchase. A participant's node
-keeps it until its operator accepts (a share is a debt: no node takes one on for its owner); on acceptance
-it recomputes its share under the rule book named, records it (`joint_purchase_share`, the participant's
+keeps it, once its share checks out under the rule book in force, until its operator accepts (a share is a
+debt: no node takes one on for its owner); on acceptance it records it (`joint_purchase_share`, the participant's
 own word that it owes the share) and tells the buyer. The goods reach each participant as ordinary receipts
 with the purchase as their evidence.
 """
@@ -161,6 +161,7 @@ class JointPurchases(Steps):
     def accept(self, purchase: str) -> dict[str, Any]:
         """The participant's operator takes its share on: recorded, and the buyer told."""
         with session_scope(self.engine) as s:
+            serialize_writers(s, LEDGER)  # two clicks at once accept once (PostgreSQL reads before commits)
             share = s.get(JointPurchaseShare, (purchase, self.me))
             if share is None or share.envelope is None:
                 raise NotFound(f"no joint purchase {purchase} proposed to this node", purchase=purchase)
@@ -168,7 +169,6 @@ class JointPurchases(Steps):
                 raise AlreadyExists(f"joint purchase {purchase} was accepted already", record_seq=share.record_seq)
             msg = parse(json.loads(share.envelope))
             m = msg.as_(JointPurchaseMessage)
-            serialize_writers(s, LEDGER)
             fields = {
                 "lines": [],
                 "corrects": None,

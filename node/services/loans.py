@@ -33,6 +33,9 @@ from node.store.tables import Loan, Lot, StockBalance
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE_MINUTES = 60
+# How far a Loan's lentAt may lie from the borrower's clock when it arrives (delivery retries included: a
+# loan that took longer to arrive is refused, and its lender's node gives the units back, see given_back).
+LENT_AT_SKEW_SECONDS = 600
 
 
 def _at_partner(loan: Loan) -> Bucket:
@@ -114,6 +117,7 @@ class Loans(Steps):
         """The lender's operator lends what was asked, within the borrower's bounds, from one lot and place."""
         version = self.rules.active().policy.version
         with session_scope(self.engine) as s:
+            serialize_writers(s, LEDGER)  # before reading the loan: PostgreSQL reads before a writer's commit
             loan = self._mine(s, loan_id, as_lender=True)
             if loan.status != LoanStatus.REQUESTED:
                 raise AlreadyExists(f"loan {loan_id} is {loan.status!s} already", status=str(loan.status))
@@ -185,14 +189,19 @@ class Loans(Steps):
             raise MessageRefused("unknown_subject", f"this node asked {m['lender']} for no loan {m['loan']}")
         if loan.status != LoanStatus.REQUESTED:
             raise MessageRefused("replayed", f"loan {m['loan']} is {loan.status!s} already")
+        now = int(time.time())
         if (
             m["sku"] != loan.sku
             or m["quantity"] > loan.quantity
             or m["feePerUnitDay"] > loan.max_fee_per_unit_day
             or m["unitSalePrice"] > loan.max_unit_sale_price
-            or m["dueAt"] < loan.return_by
+            or m["dueAt"] != loan.return_by
         ):
             raise MessageRefused("terms", "the loan is not what was asked: SKU, quantity, fee, sale price or due time")
+        # Fees run from lentAt: a Loan dated in the past (or the future) would charge days nobody had the
+        # parts; one arriving after its due time could never be given back.
+        if abs(m["lentAt"] - now) > LENT_AT_SKEW_SECONDS or now >= m["dueAt"]:
+            raise MessageRefused("terms", f"lentAt must be within {LENT_AT_SKEW_SECONDS} s of now, before dueAt")
         self._take_terms(loan, m)
         if s.get(Lot, (loan.sku, loan.lot)) is None:  # parts: a lot known by its code, no expiry
             s.add(Lot(sku=loan.sku, code=loan.lot, expires_on=None, received_on=utc_now_iso()[:10]))
@@ -206,6 +215,7 @@ class Loans(Steps):
     def give_back(self, loan_id: str, quantity: int, location: str | None = None) -> dict[str, Any]:
         """Units go back from `location` (where the loan was put, unless named): before the due time only."""
         with session_scope(self.engine) as s:
+            serialize_writers(s, LEDGER)  # the due-time sale and a return never both act on one loan
             loan = self._mine(s, loan_id, as_lender=False)
             if loan.status != LoanStatus.LENT:
                 raise InvalidRequest(
@@ -250,6 +260,20 @@ class Loans(Steps):
         s.add(loan)
         return {"loan": loan.id, "record_seq": seq}
 
+    def given_back(self, s: Session, msg: SignedMessage) -> None:
+        """The borrower's node refused our Loan for good (terms, rule version, too late): the units never left
+        for its shelf, so they come back to ours, recorded (`loan_refused`), and the loan is refused."""
+        m = msg.as_(LoanMessage)
+        loan = s.get(Loan, m["loan"])
+        if loan is None or loan.lender != self.me or loan.status != LoanStatus.LENT or loan.returned:
+            return
+        shelf = Bucket(loan.sku, loan.lot, loan.from_location, self.me, self.me, StockStatus.AVAILABLE)
+        lines = [Posting(_at_partner(loan), -loan.quantity), Posting(shelf, loan.quantity)]
+        self._post(s, "loan_refused", lines, loan, f"{loan.borrower} refused the loan: {loan.quantity} back", msg)
+        loan.status = LoanStatus.REFUSED
+        s.add(loan)
+        log.info("loan %s refused by %s: %s units back at %s", loan.id, loan.borrower, loan.quantity, shelf.location)
+
     # -- the due time -----------------------------------------------------------------------------------------
     def sell_overdue(self, now: int | None = None) -> list[str]:
         """Each loan past its due time (the lender: past the grace too) becomes a sale of what is still out.
@@ -261,6 +285,7 @@ class Loans(Steps):
         sold = []
         for loan_id in ids:
             with session_scope(self.engine) as s:
+                serialize_writers(s, LEDGER)
                 loan = s.get(Loan, loan_id)
                 if loan is None or loan.status != LoanStatus.LENT:
                     continue

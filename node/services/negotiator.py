@@ -177,6 +177,8 @@ class Negotiator(Steps):
     def _given_back(self, s: Session, msg: SignedMessage) -> None:
         """A peer refused one of our messages for good. An Offer's reservation is released (the invitation was
         planned or closed meanwhile); an Invitation refused counts as that member's answer."""
+        if msg.type == "Loan":
+            self.loans.given_back(s, msg)
         if msg.type == "Offer":
             offer = s.get(TransferOffer, msg.message["id"])
             if offer is not None and offer.mine and offer.status == OfferStatus.OPEN:

@@ -35,7 +35,8 @@ class Quotes(Steps):
         if not named:
             return None
         if Web3.is_address(named):
-            return str(Web3.to_checksum_address(named))
+            address = str(Web3.to_checksum_address(named))
+            return address if self.directory.is_member(address) else None
         wanted = named.strip().lower()
         return next((m.address for m in self.directory.members() if m.active and m.name.lower() == wanted), None)
 

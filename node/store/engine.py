@@ -51,7 +51,9 @@ def add_new_columns(engine: Engine, metadata: MetaData | None = None) -> list[st
                 f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {column.type.compile(engine.dialect)}"
             )
             if default is not None:
-                value = literal(default).compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+                value = literal(default, column.type).compile(
+                    dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+                )
                 ddl += f" DEFAULT {value}" + ("" if column.nullable else " NOT NULL")
             with engine.begin() as conn:
                 conn.execute(text(ddl))

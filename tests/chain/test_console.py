@@ -171,6 +171,11 @@ def test_an_auditor_reads_only_and_a_form_without_the_sessions_csrf_token_change
     expect(page.locator("header")).to_contain_text("auditor (read-only)")
     expect(page.locator("section.sku")).to_contain_text("F1")
     assert page.locator("form[action='/console/stock/receipt']").count() == 0
+    # The audit token is the consortium's: another member's auditor sees stock, audit and statements, not what
+    # this node asks, offers or lends, nor its held drafts and live contributions.
+    page.get_by_role("link", name="Transfers").click()
+    expect(page.locator("main")).to_contain_text("sign in with its operator token")
+    assert page.locator("main table").count() == 0
     cookie = next(c for c in page.context.cookies() if c["name"] == "consortium_console")
     csrf = page.locator("input[name=csrf]").first.get_attribute("value")
     receipt = {"sku": "FORMULA-900G", "lot": "F9", "location": "WH", "quantity": "5", "expires_on": soon(100),

@@ -4,6 +4,7 @@ given back before the due time or sold at it on both sides; and the period's sta
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -152,3 +153,27 @@ def test_a_joint_purchase_and_two_loans_are_owed_in_the_period_statement(
         ("loan_sale", hz.address, xs.address, 3 * 5500),
     ]
     assert doc["payments"] == [{"from": hz.address, "to": xs.address, "amount": 60_000 + 300 + 450 + 16_500}]
+
+
+def test_a_loan_the_borrower_refuses_comes_back_to_the_lenders_shelf(nodes: NodeFactory) -> None:
+    hz = nodes.new("hz-refuse", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    xs = nodes.new("xs-refuse", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
+    stock_up(hz, [])
+    stock_up(xs, [("X1", soon(400), 50)])
+    asked = {"lender": xs.address, "sku": "FORMULA-900G", "location": "WH", "max_fee_per_unit_day": 200,
+             "max_unit_sale_price": 6000, "quantity": 4, "return_by": in_seconds(3600)}  # fmt: skip
+    with hz.client() as c:
+        loan_id = c.post("/loans", json=asked).json()["id"]
+    until(lambda: loan_on(xs, loan_id))
+    with sqlite3.connect(hz.db_path) as db:  # the borrower's node forgets it asked (as one restored from a backup)
+        db.execute("DELETE FROM loan WHERE id = ?", (loan_id,))
+    with xs.client() as c:
+        terms = {"lot": "X1", "from_location": "WH", "fee_per_unit_day": 150, "unit_sale_price": 5500}
+        assert c.post(f"/loans/{loan_id}/lend", json=terms).status_code == 200
+    # Refused for good (unknown_subject): the four units come back from the borrower's shelf to the lender's.
+    until(lambda: (x := loan_on(xs, loan_id)) is not None and x["status"] == "refused")
+    assert stock(xs) == {("WH", xs.address, 50)}
+    assert stock(hz) == set()
+    with xs.client() as c:
+        types = [r["record"]["type"] for r in c.get("/ledger/records", params={"limit": 100}).json()]
+    assert types[-2:] == ["lend", "loan_refused"]

@@ -139,6 +139,7 @@ def test_a_loan_charges_a_fee_per_unit_and_day_begun_for_units_back_and_sells_th
     ]
     assert {(f["from"], f["to"]) for f in s["flows"]} == {(P2, P1)}
     assert member(s, P1)["metrics"]["loan_fees_received"] == 360 + 1680
+    assert member(s, P2)["metrics"]["consignment_unit_hours"] == 0  # borrowed for itself, not held for P1
     assert member(s, P1)["metrics"]["value_supplied"] == 17_000
     assert s["payments"] == [{"from": P2, "to": P1, "amount": 360 + 1680 + 17_000}]
 
@@ -162,12 +163,43 @@ def test_a_loan_the_borrower_never_recorded_charges_nothing_whatever_the_lender_
     assert build_statement(books.records, PERIOD, "0x01", SettlementTerms())["flows"] == []
 
 
-def test_the_units_sold_are_those_the_borrower_says_it_kept() -> None:
+def test_the_units_sold_are_those_the_confirmed_returns_leave_whatever_either_side_counts() -> None:
     books = Books(P1, P2)
     loan(books, P1, P2, 3)
-    sell(books, P1, P2, 3, borrower_units=2)  # the books differ: the debtor's own word is what it owes
+    give_back(books, P1, P2, "0xback1", 1, "2026-11-04T08:30:00.000000Z", "2026-11-04T09:00:00.000000Z")
+    sell(books, P1, P2, 3, borrower_units=0)  # both books' counts are wrong: neither decides
     s = build_statement(books.records, PERIOD, "0x01", SettlementTerms())
     assert [f["amount"] for f in s["flows"] if f["kind"] == "loan_sale"] == [2 * 8500]
+
+
+def test_more_records_from_one_side_never_create_inflate_or_cancel_a_debt() -> None:
+    books = Books(B, P1, P2)
+    loan(books, P1, P2, 3)
+    give_back(books, P1, P2, "0xback1", 1, "2026-11-04T08:30:00.000000Z", "2026-11-04T09:00:00.000000Z")
+    sell(books, P1, P2, 2)
+    joint_purchase(books, "2026-11-03T09:00:00.000000Z", {B: 200, P1: 300, P2: 500}, {B: 2, P1: 3, P2: 5}, [P1])
+    books.add(
+        B, "ruling", "2026-11-20T00:00:00.000000Z", ruling={"id": "0xr1", "award": "500", "payer": P1, "payee": B}
+    )
+    books.add(
+        P1, "ruling", "2026-11-20T00:00:01.000000Z", ruling={"id": "0xr1", "award": "500", "payer": P1, "payee": B}
+    )
+    honest = build_statement(books.records, PERIOD, "0x01", SettlementTerms())["flows"]
+    # The lender: a sale naming itself as borrower, and its copy of the return with more units.
+    self_sale = {"loan": "0xloan", "lender": P1, "borrower": P1, "units": 1000, "unit_sale_price": 8500}
+    books.add(P1, "loan_sale", "2026-11-09T09:30:00.000000Z", loan_sale=self_sale)
+    books.add(P1, "loan_return", "2026-11-04T09:00:01.000000Z",
+              loan_return={"id": "0xback1", "loan": "0xloan", "borrower": P2, "quantity": "500"})  # fmt: skip
+    # The borrower: another Loan for the same loan; a participant: a purchase naming itself as buyer; the
+    # payer: the ruling again with no award.
+    books.add(P2, "borrow", "2026-11-02T08:00:01.000000Z", loan={**books.records[P2][0]["loan"], "id": "0xjunk"})
+    own_claim = {"id": "0xp1", "buyer": P1, "shares": [{"participant": P1, "units": 3, "share": 0}]}
+    books.add(P1, "joint_purchase", "2026-11-03T11:00:00.000000Z", joint_purchase=own_claim)
+    books.add(P1, "ruling", "2026-11-20T00:00:02.000000Z", ruling={"id": "0xr1", "award": "0", "payer": P1, "payee": B})
+    assert build_statement(books.records, PERIOD, "0x01", SettlementTerms())["flows"] == honest
+    assert sorted(f["kind"] for f in honest) == [
+        "arbitration_award", "joint_purchase_share", "loan_fee", "loan_fee", "loan_sale"
+    ]  # fmt: skip
 
 
 @given(

@@ -96,6 +96,7 @@ async def sign_in(request: Request) -> Response:
         max_age=sessions.MAX_AGE_SECONDS,
         httponly=True,
         samesite="strict",
+        secure=request.url.scheme == "https",  # behind a TLS proxy the cookie never travels in clear
         path="/",
     )
     return response
@@ -202,8 +203,10 @@ def stock_page(services: NodeServices, session: ConsoleSession, query: dict[str,
     by_sku: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for b in balances:
         by_sku[b.sku].append({**b.model_dump(), "expires_on": expiry.get((b.sku, b.lot))})
-    decisions, problem = _attempt(
-        "the rule book's suggestions", lambda: decisions_now(services.rules, services.settings.safety_stock)
+    decisions, problem = (
+        _attempt("the rule book's suggestions", lambda: decisions_now(services.rules, services.settings.safety_stock))
+        if session.operator
+        else (None, None)  # the operator's, as GET /rules/decisions is: an auditor sees the stock and records
     )
     return {
         "by_sku": dict(by_sku),
@@ -221,6 +224,10 @@ def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[
     negotiator = services.negotiator
     if negotiator is None:
         return {"unavailable": "negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)"}
+    if not session.operator:
+        # The audit token is the consortium's: what this node asks, offers and lends stays its operator's, as
+        # the API keeps it behind the operator token.
+        return {"unavailable": "Transfers are this node's own business: sign in with its operator token to see them."}
     today = datetime.now(UTC).date()
     with session_scope(services.engine) as s:
         requests = [r.model_dump() for r in negotiation_api.list_requests(s)]
@@ -285,13 +292,13 @@ def rules_page(services: NodeServices, session: ConsoleSession, query: dict[str,
         "active_problem": active_problem,
         "history": history or [],
         "history_problem": history_problem,
-        "held": rules.held(),
+        "held": rules.held() if session.operator else [],
         "book": book,
         "matrix": matrix,
         "rows": sorted({row for cells in matrix.values() for row in cells}),
         "sandbox": None,
         # The book in force, to edit: a sandbox run starts from what is, not from an empty page.
-        "sandbox_book": rules.body(active.policy.version) if active is not None else "",
+        "sandbox_book": rules.body(active.policy.version) if active is not None and session.operator else "",
         "conflicts": [],
         "sandbox_metrics": (
             ("plan_cost", "plan cost"),
@@ -354,7 +361,14 @@ def settlement_page(services: NodeServices, session: ConsoleSession, query: dict
     today = datetime.now(UTC).date()
     start = _date(query.get("from")) or today.replace(day=1)
     end = _date(query.get("to")) or today
-    view, problem = _attempt("the contributions", lambda: settlements.live_contributions(start, end))
+    view, problem = (
+        _attempt("the contributions", lambda: settlements.live_contributions(start, end))
+        if session.operator
+        else (
+            None,
+            "The live contributions are the operator's (as GET /settlement/contributions is); statements follow.",
+        )
+    )
     who = Names(services)
     rows = settlements.statements()
     details = []
@@ -612,7 +626,8 @@ def _book_from(form: FormData) -> dict[str, Any]:
 @router.post("/rules/try", response_class=HTMLResponse)
 async def post_try(request: Request) -> Response:
     """The sandbox: this node's history replayed under an edited or uploaded rule book beside the one in
-    force; nothing changes, so the report is shown at once (no redirect)."""
+    force. The book is held here (as POST /rules/try does), nothing else changes, so the report is shown at
+    once (no redirect)."""
     session = _session(request)
     form = await request.form()
     if session is None:
