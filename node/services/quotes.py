@@ -42,7 +42,7 @@ class Quotes(Steps):
 
     def ask_due(self, safety_floor: int) -> list[QuoteRequest]:
         """Send every quote request the rules in force ask for now; the ones sent."""
-        decisions = decisions_now(self.rules, safety_floor)
+        decisions = decisions_now(self.rules, safety_floor, by_location=False)
         wanted = [
             (d["sku"], a)
             for d in decisions["skus"]

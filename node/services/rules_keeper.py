@@ -286,7 +286,7 @@ def request_facts(inv: Invitation) -> RequestFacts:
     )
 
 
-def decisions_now(rules: RuleKeeper, safety_floor: int) -> dict[str, Any]:
+def decisions_now(rules: RuleKeeper, safety_floor: int, by_location: bool = True) -> dict[str, Any]:
     """What the active rule book computes for this node today: each SKU's safety level (with the demand behind
     it) and the business rules that fire, as action suggestions. Reads in one transaction, then decides."""
     a = rules.active()
@@ -308,14 +308,20 @@ def decisions_now(rules: RuleKeeper, safety_floor: int) -> dict[str, Any]:
                 placed[(b.sku, b.location)][0] += b.quantity if b.status == StockStatus.AVAILABLE else 0
                 placed[(b.sku, b.location)][1] += b.quantity
         demand = daily_demand(s, today, [code for code, _ in skus])
-        at_location = location_demand(s, today, [code for code, _ in skus])
+        # Per location reads the issue records of the demand window: asked for by people (the API, the
+        # console), not by the node's own minute-by-minute check of its rules (node/services/quotes.py).
+        at_location = location_demand(s, today, [code for code, _ in skus]) if by_location else {}
     out = []
     for code, facts in skus:
         held, total = available[code], on_hand[code]
         safety = policy.safety(policy.estimate(demand[code]), facts, held, total, calendar, safety_floor)
         env = policy.env(sku=facts, stock=StockFacts(held, safety.level, total), calendar=calendar)
         fired = policy.suggestions(env)
-        places = sorted({loc for (k, loc) in placed if k == code} | {loc for (k, loc) in at_location if k == code})
+        places = (
+            sorted({loc for (k, loc) in placed if k == code} | {loc for (k, loc) in at_location if k == code})
+            if by_location
+            else []
+        )
         locations = []
         for loc in places:
             held_here, total_here = placed.get((code, loc), [0, 0])

@@ -8,10 +8,10 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
+from node.store.records import LEDGER
 from node.store.tables import DemandDay, Record
 
 DEMAND_HISTORY_DAYS = 56
-LEDGER_KIND = "ledger"  # node/store/pool.py's LEDGER (pool imports this module)
 
 
 def daily_demand(s: Session, today: date, skus: Iterable[str], days: int = DEMAND_HISTORY_DAYS) -> dict[str, list[int]]:
@@ -40,7 +40,7 @@ def location_demand(
     per_day: dict[tuple[str, str], list[int]] = {}
     rows = s.exec(
         select(Record.at, Record.body).where(
-            Record.kind == LEDGER_KIND, Record.type == "issue", col(Record.at) >= since.isoformat()
+            Record.kind == LEDGER, Record.type == "issue", col(Record.at) >= since.isoformat()
         )
     ).all()
     for at, body in rows:

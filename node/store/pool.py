@@ -21,10 +21,8 @@ from node.domain.ledger import (
 )
 from node.domain.states import OfferStatus
 from node.errors import AlreadyExists, NotFound
-from node.store.records import append_record, serialize_writers
+from node.store.records import LEDGER, append_record, serialize_writers
 from node.store.tables import DemandDay, Location, Lot, Record, Sku, StockBalance, TransferOffer
-
-LEDGER = "ledger"
 
 
 def add_sku(session: Session, sku: Sku) -> Sku:

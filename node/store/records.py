@@ -12,6 +12,8 @@ from chain.canonical import canonical_json, leaf_hash_of_canonical
 from node.domain.times import utc_now_iso
 from node.store.tables import Record
 
+LEDGER = "ledger"  # the kind of the ledger records (movements, transfers, loans, rulings...)
+
 
 def serialize_writers(session: Session, kind: str) -> None:
     """Let one writer of `kind` at a time read balances and the last seq, then write.
