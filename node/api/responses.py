@@ -105,6 +105,12 @@ class SetAsideOut(BaseModel):
     replenishment_requests: int = Field(description="requests no worker could read: see node.log")
 
 
+class OutboxHealthOut(BaseModel):
+    waiting_messages: int = Field(description="signed messages to other members not delivered yet")
+    refused_messages: int = Field(description="messages a member refused for good (what they held was given back)")
+    oldest_attempts: int = Field(description="delivery attempts of the longest-waiting message")
+
+
 class HealthOut(BaseModel):
     status: str = Field(
         description='"ok", or "degraded" while anything is set aside, unconfirmed, being anchored again, or the '
@@ -113,6 +119,7 @@ class HealthOut(BaseModel):
     node: str
     address: str
     anchoring: AnchoringHealthOut
+    outbox: OutboxHealthOut
     set_aside: SetAsideOut
     projection: ProjectionOut
 

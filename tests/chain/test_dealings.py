@@ -177,3 +177,7 @@ def test_a_loan_the_borrower_refuses_comes_back_to_the_lenders_shelf(nodes: Node
     with xs.client() as c:
         types = [r["record"]["type"] for r in c.get("/ledger/records", params={"limit": 100}).json()]
     assert types[-2:] == ["lend", "loan_refused"]
+    # The lender's operator sees it on the node's health: one message refused for good, none waiting.
+    with xs.client() as c:
+        outbox = c.get("/health").json()["outbox"]
+    assert (outbox["waiting_messages"], outbox["refused_messages"]) == (0, 1)

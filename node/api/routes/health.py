@@ -7,12 +7,12 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from node.api.deps import ServicesDep
-from node.api.responses import AnchoringHealthOut, HealthOut, ProjectionOut, SetAsideOut
-from node.domain.states import RequestStatus
+from node.api.responses import AnchoringHealthOut, HealthOut, OutboxHealthOut, ProjectionOut, SetAsideOut
+from node.domain.states import OutboxStatus, RequestStatus
 from node.services.anchoring import waiting_records
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
-from node.store.tables import ReplenishmentRequest
+from node.store.tables import OutboxMessage, ReplenishmentRequest
 
 router = APIRouter(tags=["node"])
 
@@ -23,6 +23,10 @@ def health(services: ServicesDep) -> HealthOut:
     anchoring = services.anchoring
     with session_scope(services.engine) as s:
         set_aside = s.exec(select(func.count()).where(ReplenishmentRequest.status == RequestStatus.SET_ASIDE)).one()
+        waiting, oldest_attempts = s.exec(
+            select(func.count(), func.max(OutboxMessage.attempts)).where(OutboxMessage.status == OutboxStatus.PENDING)
+        ).one()
+        refused = s.exec(select(func.count()).where(OutboxMessage.status == OutboxStatus.REFUSED)).one()
     differences = services.projection.differences
     degraded = bool(set_aside) or bool(differences) or (anchoring is not None and anchoring.degraded)
     return HealthOut(
@@ -37,6 +41,9 @@ def health(services: ServicesDep) -> HealthOut:
             confirmations=anchoring.confirmations if anchoring else 0,
             unconfirmed_batches=anchoring.unconfirmed if anchoring else 0,
             reanchoring=sorted(seq for _kind, seq in anchoring.reanchoring) if anchoring else [],
+        ),
+        outbox=OutboxHealthOut(
+            waiting_messages=waiting, refused_messages=refused, oldest_attempts=int(oldest_attempts or 0)
         ),
         set_aside=SetAsideOut(replenishment_requests=set_aside),
         projection=ProjectionOut(checked=differences is not None, differences=differences or []),
