@@ -50,7 +50,8 @@ class NodeSettings(BaseSettings):
 
     # Size trigger: a batch is anchored as soon as this many records wait...
     anchor_batch_size: int = Field(default=500, ge=1)
-    # ...time trigger: or when the oldest waiting record is this old.
+    # ...time trigger: or when the oldest waiting record is this old. A node that formed no batch for this long
+    # anchors a new record at once: batches are at most one per interval (and kind) unless full.
     anchor_interval_seconds: float = Field(default=2.0, gt=0)
     # Upper bound on one batch; one transaction anchors it whatever its size.
     anchor_max_leaves: int = Field(default=200_000, ge=1)

@@ -150,6 +150,10 @@ class RecordOut(BaseModel):
     leaf: str
 
 
+class MovementBatchOut(BaseModel):
+    records: list[RecordOut] = Field(description="one record per movement, in the batch's order")
+
+
 class FlushOut(BaseModel):
     anchored_batches: int
 

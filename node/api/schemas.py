@@ -141,6 +141,16 @@ MovementIn = Annotated[
 ]
 
 
+# A WMS or POS syncs a shift's movements at once; 1,000 of the largest movements stay well inside MAX_BODY_BYTES.
+MAX_BATCH_MOVEMENTS = 1000
+
+
+class MovementBatchIn(Strict):
+    """Movements written in order, all or none."""
+
+    movements: list[MovementIn] = Field(min_length=1, max_length=MAX_BATCH_MOVEMENTS)
+
+
 class InvitationIn(Strict):
     sku: Code
     quantity: StrictInt = Field(gt=0, le=MAX_SAFE)

@@ -212,6 +212,11 @@ class AnchoringService:
         # (kind, seq) the chain lost, not yet anchored again; replaced, never mutated, so /health reads it whole.
         self.reanchoring: frozenset[tuple[str, int]] = frozenset()
         self._reconciled_at = float("-inf")  # monotonic time of the last comparison with the chain
+        # Monotonic time each kind's last batch was formed. A record arriving on an idle node is anchored at
+        # once; under load, batches are at least `interval_seconds` apart (or full): latency when it is cheap,
+        # at most one transaction per interval and kind when it is not.
+        self._last_formed: dict[str, float] = {}
+        self._written_since_wake: dict[str, int] = {}
 
     def writer(self) -> AnchorWriter:
         if self._writer is None:
@@ -260,11 +265,16 @@ class AnchoringService:
             self._confirm()
         return anchored
 
+    def _idle_for_an_interval(self, kind: str) -> bool:
+        return time.monotonic() - self._last_formed.get(kind, float("-inf")) >= self.policy.interval_seconds
+
     def _due(self, kind: str, force: bool) -> bool:
         count, oldest = waiting_records(self.engine, kind)
         return bool(count) and (
-            count >= self.policy.batch_size
-            or (oldest is not None and (force or _age_seconds(oldest) >= self.policy.interval_seconds))
+            force
+            or count >= self.policy.batch_size
+            or self._idle_for_an_interval(kind)
+            or (oldest is not None and _age_seconds(oldest) >= self.policy.interval_seconds)
         )
 
     def _send(self, kind: str, batches: list[AnchorBatch], force: bool) -> int:
@@ -277,6 +287,7 @@ class AnchoringService:
             formed = form_batch(self.engine, kind, self.policy.max_leaves)
             if formed is None:
                 break
+            self._last_formed[kind] = time.monotonic()
             send_batch(self.engine, self.writer(), formed)
             sent += 1
         return sent
@@ -290,8 +301,21 @@ class AnchoringService:
         )
 
     def notify(self) -> None:
-        """A record was written: wake up early to check the size trigger."""
+        """Wake up now: something may be due."""
         self._wake.set()
+
+    def written(self, records: dict[str, int]) -> None:
+        """Records were committed, so many of each kind (node/store/records.py tells): wake up if they may be due
+        now, that is if they may fill a batch or their kind formed no batch for an interval; otherwise the next
+        tick takes them. Called on the writer's thread: it only counts and sets an event."""
+        wake = False
+        for kind, n in records.items():
+            waiting = self._written_since_wake.get(kind, 0) + n
+            self._written_since_wake[kind] = waiting
+            wake = wake or waiting >= self.policy.batch_size or self._idle_for_an_interval(kind)
+        if wake:
+            self._written_since_wake = {}
+            self._wake.set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="anchoring", daemon=True)

@@ -33,6 +33,8 @@ from node.services.side import Side
 from node.services.signer import Signer
 from node.settings import NodeSettings
 from node.store.engine import make_engine
+from node.store.group_commit import GroupCommit
+from node.store.records import on_records_committed
 
 PEER_TIMEOUT_SECONDS = 10.0
 # Record kinds this node anchors: its ledger, and the final settlement statements it signed.
@@ -64,6 +66,9 @@ class NodeServices:
             self.rules.add_file(Path(settings.rulebook_file))
         self.negotiator = self._negotiator() if self.directory else None
         self.anchoring = self._anchoring()
+        if self.anchoring is not None:
+            on_records_committed(self.engine, self.anchoring.written)
+        self.ledger_writer = GroupCommit(self.engine)
         self.projection = ProjectionCheck(self.engine)
 
     def _negotiator(self) -> Negotiator:
@@ -110,6 +115,7 @@ class NodeServices:
     def stop(self) -> None:
         if self.negotiator is not None:
             self.negotiator.stop()
+        self.ledger_writer.stop()
         if self.anchoring is not None:
             self.anchoring.stop()
         self.peer_client.close()

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from node.domain.ledger import (
     Bucket,
@@ -51,6 +50,7 @@ def require_sku(session: Session, code: str) -> Sku:
     sku = session.get(Sku, code)
     if sku is None:
         raise NotFound(f"unknown SKU {code}", sku=code)
+    _keep(session, sku)
     return sku
 
 
@@ -58,6 +58,7 @@ def require_location(session: Session, code: str) -> Location:
     location = session.get(Location, code)
     if location is None:
         raise NotFound(f"unknown location {code}", location=code)
+    _keep(session, location)
     return location
 
 
@@ -66,6 +67,7 @@ def ensure_lot(session: Session, sku: str, lot: str, expires_on: str | None) -> 
     today = datetime.now(UTC).date().isoformat()
     found = session.get(Lot, (sku, lot))
     if found is not None:
+        _keep(session, found)
         if found.received_on is None:
             found.received_on = today
             session.add(found)
@@ -83,8 +85,10 @@ def record_movement(session: Session, node: str, movement: Movement, expires_on:
         require_location(session, movement.to_location)
     if movement.type == "receipt":
         ensure_lot(session, movement.sku, movement.lot, expires_on)
-    elif session.get(Lot, (movement.sku, movement.lot)) is None:
+    elif (lot := session.get(Lot, (movement.sku, movement.lot))) is None:
         raise NotFound(f"unknown lot {movement.lot} of {movement.sku}", lot=movement.lot)
+    else:
+        _keep(session, lot)
     postings = postings_for(movement)
     serialize_writers(session, LEDGER)
     write_postings(session, postings)
@@ -107,37 +111,27 @@ def _count_demand(session: Session, sku: str, day: str, issued: int) -> None:
 
 
 def write_postings(session: Session, postings: Sequence[Posting]) -> None:
-    buckets = {p.bucket for p in postings}
-    rows = {_bucket(row): row for row in _balance_rows(session, buckets)}
-    new = apply_postings({b: row.quantity for b, row in rows.items()}, postings)
+    serialize_writers(session, LEDGER)  # balances are read and written by one ledger writer at a time
+    rows = {p.bucket: _balance_row(session, p.bucket) for p in postings}
+    new = apply_postings({b: row.quantity for b, row in rows.items() if row is not None}, postings)
     for bucket, qty in new.items():
         row = rows.get(bucket)
         if row is None:
             row = StockBalance(**bucket.__dict__, quantity=qty)
         row.quantity = qty
         session.add(row)
-    session.flush()
+        _keep(session, row)
 
 
-def _balance_rows(session: Session, buckets: set[Bucket]) -> Sequence[StockBalance]:
-    if not buckets:
-        return []
-    clauses = [
-        and_(
-            col(StockBalance.sku) == b.sku,
-            col(StockBalance.lot) == b.lot,
-            col(StockBalance.location) == b.location,
-            col(StockBalance.owner) == b.owner,
-            col(StockBalance.holder) == b.holder,
-            col(StockBalance.status) == b.status,
-        )
-        for b in buckets
-    ]
-    return session.exec(select(StockBalance).where(or_(*clauses)).with_for_update()).all()
+def _balance_row(session: Session, b: Bucket) -> StockBalance | None:
+    return session.get(StockBalance, (b.sku, b.lot, b.location, b.owner, b.holder, b.status))
 
 
-def _bucket(row: StockBalance) -> Bucket:
-    return Bucket(row.sku, row.lot, row.location, row.owner, row.holder, row.status)
+def _keep(session: Session, row: object) -> None:
+    """Hold a row for the session's life. The identity map holds rows weakly, so a SKU, a lot or a balance read
+    by one movement would be read again by the next; held, the next finds it without a query (a group of
+    movements written in one transaction mostly touches the same few rows)."""
+    session.info.setdefault("kept", {})[id(row)] = row
 
 
 def change_reservation(

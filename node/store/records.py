@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import weakref
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import Engine, event, func, text
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from chain.canonical import canonical_json, leaf_hash_of_canonical
@@ -14,22 +18,61 @@ from node.store.tables import Record
 
 LEDGER = "ledger"  # the kind of the ledger records (movements, transfers, loans, rulings...)
 
+log = logging.getLogger(__name__)
+
+# Who wants to know, per database, that records were committed (the anchoring service: it anchors at once
+# when the node was idle instead of at its next tick). Keyed weakly: an engine disposed of takes its listener.
+_committed_listeners: weakref.WeakKeyDictionary[Engine, Callable[[dict[str, int]], None]] = weakref.WeakKeyDictionary()
+
+
+def on_records_committed(engine: Engine, listener: Callable[[dict[str, int]], None]) -> None:
+    """Call `listener({kind: n})` after every commit on `engine` that appended records (any writer, any thread)."""
+    _committed_listeners[engine] = listener
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _tell_listeners(session: OrmSession) -> None:
+    written = session.info.pop("records_appended", None)
+    listener = _committed_listeners.get(session.bind) if isinstance(session.bind, Engine) else None
+    if written and listener is not None:
+        try:
+            listener(written)
+        except Exception:  # a wake-up hint only: the commit stands whatever the listener does
+            log.exception("records-committed listener failed")
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _forget_appended(session: OrmSession) -> None:
+    session.info.pop("records_appended", None)
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_transaction(session: OrmSession, transaction: Any) -> None:
+    """What was known inside a transaction (its locks, its last seqs) ends with it."""
+    if transaction.parent is None:
+        session.info.pop("writer_locks", None)
+        session.info.pop("last_record", None)
+
 
 def serialize_writers(session: Session, kind: str) -> None:
     """Let one writer of `kind` at a time read balances and the last seq, then write.
 
     SQLite gets this from BEGIN IMMEDIATE (node/store/engine.py); PostgreSQL from a transaction-scoped advisory
-    lock, so two concurrent requests can neither both spend the same stock nor take the same seq.
+    lock, so two concurrent requests can neither both spend the same stock nor take the same seq. Taken once
+    per transaction (the lock is held to its end).
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    held = session.info.setdefault("writer_locks", set())
+    if kind not in held:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:kind))"), {"kind": kind})
+        held.add(kind)
 
 
 def append_record(session: Session, kind: str, node: str, type_: str, fields: dict[str, Any]) -> Record:
     """Add one record inside the caller's transaction (it commits or rolls back with the caller's change)."""
     serialize_writers(session, kind)
-    last = session.exec(select(func.max(Record.seq)).where(Record.kind == kind)).one()
-    seq = int(last or 0) + 1
+    seq = _last_seq(session, kind) + 1
     body: dict[str, Any] = {"kind": kind, "node": node, "seq": seq, "type": type_, "at": utc_now_iso()}
     body.update(fields)
     canonical = canonical_json(body)
@@ -41,9 +84,23 @@ def append_record(session: Session, kind: str, node: str, type_: str, fields: di
         body=canonical.decode("utf-8"),
         leaf=leaf_hash_of_canonical(canonical).hex(),
     )
+    # Not flushed here: the commit (or a savepoint's release) writes a group's records in one statement.
     session.add(record)
-    session.flush()
+    appended = session.info.setdefault("records_appended", {})
+    appended[kind] = appended.get(kind, 0) + 1
+    session.info.setdefault("last_record", {})[kind] = record
     return record
+
+
+def _last_seq(session: Session, kind: str) -> int:
+    """The kind's last seq: read once per transaction (which holds the writers' lock), then counted on. The
+    remembered record must still be in the session: one appended in a savepoint rolled back since was expunged,
+    and its seq is free again."""
+    last: Record | None = session.info.get("last_record", {}).get(kind)
+    if last is not None and last in session:
+        return last.seq
+    found = session.exec(select(func.max(Record.seq)).where(Record.kind == kind)).one()
+    return int(found or 0)
 
 
 def record_body(record: Record) -> dict[str, Any]:

@@ -240,22 +240,54 @@ def test_audit_records_filter_by_time(nodes: NodeFactory, since: str) -> None:
     assert httpx.get(f"{node.url}/audit/records", params={"since": "yesterday"}).status_code == 422
 
 
-def test_size_trigger_anchors_a_full_batch_before_the_time_trigger(nodes: NodeFactory) -> None:
+def test_an_idle_node_anchors_at_once_then_waits_for_a_full_batch_or_the_interval(nodes: NodeFactory) -> None:
     node = nodes.new("size-trigger", CONSORTIUM_ANCHOR_BATCH_SIZE="3", CONSORTIUM_ANCHOR_INTERVAL_SECONDS="3600")
-    seed(node)  # 1 record: below the size trigger, and the time trigger is an hour away
+    seed(node)  # 1 record on a node that anchored nothing for an interval: anchored at once, alone
+    (first,) = wait_anchored(node)
+    assert first["anchor"]["seq"] == 1 and first["anchor"]["leaf_count"] == 1
+    issue = {"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1}
     with node.client() as c:
-        c.post(
-            "/ledger/movements",
-            json={"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1},
-        ).raise_for_status()
+        for _ in range(2):
+            c.post("/ledger/movements", json=issue).raise_for_status()
+        # Below the size trigger and an hour from the last batch: they wait, however often the thread steps.
         time.sleep(1.5)
-        assert {d["status"] for d in httpx.get(f"{node.url}/audit/records").json()["items"]} == {"pending"}
-        c.post(
-            "/ledger/movements",
-            json={"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1},
-        ).raise_for_status()
+        assert c.get("/health").json()["anchoring"]["waiting_records"] == 2
+        assert [d["status"] for d in httpx.get(f"{node.url}/audit/records").json()["items"]] == [
+            "anchored",
+            "pending",
+            "pending",
+        ]
+        c.post("/ledger/movements", json=issue).raise_for_status()  # the third fills a batch
     docs = wait_anchored(node)
-    assert {d["anchor"]["seq"] for d in docs} == {1} and docs[0]["anchor"]["leaf_count"] == 3
+    assert [d["anchor"]["seq"] for d in docs] == [1, 2, 2, 2] and docs[-1]["anchor"]["leaf_count"] == 3
+
+
+def test_a_batch_of_movements_is_written_in_order_or_not_at_all(nodes: NodeFactory) -> None:
+    node = nodes.new("batch")
+    seed(node)  # 100 units of F1 at WH
+    issue = {"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 30}
+    receipt = {"type": "receipt", "sku": "FORMULA-900G", "lot": "F2", "location": "WH", "quantity": 5,
+               "expires_on": "2031-01-01"}  # fmt: skip
+    with node.client() as c:
+        before = snapshot(node)
+        # The fourth would overdraw F1 (4 x 30 > 100): nothing of the batch is kept, and the refusal names it.
+        refused = c.post("/ledger/movements/batch", json={"movements": [receipt, issue, issue, issue, issue]})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "insufficient_stock" and refused.json()["detail"]["index"] == 4
+        assert refused.json()["detail"]["shortfall"] == 20
+        assert snapshot(node) == before
+        unknown = c.post("/ledger/movements/batch", json={"movements": [issue, {**issue, "lot": "NOPE"}]})
+        assert unknown.status_code == 404 and unknown.json()["detail"]["index"] == 1
+        assert snapshot(node) == before
+        assert c.post("/ledger/movements/batch", json={"movements": []}).status_code == 422
+        written = c.post("/ledger/movements/batch", json={"movements": [receipt, issue, issue, issue]})
+        assert written.status_code == 201, written.text
+        records = written.json()["records"]
+        assert [r["record"]["type"] for r in records] == ["receipt", "issue", "issue", "issue"]
+        assert [r["record"]["seq"] for r in records] == [2, 3, 4, 5]
+        stock = {(b["lot"], b["location"]): b["quantity"] for b in c.get("/stock").json()}
+        assert stock == {("F1", "WH"): 10, ("F2", "WH"): 5}
+    assert len(wait_anchored(node)) == 5
 
 
 def test_openapi_is_served(nodes: NodeFactory) -> None:

@@ -29,9 +29,11 @@ def test_a_batch_the_chain_lost_is_anchored_again_with_the_same_root_and_anchori
     node = nodes.new("rolled-back")
     seed(node)
     wait_anchored(node)
-    for _ in range(3):
-        issue(node, 3)
-        wait_anchored(node)
+    three = {"movements": [{"type": "issue", "sku": "FORMULA-900G", "lot": "F1", "location": "WH", "quantity": 1}] * 3}
+    with node.client() as c:
+        for _ in range(3):  # three records committed together (one batch request), anchored together
+            c.post("/ledger/movements/batch", json=three).raise_for_status()
+            wait_anchored(node)
     before = batches(node)
     assert [b["seq"] for b in before] == [1, 2, 3, 4]
     head = int(rpc(nodes.anvil.rpc_url, "eth_blockNumber"), 16)

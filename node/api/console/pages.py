@@ -485,8 +485,11 @@ def _said(exc: Exception) -> str:
 
 def _movement(services: NodeServices, body: dict[str, Any]) -> str:
     movement = MOVEMENT.validate_python(body)
-    out = ledger_api.post_movement(movement, services, services.engine, services.address)
-    return f"{body['type']} recorded as record {out.record.seq}"
+    me = services.address
+    (record,) = ledger_api.write_movements(
+        services, me, [(ledger_api.movement_of(movement, me), getattr(movement, "expires_on", None))]
+    )
+    return f"{body['type']} recorded as record {record.seq}"
 
 
 def _evidence(form: FormData, *names: str) -> list[dict[str, str]]:

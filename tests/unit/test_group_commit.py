@@ -1,0 +1,70 @@
+"""Group commit (node/store/group_commit.py): many requests' writes in one transaction, each all-or-nothing."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from node.errors import NotFound
+from node.store.engine import make_engine, session_scope
+from node.store.group_commit import GroupCommit
+from node.store.records import LEDGER, append_record
+from node.store.tables import Record, Sku
+
+
+def test_writes_queued_while_a_group_is_written_go_in_the_next_group_and_a_refused_one_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    writer = GroupCommit(engine)
+    release = threading.Event()
+
+    def held(s: Session) -> int:
+        release.wait()  # the writer is busy with this group while the others queue up
+        return append_record(s, LEDGER, "0xme", "receipt", {"n": -1}).seq
+
+    def write(k: int) -> int:
+        def work(s: Session) -> int:
+            s.add(Sku(code=f"SKU-{k}", name=f"sku {k}"))
+            seq = append_record(s, LEDGER, "0xme", "receipt", {"n": k}).seq
+            if k in (3, 7):
+                raise NotFound(f"refused {k}")
+            return seq
+
+        return writer.write(work)
+
+    with ThreadPoolExecutor(11) as pool:
+        first = pool.submit(writer.write, held)
+        queued = [pool.submit(write, k) for k in range(10)]
+        while writer._queue.qsize() < 10:  # every write is queued behind the busy writer
+            threading.Event().wait(0.01)
+        release.set()
+        assert first.result() == 1
+        outcomes = []
+        for k, f in enumerate(queued):
+            with pytest.raises(NotFound) if k in (3, 7) else nullcontext():
+                outcomes.append((k, f.result()))
+    writer.stop()
+    assert writer.groups == 2 and writer.written == 9
+    # Seqs stay gapless: the refused writes' records were rolled back with their savepoints.
+    assert sorted(seq for _k, seq in outcomes) == list(range(2, 10))
+    with session_scope(engine) as s:
+        assert [r.seq for r in s.exec(select(Record).order_by(Record.seq)).all()] == list(range(1, 10))
+        assert sorted(x.code for x in s.exec(select(Sku)).all()) == sorted(
+            f"SKU-{k}" for k in range(10) if k not in (3, 7)
+        )
+
+
+def test_a_write_is_answered_only_after_its_commit(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    writer = GroupCommit(engine)
+    seq = writer.write(lambda s: append_record(s, LEDGER, "0xme", "receipt", {}).seq)
+    # Another connection sees it the moment the call returns.
+    with Session(make_engine(f"sqlite:///{tmp_path / 'node.db'}")) as other:
+        assert other.exec(select(Record.seq)).all() == [seq]
+    writer.stop()
