@@ -60,10 +60,13 @@ def anchor_all(chain_rpc: str, anchors: str, key: str, n: int, batch_size: int, 
     }
 
 
-def run() -> list[dict[str, object]]:
+def run(
+    sizes: tuple[tuple[int, int], ...] = ((100_000, 100_000), (10_000, 500), (1_000, 1)),
+) -> list[dict[str, object]]:
+    """`sizes`: (records, batch size) pairs."""
     rows = []
     with bench_chain() as chain, tempfile.TemporaryDirectory() as tmp:
-        for n, batch in ((100_000, 100_000), (10_000, 500), (1_000, 1)):
+        for n, batch in sizes:
             key = chain.new_member(f"bench-{batch}")
             rows.append(anchor_all(chain.anvil.rpc_url, chain.deployment.anchors, key, n, batch, Path(tmp)))
     return rows

@@ -9,9 +9,9 @@ from bench.common import best_of, machine, timed
 from chain.merkle import MerkleTree, fold_proof, merkle_root
 
 
-def run() -> list[dict[str, object]]:
+def run(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> list[dict[str, object]]:
     rows = []
-    for n in (10_000, 100_000, 1_000_000):
+    for n in sizes:
         leaves = [hashlib.sha256(i.to_bytes(8, "big")).digest() for i in range(n)]
         tree, build = best_of(3, lambda leaves=leaves: MerkleTree(leaves))  # type: ignore[misc]
         _, root_only = best_of(3, lambda leaves=leaves: merkle_root(leaves))  # type: ignore[misc]

@@ -1,6 +1,6 @@
 """A node's write path beside its ceiling, in the same run: `POST /ledger/movements` (one receipt per request)
 and `POST /ledger/movements/batch` (a WMS syncing many at once) on a real node process (uvicorn, one worker,
-SQLite WAL, synchronous FULL, anchoring on Anvil at the default 2 s interval), against bench/ceiling.py (bare
+SQLite WAL, synchronous FULL, anchoring on Anvil at the default interval), against bench/ceiling.py (bare
 FastAPI + SQLModel + SQLite inserting one row per POST), measured alternately with the same load client.
 """
 
@@ -21,6 +21,7 @@ from bench.common import machine
 from bench.load import measure, receipt
 from chain.processes import free_port
 from node.launch.nodes import TEST_RULEBOOK, NodeFactory, genesis_of, stock_up
+from node.settings import NodeSettings
 
 
 def _ceiling(db: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -54,7 +55,8 @@ def run(
         factory = NodeFactory(chain.anvil, chain.deployment, Path(tmp))
         ceiling, ceiling_url = _ceiling(Path(tmp) / "ceiling.db")
         try:
-            node = factory.new("writer", CONSORTIUM_ANCHOR_INTERVAL_SECONDS="2")
+            interval = NodeSettings.model_fields["anchor_interval_seconds"].default  # the default, not the tests'
+            node = factory.new("writer", CONSORTIUM_ANCHOR_INTERVAL_SECONDS=str(interval))
             stock_up(node, [])
             warm = min(1.0, seconds / 5)
             for n in clients:

@@ -8,7 +8,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_anchoring, bench_audit, bench_merkle, bench_proofs, bench_rules, bench_safety_stock
+from bench import (
+    bench_anchoring,
+    bench_audit,
+    bench_matching,
+    bench_merkle,
+    bench_offers,
+    bench_proofs,
+    bench_rules,
+    bench_safety_stock,
+    bench_settlement,
+    bench_story,
+    bench_write_path,
+)
 from bench.common import machine
 
 
@@ -21,6 +33,11 @@ def main() -> None:
         ("audit", bench_audit),
         ("rules", bench_rules),
         ("safety_stock", bench_safety_stock),
+        ("settlement", bench_settlement),
+        ("matching", bench_matching),
+        ("story", bench_story),
+        ("offers", bench_offers),
+        ("write_path", bench_write_path),
     ):
         result = module.run()
         for row in result if isinstance(result, list) else [result]:

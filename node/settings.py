@@ -50,9 +50,11 @@ class NodeSettings(BaseSettings):
 
     # Size trigger: a batch is anchored as soon as this many records wait...
     anchor_batch_size: int = Field(default=500, ge=1)
-    # ...time trigger: or when the oldest waiting record is this old. A node that formed no batch for this long
-    # anchors a new record at once: batches are at most one per interval (and kind) unless full.
-    anchor_interval_seconds: float = Field(default=2.0, gt=0)
+    # ...time trigger: a record waits at most about this long. A node that formed no batch for this long anchors
+    # a new record at once; batches are at most one per interval (and kind) unless full. 0.5 s keeps a transfer's
+    # records anchored within a second on Anvil or a private chain (at most 2 transactions a second per kind
+    # under load); on a public chain, where each transaction costs gas, raise it (e.g. 60).
+    anchor_interval_seconds: float = Field(default=0.5, gt=0)
     # Upper bound on one batch; one transaction anchors it whatever its size.
     anchor_max_leaves: int = Field(default=200_000, ge=1)
     anchor_enabled: bool = True
@@ -60,6 +62,9 @@ class NodeSettings(BaseSettings):
     # (a reorg may drop it: it is anchored again). 0 suits Anvil; a public or QBFT chain wants its finality depth.
     anchor_confirmations: int = Field(default=0, ge=0)
     chain_retry_max_seconds: float = Field(default=10.0, gt=0)
+    # Membership and the rule book schedule are followed from the chain's events this often, and answered from
+    # memory in between (node/services/chain_view.py states the staleness); 0 asks the chain for every message.
+    chain_follow_seconds: float = Field(default=0.5, ge=0)
 
     # Negotiation: what stays this node's own choice. Radius, deadlines, trigger, prices and freight come
     # from the rule book the RuleRegistry says is active.

@@ -217,6 +217,7 @@ class AnchoringService:
         # at most one transaction per interval and kind when it is not.
         self._last_formed: dict[str, float] = {}
         self._written_since_wake: dict[str, int] = {}
+        self._next_due: float | None = None  # monotonic time records waiting now become due
 
     def writer(self) -> AnchorWriter:
         if self._writer is None:
@@ -270,12 +271,16 @@ class AnchoringService:
 
     def _due(self, kind: str, force: bool) -> bool:
         count, oldest = waiting_records(self.engine, kind)
-        return bool(count) and (
+        due = bool(count) and (
             force
             or count >= self.policy.batch_size
             or self._idle_for_an_interval(kind)
             or (oldest is not None and _age_seconds(oldest) >= self.policy.interval_seconds)
         )
+        if count and not due:  # the thread wakes when they are due, not at its next tick
+            at = self._last_formed.get(kind, float("-inf")) + self.policy.interval_seconds
+            self._next_due = min(self._next_due or at, at)
+        return due
 
     def _send(self, kind: str, batches: list[AnchorBatch], force: bool) -> int:
         """The formed batches in order, then new batches while records are due."""
@@ -337,6 +342,9 @@ class AnchoringService:
                 self.last_error = None
                 delay = 0.0
                 wait = min(self.policy.interval_seconds / 2, 1.0)
+                if self._next_due is not None:
+                    wait = max(0.0, min(wait, self._next_due - time.monotonic()))
+                    self._next_due = None
             except (ChainUnavailable, AnchorRejected) as exc:
                 # Outage or a race with our own earlier transaction: back off; the next step asks the
                 # chain first, so nothing is sent twice.

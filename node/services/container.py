@@ -20,9 +20,11 @@ from web3 import Web3
 
 from chain.anchor_client import AnchorWriter
 from chain.registry_client import MemberRegistryClient
+from chain.rules_client import RuleRegistryClient
 from chain.tx import connect
 from negotiation.messages import Domain
 from node.services.anchoring import AnchoringService, AnchorPolicy
+from node.services.chain_view import ChainView
 from node.services.directory import Directory
 from node.services.negotiator import NegotiationPolicy, Negotiator
 from node.services.outbox import Outbox
@@ -52,7 +54,13 @@ class NodeServices:
         self.web3: Web3 = connect(settings.rpc_url)
         self.peer_client = peer_client or httpx.Client(timeout=PEER_TIMEOUT_SECONDS)
         registry = MemberRegistryClient(self.web3, settings.registry_address) if settings.registry_address else None
-        self.directory = Directory(registry, self.address) if registry else None
+        rules = RuleRegistryClient(self.web3, settings.rules_address) if settings.rules_address else None
+        self.chain_view = (
+            ChainView(self.web3, registry, rules, settings.chain_follow_seconds)
+            if registry is not None and settings.chain_follow_seconds > 0
+            else None
+        )
+        self.directory = Directory(registry, self.address, self.chain_view) if registry else None
         self.rules = RuleKeeper(
             self.engine,
             self.web3,
@@ -62,13 +70,16 @@ class NodeServices:
             lambda: settings.public_url or f"http://{settings.host}:{settings.port}",
             self.peer_client,
         )
+        self.rules.view = self.chain_view
         if settings.rulebook_file:
             self.rules.add_file(Path(settings.rulebook_file))
         self.negotiator = self._negotiator() if self.directory else None
         self.anchoring = self._anchoring()
         if self.anchoring is not None:
             on_records_committed(self.engine, self.anchoring.written)
-        self.ledger_writer = GroupCommit(self.engine)
+        self.writer = GroupCommit(self.engine)
+        if self.negotiator is not None:
+            self.negotiator.writer = self.writer
         self.projection = ProjectionCheck(self.engine)
 
     def _negotiator(self) -> Negotiator:
@@ -107,6 +118,8 @@ class NodeServices:
     def start(self) -> None:
         """The background workers: anchoring and the negotiation outbox/trigger; the projection check."""
         self.projection.start()
+        if self.chain_view is not None:
+            self.chain_view.start()
         if self.anchoring is not None:
             self.anchoring.start()
         if self.negotiator is not None:
@@ -115,7 +128,9 @@ class NodeServices:
     def stop(self) -> None:
         if self.negotiator is not None:
             self.negotiator.stop()
-        self.ledger_writer.stop()
+        self.writer.stop()
+        if self.chain_view is not None:
+            self.chain_view.stop()
         if self.anchoring is not None:
             self.anchoring.stop()
         self.peer_client.close()

@@ -1,6 +1,7 @@
 """Who the members are, where they are and where their nodes answer: the member registry, read from the chain.
 
-Every look-up is a chain call; callers make them before a database transaction opens, never inside one.
+A look-up is a chain call unless the node follows the registry's events (chain_view.py); callers make them
+before a database transaction opens, never inside one.
 """
 
 from __future__ import annotations
@@ -8,21 +9,24 @@ from __future__ import annotations
 from chain.registry_client import MemberInfo, MemberRegistryClient
 from negotiation.geo import distance_m
 from node.errors import InvalidMovement
+from node.services.chain_view import ChainView
 
 
 class Directory:
-    def __init__(self, registry: MemberRegistryClient, me: str) -> None:
+    def __init__(self, registry: MemberRegistryClient, me: str, view: ChainView | None = None) -> None:
+        """`view`: the registry followed from its events (chain_view.py); without one, every look-up asks."""
         self.registry = registry
         self.me = me
+        self.view = view
 
     def member(self, address: str) -> MemberInfo:
-        return self.registry.member(address)
+        return self.view.member(address) if self.view is not None else self.registry.member(address)
 
     def members(self) -> list[MemberInfo]:
         return self.registry.members()
 
     def is_member(self, address: str) -> bool:
-        return self.registry.member(address).active
+        return self.member(address).active
 
     def distance_m(self, other: str) -> int:
         """Metres between this node's member and another member."""

@@ -40,6 +40,7 @@ from node.services.settlements import Settlements
 from node.services.side import Side, Steps
 from node.services.transfers import Transfers
 from node.store.engine import session_scope
+from node.store.group_commit import GroupCommit
 from node.store.pool import record_movement, release_offer
 from node.store.tables import Invitation, Lot, ReplenishmentRequest, SeenMessage, StockBalance, TransferOffer
 
@@ -99,6 +100,8 @@ class Negotiator(Steps):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._guard: MessageGuard | None = None
+        # The node's group commit (node/store/group_commit.py), set by its services; None: a transaction each.
+        self.writer: GroupCommit | None = None
         self.settlements: Settlements | None = None
 
     def add_settlements(self, settlements: Settlements) -> None:
@@ -121,10 +124,17 @@ class Negotiator(Steps):
         Signature, membership, the rule book in force and distances are read before the transaction opens."""
         msg = self.guard.verify(envelope)
         inbound = self._inbound(msg)
-        with session_scope(self.engine) as s:
+
+        def admit(s: Session) -> dict[str, Any]:
             MessageGuard.remember(msg, lambda signer, nonce, mid: _remember(s, signer, nonce, mid))
             log_message(s, msg, Direction.IN)
-            result = self.steps[msg.type](s, msg, inbound)
+            return self.steps[msg.type](s, msg, inbound)
+
+        if self.writer is not None:  # with the node's other writes, many messages to a transaction
+            result = self.writer.write(admit)
+        else:
+            with session_scope(self.engine) as s:
+                result = admit(s)
         self.outbox.kick()
         self._answered()
         return {"accepted": msg.type, "id": msg.message["id"], **result}

@@ -36,6 +36,7 @@ from negotiation.rules.engine import Policy, RequestFacts, SkuFacts, StockFacts
 from node.domain.ledger import StockStatus
 from node.domain.times import utc_now_iso
 from node.errors import ChainUnreachable, NotFound, RuleBookNotActive, RuleBookRejected
+from node.services.chain_view import ChainView
 from node.store.demand import daily_demand, location_demand
 from node.store.engine import session_scope
 from node.store.tables import Invitation, RuleBookVersion, Sku, StockBalance
@@ -80,6 +81,8 @@ class RuleKeeper:
         self._reader: RuleRegistryClient | None = None
         self._fetch_failed: dict[str, float] = {}  # version -> monotonic time before which not to ask again
         self._lock = threading.Lock()
+        # Set by the node's services: the version in force followed from the chain's events (chain_view.py).
+        self.view: ChainView | None = None
         self._load_held()
 
     def _load_held(self) -> None:
@@ -156,7 +159,8 @@ class RuleKeeper:
         """The policy of the version the chain says is active now; refuses if this node cannot run it."""
         try:
             registry = self._registry()
-            version, block = registry.active()
+            followed = self.view.active() if self.view is not None else None
+            version, block = followed or registry.active()
             if version == NO_VERSION:
                 raise RuleBookNotActive("the rule registry has no active version")
             policy = self.policy_of(version) or self._fetch(version)

@@ -87,7 +87,7 @@ def write_movements(services: NodeServices, me: str, movements: list[tuple[Movem
                 raise
         return records, any_sold
 
-    records, sold = services.ledger_writer.write(write)
+    records, sold = services.writer.write(write)
     if sold:
         assert negotiator is not None
         negotiator.outbox.kick()
