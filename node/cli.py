@@ -67,22 +67,25 @@ def node_serve() -> None:
     if missing:
         raise typer.BadParameter(f"a node serves only with its own key and token: set {' and '.join(missing)}")
     configure_logging(settings.log_level)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "log_level": "warning",
+        "access_log": False,
+        # A flood of peers or clients gets 503s beyond this many requests at once, not a node out of memory.
+        "limit_concurrency": settings.max_concurrent_requests,
+    }
+    if settings.workers > 1:  # each worker process builds its own app from the same environment
+        uvicorn.run("node.api.app:create_app_from_environment", factory=True, workers=settings.workers, **options)
+        return
     try:
         served = create_app(settings)
     except Exception:
         logging.getLogger("node").exception("node %s did not start", settings.node_name)
         raise typer.Exit(1) from None
     # Our handler formats uvicorn's lines too (log_config=None); requests are logged by the app, with their id.
-    uvicorn.run(
-        served,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        # A flood of peers or clients gets 503s beyond this many requests at once, not a node out of memory.
-        limit_concurrency=settings.max_concurrent_requests,
-    )
+    uvicorn.run(served, **options)
 
 
 @app.command("up")

@@ -43,6 +43,9 @@ class NodeSettings(BaseSettings):
     public_url: str | None = None
     # Requests served at once; beyond it uvicorn answers 503 (each body is bounded too: node/api/limits.py).
     max_concurrent_requests: int = Field(default=256, ge=1)
+    # Worker processes serving HTTP on one database; one of them runs the background work (leader.py). More
+    # than one pays off on PostgreSQL (README, "Scaling out").
+    workers: int = Field(default=1, ge=1, le=64)
 
     rpc_url: str = "http://127.0.0.1:8545"
     registry_address: str | None = None

@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from node.api.console import pages as console
 from node.api.errors import install_error_handlers
 from node.api.limits import RequestLimits
-from node.api.logs import RequestIdMiddleware
+from node.api.logs import RequestIdMiddleware, configure_logging
 from node.api.routes import audit, health, ledger, loans, negotiation, pool, purchases, rules, settlement
 from node.services.container import NodeServices
 from node.settings import NodeSettings
@@ -28,6 +28,17 @@ def _without_credentials(url: str) -> str:
     if parts.username is None and parts.password is None:
         return url
     return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one worker process when a node serves with several (uvicorn imports this factory in each)."""
+    settings = NodeSettings()
+    configure_logging(settings.log_level)
+    try:
+        return create_app(settings)
+    except Exception:
+        log.exception("a worker of node %s did not start", settings.node_name)
+        raise
 
 
 def create_app(settings: NodeSettings, services: NodeServices | None = None) -> FastAPI:

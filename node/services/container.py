@@ -26,6 +26,7 @@ from negotiation.messages import Domain
 from node.services.anchoring import AnchoringService, AnchorPolicy
 from node.services.chain_view import ChainView
 from node.services.directory import Directory
+from node.services.leader import Leadership
 from node.services.negotiator import NegotiationPolicy, Negotiator
 from node.services.outbox import Outbox
 from node.services.projection import ProjectionCheck
@@ -81,6 +82,7 @@ class NodeServices:
         if self.negotiator is not None:
             self.negotiator.writer = self.writer
         self.projection = ProjectionCheck(self.engine)
+        self.leadership: Leadership | None = None
 
     def _negotiator(self) -> Negotiator:
         settings, directory = self.settings, self.directory
@@ -116,16 +118,26 @@ class NodeServices:
         )
 
     def start(self) -> None:
-        """The background workers: anchoring and the negotiation outbox/trigger; the projection check."""
-        self.projection.start()
+        """The chain view in every worker process; the background work (anchoring, the negotiation outbox and
+        trigger, the projection check) in the one elected among a node's workers (node/services/leader.py)."""
         if self.chain_view is not None:
             self.chain_view.start()
+        if self.settings.workers > 1:
+            self.leadership = Leadership(self.engine, self._start_background_work)
+            self.leadership.start()
+        else:
+            self._start_background_work()
+
+    def _start_background_work(self) -> None:
+        self.projection.start()
         if self.anchoring is not None:
             self.anchoring.start()
         if self.negotiator is not None:
             self.negotiator.start()
 
     def stop(self) -> None:
+        if self.leadership is not None:
+            self.leadership.stop()
         if self.negotiator is not None:
             self.negotiator.stop()
         self.writer.stop()

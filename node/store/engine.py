@@ -20,7 +20,12 @@ def make_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
         _tune_sqlite(engine, sqlite_synchronous)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    SQLModel.metadata.create_all(engine)
+    # Several worker processes of one node start at once: one creates the tables while the others wait
+    # (SQLite's BEGIN IMMEDIATE, PostgreSQL's transaction-scoped advisory lock), then find them made.
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('consortium-node-schema'))"))
+        SQLModel.metadata.create_all(conn)
     add_new_columns(engine)
     return engine
 

@@ -46,6 +46,13 @@ def _forget_appended(session: OrmSession) -> None:
     session.info.pop("records_appended", None)
 
 
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _locks_may_be_gone(session: OrmSession, _previous: Any) -> None:
+    """A rollback to a savepoint releases the locks taken since (PostgreSQL's advisory locks too): the next
+    writer in the transaction takes the lock again."""
+    session.info.pop("writer_locks", None)
+
+
 @event.listens_for(OrmSession, "after_transaction_end")
 def _forget_transaction(session: OrmSession, transaction: Any) -> None:
     """What was known inside a transaction (its locks, its last seqs) ends with it."""

@@ -9,7 +9,7 @@ import pytest
 
 from chain.merkle import fold_proof
 from node.launch.nodes import NodeFactory
-from tests.helpers import race_for_stock, seed, snapshot, wait_anchored
+from tests.helpers import race_for_stock, seed, snapshot, wait_anchored, workers_share_writes_and_anchor_once
 
 BAD_REQUESTS = [
     (
@@ -299,6 +299,10 @@ def test_openapi_is_served(nodes: NodeFactory) -> None:
 
 def test_concurrent_requests_never_overdraw_stock(nodes: NodeFactory) -> None:
     race_for_stock(nodes.new("race"))
+
+
+def test_two_workers_on_sqlite_share_the_writes_and_anchor_each_record_once(nodes: NodeFactory) -> None:
+    workers_share_writes_and_anchor_once(nodes.new("sqlite-workers", CONSORTIUM_WORKERS="2"), workers=2)
 
 
 def test_flush_on_a_node_without_anchoring_says_so(nodes: NodeFactory) -> None:

@@ -8,7 +8,15 @@ from collections.abc import Iterator
 import pytest
 
 from node.launch.nodes import NodeFactory
-from tests.helpers import consortium, issue, race_for_stock, seed, snapshot, wait_anchored
+from tests.helpers import (
+    consortium,
+    issue,
+    race_for_stock,
+    seed,
+    snapshot,
+    wait_anchored,
+    workers_share_writes_and_anchor_once,
+)
 from tests.helpers.postgres import PostgresServer
 
 
@@ -46,3 +54,15 @@ def test_concurrent_requests_never_overdraw_stock_on_postgresql(nodes: NodeFacto
         conn.execute(text("CREATE DATABASE race"))
     url = postgres_url.rsplit("/", 1)[0] + "/race"
     race_for_stock(nodes.new("pg-race", DATABASE_URL=url, CONSORTIUM_DATABASE_URL=url))
+
+
+def test_two_workers_on_postgresql_share_the_writes_and_anchor_each_record_once(
+    nodes: NodeFactory, postgres_url: str
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text("CREATE DATABASE workers"))
+    url = postgres_url.rsplit("/", 1)[0] + "/workers"
+    node = nodes.new("pg-workers", DATABASE_URL=url, CONSORTIUM_DATABASE_URL=url, CONSORTIUM_WORKERS="2")
+    workers_share_writes_and_anchor_once(node, workers=2)

@@ -120,3 +120,19 @@ def race_for_stock(node: RunningNode, stock: int = 100, requests: int = 140, rec
     assert [r["record"]["seq"] for r in records] == list(range(1, stock + receipts + 2))
     assert {(b["location"], b["quantity"]) for b in balances} == {("SHOP", 1)}
     assert len(balances) == receipts
+
+
+def workers_share_writes_and_anchor_once(node: RunningNode, workers: int) -> None:
+    """A node served by several worker processes: concurrent writes keep every promise (race_for_stock), every
+    record is anchored exactly once in gapless batches, and one worker alone ran the background work."""
+    race_for_stock(node)
+    docs = wait_anchored(node)
+    assert len(docs) == 141  # the seed's receipt, 100 issues, 40 receipts
+    batches = httpx.get(f"{node.url}/audit/batches").json()
+    assert [b["seq"] for b in batches] == list(range(1, len(batches) + 1))
+    assert sum(b["leaf_count"] for b in batches) == len(docs)
+    log = node.process.log_path.read_text()
+    assert log.count(f"node {node.process.name} started") == workers
+    assert log.count("runs the node's background work") == 1
+    result = consortium("audit", "verify", "--rpc", node.process.env["CONSORTIUM_RPC_URL"], "--node", node.url)
+    assert result.returncode == 0, result.stdout + result.stderr
