@@ -12,20 +12,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from web3 import Web3
 
-from bench.chainkit import bench_chain
+from bench.chainkit import bench_nodes
 from bench.common import machine
 from bench.load import measure
 from negotiation.messages import Domain, new_id, new_nonce, parse, recover_signer, sign
-from node.launch.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, NodeFactory, genesis_of, soon, stock_up, until
+from node.launch.nodes import HANGZHOU, XIAOSHAN, soon, stock_up, until
 from node.settings import NodeSettings
 
 
@@ -72,39 +70,33 @@ def run(
 ) -> list[dict[str, Any]]:
     """`profile`: a file to write a py-spy profile of the requester's node to (py-spy on the PATH)."""
     rows: list[dict[str, Any]] = []
-    with bench_chain(genesis_of(TEST_RULEBOOK)) as chain, tempfile.TemporaryDirectory(prefix="offers-") as tmp:
-        factory = NodeFactory(chain.anvil, chain.deployment, Path(tmp))
-        try:
-            for followed in follow:
-                every = NodeSettings.model_fields["chain_follow_seconds"].default if followed else 0
-                env = {"CONSORTIUM_CHAIN_FOLLOW_SECONDS": str(every)}
-                tag = "followed" if followed else "asked"
-                hz = factory.new(f"hz-{tag}", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1], **env)
-                xs = factory.new(f"xs-{tag}", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1], **env)
-                stock_up(hz, [])
-                stock_up(xs, [("L1", soon(400), 1_000_000)])
-                needed = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
-                with hz.client() as c:
-                    c.post(
-                        "/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 10, "needed_by": needed}
-                    )
-                    until(lambda c=c: c.get("/negotiation/offers").json())
-                with sqlite3.connect(hz.db_path) as db:
-                    (envelope,) = db.execute("SELECT envelope FROM negotiationmessage WHERE type = 'Offer'").fetchone()
-                w3 = Web3(Web3.HTTPProvider(chain.anvil.rpc_url))
-                domain = Domain("consortium-inventory", int(w3.eth.chain_id), chain.deployment.registry)
-                bodies = signed_copies(json.loads(envelope), domain, xs.key, 20_000)
-                floor = recovery_rate(domain, bodies)
-                spy = _profiler(hz.process.proc, profile, seconds) if profile else None
-                fresh = _each_once(bodies)
-                for n in clients:
-                    got = measure(hz.url, hz.token, n, seconds, min(1.0, seconds / 5), fresh, PATH)
-                    rows.append({"what": f"offers in, membership and rule book {tag}", **got,
-                                 "recoveries_per_s_one_core": round(floor)})  # fmt: skip
-                if spy is not None:
-                    spy.wait()
-        finally:
-            factory.stop_all()
+    with bench_nodes("offers-") as (chain, factory, _tmp):
+        for followed in follow:
+            every = NodeSettings.model_fields["chain_follow_seconds"].default if followed else 0
+            env = {"CONSORTIUM_CHAIN_FOLLOW_SECONDS": str(every)}
+            tag = "followed" if followed else "asked"
+            hz = factory.new(f"hz-{tag}", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1], **env)
+            xs = factory.new(f"xs-{tag}", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1], **env)
+            stock_up(hz, [])
+            stock_up(xs, [("L1", soon(400), 1_000_000)])
+            needed = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+            with hz.client() as c:
+                c.post("/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 10, "needed_by": needed})
+                until(lambda c=c: c.get("/negotiation/offers").json())
+            with sqlite3.connect(hz.db_path) as db:
+                (envelope,) = db.execute("SELECT envelope FROM negotiationmessage WHERE type = 'Offer'").fetchone()
+            w3 = Web3(Web3.HTTPProvider(chain.anvil.rpc_url))
+            domain = Domain("consortium-inventory", int(w3.eth.chain_id), chain.deployment.registry)
+            bodies = signed_copies(json.loads(envelope), domain, xs.key, 20_000)
+            floor = recovery_rate(domain, bodies)
+            spy = _profiler(hz.process.proc, profile, seconds) if profile else None
+            fresh = _each_once(bodies)
+            for n in clients:
+                got = measure(hz.url, hz.token, n, seconds, min(1.0, seconds / 5), fresh, PATH)
+                rows.append({"what": f"offers in, membership and rule book {tag}", **got,
+                             "recoveries_per_s_one_core": round(floor)})  # fmt: skip
+            if spy is not None:
+                spy.wait()
     return rows
 
 

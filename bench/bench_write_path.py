@@ -9,19 +9,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.chainkit import bench_chain
+from bench.chainkit import bench_nodes
 from bench.common import machine
 from bench.load import measure, receipt
 from chain.processes import free_port
-from node.launch.nodes import TEST_RULEBOOK, NodeFactory, genesis_of, stock_up
+from node.launch.nodes import stock_up
 from node.settings import NodeSettings
+
+# The node's own defaults, not the tests' (NodeFactory anchors every 0.2 s).
+DEFAULTS = {"CONSORTIUM_ANCHOR_INTERVAL_SECONDS": str(NodeSettings.model_fields["anchor_interval_seconds"].default)}
 
 
 def _ceiling(db: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -50,13 +52,12 @@ def batch_of(size: int) -> Any:
 def run(
     clients: tuple[int, ...] = (1, 8, 32), seconds: float = 10.0, batch_sizes: tuple[int, ...] = (100,)
 ) -> list[dict[str, Any]]:
+    """The node on SQLite, one worker, beside the ceiling."""
     rows: list[dict[str, Any]] = []
-    with bench_chain(genesis_of(TEST_RULEBOOK)) as chain, tempfile.TemporaryDirectory(prefix="writes-") as tmp:
-        factory = NodeFactory(chain.anvil, chain.deployment, Path(tmp))
-        ceiling, ceiling_url = _ceiling(Path(tmp) / "ceiling.db")
+    with bench_nodes("writes-") as (_chain, factory, tmp):
+        ceiling, ceiling_url = _ceiling(tmp / "ceiling.db")
         try:
-            interval = NodeSettings.model_fields["anchor_interval_seconds"].default  # the default, not the tests'
-            node = factory.new("writer", CONSORTIUM_ANCHOR_INTERVAL_SECONDS=str(interval))
+            node = factory.new("writer", **DEFAULTS)
             stock_up(node, [])
             warm = min(1.0, seconds / 5)
             for n in clients:
@@ -71,7 +72,24 @@ def run(
         finally:
             ceiling.terminate()
             ceiling.wait()
-            factory.stop_all()
+    return rows
+
+
+def scale_out(
+    database_url: str, workers: tuple[int, ...] = (1, 2), clients: tuple[int, ...] = (8, 32), seconds: float = 10.0
+) -> list[dict[str, Any]]:
+    """Receipts on one database (e.g. PostgreSQL) served by 1, 2, ... worker processes (CONSORTIUM_WORKERS)."""
+    rows: list[dict[str, Any]] = []
+    with bench_nodes("workers-") as (_chain, factory, _tmp):
+        for n_workers in workers:
+            db = {"CONSORTIUM_DATABASE_URL": database_url, "DATABASE_URL": database_url}
+            node = factory.new(f"workers-{n_workers}", CONSORTIUM_WORKERS=str(n_workers), **db, **DEFAULTS)
+            if n_workers == workers[0]:
+                stock_up(node, [])
+            for n in clients:
+                got = measure(node.url, node.token, n, seconds, min(1.0, seconds / 5))
+                rows.append({"what": "receipt", "database": database_url.split(":")[0], "workers": n_workers, **got})
+            node.process.stop()
     return rows
 
 

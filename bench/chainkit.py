@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from eth_account import Account
 from web3 import Web3
@@ -12,6 +14,7 @@ from web3 import Web3
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
 from chain.deploy import Deployment, RuleGenesis, deploy_contracts
 from chain.registry_client import MemberRegistryClient, Role
+from node.launch.nodes import TEST_RULEBOOK, NodeFactory, genesis_of
 
 
 @dataclass
@@ -39,3 +42,15 @@ def bench_chain(genesis: RuleGenesis | None = None) -> Iterator[BenchChain]:
         yield BenchChain(anvil, deploy_contracts(anvil.rpc_url, DEFAULT_PRIVATE_KEYS[0], genesis))
     finally:
         anvil.stop()
+
+
+@contextmanager
+def bench_nodes(prefix: str) -> Iterator[tuple[BenchChain, NodeFactory, Path]]:
+    """A chain holding the test rule book in force, a factory of real node processes and a scratch directory;
+    every node stopped at the end."""
+    with bench_chain(genesis_of(TEST_RULEBOOK)) as chain, tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        factory = NodeFactory(chain.anvil, chain.deployment, Path(tmp))
+        try:
+            yield chain, factory, Path(tmp)
+        finally:
+            factory.stop_all()
