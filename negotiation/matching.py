@@ -2,24 +2,29 @@
 
 Pure: a `MatchingProblem` in, a `TransferPlan` out. docs/matching.md is the model an auditor re-runs.
 
-Solver choice (measured on 2 cores, docs/matching.md): without minimum order quantities and fixed lane
-costs the problem is a min-cost flow, solved exactly by OR-Tools' SimpleMinCostFlow. With them it is a
-MIP; on our instances CBC (through pywraplp) closed the gap far faster than CP-SAT (0.35 % in 12 s at
-1,000 x 5,000, where CP-SAT was still at 5 % after 190 s) and faster than SCIP's bound. The search stops
-at a proven relative gap, which is deterministic, so an auditor re-running the same input gets the same
-plan; only a run cut by the wall-clock limit can depend on the machine, and the plan says so.
+Solving (docs/matching.md, "Solving"; figures in docs/benchmarks-matching.md): without minimum order
+quantities and fixed lane costs the problem is a min-cost flow, solved exactly by OR-Tools'
+SimpleMinCostFlow. With them it is a MIP, solved by HiGHS (or CBC, if asked) per independent component,
+warm-started from a fixed-cost-aware greedy plan that `solve` never does worse than. `time_limit` is the
+wall-clock budget of the whole call. The search stops at a proven relative gap, which is deterministic, so
+an auditor re-running the same input gets the same plan; only a run cut by the budget can depend on the
+machine, and the plan says so.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import heapq
 import math
+import os
+import sys
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version as _package_version
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -28,9 +33,12 @@ from ortools.linear_solver import pywraplp
 from chain.canonical import canonical_json
 from negotiation.errors import NegotiationError
 
-SOLVER_VERSION = f"ortools {_package_version('ortools')}"
+# Both MIP solvers' versions: a plan is reproducible only with the same ones.
+SOLVER_VERSION = f"ortools {_package_version('ortools')}, highspy {_package_version('highspy')}"
 
 Status = Literal["optimal", "feasible", "infeasible"]
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 
 class ProblemError(NegotiationError, ValueError):
@@ -108,12 +116,17 @@ class SolverParameters:
     # any machine) or at the wall-clock limit, whichever comes first; only the latter can vary by machine.
     relative_gap: float = 0.0
     time_limit: float = 10.0
+    # The MIP solver: HiGHS (default) or CBC, measured side by side in docs/benchmarks-matching.md.
+    solver: Literal["highs", "cbc"] = "highs"
 
     def as_dict(self) -> dict[str, Any]:
-        # Integers only: the parameters are hashed, and hashed data holds no floats.
+        # Integers only: the parameters are hashed, and hashed data holds no floats. The solver is always
+        # named: parameters without one were recorded before HiGHS became the default, by CBC
+        # (settlement/plans.py parameters_of reads them so).
         return {
             "relative_gap_ppm": round(self.relative_gap * 1_000_000),
             "time_limit_ms": round(self.time_limit * 1000),
+            "solver": self.solver,
         }
 
 
@@ -270,51 +283,178 @@ class Arc:
     preference: int = 0
 
 
+_INT = np.int64
+
+
+@dataclass(frozen=True, eq=False)
+class ArcTable:
+    """The allowed arcs as columns (one numpy int64 array per field, sorted by request then offer): what the
+    solver works on. At 30,000 requests x 150,000 offers a list of `Arc` objects alone would cost seconds and
+    hundreds of MB; these columns cost 48 bytes an arc."""
+
+    request: np.ndarray
+    offer: np.ndarray
+    lane: np.ndarray
+    unit_cost: np.ndarray
+    capacity: np.ndarray
+    preference: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.request)
+
+    def arcs(self) -> list[Arc]:
+        columns = (self.request, self.offer, self.lane, self.unit_cost, self.capacity, self.preference)
+        return [Arc(*row) for row in zip(*(c.tolist() for c in columns), strict=True)]
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each i, the positions starts[i] .. starts[i] + counts[i] - 1, concatenated, with the i they belong to."""
+    owner = np.repeat(np.arange(len(counts), dtype=_INT), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, np.repeat(starts, counts) + (np.arange(len(owner), dtype=_INT) - first)
+
+
+def _codes(values: Sequence[str], known: dict[str, int]) -> np.ndarray:
+    return np.fromiter((known.setdefault(v, len(known)) for v in values), dtype=_INT, count=len(values))
+
+
+# Pairs expanded at once while building arcs: bounds the scratch memory (~100 bytes a pair) whatever the size.
+_PAIRS_PER_CHUNK = 1 << 20
+
+
+def arc_table(problem: MatchingProblem) -> ArcTable:
+    """The allowed arcs (docs/matching.md, "Model") found through an index instead of a scan of every
+    request x offer of a SKU: a request looks only at the lanes into its node that are within the radius and
+    its transit time, and through each lane only at the offers of its SKU at that lane's origin. Vectorised
+    with numpy, in chunks of requests so scratch memory stays bounded."""
+    nodes: dict[str, int] = {}
+    skus: dict[str, int] = {}
+    reqs, offs = problem.requests, problem.offers
+    r_node, o_node = _codes([r.node for r in reqs], nodes), _codes([o.node for o in offs], nodes)
+    l_from = _codes([ln.from_node for ln in problem.lanes], nodes)
+    l_to = _codes([ln.to_node for ln in problem.lanes], nodes)
+    r_sku, o_sku = _codes([r.sku for r in reqs], skus), _codes([o.sku for o in offs], skus)
+    n_nodes = max(1, len(nodes))
+
+    r_qty, r_shelf, r_transit = (_column(reqs, f) for f in ("quantity", "min_shelf_life_days", "max_transit_hours"))
+    o_qty, o_shelf, o_moq, o_price = (
+        _column(offs, f) for f in ("quantity", "shelf_life_days", "min_order_quantity", "unit_price")
+    )
+    l_km, l_hours, l_unit = (_column(problem.lanes, f) for f in ("distance_km", "transit_hours", "cost_per_unit"))
+
+    # Lanes within the radius, grouped by destination node.
+    near = np.flatnonzero(l_km <= problem.radius_km)
+    near = near[np.argsort(l_to[near], kind="stable")]
+    into_start = np.searchsorted(l_to[near], np.arange(n_nodes))
+    into_count = np.searchsorted(l_to[near], np.arange(n_nodes), side="right") - into_start
+    # Offers grouped by (SKU, node), offer index ascending inside a group.
+    o_key = o_sku * n_nodes + o_node
+    o_order = np.argsort(o_key, kind="stable")
+    group_key, group_start, group_count = np.unique(o_key[o_order], return_index=True, return_counts=True)
+
+    parts: list[tuple[np.ndarray, ...]] = []
+    lanes_per_request = into_count[r_node] if len(reqs) else np.zeros(0, dtype=_INT)
+    bounds = np.unique(
+        np.searchsorted(np.cumsum(lanes_per_request), np.arange(0, lanes_per_request.sum() + 1, _PAIRS_PER_CHUNK))
+    )
+    for lo, hi in zip(bounds.tolist(), [*bounds[1:].tolist(), len(reqs)], strict=True):
+        chunk = np.arange(lo, hi, dtype=_INT)
+        owner, pos = _ranges(into_start[r_node[chunk]], into_count[r_node[chunk]])
+        rq, ln = chunk[owner], near[pos]
+        fast = l_hours[ln] <= r_transit[rq]
+        rq, ln = rq[fast], ln[fast]
+        key = r_sku[rq] * n_nodes + l_from[ln]
+        g = np.minimum(np.searchsorted(group_key, key), max(0, len(group_key) - 1))
+        found = group_key[g] == key if len(group_key) else np.zeros(len(key), dtype=bool)
+        rq, ln, g = rq[found], ln[found], g[found]
+        owner, pos = _ranges(group_start[g], group_count[g])
+        rq, ln, of = rq[owner], ln[owner], o_order[pos]
+        cap = np.minimum(o_qty[of], r_qty[rq])
+        ok = (o_shelf[of] >= r_shelf[rq]) & (cap >= np.maximum(1, o_moq[of]))
+        parts.append((rq[ok], of[ok], ln[ok], cap[ok]))
+    rq, of, ln, cap = (np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, _INT) for k in range(4))
+    order = np.lexsort((of, rq))
+    rq, of, ln, cap = rq[order], of[order], ln[order], cap[order]
+    pref = np.zeros(len(rq), dtype=_INT)
+    if problem.preferences:
+        r_index = {r.id: i for i, r in enumerate(reqs)}
+        o_index = {o.id: j for j, o in enumerate(offs)}
+        wanted = {r_index[p.request] * len(offs) + o_index[p.offer]: p.per_unit for p in problem.preferences}
+        keys = np.fromiter(wanted, dtype=_INT, count=len(wanted))
+        values = np.fromiter(wanted.values(), dtype=_INT, count=len(wanted))
+        sort = np.argsort(keys)
+        keys, values = keys[sort], values[sort]
+        pair = rq * len(offs) + of
+        at = np.minimum(np.searchsorted(keys, pair), len(keys) - 1)
+        pref = np.where(keys[at] == pair, values[at], 0)
+    return ArcTable(rq, of, ln, l_unit[ln] + o_price[of] + pref, cap, pref)
+
+
 def allowed_arcs(problem: MatchingProblem) -> list[Arc]:
     """Every (request, offer) pair the rules allow; nothing else enters the model."""
-    lanes = {(ln.from_node, ln.to_node): i for i, ln in enumerate(problem.lanes)}
-    preference = {(p.request, p.offer): p.per_unit for p in problem.preferences}
-    by_sku: dict[str, list[int]] = defaultdict(list)
-    for j, o in enumerate(problem.offers):
-        by_sku[o.sku].append(j)
-    arcs = []
-    for i, r in enumerate(problem.requests):
-        for j in by_sku.get(r.sku, ()):
-            o = problem.offers[j]
-            li = lanes.get((o.node, r.node))
-            if li is None:
-                continue
-            ln = problem.lanes[li]
-            if ln.distance_km > problem.radius_km or ln.transit_hours > r.max_transit_hours:
-                continue
-            if o.shelf_life_days < r.min_shelf_life_days:
-                continue
-            cap = min(o.quantity, r.quantity)
-            if cap < max(1, o.min_order_quantity):
-                continue
-            pref = preference.get((r.id, o.id), 0)
-            arcs.append(Arc(i, j, li, ln.cost_per_unit + o.unit_price + pref, cap, pref))
-    return arcs
+    return arc_table(problem).arcs()
 
 
-def evaluate(problem: MatchingProblem, arcs: Sequence[Arc], flows: Sequence[int], fixed_costs: bool = True) -> int:
+def _as_table(arcs: Sequence[Arc] | ArcTable) -> ArcTable:
+    if isinstance(arcs, ArcTable):
+        return arcs
+    fields = ("request", "offer", "lane", "unit_cost", "capacity", "preference")
+    return ArcTable(*(np.fromiter((getattr(a, f) for a in arcs), dtype=_INT, count=len(arcs)) for f in fields))
+
+
+_COLUMNS: dict[tuple[int, str], tuple[Sequence[Any], np.ndarray]] = {}
+
+
+def _column(items: Sequence[Any], name: str) -> np.ndarray:
+    """One field of every request, offer or lane as an array (a fresh copy: callers may change it). Cached
+    for the tuples of the problem in hand, as a solve reads each field dozens of times (0.3 s at 10,000
+    requests); an entry is used only for the very same tuple object, which it keeps alive until the public
+    call that made it returns (`_forget_columns`)."""
+    key = (id(items), name)
+    hit = _COLUMNS.get(key)
+    if hit is None or hit[0] is not items:
+        if len(_COLUMNS) > 64:
+            _COLUMNS.clear()
+        hit = _COLUMNS[key] = (items, np.fromiter((getattr(x, name) for x in items), dtype=_INT, count=len(items)))
+    return hit[1].copy()
+
+
+def _forget_columns(fn: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Empty the column cache when `fn` returns, so that no problem outlives its solve."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _COLUMNS.clear()
+
+    return wrapper
+
+
+def evaluate(
+    problem: MatchingProblem,
+    arcs: Sequence[Arc] | ArcTable,
+    flows: Sequence[int] | np.ndarray,
+    fixed_costs: bool = True,
+) -> int:
     """Total cost of a solution given as a flow per arc (the objective, written once).
 
     Without fixed costs, evaluated on the min-cost-flow optimum (which also ignores minimum order
     quantities), it is a proven lower bound of the full problem: both relaxations only remove costs or
     constraints."""
-    filled = [0] * len(problem.requests)
-    used: set[int] = set()
-    cost = 0
-    for arc, q in zip(arcs, flows, strict=True):
-        if q:
-            cost += q * arc.unit_cost
-            filled[arc.request] += q
-            used.add(arc.lane)
+    table = _as_table(arcs)
+    q = np.asarray(flows, dtype=_INT)
+    if len(q) != len(table):
+        raise ValueError("one flow per arc")
+    filled = np.zeros(len(problem.requests), dtype=_INT)
+    np.add.at(filled, table.request, q)
+    cost = int((q * table.unit_cost).sum())
     if fixed_costs:
-        cost += sum(problem.lanes[li].fixed_cost for li in used)
-    cost += sum((r.quantity - filled[i]) * r.shortage_penalty for i, r in enumerate(problem.requests))
-    return cost
+        used = np.unique(table.lane[q > 0])
+        cost += int(_column(problem.lanes, "fixed_cost")[used].sum()) if len(used) else 0
+    shortage = _column(problem.requests, "quantity") - filled
+    return cost + int((shortage * _column(problem.requests, "shortage_penalty")).sum())
 
 
 def cost_breakdown(problem: MatchingProblem, allocations: Sequence[Allocation]) -> dict[str, int]:
@@ -345,30 +485,34 @@ def cost_breakdown(problem: MatchingProblem, allocations: Sequence[Allocation]) 
 
 def _plan(
     problem: MatchingProblem,
-    arcs: Sequence[Arc],
-    flows: Sequence[int],
+    table: ArcTable,
+    flows: np.ndarray,
     status: Status,
     bound: int,
     solver: str,
     started: float,
 ) -> TransferPlan:
+    used = np.flatnonzero(flows)
     allocations = sorted(
         (
-            Allocation(problem.requests[a.request].id, problem.offers[a.offer].id, q)
-            for a, q in zip(arcs, flows, strict=True)
-            if q
+            Allocation(problem.requests[i].id, problem.offers[j].id, q)
+            for i, j, q in zip(
+                table.request[used].tolist(), table.offer[used].tolist(), flows[used].tolist(), strict=True
+            )
         ),
         key=lambda a: (a.request, a.offer),
     )
-    filled: dict[str, int] = defaultdict(int)
-    for a in allocations:
-        filled[a.request] += a.quantity
+    filled = np.zeros(len(problem.requests), dtype=_INT)
+    np.add.at(filled, table.request, flows)
     shortages = sorted(
-        (Shortage(r.id, r.quantity - filled[r.id]) for r in problem.requests if r.quantity > filled[r.id]),
+        (
+            Shortage(r.id, r.quantity - f)
+            for r, f in zip(problem.requests, filled.tolist(), strict=True)
+            if r.quantity > f
+        ),
         key=lambda s: s.request,
     )
-    cost = evaluate(problem, arcs, flows)
-    preference_cost = sum(a.preference * q for a, q in zip(arcs, flows, strict=True))
+    cost = evaluate(problem, table, flows)
     return TransferPlan(
         status,
         cost,
@@ -377,171 +521,593 @@ def _plan(
         min(bound, cost),
         solver,
         time.perf_counter() - started,
-        preference_cost,
+        int((table.preference * flows).sum()),
     )
 
 
-def _min_cost_flow(problem: MatchingProblem, arcs: Sequence[Arc]) -> list[int]:
-    """Exact when no MOQ and no fixed costs bind: requests are sinks, shortage is an arc at the penalty."""
+def _min_cost_flow(problem: MatchingProblem, table: ArcTable, surcharge: np.ndarray | None = None) -> np.ndarray:
+    """Exact when no MOQ and no fixed costs bind: requests are sinks, shortage is an arc at the penalty.
+    `surcharge` adds a cost per unit to each arc (the slope-scaling heuristic's share of a truck)."""
     n_req, n_off = len(problem.requests), len(problem.offers)
+    if not len(table):
+        return np.zeros(0, dtype=_INT)
     source, sink = n_req + n_off, n_req + n_off + 1
+    r_qty, penalty = _column(problem.requests, "quantity"), _column(problem.requests, "shortage_penalty")
     smcf = min_cost_flow.SimpleMinCostFlow()
-    tails = np.array(
-        [source] * n_off + [n_req + a.offer for a in arcs] + [source] * n_req + list(range(n_req)), dtype=np.int64
-    )
-    heads = np.array(
-        [n_req + j for j in range(n_off)] + [a.request for a in arcs] + list(range(n_req)) + [sink] * n_req,
-        dtype=np.int64,
-    )
-    caps = np.array(
-        [o.quantity for o in problem.offers]
-        + [a.capacity for a in arcs]
-        + [r.quantity for r in problem.requests]
-        + [r.quantity for r in problem.requests],
-        dtype=np.int64,
-    )
+    requests = np.arange(n_req, dtype=_INT)
+    tails = np.concatenate([np.full(n_off, source), n_req + table.offer, np.full(n_req, source), requests])
+    heads = np.concatenate([n_req + np.arange(n_off, dtype=_INT), table.request, requests, np.full(n_req, sink)])
+    caps = np.concatenate([_column(problem.offers, "quantity"), table.capacity, r_qty, r_qty])
     # Filling a request saves its penalty: cost of an offer arc is unit cost minus the request's penalty,
     # and the "shortage" path source -> request -> sink costs 0, so unfilled quantity costs nothing extra.
-    costs = np.array(
-        [0] * n_off
-        + [a.unit_cost - problem.requests[a.request].shortage_penalty for a in arcs]
-        + [0] * n_req
-        + [0] * n_req,
-        dtype=np.int64,
-    )
+    arc_cost = table.unit_cost - penalty[table.request] + (0 if surcharge is None else surcharge)
+    costs = np.concatenate([np.zeros(n_off, _INT), arc_cost, np.zeros(2 * n_req, _INT)])
     smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
-    total = sum(r.quantity for r in problem.requests)
+    total = int(r_qty.sum())
     smcf.set_node_supply(source, total)
     smcf.set_node_supply(sink, -total)
-    # Shortage path: source -> request directly (capacity r.quantity) then request -> sink.
     if smcf.solve() != smcf.OPTIMAL:
         raise RuntimeError("min-cost flow did not solve a feasible network")
-    first = n_off
-    return [int(smcf.flow(first + k)) for k in range(len(arcs))]
+    return np.asarray(smcf.flows(np.arange(n_off, n_off + len(table))), dtype=_INT)
 
 
-def _repair(problem: MatchingProblem, arcs: Sequence[Arc], flows: list[int]) -> list[int]:
+def _repair(problem: MatchingProblem, table: ArcTable, flows: np.ndarray) -> np.ndarray:
     """Make a relaxed solution respect minimum order quantities (drop sub-MOQ allocations)."""
-    return [
-        q if q == 0 or q >= problem.offers[a.offer].min_order_quantity else 0 for a, q in zip(arcs, flows, strict=True)
-    ]
+    moq = _column(problem.offers, "min_order_quantity")[table.offer]
+    return np.where(flows >= moq, flows, 0)
 
 
-def solve(problem: MatchingProblem, params: SolverParameters | None = None) -> TransferPlan:
-    params = params or SolverParameters()
-    started = time.perf_counter()
-    arcs = allowed_arcs(problem)
-    if not problem.requests:
-        return _plan(problem, arcs, [0] * len(arcs), "optimal", 0, "none", started)
-    relaxed = _min_cost_flow(problem, arcs) if arcs else []
-    moq_binds = any(problem.offers[a.offer].min_order_quantity > 1 for a in arcs)
-    fixed_binds = any(problem.lanes[a.lane].fixed_cost > 0 for a in arcs)
-    if not moq_binds and not fixed_binds:
-        bound = evaluate(problem, arcs, relaxed)
-        return _plan(problem, arcs, relaxed, "optimal", bound, "min_cost_flow", started)
-    flow_bound = evaluate(problem, arcs, relaxed, fixed_costs=False)
-    return _mip(problem, arcs, _repair(problem, arcs, relaxed), flow_bound, params, started)
+# -- the fixed-cost-aware heuristic ---------------------------------------------------------------------
 
 
-def _mip(
-    problem: MatchingProblem,
-    arcs: Sequence[Arc],
-    fallback: Sequence[int],
-    flow_bound: int,
-    params: SolverParameters,
-    started: float,
-) -> TransferPlan:
-    """MOQ as semi-continuous arcs (x = 0 or moq <= x <= cap), fixed costs with one switch per lane and
-    the strong per-arc link x <= cap * lane_used; solved by CBC through pywraplp."""
-    s = pywraplp.Solver.CreateSolver("CBC")
-    x = [s.IntVar(0, a.capacity, f"x{k}") for k, a in enumerate(arcs)]
-    by_offer: dict[int, list[int]] = defaultdict(list)
-    by_request: dict[int, list[int]] = defaultdict(list)
+def _fill(problem: MatchingProblem, table: ArcTable, flows: np.ndarray, by_cost: bool = False) -> np.ndarray:
+    """Greedy by saving per unit, counting trucks, from the plan `flows` (docs/matching.md, "Heuristic").
+
+    An arc's worth per unit is the shortage penalty it saves minus its unit cost minus, while its lane has no
+    truck yet, the lane's fixed cost spread over the whole quantity it could carry now. Arcs are taken best
+    first, each for as much as its offer and request have left (never below the minimum order quantity, and
+    a new truck only when the quantity pays for it); once a truck is paid for, the other arcs of its lane
+    come back at their plain unit cost, so lanes already paid for are reused before new ones are opened.
+    Estimates only grow worse as stock runs out, except through a newly paid lane, which re-queues its arcs:
+    a lazy heap is therefore exact about the order.
+
+    `by_cost` orders by delivered cost per unit (truck spread included) instead of saving per unit: the
+    cheapest supply first whatever the request's penalty. Neither order wins everywhere (measured in
+    docs/benchmarks-matching.md), so the heuristic runs both."""
+    flows = flows.copy()
+    penalty = _column(problem.requests, "shortage_penalty")[table.request]
+    fixed = _column(problem.lanes, "fixed_cost")[table.lane]
+    moq = np.maximum(1, _column(problem.offers, "min_order_quantity"))[table.offer]
+    saving = penalty - table.unit_cost  # per unit, before any truck
+    useful = np.flatnonzero(saving > 0)  # an arc costing its penalty or more never lowers the cost
+    if not len(useful):
+        return flows
+    # The heap's order: saving per unit, or (by cost) the same shifted by a constant per request.
+    rank = saving + (int(penalty.max()) - penalty if by_cost else 0)
+    left_offer = _column(problem.offers, "quantity")
+    np.subtract.at(left_offer, table.offer, flows)
+    left_request = _column(problem.requests, "quantity")
+    np.subtract.at(left_request, table.request, flows)
+    paid_lanes = _column(problem.lanes, "fixed_cost") == 0
+    paid_lanes[table.lane[flows > 0]] = True
+    lo, lr, paid = left_offer.tolist(), left_request.tolist(), paid_lanes.tolist()
+    req, off, lane = table.request.tolist(), table.offer.tolist(), table.lane.tolist()
+    sav, fix, low, room = saving.tolist(), fixed.tolist(), moq.tolist(), (table.capacity - flows).tolist()
+    rnk = rank.tolist()
+    has = (flows > 0).tolist()
     by_lane: dict[int, list[int]] = defaultdict(list)
-    objective = s.Objective()
-    for k, a in enumerate(arcs):
-        by_offer[a.offer].append(k)
-        by_request[a.request].append(k)
-        by_lane[a.lane].append(k)
-        # Filling a unit saves the request's shortage penalty; the constant part is added back below.
-        objective.SetCoefficient(x[k], a.unit_cost - problem.requests[a.request].shortage_penalty)
-        moq = problem.offers[a.offer].min_order_quantity
-        if moq > 1:
-            use = s.BoolVar(f"u{k}")
-            s.Add(x[k] >= moq * use)
-            s.Add(x[k] <= a.capacity * use)
-    for j, ks in by_offer.items():
-        s.Add(sum(x[k] for k in ks) <= problem.offers[j].quantity)
-    for i, ks in by_request.items():
-        s.Add(sum(x[k] for k in ks) <= problem.requests[i].quantity)
-    limits = ([r.quantity for r in problem.requests], [o.quantity for o in problem.offers])
-    for li, ks in by_lane.items():
-        fixed = problem.lanes[li].fixed_cost
-        if fixed > 0:
-            used = s.BoolVar(f"z{li}")
-            objective.SetCoefficient(used, fixed)
-            for k in ks:
-                s.Add(x[k] <= arcs[k].capacity * used)
-            _add_group_links(s, arcs, ks, x, used, limits)
-    constant = sum(r.quantity * r.shortage_penalty for r in problem.requests)
-    # With the constant in, the solver's relative gap is relative to the plan's true total cost.
-    objective.SetOffset(constant)
-    objective.SetMinimization()
-    # The limit covers the whole call: pruning and the flow relaxation have already used some of it, and
-    # CBC overruns its own limit (it checks it between search steps), so it gets 95 % of what is left.
-    left = 0.95 * params.time_limit - (time.perf_counter() - started)
-    s.SetTimeLimit(max(1, round(left * 1000)))
-    mip = pywraplp.MPSolverParameters()
-    mip.SetDoubleParam(mip.RELATIVE_MIP_GAP, params.relative_gap)
-    code = s.Solve(mip)
-    if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
-        # No incumbent within the limit: the repaired flow solution is still a valid plan.
-        return _plan(problem, arcs, list(fallback), "feasible", flow_bound, "mip_cbc_fallback", started)
-    flows = [round(v.solution_value()) for v in x]
-    bound = max(flow_bound, math.ceil(objective.BestBound() - 1e-6))
-    cost = evaluate(problem, arcs, flows)
-    status: Status = "optimal" if cost <= bound else "feasible"
-    return _plan(problem, arcs, flows, status, bound, "mip_cbc", started)
+    for k in useful.tolist():
+        by_lane[lane[k]].append(k)
+    spread = np.where(paid_lanes[table.lane[useful]], 0, fixed[useful] / table.capacity[useful])
+    heap = [(-w, k) for w, k in zip((rank[useful] - spread).tolist(), useful.tolist(), strict=True)]
+    heapq.heapify(heap)
+    while heap:
+        key, k = heapq.heappop(heap)
+        q = min(lo[off[k]], lr[req[k]], room[k])
+        if q < (1 if has[k] else low[k]):  # a first allocation meets the MOQ; a top-up may be any size
+            continue
+        ln = lane[k]
+        if not paid[ln] and q * sav[k] <= fix[k]:  # exact, in integers: the truck must pay for itself
+            continue  # (and never will with less stock; paying the lane re-queues the arc)
+        now = rnk[k] if paid[ln] else rnk[k] - fix[k] / q
+        if now < -key - 1e-9:  # stale: stock ran out since it was queued
+            heapq.heappush(heap, (-now, k))
+            continue
+        flows[k] += q
+        has[k] = True
+        lo[off[k]] -= q
+        lr[req[k]] -= q
+        room[k] -= q
+        if not paid[ln]:
+            paid[ln] = True
+            for other in by_lane[ln]:
+                heapq.heappush(heap, (-rnk[other], other))
+    return flows
 
 
-def _add_group_links(
-    s: pywraplp.Solver,
-    arcs: Sequence[Arc],
-    lane_arcs: Sequence[int],
-    x: Sequence[pywraplp.Variable],
-    used: pywraplp.Variable,
-    limits: tuple[Sequence[int], Sequence[int]],
-) -> None:
-    """Valid inequalities sum x <= min(quantity, sum cap) * lane_used per request and per offer on a lane.
-
-    With lane_used relaxed to a fraction, the per-arc links let a request draw on several offers over one
-    lane while paying only a fraction of the truck; these close that. They cut nothing integral (with the
-    lane used they repeat the request or offer limit) and, measured on five seeded 1,000 x 5,000 instances
-    at a 9.2 s limit, took CBC's proven gap from 0.31-0.79 % to 0.16-0.42 %."""
-    for key, limit in ((lambda a: a.request, limits[0]), (lambda a: a.offer, limits[1])):
-        groups: dict[int, list[int]] = defaultdict(list)
-        for k in lane_arcs:
-            groups[key(arcs[k])].append(k)
-        for g, ks in groups.items():
-            if len(ks) > 1:  # a single arc's link is already there
-                s.Add(sum(x[k] for k in ks) <= min(limit[g], sum(arcs[k].capacity for k in ks)) * used)
+def _drop_trucks_not_worth_it(problem: MatchingProblem, table: ArcTable, flows: np.ndarray) -> np.ndarray:
+    """Empty every arc that costs its request's penalty or more, then every lane whose loads save less than
+    its truck costs: each step lowers the cost (a plan from the flow relaxation, which knows no trucks, has
+    many such lanes)."""
+    penalty = _column(problem.requests, "shortage_penalty")[table.request]
+    flows = np.where(table.unit_cost < penalty, flows, 0)
+    lane_fixed = _column(problem.lanes, "fixed_cost")
+    saved = np.bincount(table.lane, weights=flows * (penalty - table.unit_cost), minlength=len(lane_fixed))
+    used = np.bincount(table.lane, weights=flows, minlength=len(lane_fixed)) > 0
+    losing = used & (lane_fixed > 0) & (saved < lane_fixed)
+    return np.where(losing[table.lane], 0, flows)
 
 
+def _improve(problem: MatchingProblem, table: ArcTable, flows: np.ndarray) -> np.ndarray:
+    """Drop the trucks that do not pay, then fill what they freed, a few rounds (each round never costs more)."""
+    for _ in range(3):
+        dropped = _drop_trucks_not_worth_it(problem, table, flows)
+        if (dropped == flows).all():
+            break
+        flows = _fill(problem, table, dropped)
+    return flows
+
+
+def _heuristic_flows(problem: MatchingProblem, table: ArcTable) -> np.ndarray:
+    """The cheaper of the two greedy orders, each improved (docs/matching.md, "Heuristic")."""
+    empty = np.zeros(len(table), dtype=_INT)
+    plans = [_improve(problem, table, _fill(problem, table, empty, by_cost)) for by_cost in (False, True)]
+    return min(plans, key=lambda flows: evaluate(problem, table, flows))
+
+
+# Slope scaling's rounds: at most this many, and no more than the budget affords at about 30 us an arc a
+# round (measured on 2 loaded cores) within 12 % of it; it also stops after two rounds without a cheaper
+# plan. Counted from the input and the parameters, never from a clock, so the same input and parameters
+# give the same incumbent on any machine.
+_SLOPE_ROUNDS = 6
+_SLOPE_ARCS_PER_SECOND = 4_000
+
+
+def _slope_rounds(n_arcs: int, time_limit: float) -> int:
+    return max(1, min(_SLOPE_ROUNDS, int(time_limit * _SLOPE_ARCS_PER_SECOND / max(1, n_arcs))))
+
+
+def _slope_scaling(problem: MatchingProblem, table: ArcTable, rounds: int) -> np.ndarray:
+    """Dynamic slope scaling (docs/matching.md, "Solving"): the min-cost flow with each lane's truck charged
+    per unit, at first over all the lane could carry, then over what the previous round carried on it;
+    each round's flow made legal (sub-MOQ allocations dropped) and improved like the heuristic's plan."""
+    lane_fixed = _column(problem.lanes, "fixed_cost")
+    could_carry = np.bincount(table.lane, weights=table.capacity, minlength=len(lane_fixed))
+    slope = lane_fixed / np.maximum(could_carry, 1)
+    best, best_cost, stale = np.zeros(len(table), dtype=_INT), math.inf, 0
+    for _ in range(rounds):
+        flows = _min_cost_flow(problem, table, np.ceil(slope[table.lane]).astype(_INT))
+        plan = _improve(problem, table, _fill(problem, table, _repair(problem, table, flows)))
+        if (cost := evaluate(problem, table, plan)) < best_cost:
+            best, best_cost, stale = plan, cost, 0
+        else:
+            stale += 1
+            if stale == 2:
+                break
+        carried = np.bincount(table.lane, weights=flows, minlength=len(lane_fixed))
+        slope = np.where(carried > 0, lane_fixed / np.maximum(carried, 1), slope)
+    return best
+
+
+@_forget_columns
+def fixed_cost_heuristic(problem: MatchingProblem) -> TransferPlan:
+    """The fixed-cost-aware greedy plan (docs/matching.md, "Heuristic"): what `solve` never does worse than."""
+    started = time.perf_counter()
+    table = arc_table(problem)
+    return _plan(problem, table, _heuristic_flows(problem, table), "feasible", 0, "heuristic", started)
+
+
+@_forget_columns
 def greedy(problem: MatchingProblem) -> TransferPlan:
     """Baseline: cheapest arc first, whole MOQ or nothing, ignoring that trucks could be shared."""
     started = time.perf_counter()
-    arcs = allowed_arcs(problem)
-    left_offer = [o.quantity for o in problem.offers]
-    left_request = [r.quantity for r in problem.requests]
-    flows = [0] * len(arcs)
-    for k in sorted(range(len(arcs)), key=lambda k: (arcs[k].unit_cost, k)):
-        a = arcs[k]
-        if a.unit_cost >= problem.requests[a.request].shortage_penalty:
+    table = arc_table(problem)
+    left_offer = _column(problem.offers, "quantity").tolist()
+    left_request = _column(problem.requests, "quantity").tolist()
+    penalty = _column(problem.requests, "shortage_penalty").tolist()
+    moq = _column(problem.offers, "min_order_quantity").tolist()
+    flows = np.zeros(len(table), dtype=_INT)
+    req, off, unit = table.request.tolist(), table.offer.tolist(), table.unit_cost.tolist()
+    for k in np.lexsort((np.arange(len(table)), table.unit_cost)).tolist():
+        if unit[k] >= penalty[req[k]]:
             continue
-        q = min(left_offer[a.offer], left_request[a.request])
-        if q <= 0 or q < problem.offers[a.offer].min_order_quantity:
+        q = min(left_offer[off[k]], left_request[req[k]])
+        if q <= 0 or q < moq[off[k]]:
             continue
         flows[k] = q
-        left_offer[a.offer] -= q
-        left_request[a.request] -= q
-    return _plan(problem, arcs, flows, "feasible", 0, "greedy", started)
+        left_offer[off[k]] -= q
+        left_request[req[k]] -= q
+    return _plan(problem, table, flows, "feasible", 0, "greedy", started)
+
+
+# -- the MIP --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Model:
+    """The MIP of docs/matching.md as a sparse matrix: columns x (one per useful arc), then u (one per arc
+    with a minimum order quantity above 1), then z (one per lane with a fixed cost); rows lower <= A.v <= upper."""
+
+    arcs: np.ndarray  # the table's index of each x column
+    n_cols: int
+    cost: np.ndarray
+    upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    rows: np.ndarray  # COO triplets
+    cols: np.ndarray
+    values: np.ndarray
+    offset: int
+    moq_arc: np.ndarray  # x index of each u column
+    lane_of_z: np.ndarray  # lane index of each z column
+    z_of_arc: np.ndarray  # z column of each x (-1: no fixed cost)
+
+    def start(self, flows: np.ndarray) -> np.ndarray:
+        """A full solution vector from arc flows (the warm start)."""
+        x = flows[self.arcs].astype(np.float64)
+        u = (x[self.moq_arc] > 0).astype(np.float64)
+        z = np.zeros(len(self.lane_of_z))
+        z[self.z_of_arc[(x > 0) & (self.z_of_arc >= 0)] - len(x) - len(u)] = 1
+        return np.concatenate([x, u, z])
+
+
+def _build_model(problem: MatchingProblem, table: ArcTable, arcs: np.ndarray) -> _Model:
+    """The MIP over `arcs` (indices into `table`: arcs worth using, whole components of the problem); its
+    objective's constant counts the penalties of the requests those arcs serve."""
+    penalty = _column(problem.requests, "shortage_penalty")
+    r_qty, o_qty = _column(problem.requests, "quantity"), _column(problem.offers, "quantity")
+    lane_fixed = _column(problem.lanes, "fixed_cost")
+    moq_all = _column(problem.offers, "min_order_quantity")
+    req, off, lane, cap = table.request[arcs], table.offer[arcs], table.lane[arcs], table.capacity[arcs]
+    n_x = len(arcs)
+    moq = moq_all[off]
+    moq_arc = np.flatnonzero(moq > 1)
+    n_u = len(moq_arc)
+    fixed_lanes, z_local = np.unique(lane[lane_fixed[lane] > 0], return_inverse=True)
+    n_z = len(fixed_lanes)
+    z_of_arc = np.full(n_x, -1, dtype=_INT)
+    z_of_arc[lane_fixed[lane] > 0] = n_x + n_u + z_local
+    u_col = n_x + np.arange(n_u, dtype=_INT)
+    x_col = np.arange(n_x, dtype=_INT)
+    entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, column, coefficient)
+    lower: list[np.ndarray] = []
+    upper_rows: list[np.ndarray] = []
+    n_rows = 0
+
+    def rows(lo: float | np.ndarray, up: float | np.ndarray, count: int) -> int:
+        """Append `count` rows lo <= . <= up; returns the first one's index."""
+        nonlocal n_rows
+        lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)))
+        upper_rows.append(np.broadcast_to(np.asarray(up, dtype=np.float64), (count,)))
+        n_rows += count
+        return n_rows - count
+
+    def put(row: np.ndarray, col: np.ndarray, value: float | np.ndarray) -> None:
+        entries.append((row, col, np.broadcast_to(np.asarray(value, dtype=np.float64), (len(row),))))
+
+    for who, qty in ((off, o_qty), (req, r_qty)):  # no offer over-allocated, no request over-filled
+        values, index = np.unique(who, return_inverse=True)
+        first = rows(-np.inf, qty[values], len(values))
+        put(first + index.astype(_INT), x_col, 1.0)
+    if n_u:  # x = 0 or moq <= x <= cap, as x - moq u >= 0 and x - cap u <= 0
+        first = rows(0.0, np.inf, n_u)
+        put(first + np.arange(n_u), moq_arc, 1.0)
+        put(first + np.arange(n_u), u_col, -moq[moq_arc])
+        first = rows(-np.inf, 0.0, n_u)
+        put(first + np.arange(n_u), moq_arc, 1.0)
+        put(first + np.arange(n_u), u_col, -cap[moq_arc])
+    on_fixed = z_of_arc >= 0
+    # A lane's truck is paid when any arc on it carries: x <= cap z, or u <= z for an arc with an MOQ (with
+    # x <= cap u it implies x <= cap z, and is as strong).
+    plain = np.flatnonzero(on_fixed & (moq <= 1))
+    first = rows(-np.inf, 0.0, len(plain))
+    put(first + np.arange(len(plain)), plain, 1.0)
+    put(first + np.arange(len(plain)), z_of_arc[plain], -cap[plain])
+    linked = np.flatnonzero(on_fixed[moq_arc])
+    first = rows(-np.inf, 0.0, len(linked))
+    put(first + np.arange(len(linked)), u_col[linked], 1.0)
+    put(first + np.arange(len(linked)), z_of_arc[moq_arc[linked]], -1.0)
+    # Valid inequalities per (lane, request) and (lane, offer) with several arcs: sum x <= min(quantity,
+    # sum cap) z. With z fractional, the per-arc links let a request draw on several offers over one lane
+    # while paying a fraction of the truck; these close that, and cut nothing integral (with the truck paid
+    # they repeat the request's or offer's limit).
+    fixed_arcs = np.flatnonzero(on_fixed)
+    for who, qty in ((req, r_qty), (off, o_qty)):
+        _, index, size = np.unique(
+            lane[fixed_arcs] * (len(qty) + 1) + who[fixed_arcs], return_inverse=True, return_counts=True
+        )
+        keep = np.flatnonzero(size[index] > 1)
+        if not len(keep):
+            continue
+        _, local = np.unique(index[keep], return_inverse=True)
+        members = fixed_arcs[keep]
+        g = int(local.max()) + 1
+        room = np.zeros(g, dtype=_INT)
+        np.add.at(room, local, cap[members])
+        one = np.zeros(g, dtype=_INT)
+        one[local] = members  # any member names the group's lane and its request or offer
+        first = rows(-np.inf, 0.0, g)
+        put(first + local.astype(_INT), members, 1.0)
+        put(first + np.arange(g), z_of_arc[one], -np.minimum(room, qty[who[one]]))
+    cost = np.concatenate(
+        [(table.unit_cost[arcs] - penalty[req]).astype(np.float64), np.zeros(n_u), lane_fixed[fixed_lanes]]
+    ).astype(np.float64)
+    upper = np.concatenate([cap.astype(np.float64), np.ones(n_u + n_z)])
+    return _Model(
+        arcs=arcs,
+        n_cols=n_x + n_u + n_z,
+        cost=cost,
+        upper=upper,
+        row_lower=np.concatenate(lower),
+        row_upper=np.concatenate(upper_rows),
+        rows=np.concatenate([e[0] for e in entries]).astype(_INT),
+        cols=np.concatenate([e[1] for e in entries]).astype(_INT),
+        values=np.concatenate([e[2] for e in entries]),
+        offset=int((r_qty * penalty)[np.unique(req)].sum()),
+        moq_arc=moq_arc,
+        lane_of_z=fixed_lanes,
+        z_of_arc=z_of_arc,
+    )
+
+
+@dataclass(frozen=True)
+class _MipResult:
+    flows: np.ndarray | None  # per arc of the table; None: no solution found
+    bound: float  # proven lower bound of the objective (-inf: none)
+
+
+_highs_banner_shown = False
+
+
+def _highs() -> Any:
+    """A quiet HiGHS instance. HiGHS prints its banner on stdout when the first instance is made, before
+    any option can be set; `consortium match` writes the plan's JSON on stdout, so that one line is sent
+    to stderr instead."""
+    global _highs_banner_shown
+    import highspy
+
+    if _highs_banner_shown:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _highs_banner_shown = True
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def _solve_highs(model: _Model, n_arcs: int, start: np.ndarray, gap: float, deadline: float) -> _MipResult:
+    """HiGHS through highspy: the model passed as arrays (no per-coefficient Python call), the start given
+    as a solution, a wall-clock limit (HiGHS times its run with a wall clock and checks it often)."""
+    import highspy
+
+    h = _highs()
+    h.setOptionValue("mip_rel_gap", gap)
+    h.setOptionValue("threads", 1)  # deterministic, and polite on a shared machine
+    h.setOptionValue("random_seed", 0)
+    lp = highspy.HighsLp()
+    lp.num_col_ = model.n_cols
+    lp.num_row_ = len(model.row_lower)
+    lp.col_cost_ = model.cost
+    lp.col_lower_ = np.zeros(model.n_cols)
+    lp.col_upper_ = model.upper
+    lp.row_lower_ = model.row_lower
+    lp.row_upper_ = model.row_upper
+    lp.offset_ = float(model.offset)
+    order = np.argsort(model.rows, kind="stable")
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = np.searchsorted(model.rows[order], np.arange(lp.num_row_ + 1)).astype(np.int32)
+    lp.a_matrix_.index_ = model.cols[order].astype(np.int32)
+    lp.a_matrix_.value_ = model.values[order]
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * model.n_cols
+    h.passModel(lp)
+    h.setSolution(model.n_cols, np.arange(model.n_cols, dtype=np.int32), start)
+    seconds = deadline - time.perf_counter()
+    if seconds <= 0.01:
+        return _MipResult(None, -math.inf)
+    h.setOptionValue("time_limit", seconds)
+    h.run()
+    info = h.getInfo()
+    flows = None
+    if info.primal_solution_status == 2:  # kSolutionStatusFeasible
+        values = np.asarray(h.getSolution().col_value)
+        flows = np.zeros(n_arcs, dtype=_INT)
+        flows[model.arcs] = np.rint(values[: len(model.arcs)]).astype(_INT)
+    bound = info.mip_dual_bound
+    return _MipResult(flows, bound if math.isfinite(bound) else -math.inf)
+
+
+def _solve_cbc(model: _Model, n_arcs: int, start: np.ndarray, gap: float, deadline: float) -> _MipResult:
+    """CBC through pywraplp (one Python call per coefficient: seconds at 10,000 requests), the start as a
+    hint. CBC counts CPU time, not wall-clock time, and checks it between search steps: it gets 80 % of
+    what is left once its model is built."""
+    s = pywraplp.Solver.CreateSolver("CBC")
+    n_x = len(model.arcs)
+    v = [s.IntVar(0, float(ub), f"v{c}") for c, ub in enumerate(model.upper.tolist())]
+    order = np.argsort(model.rows, kind="stable")
+    rows, cols, values = model.rows[order].tolist(), model.cols[order].tolist(), model.values[order].tolist()
+    inf = s.infinity()
+    constraints = [
+        s.Constraint(lo if math.isfinite(lo) else -inf, up if math.isfinite(up) else inf)
+        for lo, up in zip(model.row_lower.tolist(), model.row_upper.tolist(), strict=True)
+    ]
+    for r, c, a in zip(rows, cols, values, strict=True):
+        constraints[r].SetCoefficient(v[c], a)
+    objective = s.Objective()
+    for c, a in enumerate(model.cost.tolist()):
+        if a:
+            objective.SetCoefficient(v[c], a)
+    objective.SetOffset(float(model.offset))
+    objective.SetMinimization()
+    s.SetHint(v, start.tolist())
+    seconds = 0.8 * (deadline - time.perf_counter())
+    if seconds <= 0.01:
+        return _MipResult(None, -math.inf)
+    s.SetTimeLimit(max(1, round(seconds * 1000)))
+    mip = pywraplp.MPSolverParameters()
+    mip.SetDoubleParam(mip.RELATIVE_MIP_GAP, gap)
+    code = s.Solve(mip)
+    if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+        return _MipResult(None, -math.inf)
+    flows = np.zeros(n_arcs, dtype=_INT)
+    flows[model.arcs] = np.rint([v[c].solution_value() for c in range(n_x)]).astype(_INT)
+    return _MipResult(flows, objective.BestBound())
+
+
+_MIP_SOLVERS = {"highs": _solve_highs, "cbc": _solve_cbc}
+
+
+def _feasible(problem: MatchingProblem, table: ArcTable, flows: np.ndarray) -> bool:
+    """A solver's answer is used only if it is a legal plan (rounding of a floating-point solution)."""
+    if (flows < 0).any() or (flows > table.capacity).any():
+        return False
+    moq = _column(problem.offers, "min_order_quantity")[table.offer]
+    if ((flows > 0) & (flows < moq)).any():
+        return False
+    taken = np.zeros(len(problem.offers), dtype=_INT)
+    np.add.at(taken, table.offer, flows)
+    filled = np.zeros(len(problem.requests), dtype=_INT)
+    np.add.at(filled, table.request, flows)
+    return bool(
+        (taken <= _column(problem.offers, "quantity")).all() and (filled <= _column(problem.requests, "quantity")).all()
+    )
+
+
+def _components(problem: MatchingProblem, table: ArcTable, arcs: np.ndarray) -> list[np.ndarray]:
+    """The arcs grouped by connected component of the graph whose vertices are requests, offers and lanes
+    with a fixed cost, an arc joining its request, its offer and (if it has a fixed cost) its lane: no
+    constraint and no truck couples two components, so each can be solved alone."""
+    n_req, n_off = len(problem.requests), len(problem.offers)
+    parent = list(range(n_req + n_off + len(problem.lanes)))
+
+    def root(v: int) -> int:
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    fixed = _column(problem.lanes, "fixed_cost")[table.lane[arcs]] > 0
+    for r, o, ln, has_truck in zip(
+        table.request[arcs].tolist(), table.offer[arcs].tolist(), table.lane[arcs].tolist(), fixed.tolist(), strict=True
+    ):
+        a, b = root(r), root(n_req + o)
+        if a != b:
+            parent[a] = b
+        if has_truck:
+            a, c = root(b), root(n_req + n_off + ln)
+            if a != c:
+                parent[c] = a
+    label = np.fromiter((root(r) for r in table.request[arcs].tolist()), dtype=_INT, count=len(arcs))
+    order = np.argsort(label, kind="stable")
+    _, first = np.unique(label[order], return_index=True)
+    return np.split(arcs[order], first[1:]) if len(arcs) else []
+
+
+# Components with fewer arcs than this are solved together in one model (a solver call costs milliseconds
+# even for a trivial model, and there are thousands of tiny components); larger ones alone, so that each
+# presolve and root LP stays small and the budget is shared by size.
+_ALONE = 1_000
+
+
+# A part whose share of the budget is below this per arc is not given to the solver (measured: HiGHS
+# needed 50-80 us an arc before its first bound on 2 shared cores, and overran shorter limits).
+_SECONDS_PER_ARC_AT_LEAST = 5e-5
+
+
+def _parts(components: list[np.ndarray]) -> list[np.ndarray]:
+    small = [c for c in components if len(c) < _ALONE]
+    large = sorted((c for c in components if len(c) >= _ALONE), key=len)
+    return ([np.sort(np.concatenate(small))] if small else []) + [np.sort(c) for c in large]
+
+
+def _part_cost(
+    problem: MatchingProblem, table: ArcTable, flows: np.ndarray, arcs: np.ndarray, fixed_costs: bool = True
+) -> int:
+    """The cost of `flows` on one part less the penalties of its requests: comparable between two plans."""
+    q = flows[arcs]
+    penalty = _column(problem.requests, "shortage_penalty")[table.request[arcs]]
+    cost = int((q * (table.unit_cost[arcs] - penalty)).sum())
+    if fixed_costs:
+        cost += int(_column(problem.lanes, "fixed_cost")[np.unique(table.lane[arcs][q > 0])].sum())
+    return cost
+
+
+@_forget_columns
+def solve(problem: MatchingProblem, params: SolverParameters | None = None) -> TransferPlan:
+    """The cheapest plan found within `params.time_limit` seconds of wall-clock time for the whole call
+    (docs/matching.md, "Solving"); never dearer than `fixed_cost_heuristic`."""
+    params = params or SolverParameters()
+    started = time.perf_counter()
+    deadline = started + params.time_limit
+    table = arc_table(problem)
+    if not problem.requests:
+        return _plan(problem, table, np.zeros(len(table), _INT), "optimal", 0, "none", started)
+    relaxed = _min_cost_flow(problem, table)
+    moq_binds = bool((_column(problem.offers, "min_order_quantity")[table.offer] > 1).any())
+    fixed_binds = bool((_column(problem.lanes, "fixed_cost")[table.lane] > 0).any())
+    if not moq_binds and not fixed_binds:
+        bound = evaluate(problem, table, relaxed)
+        return _plan(problem, table, relaxed, "optimal", bound, "min_cost_flow", started)
+    flow_bound = evaluate(problem, table, relaxed, fixed_costs=False)
+    name = f"mip_{params.solver}"
+    # The incumbent before any search: the fixed-cost-aware heuristic, or slope scaling's plan if cheaper
+    # (measured: up to 1.4 % cheaper on the benchmarks, where the MIP's search alone often finds nothing
+    # better than its start within the budget). Skipped when the budget is mostly spent already.
+    best, best_name = _heuristic_flows(problem, table), "heuristic"
+    if time.perf_counter() - started < 0.4 * params.time_limit:
+        scaled = _slope_scaling(problem, table, _slope_rounds(len(table), params.time_limit))
+        if evaluate(problem, table, scaled) < evaluate(problem, table, best):
+            best, best_name = scaled, "slope_scaling"
+    if evaluate(problem, table, best) <= flow_bound:  # the relaxation's bound already proves it
+        return _plan(problem, table, best, "optimal", flow_bound, f"{name}_{best_name}", started)
+    # The solver stops at what is left of the budget less a margin for reading its answers back and writing
+    # the plan (a few microseconds an arc) and for its own last check of the clock.
+    solver_deadline = deadline - (0.02 + 0.03 * params.time_limit + 3e-6 * len(table))
+    if solver_deadline - time.perf_counter() <= 0.01:
+        return _plan(problem, table, best, "feasible", flow_bound, best_name, started)
+    penalty = _column(problem.requests, "shortage_penalty")
+    useful = np.flatnonzero(table.unit_cost < penalty[table.request])  # never worth using otherwise
+    parts = _parts(_components(problem, table, useful))
+    # Lower bound: the penalties of requests no part serves (no arc is worth using for them), plus each
+    # part's bound (the solver's, or the relaxation's on that part, which is exact for it as the relaxation
+    # decomposes the same way).
+    served = np.zeros(len(problem.requests), dtype=bool)
+    served[table.request[useful]] = True
+    parts_bound = int((_column(problem.requests, "quantity") * penalty)[~served].sum())
+    improved = False
+    left = sum(len(part) for part in parts)
+    for part in parts:
+        now = time.perf_counter()
+        # Each part gets its share by size of what is left; time a part does not use goes to the next.
+        part_deadline = now + (solver_deadline - now) * len(part) / left
+        left -= len(part)
+        penalties = int((_column(problem.requests, "quantity") * penalty)[np.unique(table.request[part])].sum())
+        relaxed_part = _part_cost(problem, table, relaxed, part, fixed_costs=False) + penalties
+        if part_deadline - now < _SECONDS_PER_ARC_AT_LEAST * len(part):
+            # Too short for HiGHS's presolve and first LP, which do not check the clock often: it would run
+            # past its share and find neither a plan nor a bound. The part keeps the incumbent.
+            parts_bound += relaxed_part
+            continue
+        model = _build_model(problem, table, part)
+        result = _MIP_SOLVERS[params.solver](model, len(table), model.start(best), params.relative_gap, part_deadline)
+        proven = math.ceil(result.bound - 1e-6 - 1e-9 * abs(result.bound)) if math.isfinite(result.bound) else 0
+        parts_bound += max(relaxed_part, proven)
+        found = result.flows
+        if (
+            found is not None
+            and _feasible(problem, table, found)
+            and _part_cost(problem, table, found, part) < _part_cost(problem, table, best, part)
+        ):
+            best = best.copy()
+            best[part] = found[part]
+            improved = True
+    bound = max(flow_bound, parts_bound)
+    cost = evaluate(problem, table, best)
+    status: Status = "optimal" if cost <= bound else "feasible"
+    return _plan(problem, table, best, status, bound, name if improved else f"{name}_{best_name}", started)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from negotiation.matching import Arc, MatchingProblem, SolverParameters, allowed_arcs, parse_problem, solve
 from settlement.games import PlanGame
@@ -36,9 +36,12 @@ class PlanRecordError(ValueError):
 
 def parameters_of(plan: Mapping[str, Any]) -> SolverParameters:
     p = plan.get("parameters") or {}
+    # A plan recorded without a solver was solved by CBC, the only solver before HiGHS became the default.
+    solver: Literal["highs", "cbc"] = "highs" if p.get("solver") == "highs" else "cbc"
     return SolverParameters(
         relative_gap=int(p.get("relative_gap_ppm", 0)) / 1_000_000,
         time_limit=int(p.get("time_limit_ms", 10_000)) / 1000,
+        solver=solver,
     )
 
 
