@@ -82,9 +82,13 @@ def run(
             needed = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
             with hz.client() as c:
                 c.post("/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 10, "needed_by": needed})
-                until(lambda c=c: c.get("/negotiation/offers").json())
+                # Xiaoshan's offer (the other pairs' suppliers, still registered, may offer too).
+                me = xs.address
+                until(lambda c=c, me=me: [o for o in c.get("/negotiation/offers").json() if o["supplier"] == me])
             with sqlite3.connect(hz.db_path) as db:
-                (envelope,) = db.execute("SELECT envelope FROM negotiationmessage WHERE type = 'Offer'").fetchone()
+                (envelope,) = db.execute(
+                    "SELECT envelope FROM negotiationmessage WHERE type = 'Offer' AND signer = ?", (xs.address,)
+                ).fetchone()
             w3 = Web3(Web3.HTTPProvider(chain.anvil.rpc_url))
             domain = Domain("consortium-inventory", int(w3.eth.chain_id), chain.deployment.registry)
             bodies = signed_copies(json.loads(envelope), domain, xs.key, 20_000)

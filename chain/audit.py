@@ -7,11 +7,14 @@ contract's own events. docs/proof-format.md describes every check so another ver
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chain.canonical import leaf_hash_fast
+import orjson
+
+from chain.canonical import LEAF_PREFIX, leaf_hash_fast
 from chain.errors import BadDocument, NotCanonicalizable
 from chain.merkle import ProofStep, fold_proof, merkle_root, path_sides, sides_of
 
@@ -148,6 +151,123 @@ def group_documents(kind: str, member: str, documents: Iterable[Mapping[str, Any
     return AuditInput(kind, member, [batches[s] for s in sorted(batches)], pending)
 
 
+@dataclass
+class BatchDigest:
+    """What one batch's records amount to for `verify`, computed without the rest of the history.
+
+    A batch's records are checked on their own (leaves, Merkle root, kind and node, leaf indexes, paths);
+    only the sequence check carries from one batch to the next, so the records' `seq`s are kept, as a
+    range when they run consecutively (an honest batch: a few bytes instead of one object per record).
+    That lets an export be digested batch by batch, in other processes, and folded in order afterwards.
+    """
+
+    count: int
+    root: str  # recomputed from the records' leaves (hex); "" for a batch without records
+    seqs: range | list[Any]
+    findings: list[tuple[int, Finding]] = field(default_factory=list)  # by record index; not sequence gaps
+
+
+def seq_digest(records: Sequence[Mapping[str, Any]]) -> range | list[Any]:
+    """The records' `seq` values: a range when they are consecutive integers, else the values themselves.
+
+    The type test keeps the range exact: `True == 1` and `2.0 == 2` in Python, and such a value must keep
+    being named as itself in a finding.
+    """
+    seqs: list[Any] = [r.get("seq") for r in records]
+    if seqs and set(map(type, seqs)) == {int}:
+        run = range(seqs[0], seqs[0] + len(seqs))
+        if seqs == list(run):
+            return run
+    return seqs
+
+
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def _leaves(records: Sequence[dict[str, Any]]) -> list[bytes] | None:
+    """Every record's leaf in one comprehension (the hot loop of an audit), or None if some record needs the
+    careful per-record path (an integer beyond 64 bits, a lone surrogate, a key that is not a string)."""
+    sha, dumps = hashlib.sha256, orjson.dumps
+    try:
+        return [sha(LEAF_PREFIX + dumps(r, option=_SORTED)).digest() for r in records]
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return None
+
+
+def digest_batch(kind: str, member: str, claim: BatchClaim, check_paths: bool = False) -> BatchDigest:
+    """Check one batch's records on their own (docs/proof-format.md section 6, steps 1 and 3 and the paths).
+
+    Findings come out in the order `verify` has always reported them: by record, and for one record kind
+    or node, leaf index, hashing, claimed leaf, path.
+    """
+    records = claim.records
+    n = len(records)
+    seqs = seq_digest(records)
+    found: list[tuple[int, int, Finding]] = []
+    member_lower = member.lower()
+    # The exact address first: lower-casing a million addresses costs more than comparing them.
+    foreign = [
+        i
+        for i, r in enumerate(records)
+        if r.get("kind") != kind or ((node := r.get("node", "")) != member and str(node).lower() != member_lower)
+    ]
+    found += [(i, 0, Finding("record belongs to another kind or node", seqs[i], claim.seq)) for i in foreign]
+    if claim.leaf_indexes != list(range(n)):
+        for i in range(n):
+            if claim.leaf_indexes[i] != i:
+                found.append(
+                    (i, 1, Finding(f"leaf index {claim.leaf_indexes[i]} where {i} was due", seqs[i], claim.seq))
+                )
+
+    leaves = _leaves(records)
+    if leaves is None:
+        leaves = []
+        for i, record in enumerate(records):
+            try:
+                leaf = leaf_hash_fast(record)
+            except NotCanonicalizable as exc:
+                found.append((i, 2, Finding(f"record cannot be hashed: {exc}", seqs[i], claim.seq)))
+                leaf = b""
+            leaves.append(leaf)
+    if claim.claimed_leaves:
+        for i, leaf in enumerate(leaves):
+            if claim.claimed_leaves[i] != leaf.hex():
+                found.append((i, 3, Finding("record content does not match its anchored leaf", seqs[i], claim.seq)))
+    if check_paths and claim.proofs is not None:
+        for i, leaf in enumerate(leaves):
+            try:
+                folded = fold_proof(leaf, claim.proofs[i]).hex()
+            except (ValueError, TypeError) as exc:
+                folded = f"malformed proof ({exc})"
+            if folded != claim.root:
+                found.append((i, 4, Finding("proof path does not lead to the batch root", seqs[i], claim.seq)))
+            elif sides_of(claim.proofs[i]) != path_sides(i, n):
+                found.append((i, 4, Finding(f"proof path is not the path of leaf {i}", seqs[i], claim.seq)))
+    found.sort(key=lambda f: (f[0], f[1]))
+    return BatchDigest(n, merkle_root(leaves).hex() if leaves else "", seqs, [(i, f) for i, _, f in found])
+
+
+class _Sequence:
+    """The gapless-sequence check (step 2), carried across batches and then the pending records."""
+
+    def __init__(self) -> None:
+        self.expected = 1
+
+    def gaps(self, seqs: range | list[Any], batch_seq: int | None) -> list[tuple[int, Finding]]:
+        out: list[tuple[int, Finding]] = []
+        if isinstance(seqs, range):  # consecutive integers: only the first can break the run
+            if seqs and seqs.start != self.expected:
+                out.append((0, Finding(f"record sequence gap: expected {self.expected}", seqs.start, batch_seq)))
+            if seqs:
+                self.expected = seqs.stop
+            return out
+        for i, rseq in enumerate(seqs):
+            if rseq != self.expected:
+                out.append((i, Finding(f"record sequence gap: expected {self.expected}", rseq, batch_seq)))
+            self.expected = (rseq if isinstance(rseq, int) else self.expected) + 1
+        return out
+
+
 def verify(
     audit: AuditInput,
     events: Sequence[OnChainEvent],
@@ -160,45 +280,42 @@ def verify(
     `events` are read by the caller straight from the chain (the contract's logs); `chain_id` and
     `contract` are what the auditor trusts, not what the node wrote in its documents.
     """
-    report = AuditReport(audit.kind, audit.member)
-    on_chain = {e.seq: e for e in events}
-    expected_record_seq = 1
-    previous_root = ZERO_ROOT_HEX
+    digested = ((claim, digest_batch(audit.kind, audit.member, claim, check_paths)) for claim in audit.batches)
+    return verify_digests(audit.kind, audit.member, digested, [seq_digest(audit.pending)], events, chain_id, contract)
 
-    for expected_batch, claim in enumerate(audit.batches, start=1):
+
+def verify_digests(
+    kind: str,
+    member: str,
+    batches: Iterable[tuple[BatchClaim, BatchDigest]],
+    pending: Iterable[range | list[Any]],
+    events: Sequence[OnChainEvent],
+    chain_id: int,
+    contract: str,
+) -> AuditReport:
+    """`verify` over batches already digested (`digest_batch`), in the order the node gave them.
+
+    `batches` may be a stream: each is folded as it comes, so only the digests' findings are kept. The
+    claims' own `records` are not read here (a digested claim may carry none).
+    """
+    report = AuditReport(kind, member)
+    on_chain = {e.seq: e for e in events}
+    sequence = _Sequence()
+    previous_root = ZERO_ROOT_HEX
+    shown: set[int] = set()
+
+    for expected_batch, (claim, digest) in enumerate(batches, start=1):
+        shown.add(claim.seq)
         problems = report.findings
         if claim.seq != expected_batch:
             problems.append(Finding(f"batch sequence gap: expected {expected_batch}", batch_seq=claim.seq))
-        leaves: list[bytes] = []
-        for i, record in enumerate(claim.records):
-            rseq = record.get("seq")
-            if rseq != expected_record_seq:
-                problems.append(Finding(f"record sequence gap: expected {expected_record_seq}", rseq, claim.seq))
-            expected_record_seq = (rseq if isinstance(rseq, int) else expected_record_seq) + 1
-            if record.get("kind") != audit.kind or str(record.get("node", "")).lower() != audit.member.lower():
-                problems.append(Finding("record belongs to another kind or node", rseq, claim.seq))
-            if claim.leaf_indexes[i] != i:
-                problems.append(Finding(f"leaf index {claim.leaf_indexes[i]} where {i} was due", rseq, claim.seq))
-            try:
-                leaf = leaf_hash_fast(record)
-            except NotCanonicalizable as exc:
-                problems.append(Finding(f"record cannot be hashed: {exc}", rseq, claim.seq))
-                leaf = b""
-            leaves.append(leaf)
-            if claim.claimed_leaves and claim.claimed_leaves[i] != leaf.hex():
-                problems.append(Finding("record content does not match its anchored leaf", rseq, claim.seq))
-            if check_paths and claim.proofs is not None:
-                try:
-                    folded = fold_proof(leaf, claim.proofs[i]).hex()
-                except (ValueError, TypeError) as exc:
-                    folded = f"malformed proof ({exc})"
-                if folded != claim.root:
-                    problems.append(Finding("proof path does not lead to the batch root", rseq, claim.seq))
-                elif sides_of(claim.proofs[i]) != path_sides(i, len(claim.records)):
-                    problems.append(Finding(f"proof path is not the path of leaf {i}", rseq, claim.seq))
+        gaps = sequence.gaps(digest.seqs, claim.seq)
+        if gaps or digest.findings:
+            # A record's sequence gap is reported before its other findings (sort is stable).
+            problems.extend(f for _, f in sorted(gaps + digest.findings, key=lambda t: t[0]))
 
         event = on_chain.get(claim.seq)
-        recomputed = merkle_root(leaves).hex() if leaves else ""
+        recomputed = digest.root
         if event is None:
             problems.append(Finding("no Anchored event on chain for this batch", batch_seq=claim.seq))
         else:
@@ -210,10 +327,10 @@ def verify(
                         batch_seq=claim.seq,
                     )
                 )
-            if event.leaf_count != len(claim.records) or claim.leaf_count != event.leaf_count:
+            if event.leaf_count != digest.count or claim.leaf_count != event.leaf_count:
                 problems.append(
                     Finding(
-                        f"batch holds {len(claim.records)} records, the chain says {event.leaf_count}",
+                        f"batch holds {digest.count} records, the chain says {event.leaf_count}",
                         batch_seq=claim.seq,
                     )
                 )
@@ -233,15 +350,11 @@ def verify(
                 Finding(f"document names contract {claim.contract}, expected {contract}", batch_seq=claim.seq)
             )
         report.batches_verified += 1
-        report.records_verified += len(claim.records)
+        report.records_verified += digest.count
 
-    shown = {c.seq for c in audit.batches}
     for seq in sorted(set(on_chain) - shown):
         report.findings.append(Finding("anchored on chain but missing from the node's documents", batch_seq=seq))
-    for record in audit.pending:
-        rseq = record.get("seq")
-        if rseq != expected_record_seq:
-            report.findings.append(Finding(f"record sequence gap: expected {expected_record_seq}", rseq))
-        expected_record_seq = (rseq if isinstance(rseq, int) else expected_record_seq) + 1
-    report.pending = len(audit.pending)
+    for seqs in pending:
+        report.findings.extend(f for _, f in sequence.gaps(seqs, None))
+        report.pending += len(seqs)
     return report

@@ -125,11 +125,15 @@ def audit_verify(
     each record or balance that fails."""
     from chain.audit import Finding
     from chain.auditor import AuditSourceError, audit_source, fetch_balances
+    from chain.auditor import audit_export as audit_export_file
     from node.domain.replay import projection_differences
 
     try:
-        source = _load_source(node, export, kind, token)
-        report = audit_source(source, rpc, contract, check_paths=check_paths)
+        if export is not None and node is None:  # streamed over the cores, never loaded whole
+            report = audit_export_file(export, rpc, contract)
+        else:
+            source = _load_source(node, export, kind, token)
+            report = audit_source(source, rpc, contract, check_paths=check_paths)
         if node is not None and kind == "ledger":  # what /stock shows must be what the records add up to
             records = sorted(
                 [r for b in source.audit.batches for r in b.records] + list(source.audit.pending),
@@ -259,7 +263,7 @@ def audit_reconcile(
 @app.command("match")
 def match(
     problem: Annotated[Path, typer.Option("--problem", help="problem JSON file (docs/matching.md); - for stdin")],
-    time_limit: Annotated[float, typer.Option(help="wall-clock limit of the MIP search, seconds")] = 10.0,
+    time_limit: Annotated[float, typer.Option(help="wall-clock limit of the whole call, seconds")] = 10.0,
     gap: Annotated[float, typer.Option(min=0, max=1, help="stop at this proven relative gap (0: optimum)")] = 0.0,
     use_greedy: Annotated[bool, typer.Option("--greedy", help="cheapest-first baseline instead")] = False,
 ) -> None:

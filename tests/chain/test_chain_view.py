@@ -73,7 +73,9 @@ def test_a_node_refuses_a_removed_members_messages_once_its_view_has_read_the_re
         c.post("/negotiation/invitations", json={"sku": "FORMULA-900G", "quantity": 10, "needed_by": "2099-01-01"})
         until(lambda: c.get("/negotiation/offers").json())
     with sqlite3.connect(hz.db_path) as db:
-        (envelope,) = db.execute("SELECT envelope FROM negotiationmessage WHERE type = 'Offer'").fetchone()
+        (envelope,) = db.execute(
+            "SELECT envelope FROM negotiationmessage WHERE type = 'Offer' AND signer = ?", (xs.address,)
+        ).fetchone()
     web3 = connect(nodes.anvil.rpc_url)
     domain = Domain("consortium-inventory", int(web3.eth.chain_id), nodes.deployment.registry)
     offers = iter(signed_copies(json.loads(envelope), domain, xs.key, 200))

@@ -22,9 +22,10 @@ def test_writes_queued_while_a_group_is_written_go_in_the_next_group_and_a_refus
 ) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
     writer = GroupCommit(engine)
-    release = threading.Event()
+    holding, release = threading.Event(), threading.Event()
 
     def held(s: Session) -> int:
+        holding.set()
         release.wait()  # the writer is busy with this group while the others queue up
         return append_record(s, LEDGER, "0xme", "receipt", {"n": -1}).seq
 
@@ -40,6 +41,7 @@ def test_writes_queued_while_a_group_is_written_go_in_the_next_group_and_a_refus
 
     with ThreadPoolExecutor(11) as pool:
         first = pool.submit(writer.write, held)
+        holding.wait()  # the writer runs the first group before any other write is queued
         queued = [pool.submit(write, k) for k in range(10)]
         while writer._queue.qsize() < 10:  # every write is queued behind the busy writer
             threading.Event().wait(0.01)
