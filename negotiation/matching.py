@@ -2,7 +2,7 @@
 
 Pure: a `MatchingProblem` in, a `TransferPlan` out. docs/matching.md is the model an auditor re-runs.
 
-Solving (docs/matching.md, "Solving"; figures in docs/benchmarks-matching.md): without minimum order
+Solving (docs/matching.md, "Solving"; figures in docs/benchmarks.md, "Matching"): without minimum order
 quantities and fixed lane costs the problem is a min-cost flow, solved exactly by OR-Tools'
 SimpleMinCostFlow. With them it is a MIP, solved by HiGHS (or CBC, if asked) per independent component,
 warm-started from a fixed-cost-aware greedy plan that `solve` never does worse than. `time_limit` is the
@@ -116,7 +116,7 @@ class SolverParameters:
     # any machine) or at the wall-clock limit, whichever comes first; only the latter can vary by machine.
     relative_gap: float = 0.0
     time_limit: float = 10.0
-    # The MIP solver: HiGHS (default) or CBC, measured side by side in docs/benchmarks-matching.md.
+    # The MIP solver: HiGHS (default) or CBC, measured side by side in docs/benchmarks.md, "Matching".
     solver: Literal["highs", "cbc"] = "highs"
 
     def as_dict(self) -> dict[str, Any]:
@@ -573,7 +573,7 @@ def _fill(problem: MatchingProblem, table: ArcTable, flows: np.ndarray, by_cost:
 
     `by_cost` orders by delivered cost per unit (truck spread included) instead of saving per unit: the
     cheapest supply first whatever the request's penalty. Neither order wins everywhere (measured in
-    docs/benchmarks-matching.md), so the heuristic runs both."""
+    docs/benchmarks.md, "Matching"), so the heuristic runs both."""
     flows = flows.copy()
     penalty = _column(problem.requests, "shortage_penalty")[table.request]
     fixed = _column(problem.lanes, "fixed_cost")[table.lane]
