@@ -108,7 +108,7 @@ class SetAsideOut(BaseModel):
 class OutboxHealthOut(BaseModel):
     waiting_messages: int = Field(description="signed messages to other members not delivered yet")
     refused_messages: int = Field(description="messages a member refused for good (what they held was given back)")
-    oldest_attempts: int = Field(description="delivery attempts of the longest-waiting message")
+    most_attempts: int = Field(description="the most delivery attempts of any message still waiting")
 
 
 class HealthOut(BaseModel):

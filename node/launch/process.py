@@ -29,7 +29,7 @@ class NodeProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
         env = {**os.environ, **self.env, "CONSORTIUM_PORT": str(self.port), "CONSORTIUM_HOST": "127.0.0.1"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")

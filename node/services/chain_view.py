@@ -11,8 +11,8 @@ The staleness is bounded and stated (docs/protocol.md, "Membership and rule book
   stale after `3 x follow_seconds`, and every question goes to the chain again, as before);
 - the version in force is answered as "the version in force at block H" where H is the last block the view
   read, which is exactly true at H (an auditor checks it with `activeAt(H)`);
-- near a scheduled activation (its block within `ACTIVATION_MARGIN_BLOCKS` of H) the view does not answer and
-  the chain is asked, so a node switches at the activation block as it did before.
+- while a version is scheduled and not yet active at H, the view does not answer and the chain is asked for
+  every message, so a node switches at the activation block as it did before, however fast blocks come.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from chain.rules_client import RuleRegistryClient
 
 log = logging.getLogger(__name__)
 
-ACTIVATION_MARGIN_BLOCKS = 3
 STALE_AFTER_POLLS = 3
+# A gap wider than this since the last read (an outage) is not read log by log: the view forgets what it holds
+# and starts again at the head (providers cap the range of one eth_getLogs).
+MAX_LOG_RANGE = 5_000
 
 
 class ChainView:
@@ -66,8 +68,9 @@ class ChainView:
         head = self.head
         found = self.registry.member(key)
         with self._lock:
-            # Kept only if no poll ran meanwhile: a change read by that poll may be newer than this answer.
-            if self.fresh() and self.head == head:
+            # Kept only if no poll ran meanwhile (a change read by that poll may be newer than this answer), and
+            # only for members: anyone can sign, and a cache of every stranger would grow without bound.
+            if found.active and self.fresh() and self.head == head:
                 self._members[key] = found
         return found
 
@@ -80,10 +83,9 @@ class ChainView:
             return None
         current = "0x" + "00" * 32
         for version, at in schedule:
-            if at <= head:
-                current = version
-            elif at <= head + ACTIVATION_MARGIN_BLOCKS:
+            if at > head:  # an activation to come: the chain answers until it has happened
                 return None
+            current = version
         return current, head
 
     # -- following -------------------------------------------------------------------------------------------
@@ -91,6 +93,11 @@ class ChainView:
         """Read the events since the last poll and forget what they change."""
         head = int(self.web3.eth.block_number)
         contracts = [self.registry.contract.address] + ([self.rules.contract.address] if self.rules else [])
+        if self.head is not None and head - self.head > MAX_LOG_RANGE:
+            with self._lock:
+                self._members.clear()
+                self._schedule = None
+                self.head = None
         logs = (
             self.web3.eth.get_logs({"address": contracts, "fromBlock": self.head + 1, "toBlock": head})
             if self.head is not None and head > self.head

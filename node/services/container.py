@@ -136,8 +136,6 @@ class NodeServices:
             self.negotiator.start()
 
     def stop(self) -> None:
-        if self.leadership is not None:
-            self.leadership.stop()
         if self.negotiator is not None:
             self.negotiator.stop()
         self.writer.stop()
@@ -145,5 +143,7 @@ class NodeServices:
             self.chain_view.stop()
         if self.anchoring is not None:
             self.anchoring.stop()
+        if self.leadership is not None:  # given up only once this worker's background work has stopped
+            self.leadership.stop()
         self.peer_client.close()
         self.engine.dispose()

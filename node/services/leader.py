@@ -43,18 +43,29 @@ class Leadership:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop trying; the caller stops the background work first, then this gives the lock up."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(TRY_SECONDS + 1)
         held, self._held = self._held, None
-        if held is not None:
-            held.close()  # releases the lock (a PostgreSQL session's advisory locks end with it)
+        if held is None:
+            return
+        try:
+            if self.engine.dialect.name == "postgresql":
+                # A pooled connection outlives close(): unlock first, or the lock stays with the pool.
+                held.execute(text("SELECT pg_advisory_unlock(hashtext(:n))"), {"n": LOCK_NAME})
+                held.commit()
+        finally:
+            held.close()
 
     def _wait_for_it(self) -> None:
         while not self._stop.wait(TRY_SECONDS):
-            if self._try():
-                self._elected()
-                return
+            try:
+                if self._try():
+                    self._elected()
+                    return
+            except Exception:  # the database restarting or unreachable: try again, never give up leading
+                log.exception("could not try for the node's background work; trying again")
 
     def _elected(self) -> None:
         self.leading = True

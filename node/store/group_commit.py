@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from node.store.engine import session_scope
+from node.store.records import LEDGER, serialize_writers
 
 T = TypeVar("T")
 
@@ -59,6 +60,8 @@ class GroupCommit:
 
     def write(self, work: Callable[[Session], T]) -> T:
         """Run `work` in the writer's transaction; return its result once committed, or raise its error."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("a write inside the writer's own transaction would wait for itself")
         self._ensure_started()
         item = _Work(work, contextvars.copy_context())
         self._queue.put(item)
@@ -73,10 +76,10 @@ class GroupCommit:
             thread.join(timeout)
 
     def _ensure_started(self) -> None:
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
             return
         with self._start:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
                 self._thread.start()
 
@@ -104,16 +107,19 @@ class GroupCommit:
         outcomes: list[tuple[_Work, bool, Any]] = []
         try:
             with session_scope(self.engine) as s:
+                # The ledger writers' lock for the whole group, outside every savepoint: a rollback to a savepoint
+                # releases what was taken inside it (PostgreSQL), while rows read under it stay in the session.
+                serialize_writers(s, LEDGER)
                 for item in group:
                     savepoint = s.begin_nested()
                     try:
                         value = item.context.run(item.run, s)
                         savepoint.commit()
                         outcomes.append((item, True, value))
-                    except Exception as exc:
+                    except BaseException as exc:  # even SystemExit: its request is answered, the writer goes on
                         savepoint.rollback()
                         outcomes.append((item, False, exc))
-        except Exception as exc:  # the commit failed: nothing of the group was written
+        except BaseException as exc:  # the commit failed: nothing of the group was written
             log.exception("a group of %s writes could not be committed", len(group))
             for item in group:
                 item.future.set_exception(exc)

@@ -32,6 +32,8 @@ def on_records_committed(engine: Engine, listener: Callable[[dict[str, int]], No
 
 @event.listens_for(OrmSession, "after_commit")
 def _tell_listeners(session: OrmSession) -> None:
+    if session.in_nested_transaction():  # a savepoint released: nothing is committed until the outer commit
+        return
     written = session.info.pop("records_appended", None)
     listener = _committed_listeners.get(session.bind) if isinstance(session.bind, Engine) else None
     if written and listener is not None:
@@ -43,6 +45,8 @@ def _tell_listeners(session: OrmSession) -> None:
 
 @event.listens_for(OrmSession, "after_rollback")
 def _forget_appended(session: OrmSession) -> None:
+    if session.in_nested_transaction():  # to a savepoint: the others' records still go with the outer commit
+        return
     session.info.pop("records_appended", None)
 
 

@@ -23,7 +23,7 @@ def health(services: ServicesDep) -> HealthOut:
     anchoring = services.anchoring
     with session_scope(services.engine) as s:
         set_aside = s.exec(select(func.count()).where(ReplenishmentRequest.status == RequestStatus.SET_ASIDE)).one()
-        waiting, oldest_attempts = s.exec(
+        waiting, most_attempts = s.exec(
             select(func.count(), func.max(OutboxMessage.attempts)).where(OutboxMessage.status == OutboxStatus.PENDING)
         ).one()
         refused = s.exec(select(func.count()).where(OutboxMessage.status == OutboxStatus.REFUSED)).one()
@@ -43,7 +43,7 @@ def health(services: ServicesDep) -> HealthOut:
             reanchoring=sorted(seq for _kind, seq in anchoring.reanchoring) if anchoring else [],
         ),
         outbox=OutboxHealthOut(
-            waiting_messages=waiting, refused_messages=refused, oldest_attempts=int(oldest_attempts or 0)
+            waiting_messages=waiting, refused_messages=refused, most_attempts=int(most_attempts or 0)
         ),
         set_aside=SetAsideOut(replenishment_requests=set_aside),
         projection=ProjectionOut(checked=differences is not None, differences=differences or []),
