@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +18,9 @@ from node.launch.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, NodeFactory, Ru
 from tests.helpers import wait_anchored
 
 TODAY = datetime.now(UTC).date().isoformat()
+# The period the tests close: the day the module was imported and the next, so that the records a test writes
+# after midnight UTC (a suite started late in the day) still fall in it.
+PERIOD = {"from": TODAY, "to": (datetime.now(UTC).date() + timedelta(days=1)).isoformat()}
 
 
 def stock(node: RunningNode, **where: str) -> set[tuple[str, str, int]]:
@@ -135,7 +138,7 @@ def test_a_joint_purchase_and_two_loans_are_owed_in_the_period_statement(
             c.post("/anchoring/flush")
         wait_anchored(node)
     with hz.client() as c:
-        closed = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY})
+        closed = c.post("/settlement/periods", json=PERIOD)
         assert closed.status_code == 201, closed.text
     sid = closed.json()["id"]
 

@@ -198,10 +198,12 @@ def test_a_version_becomes_active_only_at_quorum_and_switches_at_its_block_under
     # the first invitation and nothing after (each offer reserved 10).
     strict = yaml.safe_load(books["v2"].read_text())
     strict["label"], strict["safety_stock"] = "strict", {"method": "fixed", "fixed_units": 99_995}
+    # Yesterday to today: the invitations were made moments ago, perhaps just before midnight UTC.
     today = time.strftime("%Y-%m-%d", time.gmtime())
+    since = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86_400))
     with xs.client() as c:
         received = [i for i in c.get("/negotiation/invitations").json() if not i["mine"]]
-        report = c.post("/rules/try", json={"book": strict, "from": today, "to": today}).json()
+        report = c.post("/rules/try", json={"book": strict, "from": since, "to": today}).json()
     assert report["current"] == v2 and len(report["offer_changes"]) == len(received)
     assert report["totals"]["proposed"]["offered_units"] == 5
     assert report["totals"]["current"]["offered_units"] == 10 * len(received)
@@ -217,7 +219,7 @@ def test_a_version_becomes_active_only_at_quorum_and_switches_at_its_block_under
     }
     (data_dir / "consortium.json").write_text(json.dumps(manifest))
     (data_dir / "keys.json").write_text(json.dumps({name: xs.key}))
-    try_cli = [sys.executable, "-m", "node", "rules", "try", str(strict_file), "--from", today, "--to", today]
+    try_cli = [sys.executable, "-m", "node", "rules", "try", str(strict_file), "--from", since, "--to", today]
     cli = subprocess.run(
         [*try_cli, "--data-dir", str(data_dir), "--name", name], capture_output=True, text=True, check=True
     )

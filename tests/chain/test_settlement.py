@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ from settlement.statement import statement_hash, statement_id
 from tests.helpers import consortium, pair_with_an_offer, transfers, wait_anchored
 
 TODAY = datetime.now(UTC).date().isoformat()
+# The period the tests close: the day the module was imported and the next, so that the records a test writes
+# after midnight UTC (a suite started late in the day) still fall in it.
+PERIOD = {"from": TODAY, "to": (datetime.now(UTC).date() + timedelta(days=1)).isoformat()}
 
 
 def moved(nodes: NodeFactory, tag: str, suppliers: int = 2) -> list[RunningNode]:
@@ -72,7 +75,7 @@ def test_a_closed_period_is_signed_by_every_member_recorded_and_anchored(nodes: 
     members = moved(nodes, "settle")
     hz = members[0]
     with hz.client() as c:
-        r = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY})
+        r = c.post("/settlement/periods", json=PERIOD)
         assert r.status_code == 201, r.text
         closed = r.json()
 
@@ -126,7 +129,7 @@ def test_a_closed_period_is_signed_by_every_member_recorded_and_anchored(nodes: 
 
     # Closing the same period again is refused: it is final.
     with hz.client() as c:
-        again = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY})
+        again = c.post("/settlement/periods", json=PERIOD)
     assert (again.status_code, again.json()["error"]) == (422, "invalid_request")
 
 
@@ -141,7 +144,7 @@ def test_a_tampered_record_is_named_and_no_statement_is_proposed(nodes: NodeFact
         seq, body = db.execute("SELECT seq, body FROM record WHERE type = 'transfer_out'").fetchone()
         db.execute("UPDATE record SET body = ? WHERE seq = ?", (body.replace('"unit_price":', '"unit_price":1'), seq))
     with hz.client() as c:
-        r = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY})
+        r = c.post("/settlement/periods", json=PERIOD)
     assert (r.status_code, r.json()["error"]) == (409, "settlement_inputs"), r.text
     assert xs.address in r.json()["message"] and f"record {seq}" in r.json()["message"]
     with hz.client() as c:
@@ -151,7 +154,7 @@ def test_a_tampered_record_is_named_and_no_statement_is_proposed(nodes: NodeFact
 def test_a_member_disputes_a_statement_it_computes_differently(nodes: NodeFactory, deployment: Deployment) -> None:
     hz, xs = moved(nodes, "dispute", suppliers=1)
     with hz.client() as c:
-        real = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY}).json()
+        real = c.post("/settlement/periods", json=PERIOD).json()
     until(lambda: (d := statement_on(xs, real["id"])) is not None and d["status"] == "final")
     # The proposer's node serves a statement for the next day with the surplus of today (as a dishonest or
     # broken proposer would) and proposes it, signed with its key.
@@ -254,7 +257,7 @@ def test_consigned_stock_sold_by_its_holder_leaves_the_owners_books_and_is_owed_
             c.post("/anchoring/flush")
         wait_anchored(node)
     with hz.client() as c:
-        closed = c.post("/settlement/periods", json={"from": TODAY, "to": TODAY}).json()
+        closed = c.post("/settlement/periods", json=PERIOD).json()
     doc = until(lambda: (d := statement_on(xs, closed["id"])) is not None and d["status"] == "final" and d)
     sales = [f for f in doc["flows"] if f["kind"] == "consignment_sale"]
     assert sorted(f["amount"] for f in sales) == [8 * t["unit_price"], 12 * t["unit_price"]]
