@@ -145,7 +145,9 @@ def test_a_version_becomes_active_only_at_quorum_and_switches_at_its_block_under
     try:
         for node in (xs, sx):  # they fetch v2 from the proposer's node and check its hash before approving
             with node.client() as c:
-                assert c.post(f"/rules/books/{v2}/approve").json()["activates_at_block"] is None
+                approved = c.post(f"/rules/books/{v2}/approve")
+                assert approved.status_code == 200, approved.text  # the refusal says why
+                assert approved.json()["activates_at_block"] is None
         with hz.client() as c:
             assert c.post(f"/rules/books/{v2}/approve").json()["activates_at_block"] is None  # 3 of 3, no HQ
         assert chain.active()[0] == v1
