@@ -486,9 +486,7 @@ def _said(exc: Exception) -> str:
 def _movement(services: NodeServices, body: dict[str, Any]) -> str:
     movement = MOVEMENT.validate_python(body)
     me = services.address
-    (record,) = ledger_api.write_movements(
-        services, me, [(ledger_api.movement_of(movement, me), getattr(movement, "expires_on", None))]
-    )
+    (record,) = ledger_api.write_movements(services, me, [ledger_api.with_expiry(movement, me)])
     return f"{body['type']} recorded as record {record.seq}"
 
 

@@ -43,7 +43,7 @@ def movement_of(body: MovementIn, me: str) -> Movement:
 @router.post("/ledger/movements", status_code=201, response_model=RecordOut)
 def post_movement(body: MovementIn, services: ServicesDep, me: AddressDep) -> Response:
     """One movement, written by the node's group commit (node/store/group_commit.py): answered once committed."""
-    (record,) = write_movements(services, me, [(movement_of(body, me), getattr(body, "expires_on", None))])
+    (record,) = write_movements(services, me, [with_expiry(body, me)])
     return _json(b"".join(_spliced(record)))
 
 
@@ -51,9 +51,13 @@ def post_movement(body: MovementIn, services: ServicesDep, me: AddressDep) -> Re
 def post_movements(body: MovementBatchIn, services: ServicesDep, me: AddressDep) -> Response:
     """Many movements at once (a WMS or POS syncing): all written in order, or none (the first refusal names
     its position, `index`, and nothing of the batch is kept)."""
-    movements = [(movement_of(m, me), getattr(m, "expires_on", None)) for m in body.movements]
-    records = write_movements(services, me, movements)
+    records = write_movements(services, me, [with_expiry(m, me) for m in body.movements])
     return _json(b'{"records":[' + b",".join(b"".join(_spliced(r)) for r in records) + b"]}")
+
+
+def with_expiry(body: MovementIn, me: str) -> tuple[Movement, str | None]:
+    """The movement and the expiry a receipt brings for a new lot (None for the other types)."""
+    return movement_of(body, me), getattr(body, "expires_on", None)
 
 
 def _spliced(record: Record) -> tuple[bytes, ...]:
