@@ -1,5 +1,9 @@
 """What routes depend on, as FastAPI dependencies: a test overrides any of them with
-`app.dependency_overrides[...]`, nothing is captured by a closure."""
+`app.dependency_overrides[...]`, nothing is captured by a closure.
+
+The dependencies that only look something up are `async def`: FastAPI runs a plain `def` dependency in its
+thread pool, a hand-off between threads per dependency and request that cost a receipt more CPU than its
+database work (bench/bench_write_path.py). Only the session, which blocks on the database, stays a thread's."""
 
 from __future__ import annotations
 
@@ -21,22 +25,26 @@ from node.settings import NodeSettings
 from node.store.engine import session_scope
 
 
-def get_services(request: Request) -> NodeServices:
+def services_of(request: Request) -> NodeServices:
     services: NodeServices = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> NodeServices:
+    return services_of(request)
 
 
 ServicesDep = Annotated[NodeServices, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> NodeSettings:
+async def get_settings(services: ServicesDep) -> NodeSettings:
     return services.settings
 
 
 SettingsDep = Annotated[NodeSettings, Depends(get_settings)]
 
 
-def get_engine(services: ServicesDep) -> Engine:
+async def get_engine(services: ServicesDep) -> Engine:
     return services.engine
 
 
@@ -53,14 +61,14 @@ def get_session(engine: EngineDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_address(services: ServicesDep) -> str:
+async def get_address(services: ServicesDep) -> str:
     return services.address
 
 
 AddressDep = Annotated[str, Depends(get_address)]
 
 
-def get_negotiator(services: ServicesDep) -> Negotiator:
+async def get_negotiator(services: ServicesDep) -> Negotiator:
     if services.negotiator is None:
         raise NotConfigured("negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)")
     return services.negotiator
@@ -69,7 +77,7 @@ def get_negotiator(services: ServicesDep) -> Negotiator:
 NegotiatorDep = Annotated[Negotiator, Depends(get_negotiator)]
 
 
-def get_settlements(negotiator: NegotiatorDep) -> Settlements:
+async def get_settlements(negotiator: NegotiatorDep) -> Settlements:
     assert negotiator.settlements is not None  # built with the negotiator (node/services/container.py)
     return negotiator.settlements
 
@@ -77,14 +85,14 @@ def get_settlements(negotiator: NegotiatorDep) -> Settlements:
 SettlementsDep = Annotated[Settlements, Depends(get_settlements)]
 
 
-def get_rules(services: ServicesDep) -> RuleKeeper:
+async def get_rules(services: ServicesDep) -> RuleKeeper:
     return services.rules
 
 
 RulesDep = Annotated[RuleKeeper, Depends(get_rules)]
 
 
-def get_anchoring(services: ServicesDep) -> AnchoringService:
+async def get_anchoring(services: ServicesDep) -> AnchoringService:
     if services.anchoring is None:
         raise NotConfigured("anchoring is not configured on this node (CONSORTIUM_ANCHOR_ADDRESS)")
     return services.anchoring
@@ -102,14 +110,14 @@ def bearer_is(authorization: str | None, *tokens: str) -> bool:
     return bool(given) and any(hmac.compare_digest(given, token.encode()) for token in tokens)
 
 
-def require_operator(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_operator(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
     if not bearer_is(authorization, settings.api_token):
         raise Unauthorized("wrong bearer token")
 
 
-def require_auditor(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_auditor(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
     """With an audit token set, /audit/* asks for it (or the operator's); without one, proofs are public."""
     if settings.audit_token and not bearer_is(authorization, settings.audit_token, settings.api_token):
         raise Unauthorized("an auditor's or operator's bearer token is required")

@@ -27,6 +27,7 @@ from node.services.anchoring import AnchoringService, AnchorPolicy
 from node.services.chain_view import ChainView
 from node.services.directory import Directory
 from node.services.leader import Leadership
+from node.services.ledger import LedgerWriter
 from node.services.negotiator import NegotiationPolicy, Negotiator
 from node.services.outbox import Outbox
 from node.services.projection import ProjectionCheck
@@ -81,6 +82,7 @@ class NodeServices:
         self.writer = GroupCommit(self.engine)
         if self.negotiator is not None:
             self.negotiator.writer = self.writer
+        self.ledger = LedgerWriter(self.writer, self.address, self.negotiator)
         self.projection = ProjectionCheck(self.engine)
         self.leadership: Leadership | None = None
 

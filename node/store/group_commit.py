@@ -60,13 +60,17 @@ class GroupCommit:
 
     def write(self, work: Callable[[Session], T]) -> T:
         """Run `work` in the writer's transaction; return its result once committed, or raise its error."""
+        return self.submit(work).result()
+
+    def submit(self, work: Callable[[Session], T]) -> Future[T]:
+        """Queue `work` for the writer's next transaction; its future ends once that commit did (or failed).
+        A coroutine awaits it with `asyncio.wrap_future` instead of holding a thread while it waits."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a write inside the writer's own transaction would wait for itself")
         self._ensure_started()
         item = _Work(work, contextvars.copy_context())
         self._queue.put(item)
-        result: T = item.future.result()
-        return result
+        return item.future
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._start:

@@ -29,7 +29,7 @@ from negotiation.matching import Allocation, ProblemError, cost_breakdown, greed
 from node.api.console import session as sessions
 from node.api.console.charts import bars, columns
 from node.api.console.session import COOKIE, ConsoleSession
-from node.api.deps import get_services
+from node.api.deps import services_of
 from node.api.routes import audit as audit_api
 from node.api.routes import ledger as ledger_api
 from node.api.routes import negotiation as negotiation_api
@@ -57,7 +57,7 @@ MOVEMENT = TypeAdapter(MovementIn)
 
 # -- sign-in and the session ----------------------------------------------------------------------------------
 def _session(request: Request) -> ConsoleSession | None:
-    services = get_services(request)
+    services = services_of(request)
     return sessions.read(request.cookies.get(COOKIE), services.settings.api_token)
 
 
@@ -69,7 +69,7 @@ def home(request: Request) -> RedirectResponse:
 
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_page(request: Request, error: str | None = None) -> Response:
-    services = get_services(request)
+    services = services_of(request)
     return templates.TemplateResponse(
         request, "sign_in.html", {"node": services.settings.node_name, "error": error, "section": None}
     )
@@ -77,7 +77,7 @@ def sign_in_page(request: Request, error: str | None = None) -> Response:
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
-    services = get_services(request)
+    services = services_of(request)
     form = await request.form()
     role = sessions.role_of(str(form.get("token", "")), services.settings.api_token, services.settings.audit_token)
     if role is None:
@@ -139,7 +139,7 @@ class Names:
 
 
 def _render(request: Request, session: ConsoleSession, section: str, context: dict[str, Any]) -> Response:
-    services = get_services(request)
+    services = services_of(request)
     base = {
         "node": services.settings.node_name,
         "me": services.address,
@@ -166,7 +166,7 @@ def _page(section: str) -> Callable[[Gather], Gather]:
             session = _session(request)
             if session is None:
                 return RedirectResponse("/console/sign-in", status_code=303)
-            services = get_services(request)
+            services = services_of(request)
             context = await run_in_threadpool(gather, services, session, dict(request.query_params))
             return _render(request, session, section, context)
 
@@ -458,7 +458,7 @@ def _action(section: str, path: str, auditor_may: bool = False) -> Callable[[Cal
                 return _forbidden(request, "the form's CSRF token is missing or not this session's: reload the page")
             if not session.operator and not auditor_may:
                 return _forbidden(request, "an auditor's view is read-only: sign in with the operator token to act")
-            services = get_services(request)
+            services = services_of(request)
             back = f"/console/{section}"
             try:
                 done = await run_in_threadpool(act, services, form, request.path_params)
@@ -486,7 +486,7 @@ def _said(exc: Exception) -> str:
 def _movement(services: NodeServices, body: dict[str, Any]) -> str:
     movement = MOVEMENT.validate_python(body)
     me = services.address
-    (record,) = ledger_api.write_movements(services, me, [ledger_api.with_expiry(movement, me)])
+    (record,) = services.ledger.write([ledger_api.with_expiry(movement, me)])
     return f"{body['type']} recorded as record {record.seq}"
 
 
@@ -637,7 +637,7 @@ async def post_try(request: Request) -> Response:
         return _forbidden(request, "the form's CSRF token is missing or not this session's: reload the page")
     if not session.operator:
         return _forbidden(request, "an auditor's view is read-only: sign in with the operator token to act")
-    services = get_services(request)
+    services = services_of(request)
 
     def run() -> dict[str, Any]:
         from node.services.sandbox import run_sandbox

@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from node.api.deps import AddressDep, AnchoringDep, OperatorDep, ServicesDep, SessionDep
 from node.api.errors import ERROR_RESPONSES
 from node.api.responses import FlushOut, MovementBatchOut, RecordOut
 from node.api.schemas import MAX_SAFE, MovementBatchIn, MovementIn
 from node.domain.ledger import Evidence, Movement, MovementType
-from node.errors import NodeError
-from node.services.container import NodeServices
-from node.store.pool import LEDGER, record_movement
+from node.store.pool import LEDGER
 from node.store.proofs import record_out
 from node.store.tables import Record
 
@@ -40,18 +38,20 @@ def movement_of(body: MovementIn, me: str) -> Movement:
     )
 
 
+# The two writes are coroutines: nothing in them blocks but the wait for the group commit, which they await
+# instead of holding one of the thread pool's threads (a hand-off each way per request).
 @router.post("/ledger/movements", status_code=201, response_model=RecordOut)
-def post_movement(body: MovementIn, services: ServicesDep, me: AddressDep) -> Response:
+async def post_movement(body: MovementIn, services: ServicesDep, me: AddressDep) -> Response:
     """One movement, written by the node's group commit (node/store/group_commit.py): answered once committed."""
-    (record,) = write_movements(services, me, [with_expiry(body, me)])
+    (record,) = await services.ledger.write_async([with_expiry(body, me)])
     return _json(b"".join(_spliced(record)))
 
 
 @router.post("/ledger/movements/batch", status_code=201, response_model=MovementBatchOut)
-def post_movements(body: MovementBatchIn, services: ServicesDep, me: AddressDep) -> Response:
+async def post_movements(body: MovementBatchIn, services: ServicesDep, me: AddressDep) -> Response:
     """Many movements at once (a WMS or POS syncing): all written in order, or none (the first refusal names
     its position, `index`, and nothing of the batch is kept)."""
-    records = write_movements(services, me, [with_expiry(m, me) for m in body.movements])
+    records = await services.ledger.write_async([with_expiry(m, me) for m in body.movements])
     return _json(b'{"records":[' + b",".join(b"".join(_spliced(r)) for r in records) + b"]}")
 
 
@@ -67,35 +67,6 @@ def _spliced(record: Record) -> tuple[bytes, ...]:
 
 def _json(content: bytes) -> Response:
     return Response(content, status_code=201, media_type="application/json")
-
-
-def write_movements(services: NodeServices, me: str, movements: list[tuple[Movement, str | None]]) -> list[Record]:
-    """Write `movements` in order, all or none, through the node's group commit; the records once committed."""
-    negotiator = services.negotiator
-
-    def write(s: Session) -> tuple[list[Record], bool]:
-        records, any_sold = [], False
-        for index, (movement, expires_on) in enumerate(movements):
-            try:
-                records.append(record_movement(s, me, movement, expires_on))
-                sold = movement.type in (MovementType.ISSUE, MovementType.BUY_OUT) and movement.owner != me
-                if sold and negotiator is not None:
-                    # Consigned stock sold or bought out: its owner is told in the same transaction
-                    # (consignments.py); lent stock cannot be sold meanwhile.
-                    negotiator.loans.refuse_sale_of_lent(s, movement)
-                    negotiator.consignments.sold(s, movement)
-                    any_sold = True
-            except NodeError as exc:
-                if len(movements) > 1:
-                    exc.detail = {**exc.detail, "index": index}
-                raise
-        return records, any_sold
-
-    records, sold = services.writer.write(write)
-    if sold:
-        assert negotiator is not None
-        negotiator.outbox.kick()
-    return records
 
 
 @router.get("/ledger/records")
