@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from bench.chainkit import bench_nodes
-from bench.common import machine
+from bench.common import machine, profiler
 from bench.load import measure, receipt
 from chain.processes import free_port
 from node.launch.nodes import stock_up
@@ -50,9 +50,13 @@ def batch_of(size: int) -> Any:
 
 
 def run(
-    clients: tuple[int, ...] = (1, 8, 32), seconds: float = 10.0, batch_sizes: tuple[int, ...] = (100,)
+    clients: tuple[int, ...] = (1, 8, 32),
+    seconds: float = 10.0,
+    batch_sizes: tuple[int, ...] = (100,),
+    profile: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The node on SQLite, one worker, beside the ceiling."""
+    """The node on SQLite, one worker, beside the ceiling. `profile`: a file to write a py-spy profile of the
+    node to, taken while the first of `clients` posts receipts."""
     rows: list[dict[str, Any]] = []
     with bench_nodes("writes-") as (_chain, factory, tmp):
         ceiling, ceiling_url = _ceiling(tmp / "ceiling.db")
@@ -60,10 +64,18 @@ def run(
             node = factory.new("writer", **DEFAULTS)
             stock_up(node, [])
             warm = min(1.0, seconds / 5)
+            node_pid = node.process.proc.pid if node.process.proc is not None else None
             for n in clients:
-                got = measure(node.url, node.token, n, seconds, warm)
-                bare = measure(ceiling_url, "-", n, seconds, warm)
-                ceiling_figures = {"ceiling_per_s": bare["per_s"], "ceiling_p99_ms": bare["p99_ms"]}
+                spy = profiler(node_pid, profile, seconds + warm) if profile and node_pid and n == clients[0] else None
+                got = measure(node.url, node.token, n, seconds, warm, pid=node_pid)
+                if spy is not None:
+                    spy.wait()
+                bare = measure(ceiling_url, "-", n, seconds, warm, pid=ceiling.pid)
+                ceiling_figures = {
+                    "ceiling_per_s": bare["per_s"],
+                    "ceiling_p99_ms": bare["p99_ms"],
+                    "ceiling_cpu_ms": bare["server_cpu_ms"],
+                }
                 ratio = round(got["per_s"] / bare["per_s"], 2)
                 rows.append({"what": "receipt", **got, **ceiling_figures, "ratio": ratio})
             for size in batch_sizes:

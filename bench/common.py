@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -40,3 +43,12 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
 def best_of(n: int, fn: Callable[[], T]) -> tuple[T, float]:
     results = [timed(fn) for _ in range(n)]
     return min(results, key=lambda r: r[1])
+
+
+def profiler(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy (installed with the dev extras) sampling process `pid` while it holds the GIL, `seconds` long,
+    written as raw folded stacks to `out`."""
+    spy = Path(sys.executable).with_name("py-spy")
+    duration = str(int(seconds) + 1)
+    command = [str(spy), "record", "-p", str(pid), "-o", out, "-f", "raw", "-d", duration, "-r", "200", "--gil"]
+    return subprocess.Popen(command)
