@@ -14,17 +14,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
-from eth_keys.exceptions import BadSignature
-from eth_utils.exceptions import ValidationError as EthValidationError
 from web3 import Web3
 
+from negotiation import eip712
 from negotiation.errors import NegotiationError
 from negotiation.wire import MESSAGE_SHAPES
 
 PROTOCOL_VERSION = "1"
 MAX_DEADLINE_SECONDS = 7 * 24 * 3600
+# Signed messages one request may carry to a peer's batch inbox (docs/protocol.md, "Batches").
+MAX_MESSAGES_PER_BATCH = 100
 
 # Field lists per message type, in EIP-712 order. The `signer field` names the address that must sign.
 MESSAGE_TYPES: dict[str, list[dict[str, str]]] = {
@@ -422,13 +421,19 @@ def typed_data(domain: Domain, type_: str, message: Mapping[str, Any]) -> dict[s
     }
 
 
+def signing_digest(domain: Domain, type_: str, clean: Mapping[str, Any]) -> bytes:
+    """The EIP-712 digest of a checked message (negotiation/eip712.py; equal to eth_account's, tested)."""
+    separator = eip712.domain_separator(domain.name, domain.version, domain.chain_id, domain.registry)
+    return eip712.digest(separator, type_, MESSAGE_TYPES[type_], clean)
+
+
 def sign(domain: Domain, type_: str, message: Mapping[str, Any], private_key: str) -> SignedMessage:
     clean = _validate_fields(type_, message)
-    account = Account.from_key(private_key)
-    if clean[SIGNER_FIELD[type_]] != account.address:
+    address = eip712.address_of(private_key)
+    if clean[SIGNER_FIELD[type_]] != address:
         raise MessageRefused("wrong_signer", f"{type_}.{SIGNER_FIELD[type_]} must be the signer's own address")
-    signed = account.sign_message(encode_typed_data(full_message=typed_data(domain, type_, clean)))
-    return SignedMessage(type_, clean, "0x" + bytes(signed.signature).hex())
+    signature = eip712.sign_digest(signing_digest(domain, type_, clean), private_key)
+    return SignedMessage(type_, clean, "0x" + signature.hex())
 
 
 def recover_signer(domain: Domain, type_: str, message: Mapping[str, Any], signature: str) -> str:
@@ -442,13 +447,9 @@ def recover_signer(domain: Domain, type_: str, message: Mapping[str, Any], signa
         # signature is no second valid signature.
         raise MessageRefused("bad_signature", "a signature has v 27 or 28 and s at most half the curve order")
     try:
-        return str(
-            Account.recover_message(
-                encode_typed_data(full_message=typed_data(domain, type_, clean)), signature=signature
-            )
-        )
-    except (ValueError, TypeError, EthValidationError, BadSignature) as exc:
-        # All zeros, r or s beyond the curve order, v not 27/28/0/1: no key signed it.
+        return eip712.recover(signing_digest(domain, type_, clean), bytes.fromhex(signature[2:]))
+    except ValueError as exc:
+        # All zeros, r or s beyond the curve order: no key signed it.
         raise MessageRefused("bad_signature", f"signature cannot be recovered: {exc}") from exc
 
 
