@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from typing import Any
 from web3 import Web3
 
 from bench.chainkit import bench_nodes
-from bench.common import machine
+from bench.common import machine, profiler
 from bench.load import measure
 from negotiation.messages import Domain, new_id, new_nonce, parse, recover_signer, sign
 from node.launch.nodes import HANGZHOU, XIAOSHAN, soon, stock_up, until
@@ -55,11 +54,25 @@ def _each_once(bodies: list[bytes]) -> Callable[[int], bytes]:
     return lambda _k: next(remaining)
 
 
-def _profiler(proc: Any, out: str, seconds: float) -> subprocess.Popen[bytes]:
-    """py-spy (on the PATH) sampling the node while it holds the GIL, written as raw stacks to `out`."""
-    duration = str(int(seconds) + 1)
-    command = ["py-spy", "record", "-p", str(proc.pid), "-o", out, "-f", "raw", "-d", duration, "-r", "200", "--gil"]
-    return subprocess.Popen(command)
+class Batches:
+    """A batch of `size` new signed offers for each request, as a peer's outbox sends them; counts what it sent."""
+
+    def __init__(self, bodies: list[bytes], size: int) -> None:
+        self.remaining = iter(bodies)
+        self.size = size
+        self.sent = 0
+
+    def __call__(self, _k: int) -> bytes:
+        self.sent += self.size
+        return b'{"messages":[' + b",".join(next(self.remaining) for _ in range(self.size)) + b"]}"
+
+
+def _admitted(db_path: Any, signer: str) -> int:
+    with sqlite3.connect(db_path) as db:
+        (n,) = db.execute(
+            "SELECT count(*) FROM negotiationmessage WHERE type = 'Offer' AND signer = ?", (signer,)
+        ).fetchone()
+    return int(n)
 
 
 def run(
@@ -67,8 +80,12 @@ def run(
     seconds: float = 8.0,
     follow: tuple[bool, ...] = (True, False),
     profile: str | None = None,
+    batch: int = 100,
+    copies: int = 20_000,
 ) -> list[dict[str, Any]]:
-    """`profile`: a file to write a py-spy profile of the requester's node to (py-spy on the PATH)."""
+    """`profile`: a file to write a py-spy profile of the requester's node to (while the first of `clients`
+    posts one message a request). `batch`: then the same, `batch` messages a request to the batch inbox, with
+    1 and 2 peers posting (0: not measured). `copies`: signed offers made beforehand (each is sent once)."""
     rows: list[dict[str, Any]] = []
     with bench_nodes("offers-") as (chain, factory, _tmp):
         for followed in follow:
@@ -91,16 +108,28 @@ def run(
                 ).fetchone()
             w3 = Web3(Web3.HTTPProvider(chain.anvil.rpc_url))
             domain = Domain("consortium-inventory", int(w3.eth.chain_id), chain.deployment.registry)
-            bodies = signed_copies(json.loads(envelope), domain, xs.key, 20_000)
+            bodies = signed_copies(json.loads(envelope), domain, xs.key, copies)
             floor = recovery_rate(domain, bodies)
-            spy = _profiler(hz.process.proc, profile, seconds) if profile else None
+            hz_pid = hz.process.proc.pid if hz.process.proc is not None else None
             fresh = _each_once(bodies)
+            warm = min(1.0, seconds / 5)
             for n in clients:
-                got = measure(hz.url, hz.token, n, seconds, min(1.0, seconds / 5), fresh, PATH)
+                spy = profiler(hz_pid, profile, seconds + warm) if profile and hz_pid and n == clients[0] else None
+                got = measure(hz.url, hz.token, n, seconds, warm, fresh, PATH, hz_pid)
+                if spy is not None:
+                    spy.wait()
                 rows.append({"what": f"offers in, membership and rule book {tag}", **got,
                              "recoveries_per_s_one_core": round(floor)})  # fmt: skip
-            if spy is not None:
-                spy.wait()
+            batches = Batches(bodies[len(bodies) // 2 :], batch)  # the single requests took from the front
+            for n in (1, 2) if batch and followed else ():
+                before, sent = _admitted(hz.db_path, xs.address), batches.sent
+                got = measure(hz.url, hz.token, n, seconds, warm, batches, PATH + "/batch", hz_pid)
+                # Every message sent (warm-up included) admitted: a batch answers 200 whatever each message got.
+                all_admitted = _admitted(hz.db_path, xs.address) - before == batches.sent - sent
+                rows.append({"what": f"offers in, batches of {batch}, {tag}", **got,
+                             "messages_per_s": round(got["per_s"] * batch, 1),
+                             "server_cpu_ms_per_message": round(got["server_cpu_ms"] / batch, 3),
+                             "all_admitted": all_admitted, "recoveries_per_s_one_core": round(floor)})  # fmt: skip
     return rows
 
 

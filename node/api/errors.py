@@ -118,16 +118,27 @@ def _log_refusal(req: Request, status: int, code: str, message: str) -> None:
     log.log(level, "%s %s refused %s %s: %s", req.method, req.url.path, status, code, message)
 
 
+def answer_to(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The status and body a node answers an error with; what it does not know is an internal error (500)."""
+    if isinstance(exc, MessageRefused):
+        return REFUSAL_STATUS.get(exc.reason, 422), error_body(exc.reason, exc.message, {})
+    if isinstance(exc, RequestError):
+        return STATUS_OF[type(exc)], error_body(exc.code, exc.message, exc.detail)
+    if isinstance(exc, NotCanonicalizable):
+        return 422, error_body("invalid_request", str(exc), {})
+    return 500, error_body("internal_error", "internal error", {})
+
+
 async def _request_error(req: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestError)
-    status = STATUS_OF[type(exc)]
+    status, body = answer_to(exc)
     _log_refusal(req, status, exc.code, exc.message)
-    return JSONResponse(error_body(exc.code, exc.message, exc.detail), status_code=status)
+    return JSONResponse(body, status_code=status)
 
 
 async def _refused(req: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MessageRefused)
-    status = REFUSAL_STATUS.get(exc.reason, 422)
+    status, body = answer_to(exc)
     facts = inbox_envelope_facts(req.scope)
     log.warning(
         "signed message refused %s %s: type %s, claimed signer %s: %s",
@@ -137,7 +148,7 @@ async def _refused(req: Request, exc: Exception) -> JSONResponse:
         facts.get("signer", "?"),
         exc.message,
     )
-    return JSONResponse(error_body(exc.reason, exc.message, {}), status_code=status)
+    return JSONResponse(body, status_code=status)
 
 
 async def _invalid(req: Request, exc: Exception) -> JSONResponse:
@@ -169,8 +180,9 @@ async def _http_error(req: Request, exc: Exception) -> Response:
 async def _not_text(req: Request, exc: Exception) -> JSONResponse:
     """A string that cannot go into a record (a lone surrogate): the request changed nothing (rolled back)."""
     assert isinstance(exc, NotCanonicalizable)
-    _log_refusal(req, 422, "invalid_request", str(exc))
-    return JSONResponse(error_body("invalid_request", str(exc), {}), status_code=422)
+    status, body = answer_to(exc)
+    _log_refusal(req, status, "invalid_request", str(exc))
+    return JSONResponse(body, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -31,11 +31,16 @@ ASGIApp = Callable[[Scope, Receive, Send], Any]
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # an operator's request: a rule book, a sandbox run, a movement
 MAX_MESSAGE_BYTES = 64 * 1024  # a signed message from another node: a few hundred bytes in practice
+MAX_MESSAGE_BATCH_BYTES = 1024 * 1024  # up to 100 signed messages from one peer (negotiation.MAX_BATCH)
 MAX_DEPTH = 64  # nesting of arrays and objects; rule books nest about 10 deep
 
-# Bodies anyone may send: signed messages authenticate themselves by their signature, not a token; the console's
-# sign-in form carries the token itself.
-PUBLIC_BODIES = ("/negotiation/messages", "/console/sign-in")
+# Bodies anyone may send, and their limits: signed messages authenticate themselves by their signature, not a
+# token; the console's sign-in form carries the token itself.
+PUBLIC_BODIES = {
+    "/negotiation/messages": MAX_MESSAGE_BYTES,
+    "/negotiation/messages/batch": MAX_MESSAGE_BATCH_BYTES,
+    "/console/sign-in": MAX_MESSAGE_BYTES,
+}
 CONSOLE = "/console/"
 _STRUCTURE = re.compile(rb'[\[\]{}"\\]')
 
@@ -93,10 +98,10 @@ class RequestLimits:
 
     async def _read(self, scope: Scope, receive: Receive) -> bytes:
         path: str = scope["path"]
-        public = path in PUBLIC_BODIES
-        if not public and not self._operator(scope) and not self._signed_in(scope):
+        public = PUBLIC_BODIES.get(path)
+        if public is None and not self._operator(scope) and not self._signed_in(scope):
             raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <token>)")
-        limit = MAX_MESSAGE_BYTES if public else MAX_BODY_BYTES
+        limit = public or MAX_BODY_BYTES
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise BodyTooLarge(f"a body on {path} may hold at most {limit} bytes", limit=limit)

@@ -182,13 +182,19 @@ def inbox_envelope_facts(scope: Scope) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        envelope = json.loads(raw)
-        type_ = envelope.get("type")
-        message = envelope.get("message") or {}
-        facts: dict[str, Any] = {"type": str(type_)[:64] if type_ is not None else None}
-        field = SIGNER_FIELD.get(type_) if isinstance(type_, str) else None
-        if field and isinstance(message, dict) and isinstance(message.get(field), str):
-            facts["signer"] = message[field][:64]
-        return facts
-    except (ValueError, AttributeError, TypeError):
+        return envelope_facts(json.loads(raw))
+    except ValueError:
         return {}
+
+
+def envelope_facts(envelope: Any) -> dict[str, Any]:
+    """Type and claimed signer of a signed message, as far as they can be read."""
+    if not isinstance(envelope, dict):
+        return {}
+    type_ = envelope.get("type")
+    message = envelope.get("message") or {}
+    facts: dict[str, Any] = {"type": str(type_)[:64] if type_ is not None else None}
+    field = SIGNER_FIELD.get(type_) if isinstance(type_, str) else None
+    if field and isinstance(message, dict) and isinstance(message.get(field), str):
+        facts["signer"] = message[field][:64]
+    return facts

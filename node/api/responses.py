@@ -185,6 +185,18 @@ class MessageAcceptedOut(BaseModel):
     record_seq: int | None = Field(default=None, description="for a Dispute or Ruling: the record written")
 
 
+class MessageOutcomeOut(BaseModel):
+    status: int = Field(description="the status POST /negotiation/messages would have answered this message with")
+    body: dict[str, Any] = Field(
+        description="the body it would have answered: the message admitted (202) or the refusal {error, message, "
+        "detail}"
+    )
+
+
+class MessageBatchOut(BaseModel):
+    results: list[MessageOutcomeOut] = Field(description="one per message, in the order sent")
+
+
 class MemberOut(BaseModel):
     address: str
     name: str

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
@@ -45,6 +46,11 @@ from node.store.pool import record_movement, release_offer
 from node.store.tables import Invitation, Lot, ReplenishmentRequest, SeenMessage, StockBalance, TransferOffer
 
 log = logging.getLogger(__name__)
+
+
+def _accepted(msg: SignedMessage, result: dict[str, Any]) -> dict[str, Any]:
+    return {"accepted": msg.type, "id": msg.message["id"], **result}
+
 
 Step = Callable[[Session, SignedMessage, Inbound], dict[str, Any]]
 
@@ -122,6 +128,36 @@ class Negotiator(Steps):
     def receive(self, envelope: dict[str, Any]) -> dict[str, Any]:
         """Admit and act on one message in one transaction: refused or failed, it changes nothing.
         Signature, membership, the rule book in force and distances are read before the transaction opens."""
+        msg, admit = self._admission(envelope)
+        result = self._write(admit).result()
+        self._after_admitting()
+        return _accepted(msg, result)
+
+    def receive_many(self, envelopes: list[Any]) -> list[dict[str, Any] | Exception]:
+        """Each message admitted or refused by itself, in order, as `receive` would (a message may build on one
+        before it, e.g. an Acceptance and its Shipment): what it answered, or the error it was refused with."""
+        admitted: list[tuple[SignedMessage, Future[dict[str, Any]]] | Exception] = []
+        for envelope in envelopes:
+            try:
+                msg, admit = self._admission(envelope)
+                admitted.append((msg, self._write(admit)))
+            except Exception as refused:  # this message only: the others are admitted or refused by themselves
+                admitted.append(refused)
+        out: list[dict[str, Any] | Exception] = []
+        for item in admitted:
+            if isinstance(item, Exception):
+                out.append(item)
+                continue
+            msg, done = item
+            try:
+                out.append(_accepted(msg, done.result()))
+            except Exception as refused:
+                out.append(refused)
+        self._after_admitting()
+        return out
+
+    def _admission(self, envelope: Any) -> tuple[SignedMessage, Callable[[Session], dict[str, Any]]]:
+        """The checks made before any transaction, and the work that admits the message inside one."""
         msg = self.guard.verify(envelope)
         inbound = self._inbound(msg)
 
@@ -130,14 +166,22 @@ class Negotiator(Steps):
             log_message(s, msg, Direction.IN)
             return self.steps[msg.type](s, msg, inbound)
 
+        return msg, admit
+
+    def _write(self, admit: Callable[[Session], dict[str, Any]]) -> Future[dict[str, Any]]:
         if self.writer is not None:  # with the node's other writes, many messages to a transaction
-            result = self.writer.write(admit)
-        else:
+            return self.writer.submit(admit)
+        done: Future[dict[str, Any]] = Future()
+        try:
             with session_scope(self.engine) as s:
-                result = admit(s)
+                done.set_result(admit(s))
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+
+    def _after_admitting(self) -> None:
         self.outbox.kick()
         self._answered()
-        return {"accepted": msg.type, "id": msg.message["id"], **result}
 
     def _inbound(self, msg: SignedMessage) -> Inbound:
         policy = self.rules.active().policy if msg.type in DECIDED_UNDER_A_BOOK else None

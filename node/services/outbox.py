@@ -13,12 +13,13 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from negotiation.messages import SignedMessage, parse
+from negotiation.messages import MAX_MESSAGES_PER_BATCH, SignedMessage, parse
 from node.domain.states import Direction, OutboxStatus
 from node.domain.times import utc_now_iso
 from node.store.engine import session_scope
@@ -63,6 +64,8 @@ class Outbox:
         self.wakeup = threading.Event()
         # Called in the transaction that marks a message refused for good: what it held is given back.
         self.on_refused: Callable[[Session, SignedMessage], None] | None = None
+        # Peers that answered a batch with 404: nodes from before the batch inbox, sent one message a request.
+        self._no_batch_inbox: set[str] = set()
 
     def enqueue(self, s: Session, msg: SignedMessage, recipient: str) -> None:
         """Queue `msg` for `recipient` inside the caller's transaction."""
@@ -80,7 +83,8 @@ class Outbox:
         self.wakeup.set()
 
     def deliver(self) -> int:
-        """Deliver what is due; returns how many were delivered. No transaction is open while posting."""
+        """Deliver what is due; returns how many were delivered. No transaction is open while posting. What waits
+        for one peer goes in one request (its batch inbox), in the order it was queued."""
         now = time.time()
         with session_scope(self.engine) as s:
             due = s.exec(
@@ -89,55 +93,48 @@ class Outbox:
                 .order_by(col(OutboxMessage.id))
                 .limit(BATCH)
             ).all()
-        delivered = 0
+        by_peer: dict[str, list[OutboxMessage]] = {}
         for item in due:
-            # Sent as X-Request-ID: the recipient's log lines about this delivery carry it too.
-            request_id = secrets.token_hex(8)
-            status, error = self._post(item, request_id)
-            with session_scope(self.engine) as s:
-                row = s.get(OutboxMessage, item.id)
-                assert row is not None
-                row.attempts += 1
-                row.last_error = error
-                if status is not None:
-                    row.status = status
-                    delivered += status == OutboxStatus.DELIVERED
-                    if status == OutboxStatus.DELIVERED:
-                        log.debug(
-                            "%s %s delivered to %s (request %s)",
-                            _type_of(row.envelope),
-                            row.message_id,
-                            row.recipient,
-                            request_id,
-                        )
-                    if status == OutboxStatus.REFUSED:
-                        log.warning(
-                            "%s %s to %s refused for good (request %s): %s",
-                            _type_of(row.envelope),
-                            row.message_id,
-                            row.recipient,
-                            request_id,
-                            error,
-                        )
-                        if self.on_refused is not None:
-                            self.on_refused(s, parse(json.loads(row.envelope)))
-                else:
-                    backoff = min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** min(row.attempts, 7))
-                    row.next_attempt_at = time.time() + backoff
-                    log.info(
-                        "%s %s to %s not delivered (attempt %s, request %s): %s; next try in %.2fs",
-                        _type_of(row.envelope),
-                        row.message_id,
-                        row.recipient,
-                        row.attempts,
-                        request_id,
-                        error,
-                        backoff,
-                    )
-                s.add(row)
+            by_peer.setdefault(item.recipient, []).append(item)
+        delivered = 0
+        for recipient, items in by_peer.items():
+            for start in range(0, len(items), MAX_MESSAGES_PER_BATCH):
+                chunk = items[start : start + MAX_MESSAGES_PER_BATCH]
+                delivered += self._record(chunk, self._post_to(recipient, chunk))
         return delivered
 
-    def _post(self, item: OutboxMessage, request_id: str) -> tuple[OutboxStatus | None, str | None]:
+    def _post_to(self, recipient: str, items: list[OutboxMessage]) -> list[Attempt]:
+        if len(items) == 1 or recipient in self._no_batch_inbox:
+            return [self._post(item) for item in items]
+        # Sent as X-Request-ID: the recipient's log lines about this delivery carry it too.
+        request_id = secrets.token_hex(8)
+        try:
+            url = self.node_url(recipient)
+            resp = self.client.post(
+                f"{url.rstrip('/')}/negotiation/messages/batch",
+                content=b'{"messages":[' + b",".join(item.envelope.encode() for item in items) + b"]}",
+                headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+            )
+        except Exception as exc:  # unreachable peer or chain: retry later
+            return [Attempt(request_id, None, f"{type(exc).__name__}: {exc}")] * len(items)
+        if resp.status_code in (404, 405):  # a node from before batches: one message a request from now on
+            self._no_batch_inbox.add(recipient)
+            return [self._post(item) for item in items]
+        if resp.status_code >= 500:
+            return [Attempt(request_id, None, f"{resp.status_code}: {resp.text[:200]}")] * len(items)
+        try:
+            answers = [
+                (int(r["status"]), str(r["body"].get("error", "")), json.dumps(r["body"]))
+                for r in resp.json()["results"]
+            ]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            answers = []
+        if resp.status_code >= 300 or len(answers) != len(items):  # refused as a whole: each message by itself
+            return [self._post(item) for item in items]
+        return [Attempt(request_id, *_outcome(status, reason, text)) for status, reason, text in answers]
+
+    def _post(self, item: OutboxMessage) -> Attempt:
+        request_id = secrets.token_hex(8)
         try:
             url = self.node_url(item.recipient)
             resp = self.client.post(
@@ -146,15 +143,63 @@ class Outbox:
                 headers={"Content-Type": "application/json", "X-Request-ID": request_id},
             )
         except Exception as exc:  # unreachable peer or chain: retry later
-            return None, f"{type(exc).__name__}: {exc}"
-        if resp.status_code < 300:
-            return OutboxStatus.DELIVERED, None
-        reason = _reason(resp)
-        if reason == "replayed":
-            return OutboxStatus.DELIVERED, None  # our earlier attempt got through before its answer was lost
-        if resp.status_code >= 500:
-            return None, f"{resp.status_code}: {resp.text[:200]}"
-        return OutboxStatus.REFUSED, f"{resp.status_code} {reason}: {resp.text[:200]}"
+            return Attempt(request_id, None, f"{type(exc).__name__}: {exc}")
+        return Attempt(request_id, *_outcome(resp.status_code, _reason(resp), resp.text))
+
+    def _record(self, items: list[OutboxMessage], attempts: list[Attempt]) -> int:
+        """What each attempt came to, in one transaction; returns how many were delivered."""
+        delivered = 0
+        with session_scope(self.engine) as s:
+            for item, attempt in zip(items, attempts, strict=True):
+                row = s.get(OutboxMessage, item.id)
+                assert row is not None
+                row.attempts += 1
+                row.last_error = attempt.error
+                what = (_type_of(row.envelope), row.message_id, row.recipient)
+                if attempt.status == OutboxStatus.DELIVERED:
+                    row.status = attempt.status
+                    delivered += 1
+                    log.debug("%s %s delivered to %s (request %s)", *what, attempt.request_id)
+                elif attempt.status == OutboxStatus.REFUSED:
+                    row.status = attempt.status
+                    log.warning(
+                        "%s %s to %s refused for good (request %s): %s", *what, attempt.request_id, attempt.error
+                    )
+                    if self.on_refused is not None:
+                        self.on_refused(s, parse(json.loads(row.envelope)))
+                else:
+                    backoff = min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** min(row.attempts, 7))
+                    row.next_attempt_at = time.time() + backoff
+                    log.info(
+                        "%s %s to %s not delivered (attempt %s, request %s): %s; next try in %.2fs",
+                        *what,
+                        row.attempts,
+                        attempt.request_id,
+                        attempt.error,
+                        backoff,
+                    )
+                s.add(row)
+        return delivered
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery of one message: the request that carried it and what came of it (no status: retry)."""
+
+    request_id: str
+    status: OutboxStatus | None
+    error: str | None
+
+
+def _outcome(status_code: int, reason: str, text: str) -> tuple[OutboxStatus | None, str | None]:
+    """What a peer's answer to one message means for it: delivered, refused for good, or to be retried."""
+    if status_code < 300:
+        return OutboxStatus.DELIVERED, None
+    if reason == "replayed":
+        return OutboxStatus.DELIVERED, None  # our earlier attempt got through before its answer was lost
+    if status_code >= 500:
+        return None, f"{status_code}: {text[:200]}"
+    return OutboxStatus.REFUSED, f"{status_code} {reason}: {text[:200]}"
 
 
 def _type_of(envelope: str) -> str:

@@ -62,6 +62,9 @@ def test_write_path_bench_measures_the_node_beside_its_ceiling() -> None:
     assert single["ok"] > 0 and single["ceiling_per_s"] > 0 and batch["movements_per_s"] == batch["per_s"] * 10
 
 
-def test_offers_bench_admits_each_signed_offer_once() -> None:
-    (row,) = bench_offers.run(clients=(2,), seconds=1.0, follow=(True,))
-    assert row["codes"].keys() == {202} and row["ok"] > 0 and row["recoveries_per_s_one_core"] > 0
+def test_offers_bench_admits_each_signed_offer_once_alone_and_in_batches() -> None:
+    single, *batches = bench_offers.run(clients=(2,), seconds=0.5, follow=(True,), batch=5, copies=3_000)
+    assert single["codes"].keys() == {202} and single["ok"] > 0 and single["recoveries_per_s_one_core"] > 0
+    assert [b["clients"] for b in batches] == [1, 2]
+    for b in batches:
+        assert b["codes"].keys() == {200} and b["all_admitted"] is True and b["messages_per_s"] == b["per_s"] * 5

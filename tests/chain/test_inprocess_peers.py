@@ -72,6 +72,17 @@ def test_with_their_workers_running_the_outboxes_deliver_by_themselves(network: 
     assert (hz.deliver(), xs.deliver()) == (0, 0)  # the workers left nothing behind
 
 
+def state(node: InProcessNode) -> tuple[Any, ...]:
+    """What a message could change at a node: stock, invitations, offers, records."""
+    c = node.client
+    return (
+        c.get("/stock").json(),
+        c.get("/negotiation/invitations").json(),
+        c.get("/negotiation/offers").json(),
+        c.get("/ledger/records", params={"limit": 5000}).json(),
+    )
+
+
 def invitation(domain: Domain, key: str) -> dict[str, Any]:
     """A well-formed Invitation under the rule book in force, from the key's address, signed by that key."""
     return invitation_envelope(domain, key, ACTIVE)
@@ -85,20 +96,11 @@ def test_a_message_signed_by_a_non_member_is_refused_in_process_and_changes_noth
     domain = xs.negotiator.signer.domain
     inbox = f"{xs.url}/negotiation/messages"
 
-    def state() -> tuple[Any, ...]:
-        c = xs.client
-        return (
-            c.get("/stock").json(),
-            c.get("/negotiation/invitations").json(),
-            c.get("/negotiation/offers").json(),
-            c.get("/ledger/records", params={"limit": 5000}).json(),
-        )
-
-    before = state()
+    before = state(xs)
     with network.peer_client() as peer:
         r = peer.post(inbox, json=invitation(domain, outsider))
     assert (r.status_code, r.json()["error"]) == (403, "not_a_member"), r.text
-    assert state() == before
+    assert state(xs) == before
     assert xs.deliver() == 0  # nothing was queued to answer it
 
     # The control: the same invitation from a member 15 km away is admitted and answered with reserved stock.

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from web3 import Web3
 
-from negotiation.messages import MessageRefused
+from negotiation.messages import MAX_MESSAGES_PER_BATCH, MessageRefused
 from node.api.deps import NegotiatorDep, OperatorDep, SessionDep, SettingsDep
-from node.api.errors import ERROR_RESPONSES
+from node.api.errors import ERROR_RESPONSES, answer_to
+from node.api.logs import envelope_facts
 from node.api.responses import (
     DeclinedOut,
     DisputeOpenedOut,
@@ -23,6 +25,8 @@ from node.api.responses import (
     InvitationWithOffersOut,
     MemberOut,
     MessageAcceptedOut,
+    MessageBatchOut,
+    MessageOutcomeOut,
     NoOfferOut,
     OfferOut,
     PeerOut,
@@ -37,6 +41,8 @@ from node.api.schemas import CheckIn, DisputeIn, InvitationIn, ReceiveIn, Replen
 from node.store.pool import require_location, require_sku
 from node.store.tables import Invitation, ReplenishmentRequest, Transfer, TransferOffer
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/negotiation", tags=["negotiation"], responses=ERROR_RESPONSES)
 operator = [OperatorDep]
 
@@ -44,11 +50,46 @@ operator = [OperatorDep]
 @router.post("/messages", status_code=202)
 async def inbox(request: Request, negotiator: NegotiatorDep) -> MessageAcceptedOut:
     """Signed messages from other members' nodes. Authenticated by the EIP-712 signature, not a token."""
+    envelope = await _json_body(request)
+    return MessageAcceptedOut.model_validate(await run_in_threadpool(negotiator.receive, envelope))
+
+
+@router.post("/messages/batch", status_code=200)
+async def inbox_batch(request: Request, negotiator: NegotiatorDep) -> MessageBatchOut:
+    """Up to 100 signed messages in one request (a peer's outbox sends what waits for this node together): each
+    admitted or refused by itself, in order, exactly as `POST /negotiation/messages` would; `results[i]` is the
+    status and body that endpoint would have answered message i with."""
+    body = await _json_body(request)
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES_PER_BATCH:
+        raise MessageRefused("malformed", f'a batch is {{"messages": [1 to {MAX_MESSAGES_PER_BATCH} signed messages]}}')
+    outcomes = await run_in_threadpool(negotiator.receive_many, messages)
+    results = []
+    for envelope, outcome in zip(messages, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            status, refusal = answer_to(outcome)
+            facts = envelope_facts(envelope)
+            log.log(
+                logging.ERROR if status >= 500 else logging.WARNING,
+                "signed message in a batch refused %s %s: type %s, claimed signer %s: %s",
+                status,
+                refusal["error"],
+                facts.get("type", "?"),
+                facts.get("signer", "?"),
+                refusal["message"],
+                exc_info=outcome if status >= 500 else None,
+            )
+            results.append(MessageOutcomeOut(status=status, body=refusal))
+        else:
+            results.append(MessageOutcomeOut(status=202, body=MessageAcceptedOut.model_validate(outcome).model_dump()))
+    return MessageBatchOut(results=results)
+
+
+async def _json_body(request: Request) -> Any:
     try:
-        envelope = json.loads(await request.body())
+        return json.loads(await request.body())
     except ValueError as exc:
         raise MessageRefused("malformed", "the body is not JSON") from exc
-    return MessageAcceptedOut.model_validate(await run_in_threadpool(negotiator.receive, envelope))
 
 
 @router.post("/invitations", status_code=201, dependencies=operator)
