@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,18 +21,10 @@ from web3 import Web3
 from bench.chainkit import bench_nodes
 from bench.common import machine, profiler
 from bench.load import measure
-from negotiation.messages import Domain, new_id, new_nonce, parse, recover_signer, sign
+from negotiation.messages import Domain, parse, recover_signer
 from node.launch.nodes import HANGZHOU, XIAOSHAN, soon, stock_up, until
 from node.settings import NodeSettings
-
-
-def signed_copies(template: dict[str, Any], domain: Domain, key: str, n: int) -> list[bytes]:
-    offer = parse(template)
-    out = []
-    for _ in range(n):
-        message = {**offer.message, "id": new_id(), "nonce": new_nonce()}
-        out.append(json.dumps(sign(domain, "Offer", message, key).as_json()).encode())
-    return out
+from tests.helpers.messages import signed_copies
 
 
 def recovery_rate(domain: Domain, bodies: list[bytes], seconds: float = 2.0) -> float:
@@ -51,7 +43,14 @@ PATH = "/negotiation/messages"
 def _each_once(bodies: list[bytes]) -> Callable[[int], bytes]:
     """A new signed offer for each request (a nonce is admitted once)."""
     remaining = iter(bodies)
-    return lambda _k: next(remaining)
+    return lambda _k: _next(remaining)
+
+
+def _next(remaining: Iterator[bytes]) -> bytes:
+    try:
+        return next(remaining)
+    except StopIteration:
+        raise RuntimeError("the bench sent every signed offer it made: give run() more copies") from None
 
 
 class Batches:
@@ -64,7 +63,7 @@ class Batches:
 
     def __call__(self, _k: int) -> bytes:
         self.sent += self.size
-        return b'{"messages":[' + b",".join(next(self.remaining) for _ in range(self.size)) + b"]}"
+        return b'{"messages":[' + b",".join(_next(self.remaining) for _ in range(self.size)) + b"]}"
 
 
 def _admitted(db_path: Any, signer: str) -> int:
@@ -81,7 +80,7 @@ def run(
     follow: tuple[bool, ...] = (True, False),
     profile: str | None = None,
     batch: int = 100,
-    copies: int = 20_000,
+    copies: int = 40_000,
 ) -> list[dict[str, Any]]:
     """`profile`: a file to write a py-spy profile of the requester's node to (while the first of `clients`
     posts one message a request). `batch`: then the same, `batch` messages a request to the batch inbox, with

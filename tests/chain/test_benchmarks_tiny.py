@@ -4,6 +4,7 @@ and gave the answer it reports; never a speed (docs/benchmarks.md holds those, w
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bench import (
@@ -17,6 +18,14 @@ from bench import (
     bench_story,
     bench_write_path,
 )
+from bench.run_all import BENCHES
+
+
+def test_every_bench_make_bench_runs_also_runs_tiny_in_the_suite() -> None:
+    tests = Path(__file__).resolve().parent.parent
+    sources = "\n".join(p.read_text() for p in tests.rglob("test_*.py"))
+    missing = [name for name, module in BENCHES.items() if f"{module.__name__.rsplit('.', 1)[1]}.run(" not in sources]
+    assert not missing, f"benches with no tiny run in tests/: {missing}"
 
 
 def test_merkle_bench_builds_proves_and_verifies() -> None:

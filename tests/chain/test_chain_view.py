@@ -10,7 +10,6 @@ import sqlite3
 import httpx
 from eth_account import Account
 
-from bench.bench_offers import signed_copies
 from chain.anvil import LocalChain
 from chain.deploy import Deployment
 from chain.registry_client import MemberRegistryClient, Role
@@ -19,6 +18,7 @@ from chain.tx import connect
 from negotiation.messages import Domain
 from node.launch.nodes import ADMIN_KEY, HANGZHOU, XIAOSHAN, NodeFactory, soon, stock_up, until
 from node.services.chain_view import ChainView
+from tests.helpers.messages import signed_copies
 
 JSON = {"Content-Type": "application/json"}
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from eth_account import Account
 
-from negotiation.messages import Domain, new_id, new_nonce, sign
+from negotiation.messages import Domain, new_id, new_nonce, parse, sign
 
 
 def invitation_envelope(domain: Domain, key: str, rule_version: str, **over: Any) -> dict[str, Any]:
@@ -29,3 +30,14 @@ def invitation_envelope(domain: Domain, key: str, rule_version: str, **over: Any
         **over,
     }
     return sign(domain, "Invitation", message, key).as_json()
+
+
+def signed_copies(template: dict[str, Any], domain: Domain, key: str, n: int) -> list[bytes]:
+    """`n` copies of a signed message (an envelope) as JSON bodies, each with a new id and nonce, signed by `key`:
+    all valid, each admitted once (a supplier may offer several lots on one invitation)."""
+    original = parse(template)
+    out = []
+    for _ in range(n):
+        message = {**original.message, "id": new_id(), "nonce": new_nonce()}
+        out.append(json.dumps(sign(domain, original.type, message, key).as_json()).encode())
+    return out

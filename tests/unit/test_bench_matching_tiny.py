@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bench.bench_matching import run
+from bench import bench_matching
 
 
 def test_the_matching_benchmark_runs_at_tiny_size_and_the_plan_is_never_dearer_than_the_heuristic() -> None:
     for family in ("hard", "tuned"):
-        rows = run(scale="tiny", family=family)
+        rows = bench_matching.run(scale="tiny", family=family)
         assert {row["solver"].split("_")[1] for row in rows} == {"highs", "cbc"}
         for row in rows:
             assert {
