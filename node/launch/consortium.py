@@ -126,9 +126,11 @@ class LocalConsortium:
                 self.data_dir / entry["name"] / "node.log",
             )
             say(f"starting node {entry['name']} at {url} (log: {node.log_path})")
-            node.start()
+            node.launch()  # side by side: each spends seconds importing before it answers
             self._pid_file(entry["name"], node.proc)
             self.nodes.append(node)
+        for node in self.nodes:
+            node.wait_ready()
         self._save(manifest, keys)
         if not manifest.get("demo_loaded"):
             for entry in manifest["nodes"]:

@@ -52,7 +52,9 @@ def approve(page: Page, version: str) -> str:
 
 
 def in_force(node: RunningNode) -> str:
-    return str(httpx.get(f"{node.url}/rules/active").json()["version"])
+    # A node answering this may first fetch the new book from a member's node (a peer call): slow, not hung,
+    # when two suites share two cores.
+    return str(httpx.get(f"{node.url}/rules/active", timeout=30).json()["version"])
 
 
 def test_a_rule_change_proposed_at_headquarters_and_approved_by_a_partner_comes_into_force(

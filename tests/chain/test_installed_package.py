@@ -104,7 +104,7 @@ def read_lines(proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> N
     lines.put(None)
 
 
-def wait_for_banner(proc: subprocess.Popen[str], lines: queue.Queue[str | None], timeout: float = 120) -> str:
+def wait_for_banner(proc: subprocess.Popen[str], lines: queue.Queue[str | None], timeout: float = 240) -> str:
     out: list[str] = []
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:

@@ -12,7 +12,6 @@ from tests.helpers import consortium, pair_with_an_offer, stock, transfers, wait
 
 
 def test_story_one_invite_offer_plan_ship_receive_and_both_books_verify(nodes: NodeFactory) -> None:
-    started = time.monotonic()
     hz = nodes.new("hz-store", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
     xs = nodes.new("xs-dealer", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1], CONSORTIUM_SAFETY_STOCK="20")
     sx = nodes.new("sx-dealer", lat_e6=SHAOXING[0], lon_e6=SHAOXING[1])
@@ -57,7 +56,6 @@ def test_story_one_invite_offer_plan_ship_receive_and_both_books_verify(nodes: N
     assert stock(sx) == {("S1", "available"): 60}
     hz_owner = {b["owner"] for b in hz.client().get("/stock").json()}
     assert hz_owner == {hz.address}
-    elapsed = time.monotonic() - started
     for node in (hz, xs, sx):
         wait_anchored(node)
         result = consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", node.url)
@@ -67,7 +65,6 @@ def test_story_one_invite_offer_plan_ship_receive_and_both_books_verify(nodes: N
         incoming_records = [r["record"] for r in c.get("/ledger/records", params={"type": "transfer_in"}).json()]
     signers = {m["signer"] for r in incoming_records for m in r["transfer"]["messages"]}
     assert signers == {hz.address, xs.address, sx.address}
-    assert elapsed < 120  # sanity only; speed is measured in bench/, not asserted here
 
 
 def test_short_delivery_becomes_a_discrepancy_on_both_sides(nodes: NodeFactory) -> None:
