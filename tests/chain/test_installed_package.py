@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers.up import kill_leftovers
+
 REPO = Path(__file__).resolve().parents[2]
 # What docker/Dockerfile copies into the image before `pip install .`: a build must need nothing else.
 SOURCES = ("pyproject.toml", "README.md", "node", "chain", "negotiation", "settlement", "contracts")
@@ -157,6 +159,8 @@ def test_installed_package_runs_consortium_up_from_another_directory(tmp_path: P
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.returncode != 0:
+            kill_leftovers(state)
     rest: list[str] = []
     while (line := lines.get(timeout=10)) is not None:
         rest.append(line)

@@ -1,7 +1,15 @@
-"""`consortium up` as a person runs it (what `make run` starts), for the tests that need a whole consortium."""
+"""`consortium up` as a person runs it (what `make run` starts), for the tests that need a whole consortium.
+
+Nothing it started outlives a test: a consortium that did not come up is stopped as Ctrl-C stops it, and what
+is still running a minute later (its nodes, its Anvil, each named by a `<name>.pid` file in the data
+directory) is killed. Killing only the supervisor, as this helper once did, left four nodes and an Anvil
+running per failed test, which loaded the machine further and failed the next start too.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -9,31 +17,64 @@ import time
 from pathlib import Path
 
 
-def start(data_dir: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+class Consortium(subprocess.Popen[str]):
+    """The `consortium up` process and the data directory it keeps its pid files in."""
+
+    data_dir: Path
+
+
+def start(data_dir: Path) -> Consortium:
+    proc = Consortium(
         [sys.executable, "-m", "node", "up", "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    proc.data_dir = data_dir
+    return proc
 
 
-def wait_up(proc: subprocess.Popen[str], timeout: float = 240) -> str:
-    """The terminal up to the summary's last part ("Try:"); a consortium that never gets there is killed. The
+def wait_up(proc: Consortium, timeout: float = 240) -> str:
+    """The terminal up to the summary's last part ("Try:"); a consortium that never gets there is stopped. The
     deadline only tells a hung start from a slow one: two suites side by side on two cores (a load of 10-30)
     took over 90 s to start Anvil and four nodes; `make run`'s own time is measured, not asserted."""
     try:
         return read_until(proc, "Try:", timeout)
     except AssertionError:
-        proc.kill()
+        shut_down(proc)
         raise
 
 
-def stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+def stop(proc: Consortium) -> str:
+    """Ctrl-C, and the consortium stops cleanly (exit 0) with everything it started."""
+    out = shut_down(proc)
     assert proc.returncode == 0, out
     return out
+
+
+def shut_down(proc: Consortium) -> str:
+    """As Ctrl-C; whatever is still running after a minute is killed, the supervisor and each process it named."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    if proc.returncode != 0:  # it did not stop what it started
+        kill_leftovers(proc.data_dir)
+    return out or ""
+
+
+def kill_leftovers(data_dir: Path) -> None:
+    """Kill each process a `<name>.pid` file of `data_dir` names if it is still one of ours (a node or an
+    Anvil, not a pid since reused)."""
+    for pid_file in data_dir.glob("*.pid"):
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(pid_file.read_text())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"anvil" in command or b"serve" in command:
+                os.kill(pid, signal.SIGKILL)
 
 
 def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 60) -> str:
