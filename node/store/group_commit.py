@@ -44,31 +44,42 @@ MAX_GROUP = 256
 class _Work:
     run: Callable[[Session], Any]
     context: contextvars.Context
+    ahead: Any = None
     future: Future[Any] = field(default_factory=Future)
 
 
 class GroupCommit:
-    def __init__(self, engine: Engine, after_commit: Callable[[int], None] | None = None) -> None:
-        """`after_commit(n)`: told how many pieces of work a commit wrote (e.g. to wake the anchoring)."""
+    def __init__(
+        self,
+        engine: Engine,
+        after_commit: Callable[[int], None] | None = None,
+        read_ahead: Callable[[Session, list[Any]], None] | None = None,
+    ) -> None:
+        """`after_commit(n)`: told how many pieces of work a commit wrote (e.g. to wake the anchoring).
+        `read_ahead(session, hints)`: given what the group's pieces said they will touch (`submit(..., ahead=)`),
+        reads it in a few queries before they run, under the same lock (e.g. every row a group of movements
+        needs, node/store/pool.py prefetch_rows); a failure there only costs the reads it would have saved."""
         self.engine = engine
         self.after_commit = after_commit
+        self.read_ahead = read_ahead
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
         self.groups = 0
         self.written = 0
 
-    def write(self, work: Callable[[Session], T]) -> T:
+    def write(self, work: Callable[[Session], T], ahead: Any = None) -> T:
         """Run `work` in the writer's transaction; return its result once committed, or raise its error."""
-        return self.submit(work).result()
+        return self.submit(work, ahead).result()
 
-    def submit(self, work: Callable[[Session], T]) -> Future[T]:
+    def submit(self, work: Callable[[Session], T], ahead: Any = None) -> Future[T]:
         """Queue `work` for the writer's next transaction; its future ends once that commit did (or failed).
-        A coroutine awaits it with `asyncio.wrap_future` instead of holding a thread while it waits."""
+        A coroutine awaits it with `asyncio.wrap_future` instead of holding a thread while it waits. `ahead`:
+        what `work` will touch, for the writer's `read_ahead`."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a write inside the writer's own transaction would wait for itself")
         self._ensure_started()
-        item = _Work(work, contextvars.copy_context())
+        item = _Work(work, contextvars.copy_context(), ahead)
         self._queue.put(item)
         return item.future
 
@@ -107,6 +118,17 @@ class GroupCommit:
             if stopping:
                 return
 
+    def _read_ahead(self, s: Session, hints: list[Any]) -> None:
+        if not hints or self.read_ahead is None:
+            return
+        savepoint = s.begin_nested()
+        try:
+            self.read_ahead(s, hints)
+            savepoint.commit()
+        except Exception:
+            savepoint.rollback()
+            log.exception("reading ahead for a group failed; its pieces read for themselves")
+
     def _write(self, group: list[_Work]) -> None:
         outcomes: list[tuple[_Work, bool, Any]] = []
         try:
@@ -114,6 +136,7 @@ class GroupCommit:
                 # The ledger writers' lock for the whole group, outside every savepoint: a rollback to a savepoint
                 # releases what was taken inside it (PostgreSQL), while rows read under it stay in the session.
                 serialize_writers(s, LEDGER)
+                self._read_ahead(s, [item.ahead for item in group if item.ahead is not None])
                 for item in group:
                     savepoint = s.begin_nested()
                     try:

@@ -6,15 +6,19 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session, select
 
+from node.domain.ledger import Movement, MovementType, StockStatus
 from node.errors import NotFound
 from node.store.engine import make_engine, session_scope
 from node.store.group_commit import GroupCommit
+from node.store.pool import prefetch_rows, record_movement
 from node.store.records import LEDGER, append_record
-from node.store.tables import Record, Sku
+from node.store.tables import Location, Record, Sku, StockBalance
 
 
 def test_writes_queued_while_a_group_is_written_go_in_the_next_group_and_a_refused_one_changes_nothing(
@@ -70,3 +74,57 @@ def test_a_write_is_answered_only_after_its_commit(tmp_path: Path) -> None:
     with Session(make_engine(f"sqlite:///{tmp_path / 'node.db'}")) as other:
         assert other.exec(select(Record.seq)).all() == [seq]
     writer.stop()
+
+
+def test_a_group_reads_ahead_what_its_pieces_said_they_touch_and_a_failed_read_ahead_costs_nothing(
+    tmp_path: Path,
+) -> None:
+    seen: list[list[Any]] = []
+
+    def read_ahead(_s: Session, hints: list[Any]) -> None:
+        seen.append(hints)
+        if "fail" in hints:
+            raise RuntimeError("the read-ahead broke")
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    writer = GroupCommit(engine, read_ahead=read_ahead)
+    try:
+        assert writer.write(lambda _s: 1, ahead="a") == 1
+        assert seen == [["a"]]
+        assert writer.write(lambda _s: 2, ahead="fail") == 2  # the piece still ran, and was committed
+        assert writer.write(lambda _s: 3) == 3 and seen == [["a"], ["fail"]]  # nothing to read ahead: not called
+    finally:
+        writer.stop()
+        engine.dispose()
+
+
+def test_movements_read_ahead_need_no_query_of_their_own_for_the_rows_they_touch(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    me = "0x" + "11" * 20
+    receipts = [
+        Movement(MovementType.RECEIPT, "SKU", f"L{k}", "WH", 1, me, me, StockStatus.AVAILABLE) for k in range(3)
+    ]
+    with session_scope(engine) as s:
+        s.add(Sku(code="SKU", name="a SKU"))
+        s.add(Location(code="WH", name="warehouse", lat_e6=30_200_000, lon_e6=120_200_000))
+        s.flush()
+        for m in receipts:  # the lots and balances exist: the second round reads them
+            record_movement(s, me, m, "2030-01-01")
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    with session_scope(engine) as s:
+        prefetch_rows(s, receipts)
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            for m in receipts:
+                record_movement(s, me, m)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    tables = ("FROM sku", "FROM location", "FROM lot", "FROM stockbalance")
+    assert not [q for q in statements if q.lstrip().startswith("SELECT") and any(t in q for t in tables)]
+    with session_scope(engine) as s:
+        assert {b.lot: b.quantity for b in s.exec(select(StockBalance))} == {"L0": 2, "L1": 2, "L2": 2}
+    engine.dispose()
