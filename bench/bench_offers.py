@@ -80,11 +80,12 @@ def run(
     follow: tuple[bool, ...] = (True, False),
     profile: str | None = None,
     batch: int = 100,
-    copies: int = 40_000,
+    copies: int = 60_000,
 ) -> list[dict[str, Any]]:
-    """`profile`: a file to write a py-spy profile of the requester's node to (while the first of `clients`
-    posts one message a request). `batch`: then the same, `batch` messages a request to the batch inbox, with
-    1 and 2 peers posting (0: not measured). `copies`: signed offers made beforehand (each is sent once)."""
+    """`clients`: peers posting one message a request. `batch`: then `batch` messages a request to the batch
+    inbox, with 1 and 2 peers posting (0: not measured). `copies`: signed offers made beforehand (each is sent
+    once; 40,000 last about 16 s at 1,000 a second). `profile`: a file to write a py-spy profile of the
+    requester's node to, while the first measure runs (with no `clients`, the first batches)."""
     rows: list[dict[str, Any]] = []
     with bench_nodes("offers-") as (chain, factory, _tmp):
         for followed in follow:
@@ -112,17 +113,21 @@ def run(
             hz_pid = hz.process.proc.pid if hz.process.proc is not None else None
             fresh = _each_once(bodies)
             warm = min(1.0, seconds / 5)
+            spy = profiler(hz_pid, profile, seconds + warm) if profile and hz_pid else None  # the first measure
             for n in clients:
-                spy = profiler(hz_pid, profile, seconds + warm) if profile and hz_pid and n == clients[0] else None
                 got = measure(hz.url, hz.token, n, seconds, warm, fresh, PATH, hz_pid)
                 if spy is not None:
                     spy.wait()
+                    spy = None
                 rows.append({"what": f"offers in, membership and rule book {tag}", **got,
                              "recoveries_per_s_one_core": round(floor)})  # fmt: skip
             batches = Batches(bodies[len(bodies) // 2 :], batch)  # the single requests took from the front
             for n in (1, 2) if batch and followed else ():
                 before, sent = _admitted(hz.db_path, xs.address), batches.sent
                 got = measure(hz.url, hz.token, n, seconds, warm, batches, PATH + "/batch", hz_pid)
+                if spy is not None:
+                    spy.wait()
+                    spy = None
                 # Every message sent (warm-up included) admitted: a batch answers 200 whatever each message got.
                 all_admitted = _admitted(hz.db_path, xs.address) - before == batches.sent - sent
                 rows.append({"what": f"offers in, batches of {batch}, {tag}", **got,

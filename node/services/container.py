@@ -27,7 +27,7 @@ from node.services.anchoring import AnchoringService, AnchorPolicy
 from node.services.chain_view import ChainView
 from node.services.directory import Directory
 from node.services.leader import Leadership
-from node.services.ledger import LedgerWriter, read_ahead
+from node.services.ledger import LedgerWriter
 from node.services.negotiator import NegotiationPolicy, Negotiator
 from node.services.outbox import Outbox
 from node.services.projection import ProjectionCheck
@@ -79,7 +79,7 @@ class NodeServices:
         self.anchoring = self._anchoring()
         if self.anchoring is not None:
             on_records_committed(self.engine, self.anchoring.written)
-        self.writer = GroupCommit(self.engine, read_ahead=read_ahead)
+        self.writer = GroupCommit(self.engine)
         if self.negotiator is not None:
             self.negotiator.writer = self.writer
         self.ledger = LedgerWriter(self.writer, self.address, self.negotiator)

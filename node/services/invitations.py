@@ -31,7 +31,7 @@ from node.services.outbox import log_message
 from node.services.side import Side, Steps
 from node.store.demand import daily_demand
 from node.store.engine import session_scope
-from node.store.pool import change_reservation, release_offer
+from node.store.pool import change_reservation, hold, release_offer
 from node.store.tables import (
     Invitation,
     Lot,
@@ -111,6 +111,7 @@ class Invitations(Steps):
         inv = s.get(Invitation, m["invitation"])
         if inv is None or not inv.mine:
             raise MessageRefused("unknown_subject", f"no invitation {m['invitation']} of this node")
+        hold(s, inv)  # the invitation's other offers, admitted in the same group, find it without a query
         if inv.status != InvitationStatus.OPEN:
             raise MessageRefused("closed", f"invitation {inv.id} is {inv.status}")
         if m["sku"] != inv.sku:

@@ -34,12 +34,13 @@ class LedgerWriter:
     def write(self, movements: Sequence[MovementWithExpiry]) -> list[Record]:
         """Write `movements` in order, all or none; the records once committed (a refusal names its `index`
         when there are several)."""
-        return self._after(self.writer.write(self._work(movements), [m for m, _ in movements]))
+        return self._after(self.writer.write(self._work(movements), (read_ahead, [m for m, _ in movements])))
 
     async def write_async(self, movements: Sequence[MovementWithExpiry]) -> list[Record]:
         """`write` for a coroutine: it waits for the commit without holding a thread."""
         work = self._work(movements)
-        return self._after(await asyncio.wrap_future(self.writer.submit(work, [m for m, _ in movements])))
+        ahead = (read_ahead, [m for m, _ in movements])
+        return self._after(await asyncio.wrap_future(self.writer.submit(work, ahead)))
 
     def _after(self, written: Written) -> list[Record]:
         records, sold = written

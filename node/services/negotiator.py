@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
+from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
 from negotiation.messages import MessageGuard, SignedMessage
@@ -46,6 +47,19 @@ from node.store.pool import record_movement, release_offer
 from node.store.tables import Invitation, Lot, ReplenishmentRequest, SeenMessage, StockBalance, TransferOffer
 
 log = logging.getLogger(__name__)
+
+
+# (signer, nonce, message id): what the replay guard remembers of a message.
+SeenKey = tuple[str, int, str]
+SEEN_AHEAD = "consortium.seen_ahead"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The work that admits a message inside a transaction, and the key the replay guard will look up."""
+
+    admit: Callable[[Session], dict[str, Any]]
+    key: SeenKey
 
 
 def _accepted(msg: SignedMessage, result: dict[str, Any]) -> dict[str, Any]:
@@ -128,8 +142,8 @@ class Negotiator(Steps):
     def receive(self, envelope: dict[str, Any]) -> dict[str, Any]:
         """Admit and act on one message in one transaction: refused or failed, it changes nothing.
         Signature, membership, the rule book in force and distances are read before the transaction opens."""
-        msg, admit = self._admission(envelope)
-        result = self._write(admit).result()
+        msg, admission = self._admission(envelope)
+        result = self._write(admission).result()
         self._after_admitting()
         return _accepted(msg, result)
 
@@ -139,8 +153,8 @@ class Negotiator(Steps):
         admitted: list[tuple[SignedMessage, Future[dict[str, Any]]] | Exception] = []
         for envelope in envelopes:
             try:
-                msg, admit = self._admission(envelope)
-                admitted.append((msg, self._write(admit)))
+                msg, admission = self._admission(envelope)
+                admitted.append((msg, self._write(admission)))
             except Exception as refused:  # this message only: the others are admitted or refused by themselves
                 admitted.append(refused)
         out: list[dict[str, Any] | Exception] = []
@@ -156,7 +170,7 @@ class Negotiator(Steps):
         self._after_admitting()
         return out
 
-    def _admission(self, envelope: Any) -> tuple[SignedMessage, Callable[[Session], dict[str, Any]]]:
+    def _admission(self, envelope: Any) -> tuple[SignedMessage, Admission]:
         """The checks made before any transaction, and the work that admits the message inside one."""
         msg = self.guard.verify(envelope)
         inbound = self._inbound(msg)
@@ -166,11 +180,12 @@ class Negotiator(Steps):
             log_message(s, msg, Direction.IN)
             return self.steps[msg.type](s, msg, inbound)
 
-        return msg, admit
+        return msg, Admission(admit, (msg.signer_claimed, int(msg.message["nonce"]), str(msg.message["id"])))
 
-    def _write(self, admit: Callable[[Session], dict[str, Any]]) -> Future[dict[str, Any]]:
+    def _write(self, admission: Admission) -> Future[dict[str, Any]]:
+        admit = admission.admit
         if self.writer is not None:  # with the node's other writes, many messages to a transaction
-            return self.writer.submit(admit)
+            return self.writer.submit(admit, (read_ahead_seen, admission.key))
         done: Future[dict[str, Any]] = Future()
         try:
             with session_scope(self.engine) as s:
@@ -428,8 +443,35 @@ class Negotiator(Steps):
             self.outbox.wakeup.clear()
 
 
+def read_ahead_seen(s: Session, keys: list[SeenKey]) -> None:
+    """The replay guard's read-ahead for a group of messages (node/store/group_commit.py): which were admitted
+    before, in one query. A key sharing its (signer, nonce) or its id with another message of the group is left
+    to the guard's own query, since the first of them may be admitted in this very group."""
+    pairs = Counter((signer, nonce) for signer, nonce, _id in keys)
+    ids = Counter(message_id for _signer, _nonce, message_id in keys)
+    alone = [k for k in keys if pairs[(k[0], k[1])] == 1 and ids[k[2]] == 1]
+    if not alone:
+        return
+    rows = s.exec(
+        select(SeenMessage.signer, SeenMessage.nonce, SeenMessage.message_id).where(
+            tuple_(col(SeenMessage.signer), col(SeenMessage.nonce)).in_([(k[0], k[1]) for k in alone])
+            | col(SeenMessage.message_id).in_([k[2] for k in alone])
+        )
+    ).all()
+    seen_pairs, seen_ids = {(r[0], r[1]) for r in rows}, {r[2] for r in rows}
+    known: dict[SeenKey, bool] = s.info.setdefault(SEEN_AHEAD, {})
+    for signer, nonce, message_id in alone:
+        known[(signer, nonce, message_id)] = (signer, nonce) in seen_pairs or message_id in seen_ids
+
+
 def _remember(s: Session, signer: str, nonce: int, message_id: str) -> bool:
     """The replay guard's memory: False if (signer, nonce) or the message id was admitted before."""
+    read_ahead = s.info.get(SEEN_AHEAD, {}).pop((signer, nonce, message_id), None)
+    if read_ahead is not None:
+        if read_ahead:
+            return False
+        s.add(SeenMessage(signer=signer, nonce=nonce, message_id=message_id, received_at=utc_now_iso()))
+        return True
     seen = s.exec(
         select(SeenMessage).where(
             (SeenMessage.signer == signer) & (SeenMessage.nonce == nonce) | (SeenMessage.message_id == message_id)

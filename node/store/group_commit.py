@@ -40,42 +40,41 @@ log = logging.getLogger(__name__)
 MAX_GROUP = 256
 
 
+# What a piece of work will read, said ahead: a reader and the piece's hint. Before a group's pieces run, each
+# reader is called once with the hints of every piece that named it, and reads them all in a few queries
+# (e.g. every row a group of movements touches: node/store/pool.py prefetch_rows), under the same lock as the
+# pieces' own reads. A reader that fails only costs the reads it would have saved.
+Reader = Callable[[Session, list[Any]], None]
+ReadAhead = tuple[Reader, Any]
+
+
 @dataclass
 class _Work:
     run: Callable[[Session], Any]
     context: contextvars.Context
-    ahead: Any = None
+    ahead: ReadAhead | None = None
     future: Future[Any] = field(default_factory=Future)
 
 
 class GroupCommit:
-    def __init__(
-        self,
-        engine: Engine,
-        after_commit: Callable[[int], None] | None = None,
-        read_ahead: Callable[[Session, list[Any]], None] | None = None,
-    ) -> None:
-        """`after_commit(n)`: told how many pieces of work a commit wrote (e.g. to wake the anchoring).
-        `read_ahead(session, hints)`: given what the group's pieces said they will touch (`submit(..., ahead=)`),
-        reads it in a few queries before they run, under the same lock (e.g. every row a group of movements
-        needs, node/store/pool.py prefetch_rows); a failure there only costs the reads it would have saved."""
+    def __init__(self, engine: Engine, after_commit: Callable[[int], None] | None = None) -> None:
+        """`after_commit(n)`: told how many pieces of work a commit wrote (e.g. to wake the anchoring)."""
         self.engine = engine
         self.after_commit = after_commit
-        self.read_ahead = read_ahead
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
         self.groups = 0
         self.written = 0
 
-    def write(self, work: Callable[[Session], T], ahead: Any = None) -> T:
+    def write(self, work: Callable[[Session], T], ahead: ReadAhead | None = None) -> T:
         """Run `work` in the writer's transaction; return its result once committed, or raise its error."""
         return self.submit(work, ahead).result()
 
-    def submit(self, work: Callable[[Session], T], ahead: Any = None) -> Future[T]:
+    def submit(self, work: Callable[[Session], T], ahead: ReadAhead | None = None) -> Future[T]:
         """Queue `work` for the writer's next transaction; its future ends once that commit did (or failed).
         A coroutine awaits it with `asyncio.wrap_future` instead of holding a thread while it waits. `ahead`:
-        what `work` will touch, for the writer's `read_ahead`."""
+        what `work` will read (see `ReadAhead`)."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a write inside the writer's own transaction would wait for itself")
         self._ensure_started()
@@ -118,16 +117,18 @@ class GroupCommit:
             if stopping:
                 return
 
-    def _read_ahead(self, s: Session, hints: list[Any]) -> None:
-        if not hints or self.read_ahead is None:
-            return
-        savepoint = s.begin_nested()
-        try:
-            self.read_ahead(s, hints)
-            savepoint.commit()
-        except Exception:
-            savepoint.rollback()
-            log.exception("reading ahead for a group failed; its pieces read for themselves")
+    def _read_ahead(self, s: Session, aheads: list[ReadAhead]) -> None:
+        by_reader: dict[Reader, list[Any]] = {}
+        for reader, hint in aheads:
+            by_reader.setdefault(reader, []).append(hint)
+        for reader, hints in by_reader.items():
+            savepoint = s.begin_nested()
+            try:
+                reader(s, hints)
+                savepoint.commit()
+            except Exception:
+                savepoint.rollback()
+                log.exception("reading ahead for a group failed; its pieces read for themselves")
 
     def _write(self, group: list[_Work]) -> None:
         outcomes: list[tuple[_Work, bool, Any]] = []

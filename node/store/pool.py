@@ -51,7 +51,7 @@ def require_sku(session: Session, code: str) -> Sku:
     sku = session.get(Sku, code)
     if sku is None:
         raise NotFound(f"unknown SKU {code}", sku=code)
-    _keep(session, sku)
+    hold(session, sku)
     return sku
 
 
@@ -59,7 +59,7 @@ def require_location(session: Session, code: str) -> Location:
     location = session.get(Location, code)
     if location is None:
         raise NotFound(f"unknown location {code}", location=code)
-    _keep(session, location)
+    hold(session, location)
     return location
 
 
@@ -68,7 +68,7 @@ def ensure_lot(session: Session, sku: str, lot: str, expires_on: str | None) -> 
     today = datetime.now(UTC).date().isoformat()
     found = session.get(Lot, (sku, lot))
     if found is not None:
-        _keep(session, found)
+        hold(session, found)
         if found.received_on is None:
             found.received_on = today
             session.add(found)
@@ -89,7 +89,7 @@ def record_movement(session: Session, node: str, movement: Movement, expires_on:
     elif (lot := session.get(Lot, (movement.sku, movement.lot))) is None:
         raise NotFound(f"unknown lot {movement.lot} of {movement.sku}", lot=movement.lot)
     else:
-        _keep(session, lot)
+        hold(session, lot)
     postings = postings_for(movement)
     serialize_writers(session, LEDGER)
     write_postings(session, postings)
@@ -121,7 +121,7 @@ def write_postings(session: Session, postings: Sequence[Posting]) -> None:
             row = StockBalance(**bucket.__dict__, quantity=qty)
         row.quantity = qty
         session.add(row)
-        _keep(session, row)
+        hold(session, row)
 
 
 def prefetch_rows(session: Session, movements: Sequence[Movement]) -> None:
@@ -153,7 +153,7 @@ def prefetch_rows(session: Session, movements: Sequence[Movement]) -> None:
         select(StockBalance).where(balance_key.in_(buckets)),
     ):
         for row in session.exec(query):
-            _keep(session, row)
+            hold(session, row)
 
 
 def _postings_or_none(movement: Movement) -> Sequence[Posting]:
@@ -167,7 +167,7 @@ def _balance_row(session: Session, b: Bucket) -> StockBalance | None:
     return session.get(StockBalance, (b.sku, b.lot, b.location, b.owner, b.holder, b.status))
 
 
-def _keep(session: Session, row: object) -> None:
+def hold(session: Session, row: object) -> None:
     """Hold a row for the session's life. The identity map holds rows weakly, so a SKU, a lot or a balance read
     by one movement would be read again by the next; held, the next finds it without a query (a group of
     movements written in one transaction mostly touches the same few rows)."""

@@ -36,6 +36,16 @@ def test_each_message_of_a_batch_is_admitted_or_refused_by_itself_in_order(
     assert xs.stock() == {("X1", "available"): 30, ("X1", "reserved"): 20}
     received = {i["id"] for i in xs.client.get("/negotiation/invitations").json()}
     assert received == {first["message"]["id"], second["message"]["id"]}
+    # Sent again in a later batch, each alone in it (the replay guard reads the whole batch in one query).
+    third = invitation(domain, hz.key)
+    with network.peer_client() as peer:
+        r = peer.post(f"{xs.url}/negotiation/messages/batch", json={"messages": [second, third, first]})
+    assert [(x["status"], x["body"].get("error")) for x in r.json()["results"]] == [
+        (409, "replayed"),
+        (202, None),
+        (409, "replayed"),
+    ]
+    assert xs.stock() == {("X1", "available"): 20, ("X1", "reserved"): 30}
 
 
 def test_a_batch_refused_as_a_whole_changes_nothing(network: InProcessNetwork) -> None:

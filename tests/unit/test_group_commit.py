@@ -76,23 +76,39 @@ def test_a_write_is_answered_only_after_its_commit(tmp_path: Path) -> None:
     writer.stop()
 
 
-def test_a_group_reads_ahead_what_its_pieces_said_they_touch_and_a_failed_read_ahead_costs_nothing(
-    tmp_path: Path,
-) -> None:
-    seen: list[list[Any]] = []
+def test_a_group_reads_ahead_once_per_reader_and_a_failed_read_ahead_costs_nothing(tmp_path: Path) -> None:
+    seen: list[tuple[str, list[Any]]] = []
 
-    def read_ahead(_s: Session, hints: list[Any]) -> None:
-        seen.append(hints)
-        if "fail" in hints:
-            raise RuntimeError("the read-ahead broke")
+    def lots(_s: Session, hints: list[Any]) -> None:
+        seen.append(("lots", hints))
+
+    def broken(_s: Session, hints: list[Any]) -> None:
+        seen.append(("broken", hints))
+        raise RuntimeError("the read-ahead broke")
 
     engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
-    writer = GroupCommit(engine, read_ahead=read_ahead)
+    writer = GroupCommit(engine)
+    holding, release = threading.Event(), threading.Event()
+
+    def held(_s: Session) -> int:
+        holding.set()
+        release.wait()  # the next pieces queue up behind this group and go in one group together
+        return 0
+
     try:
-        assert writer.write(lambda _s: 1, ahead="a") == 1
-        assert seen == [["a"]]
-        assert writer.write(lambda _s: 2, ahead="fail") == 2  # the piece still ran, and was committed
-        assert writer.write(lambda _s: 3) == 3 and seen == [["a"], ["fail"]]  # nothing to read ahead: not called
+        first = writer.submit(held)
+        holding.wait()
+        queued = [
+            writer.submit(lambda _s: 1, ahead=(lots, "a")),
+            writer.submit(lambda _s: 2, ahead=(broken, "x")),
+            writer.submit(lambda _s: 3),
+            writer.submit(lambda _s: 4, ahead=(lots, "b")),
+        ]
+        release.set()
+        assert first.result() == 0
+        assert [f.result() for f in queued] == [1, 2, 3, 4]  # every piece ran and was committed
+        assert writer.groups == 2
+        assert seen == [("lots", ["a", "b"]), ("broken", ["x"])]  # each reader once, with its pieces' hints
     finally:
         writer.stop()
         engine.dispose()
