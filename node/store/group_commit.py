@@ -131,6 +131,11 @@ class GroupCommit:
                 log.exception("reading ahead for a group failed; its pieces read for themselves")
 
     def _write(self, group: list[_Work]) -> None:
+        # A request that gave up before its turn (its coroutine cancelled: a shutdown, a timeout) is not written;
+        # once running, a piece can no longer be cancelled, so each future is answered exactly once.
+        group = [item for item in group if item.future.set_running_or_notify_cancel()]
+        if not group:
+            return
         outcomes: list[tuple[_Work, bool, Any]] = []
         try:
             with session_scope(self.engine) as s:

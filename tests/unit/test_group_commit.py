@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -144,3 +146,32 @@ def test_movements_read_ahead_need_no_query_of_their_own_for_the_rows_they_touch
     with session_scope(engine) as s:
         assert {b.lot: b.quantity for b in s.exec(select(StockBalance))} == {"L0": 2, "L1": 2, "L2": 2}
     engine.dispose()
+
+
+def test_a_write_given_up_before_its_turn_is_not_written_and_the_writer_goes_on(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    writer = GroupCommit(engine)
+    holding, release = threading.Event(), threading.Event()
+
+    def held(_s: Session) -> int:
+        holding.set()
+        release.wait()
+        return 0
+
+    def record(k: int) -> Callable[[Session], int]:
+        return lambda s: append_record(s, LEDGER, "0xme", "receipt", {"n": k}).seq
+
+    try:
+        first = writer.submit(held)
+        holding.wait()
+        given_up, kept = writer.submit(record(1)), writer.submit(record(2))
+        assert given_up.cancel()  # as asyncio.wrap_future does when the request's coroutine is cancelled
+        release.set()
+        assert first.result() == 0 and kept.result() == 1
+        # The writer is alive and answers the next write (a dead writer never would: bounded, not to hang).
+        assert writer.submit(record(3)).result(timeout=120) == 2
+        with session_scope(engine) as s:
+            assert [json.loads(r.body)["n"] for r in s.exec(select(Record).order_by(Record.seq))] == [2, 3]
+    finally:
+        writer.stop()
+        engine.dispose()
