@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from chain.canonical import NotCanonicalizable
 from negotiation.messages import MessageRefused
-from node.api.logs import inbox_envelope_facts
+from node.api.logs import REQUEST_ID, inbox_envelope_facts
 from node.errors import (
     AlreadyExists,
     BodyTooDeep,
@@ -126,7 +126,26 @@ def answer_to(exc: Exception) -> tuple[int, dict[str, Any]]:
         return STATUS_OF[type(exc)], error_body(exc.code, exc.message, exc.detail)
     if isinstance(exc, NotCanonicalizable):
         return 422, error_body("invalid_request", str(exc), {})
-    return 500, error_body("internal_error", "internal error", {})
+    return 500, error_body("internal_error", f"internal error (request {REQUEST_ID.get()})", {})
+
+
+def log_message_refusal(
+    status: int, body: dict[str, Any], facts: dict[str, Any], exc: BaseException | None = None, where: str = ""
+) -> None:
+    """The one log line of a signed message refused: status, reason, type and claimed signer. A replay is INFO
+    (a peer's retry of what got through before its answer was lost), a 5xx ERROR with its traceback."""
+    level = logging.ERROR if status >= 500 else logging.INFO if body["error"] == "replayed" else logging.WARNING
+    log.log(
+        level,
+        "signed message%s refused %s %s: type %s, claimed signer %s: %s",
+        where,
+        status,
+        body["error"],
+        facts.get("type", "?"),
+        facts.get("signer", "?"),
+        body["message"],
+        exc_info=exc if status >= 500 else None,
+    )
 
 
 async def _request_error(req: Request, exc: Exception) -> JSONResponse:
@@ -139,15 +158,7 @@ async def _request_error(req: Request, exc: Exception) -> JSONResponse:
 async def _refused(req: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MessageRefused)
     status, body = answer_to(exc)
-    facts = inbox_envelope_facts(req.scope)
-    log.warning(
-        "signed message refused %s %s: type %s, claimed signer %s: %s",
-        status,
-        exc.reason,
-        facts.get("type", "?"),
-        facts.get("signer", "?"),
-        exc.message,
-    )
+    log_message_refusal(status, body, inbox_envelope_facts(req.scope))
     return JSONResponse(body, status_code=status)
 
 

@@ -31,7 +31,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Any]
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # an operator's request: a rule book, a sandbox run, a movement
 MAX_MESSAGE_BYTES = 64 * 1024  # a signed message from another node: a few hundred bytes in practice
-MAX_MESSAGE_BATCH_BYTES = 1024 * 1024  # up to 100 signed messages from one peer (negotiation.MAX_BATCH)
+MAX_MESSAGE_BATCH_BYTES = 1024 * 1024  # up to 100 signed messages from one peer (MAX_MESSAGES_PER_BATCH)
 MAX_DEPTH = 64  # nesting of arrays and objects; rule books nest about 10 deep
 
 # Bodies anyone may send, and their limits: signed messages authenticate themselves by their signature, not a

@@ -193,8 +193,14 @@ def envelope_facts(envelope: Any) -> dict[str, Any]:
         return {}
     type_ = envelope.get("type")
     message = envelope.get("message") or {}
-    facts: dict[str, Any] = {"type": str(type_)[:64] if type_ is not None else None}
+    facts: dict[str, Any] = {"type": printable(str(type_)) if type_ is not None else None}
     field = SIGNER_FIELD.get(type_) if isinstance(type_, str) else None
     if field and isinstance(message, dict) and isinstance(message.get(field), str):
-        facts["signer"] = message[field][:64]
+        facts["signer"] = printable(message[field])
     return facts
+
+
+def printable(text: str, limit: int = 64) -> str:
+    """A sender's text as a log line may hold it: at most `limit` characters, control characters escaped (a
+    newline in a claimed type must not start a forged log line)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])

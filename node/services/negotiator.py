@@ -149,7 +149,7 @@ class Negotiator(Steps):
 
     def receive_many(self, envelopes: list[Any]) -> list[dict[str, Any] | Exception]:
         """Each message admitted or refused by itself, in order, as `receive` would (a message may build on one
-        before it, e.g. an Acceptance and its Shipment): what it answered, or the error it was refused with."""
+        before it, e.g. an Invitation and its Cancellation): what it answered, or the error it was refused with."""
         admitted: list[tuple[SignedMessage, Future[dict[str, Any]]] | Exception] = []
         for envelope in envelopes:
             try:

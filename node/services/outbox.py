@@ -25,8 +25,14 @@ from node.domain.times import utc_now_iso
 from node.store.engine import session_scope
 from node.store.tables import NegotiationMessage, OutboxMessage
 
-BATCH = 100
+BATCH = 500  # messages taken per pass, sent to their peers up to MAX_MESSAGES_PER_BATCH a request
 MAX_BACKOFF_SECONDS = 30.0
+# A peer whose node had no batch inbox is sent one message a request; asked again after this long (it may have
+# been upgraded meanwhile).
+NO_BATCH_INBOX_SECONDS = 600.0
+# What a node from before batches answers on the batch path: 401 (its body limits asked an operator's token of
+# any path but the single inbox), or 404/405 from its router.
+NO_BATCH_INBOX = (401, 404, 405)
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +70,8 @@ class Outbox:
         self.wakeup = threading.Event()
         # Called in the transaction that marks a message refused for good: what it held is given back.
         self.on_refused: Callable[[Session, SignedMessage], None] | None = None
-        # Peers that answered a batch with 404: nodes from before the batch inbox, sent one message a request.
-        self._no_batch_inbox: set[str] = set()
+        # Peers whose node had no batch inbox, and until when they are sent one message a request.
+        self._no_batch_inbox: dict[str, float] = {}
 
     def enqueue(self, s: Session, msg: SignedMessage, recipient: str) -> None:
         """Queue `msg` for `recipient` inside the caller's transaction."""
@@ -104,7 +110,7 @@ class Outbox:
         return delivered
 
     def _post_to(self, recipient: str, items: list[OutboxMessage]) -> list[Attempt]:
-        if len(items) == 1 or recipient in self._no_batch_inbox:
+        if len(items) == 1 or time.monotonic() < self._no_batch_inbox.get(recipient, 0.0):
             return [self._post(item) for item in items]
         # Sent as X-Request-ID: the recipient's log lines about this delivery carry it too.
         request_id = secrets.token_hex(8)
@@ -117,8 +123,9 @@ class Outbox:
             )
         except Exception as exc:  # unreachable peer or chain: retry later
             return [Attempt(request_id, None, f"{type(exc).__name__}: {exc}")] * len(items)
-        if resp.status_code in (404, 405):  # a node from before batches: one message a request from now on
-            self._no_batch_inbox.add(recipient)
+        if resp.status_code in NO_BATCH_INBOX:  # a node from before batches: one message a request for a while
+            self._no_batch_inbox[recipient] = time.monotonic() + NO_BATCH_INBOX_SECONDS
+            log.info("%s has no batch inbox (%s): one message a request", recipient, resp.status_code)
             return [self._post(item) for item in items]
         if resp.status_code >= 500:
             return [Attempt(request_id, None, f"{resp.status_code}: {resp.text[:200]}")] * len(items)
@@ -147,39 +154,59 @@ class Outbox:
         return Attempt(request_id, *_outcome(resp.status_code, _reason(resp), resp.text))
 
     def _record(self, items: list[OutboxMessage], attempts: list[Attempt]) -> int:
-        """What each attempt came to, in one transaction; returns how many were delivered."""
+        """What each attempt came to, in one transaction, a savepoint each: a message whose refusal cannot be
+        acted on (its `on_refused` failed) is retried later, and the others' outcomes are kept. Returns how
+        many were delivered."""
         delivered = 0
         with session_scope(self.engine) as s:
             for item, attempt in zip(items, attempts, strict=True):
-                row = s.get(OutboxMessage, item.id)
-                assert row is not None
-                row.attempts += 1
-                row.last_error = attempt.error
-                what = (_type_of(row.envelope), row.message_id, row.recipient)
-                if attempt.status == OutboxStatus.DELIVERED:
-                    row.status = attempt.status
-                    delivered += 1
-                    log.debug("%s %s delivered to %s (request %s)", *what, attempt.request_id)
-                elif attempt.status == OutboxStatus.REFUSED:
-                    row.status = attempt.status
-                    log.warning(
-                        "%s %s to %s refused for good (request %s): %s", *what, attempt.request_id, attempt.error
-                    )
-                    if self.on_refused is not None:
-                        self.on_refused(s, parse(json.loads(row.envelope)))
-                else:
-                    backoff = min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** min(row.attempts, 7))
-                    row.next_attempt_at = time.time() + backoff
-                    log.info(
-                        "%s %s to %s not delivered (attempt %s, request %s): %s; next try in %.2fs",
-                        *what,
-                        row.attempts,
-                        attempt.request_id,
-                        attempt.error,
-                        backoff,
-                    )
-                s.add(row)
+                savepoint = s.begin_nested()
+                try:
+                    delivered += self._record_one(s, item, attempt)
+                    savepoint.commit()
+                except Exception:
+                    savepoint.rollback()
+                    log.exception("the outcome of %s to %s could not be recorded", item.message_id, item.recipient)
+                    self._retry_later(s, item, attempt, "its outcome could not be recorded")
         return delivered
+
+    def _record_one(self, s: Session, item: OutboxMessage, attempt: Attempt) -> int:
+        row = s.get(OutboxMessage, item.id)
+        assert row is not None
+        what = (_type_of(row.envelope), row.message_id, row.recipient)
+        if attempt.status is None:
+            self._retry_later(s, item, attempt, attempt.error)
+            return 0
+        row.attempts += 1
+        row.last_error = attempt.error
+        row.status = attempt.status
+        s.add(row)
+        if attempt.status == OutboxStatus.DELIVERED:
+            log.debug("%s %s delivered to %s (request %s)", *what, attempt.request_id)
+            return 1
+        log.warning("%s %s to %s refused for good (request %s): %s", *what, attempt.request_id, attempt.error)
+        if self.on_refused is not None:
+            self.on_refused(s, parse(json.loads(row.envelope)))
+        return 0
+
+    def _retry_later(self, s: Session, item: OutboxMessage, attempt: Attempt, error: str | None) -> None:
+        row = s.get(OutboxMessage, item.id)
+        assert row is not None
+        row.attempts += 1
+        row.last_error = error
+        backoff = min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** min(row.attempts, 7))
+        row.next_attempt_at = time.time() + backoff
+        s.add(row)
+        log.info(
+            "%s %s to %s not delivered (attempt %s, request %s): %s; next try in %.2fs",
+            _type_of(row.envelope),
+            row.message_id,
+            row.recipient,
+            row.attempts,
+            attempt.request_id,
+            error,
+            backoff,
+        )
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from sqlmodel import col, select
 
 import node.store.tables  # noqa: F401  (the tables, for create_all)
 from chain.anvil import DEFAULT_PRIVATE_KEYS
-from negotiation.messages import Domain, parse
+from negotiation.messages import Domain, SignedMessage, parse
 from node.domain.states import OutboxStatus
+from node.errors import InsufficientStock
 from node.services.outbox import Outbox
 from node.store.engine import make_engine, session_scope
 from node.store.tables import OutboxMessage
@@ -74,8 +75,9 @@ def test_a_peer_without_a_batch_inbox_gets_one_message_a_request(tmp_path: Path)
 
     def old_peer(request: httpx.Request) -> httpx.Response:
         paths.append(request.url.path)
-        if request.url.path.endswith("/batch"):
-            return httpx.Response(404, json={"error": "not_found", "message": "Not Found", "detail": {}})
+        if request.url.path.endswith("/batch"):  # what a node from before batches answers there (node/api/limits.py)
+            body = {"error": "unauthorized", "message": "missing or wrong bearer token", "detail": {}}
+            return httpx.Response(401, json=body)
         return httpx.Response(202, json={"accepted": "Invitation", "id": json.loads(request.content)["message"]["id"]})
 
     outbox, _ids = outbox_with(tmp_path, httpx.MockTransport(old_peer), 2)
@@ -97,3 +99,35 @@ def test_a_batch_the_peer_did_not_answer_is_retried_whole(tmp_path: Path) -> Non
     outbox, _ids = outbox_with(tmp_path, httpx.MockTransport(down), 3)
     assert outbox.deliver() == 0
     assert statuses(outbox) == [(OutboxStatus.PENDING, 1)] * 3
+
+
+def test_a_batch_refused_as_a_whole_is_sent_again_one_message_a_request(tmp_path: Path) -> None:
+    paths: list[str] = []
+
+    def peer(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if request.url.path.endswith("/batch"):
+            return httpx.Response(413, json={"error": "too_large", "message": "over 1 MiB", "detail": {}})
+        return httpx.Response(202, json={"accepted": "Invitation", "id": json.loads(request.content)["message"]["id"]})
+
+    outbox, _ids = outbox_with(tmp_path, httpx.MockTransport(peer), 2)
+    assert outbox.deliver() == 2
+    assert paths == ["/negotiation/messages/batch", "/negotiation/messages", "/negotiation/messages"]
+
+
+def test_a_refusal_that_cannot_be_acted_on_is_retried_and_the_others_are_kept(tmp_path: Path) -> None:
+    def peer(request: httpx.Request) -> httpx.Response:
+        refused = {"status": 409, "body": {"error": "closed", "message": "planned", "detail": {}}}
+        return httpx.Response(200, json={"results": [refused, {"status": 202, "body": {"accepted": "Invitation"}}]})
+
+    outbox, ids = outbox_with(tmp_path, httpx.MockTransport(peer), 2)
+    given_back: list[str] = []
+
+    def on_refused(_s: object, msg: SignedMessage) -> None:
+        given_back.append(msg.message["id"])
+        raise InsufficientStock("the reservation to release is gone")
+
+    outbox.on_refused = on_refused
+    assert outbox.deliver() == 1
+    assert given_back == [ids[0]]
+    assert statuses(outbox) == [(OutboxStatus.PENDING, 1), (OutboxStatus.DELIVERED, 1)]

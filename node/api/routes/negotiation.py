@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -14,7 +13,8 @@ from web3 import Web3
 
 from negotiation.messages import MAX_MESSAGES_PER_BATCH, MessageRefused
 from node.api.deps import NegotiatorDep, OperatorDep, SessionDep, SettingsDep
-from node.api.errors import ERROR_RESPONSES, answer_to
+from node.api.errors import ERROR_RESPONSES, answer_to, log_message_refusal
+from node.api.limits import MAX_MESSAGE_BYTES
 from node.api.logs import envelope_facts
 from node.api.responses import (
     DeclinedOut,
@@ -38,10 +38,10 @@ from node.api.responses import (
     TriggeredOut,
 )
 from node.api.schemas import CheckIn, DisputeIn, InvitationIn, ReceiveIn, ReplenishmentIn
+from node.errors import BodyTooLarge
+from node.services.negotiator import Negotiator
 from node.store.pool import require_location, require_sku
 from node.store.tables import Invitation, ReplenishmentRequest, Transfer, TransferOffer
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/negotiation", tags=["negotiation"], responses=ERROR_RESPONSES)
 operator = [OperatorDep]
@@ -59,26 +59,29 @@ async def inbox_batch(request: Request, negotiator: NegotiatorDep) -> MessageBat
     """Up to 100 signed messages in one request (a peer's outbox sends what waits for this node together): each
     admitted or refused by itself, in order, exactly as `POST /negotiation/messages` would; `results[i]` is the
     status and body that endpoint would have answered message i with."""
-    body = await _json_body(request)
+    raw = await request.body()
+    # Parsed and admitted off the event loop: a batch is up to 1 MiB and 100 signature recoveries.
+    return await run_in_threadpool(_admit_batch, negotiator, raw)
+
+
+def _admit_batch(negotiator: Negotiator, raw: bytes) -> MessageBatchOut:
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise MessageRefused("malformed", "the body is not JSON") from exc
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES_PER_BATCH:
         raise MessageRefused("malformed", f'a batch is {{"messages": [1 to {MAX_MESSAGES_PER_BATCH} signed messages]}}')
-    outcomes = await run_in_threadpool(negotiator.receive_many, messages)
+    # A message over the single inbox's limit is refused as that inbox would refuse it, the others go on.
+    too_large = BodyTooLarge(f"a signed message may hold at most {MAX_MESSAGE_BYTES} bytes", limit=MAX_MESSAGE_BYTES)
+    sized = [m if len(json.dumps(m)) <= MAX_MESSAGE_BYTES else too_large for m in messages]
+    admitted = iter(negotiator.receive_many([m for m in sized if m is not too_large]))
     results = []
-    for envelope, outcome in zip(messages, outcomes, strict=True):
+    for envelope, checked in zip(messages, sized, strict=True):
+        outcome = too_large if checked is too_large else next(admitted)
         if isinstance(outcome, Exception):
             status, refusal = answer_to(outcome)
-            facts = envelope_facts(envelope)
-            log.log(
-                logging.ERROR if status >= 500 else logging.WARNING,
-                "signed message in a batch refused %s %s: type %s, claimed signer %s: %s",
-                status,
-                refusal["error"],
-                facts.get("type", "?"),
-                facts.get("signer", "?"),
-                refusal["message"],
-                exc_info=outcome if status >= 500 else None,
-            )
+            log_message_refusal(status, refusal, envelope_facts(envelope), outcome, where=" in a batch")
             results.append(MessageOutcomeOut(status=status, body=refusal))
         else:
             results.append(MessageOutcomeOut(status=202, body=MessageAcceptedOut.model_validate(outcome).model_dump()))
