@@ -21,7 +21,7 @@ from typing import Any
 
 import coincurve
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
+from eth_utils import to_canonical_address, to_checksum_address
 
 Fields = Sequence[Mapping[str, str]]
 DOMAIN_FIELDS = (
@@ -50,10 +50,7 @@ def _word(kind: str, value: Any) -> bytes:
             raise ValueError("a bytes32 value holds 32 bytes")
         return raw
     if kind == "address":
-        raw = bytes.fromhex(value[2:])
-        if len(raw) != 20:
-            raise ValueError("an address holds 20 bytes")
-        return bytes(12) + raw
+        return bytes(12) + bytes(to_canonical_address(value))  # ValueError unless 20 bytes of 0x-hex
     if kind == "bool":
         return int(bool(value)).to_bytes(32, "big")
     if kind.startswith("uint"):
@@ -94,7 +91,7 @@ def address_of_public(public: coincurve.PublicKey) -> str:
     return str(to_checksum_address(bytes(keccak(public.format(compressed=False)[1:]))[-20:]))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)  # a node signs with its own key: the key and its address, derived once
 def _private(private_key: str) -> tuple[coincurve.PrivateKey, str]:
     key = coincurve.PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
     return key, address_of_public(key.public_key)

@@ -263,6 +263,7 @@ MAX_NONCE = 2**63 - 1
 T = TypeVar("T")
 
 SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
+BYTES32 = re.compile(r"0x[0-9a-fA-F]{64}")  # not bytes.fromhex: it takes spaces
 HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0  # secp256k1 n // 2
 # Fields that are moments (unix seconds): a date any implementation can convert, up to the end of year 2999.
 MOMENTS = ("neededBy", "deadline", "returnBy", "lentAt", "dueAt")
@@ -305,6 +306,11 @@ class SignedMessage:
     @property
     def signer_claimed(self) -> str:
         return str(self.message[SIGNER_FIELD[self.type]])
+
+    @property
+    def replay_key(self) -> tuple[str, int, str]:
+        """(signer, nonce, id): what a node's replay guard remembers of the message."""
+        return self.signer_claimed, int(self.message["nonce"]), str(self.message["id"])
 
     def as_json(self) -> dict[str, Any]:
         """The envelope as it travels: uint64 fields as decimal strings (docs/protocol.md, section 1)."""
@@ -363,14 +369,16 @@ def _validate_fields(type_: str, message: Mapping[str, Any], wire: bool = False)
     """The message checked field by field and normalised; `wire` reads uint64 fields as decimal strings."""
     fields = MESSAGE_TYPES.get(type_)
     if fields is None:
-        raise MessageRefused("unknown_type", f"unknown message type {type_!r}")
+        raise MessageRefused("unknown_type", f"unknown message type {type_[:64]!r}")  # the sender's text, bounded
     names = {f["name"] for f in fields}
     missing = names - set(message)
     extra = set(message) - names
     if missing or extra:
         raise MessageRefused(
             "malformed",
-            f"{type_}: missing {sorted(missing)}, unexpected {sorted(extra)}".replace(", unexpected []", ""),
+            f"{type_}: missing {sorted(missing)}, unexpected {[k[:64] for k in sorted(extra)[:10]]}".replace(
+                ", unexpected []", ""
+            ),
         )
     clean: dict[str, Any] = {}
     for f in fields:
@@ -388,17 +396,17 @@ def _validate_fields(type_: str, message: Mapping[str, Any], wire: bool = False)
         elif kind == "string":
             if not isinstance(value, str) or len(value) > 256:
                 raise MessageRefused("malformed", f"{where} must be a string of at most 256 characters")
+            try:
+                value.encode("utf-8")  # what EIP-712 hashes: a lone surrogate has no UTF-8 form
+            except UnicodeEncodeError as exc:
+                raise MessageRefused("malformed", f"{where} holds a lone surrogate") from exc
         elif kind == "address":
             if not isinstance(value, str) or not Web3.is_address(value):
                 raise MessageRefused("malformed", f"{where} must be an address")
             value = Web3.to_checksum_address(value)
         elif kind == "bytes32":
-            if not isinstance(value, str) or len(value) != 66 or not value.startswith("0x"):
+            if not isinstance(value, str) or not BYTES32.fullmatch(value):
                 raise MessageRefused("malformed", f"{where} must be 0x and 64 hex digits")
-            try:
-                bytes.fromhex(value[2:])
-            except ValueError as exc:
-                raise MessageRefused("malformed", f"{where} must be 0x and 64 hex digits") from exc
             value = value.lower()
         clean[f["name"]] = value
     return clean
@@ -494,7 +502,7 @@ class MessageGuard:
     def remember(msg: SignedMessage, remember: Callable[[str, int, str], bool]) -> SignedMessage:
         """The replay check alone: a node runs it inside the transaction that acts on the message, after
         `verify` ran outside it (membership is a chain call, never made while holding the write lock)."""
-        if not remember(msg.signer_claimed, int(msg.message["nonce"]), str(msg.message["id"])):
+        if not remember(*msg.replay_key):
             raise MessageRefused("replayed", f"message {msg.message['id']} (nonce {msg.message['nonce']}) seen before")
         return msg
 

@@ -180,7 +180,7 @@ class Negotiator(Steps):
             log_message(s, msg, Direction.IN)
             return self.steps[msg.type](s, msg, inbound)
 
-        return msg, Admission(admit, (msg.signer_claimed, int(msg.message["nonce"]), str(msg.message["id"])))
+        return msg, Admission(admit, msg.replay_key)
 
     def _write(self, admission: Admission) -> Future[dict[str, Any]]:
         admit = admission.admit

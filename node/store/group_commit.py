@@ -126,9 +126,9 @@ class GroupCommit:
             try:
                 reader(s, hints)
                 savepoint.commit()
-            except Exception:
+            except Exception as exc:
                 savepoint.rollback()
-                log.exception("reading ahead for a group failed; its pieces read for themselves")
+                log.warning("reading ahead for a group failed (its pieces read for themselves): %s", exc)
 
     def _write(self, group: list[_Work]) -> None:
         # A request that gave up before its turn (its coroutine cancelled: a shutdown, a timeout) is not written;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
@@ -23,6 +23,8 @@ from node.domain.states import OfferStatus
 from node.errors import AlreadyExists, EvidenceRequired, InvalidMovement, NotFound
 from node.store.records import LEDGER, append_record, serialize_writers
 from node.store.tables import DemandDay, Location, Lot, Record, Sku, StockBalance, TransferOffer
+
+T = TypeVar("T")
 
 
 def add_sku(session: Session, sku: Sku) -> Sku:
@@ -146,14 +148,27 @@ def prefetch_rows(session: Session, movements: Sequence[Movement]) -> None:
         col(StockBalance.holder),
         col(StockBalance.status),
     )
-    for query in (
-        select(Sku).where(col(Sku.code).in_(skus)),
-        select(Location).where(col(Location.code).in_(locations)),
-        select(Lot).where(tuple_(col(Lot.sku), col(Lot.code)).in_(lots)),
-        select(StockBalance).where(balance_key.in_(buckets)),
-    ):
-        for row in session.exec(query):
-            hold(session, row)
+    # A few hundred keys a query: a group of large batches would pass a driver's bound on parameters.
+    for codes in _parts(sorted(skus)):
+        _hold_all(session, select(Sku).where(col(Sku.code).in_(codes)))
+    for codes in _parts(sorted(locations)):
+        _hold_all(session, select(Location).where(col(Location.code).in_(codes)))
+    for pairs in _parts(sorted(lots)):
+        _hold_all(session, select(Lot).where(tuple_(col(Lot.sku), col(Lot.code)).in_(pairs)))
+    for keys in _parts(sorted(buckets)):
+        _hold_all(session, select(StockBalance).where(balance_key.in_(keys)))
+
+
+READ_AHEAD_KEYS = 500
+
+
+def _parts(keys: list[T]) -> list[list[T]]:
+    return [keys[i : i + READ_AHEAD_KEYS] for i in range(0, len(keys), READ_AHEAD_KEYS)]
+
+
+def _hold_all(session: Session, query: Any) -> None:
+    for row in session.exec(query):
+        hold(session, row)
 
 
 def _postings_or_none(movement: Movement) -> Sequence[Posting]:

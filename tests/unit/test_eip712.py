@@ -91,3 +91,26 @@ def test_the_protocol_functions_use_it_and_still_refuse_what_no_key_signed() -> 
     with pytest.raises(MessageRefused) as refused:
         recover_signer(domain, "Offer", signed.message, "0x" + "00" * 64 + "1b")
     assert refused.value.reason == "bad_signature"
+
+
+def test_what_the_direct_encoder_cannot_hash_is_refused_as_malformed_before_it() -> None:
+    domain = Domain("consortium-inventory", 31337, "0x" + "12" * 20)
+    key = KEYS[1]
+    address = Account.from_key(key).address
+    invitation = {f["name"]: 0 for f in MESSAGE_TYPES["Invitation"] if f["type"].startswith("uint")}
+    invitation |= {f["name"]: "0x" + "ab" * 32 for f in MESSAGE_TYPES["Invitation"] if f["type"] == "bytes32"}
+    invitation |= {f["name"]: "x" for f in MESSAGE_TYPES["Invitation"] if f["type"] == "string"}
+    invitation |= {f["name"]: address for f in MESSAGE_TYPES["Invitation"] if f["type"] == "address"}
+    invitation |= {f["name"]: False for f in MESSAGE_TYPES["Invitation"] if f["type"] == "bool"}
+    signed = sign(domain, "Invitation", invitation, key)
+    for field, value in (("id", "0x" + "ab " * 21 + "a"), ("sku", "a\ud800b")):  # spaces in hex; a lone surrogate
+        with pytest.raises(MessageRefused) as refused:
+            recover_signer(domain, "Invitation", {**signed.message, field: value}, signed.signature)
+        assert refused.value.reason == "malformed", field
+    # The registry in any case, or without 0x, is the same domain (eth_account checksummed it).
+    for registry in ("0x" + "12" * 20, "12" * 20, ("0x" + "ab" * 20).upper().replace("0X", "0x")):
+        same = Domain("consortium-inventory", 31337, registry)
+        reference = Domain("consortium-inventory", 31337, to_checksum_address("0x" + registry.removeprefix("0x")))
+        assert signing_digest(same, "Invitation", signed.message) == reference_digest(
+            reference, "Invitation", signed.message
+        )
