@@ -39,6 +39,12 @@ WORDS: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
+def plain(type_: str, address: str) -> dict[str, Any]:
+    """A message of `type_` with the same simple value in every field of a kind, every address `address`."""
+    value = {"bytes32": "0x" + "ab" * 32, "string": "x", "address": address, "bool": False}
+    return {f["name"]: value.get(f["type"], 0) for f in MESSAGE_TYPES[type_]}
+
+
 def reference_digest(domain: Domain, type_: str, message: dict[str, Any]) -> bytes:
     """EIP-191 version 0x01 over eth_account's encoding: keccak(0x19 || 0x01 || domain separator || struct hash)."""
     signable = encode_typed_data(full_message=typed_data(domain, type_, message))
@@ -80,11 +86,7 @@ def test_the_protocol_functions_use_it_and_still_refuse_what_no_key_signed() -> 
     domain = Domain("consortium-inventory", 31337, "0x" + "12" * 20)
     key = KEYS[2]
     address = Account.from_key(key).address
-    message = {f["name"]: 0 for f in MESSAGE_TYPES["Offer"] if f["type"].startswith("uint")}
-    message |= {f["name"]: "0x" + "ab" * 32 for f in MESSAGE_TYPES["Offer"] if f["type"] == "bytes32"}
-    message |= {f["name"]: "x" for f in MESSAGE_TYPES["Offer"] if f["type"] == "string"}
-    message |= {f["name"]: address for f in MESSAGE_TYPES["Offer"] if f["type"] == "address"}
-    message |= {f["name"]: False for f in MESSAGE_TYPES["Offer"] if f["type"] == "bool"}
+    message = plain("Offer", address)
     signed = sign(domain, "Offer", message, key)
     assert signing_digest(domain, "Offer", signed.message) == reference_digest(domain, "Offer", signed.message)
     assert recover_signer(domain, "Offer", signed.message, signed.signature) == address
@@ -97,11 +99,7 @@ def test_what_the_direct_encoder_cannot_hash_is_refused_as_malformed_before_it()
     domain = Domain("consortium-inventory", 31337, "0x" + "12" * 20)
     key = KEYS[1]
     address = Account.from_key(key).address
-    invitation = {f["name"]: 0 for f in MESSAGE_TYPES["Invitation"] if f["type"].startswith("uint")}
-    invitation |= {f["name"]: "0x" + "ab" * 32 for f in MESSAGE_TYPES["Invitation"] if f["type"] == "bytes32"}
-    invitation |= {f["name"]: "x" for f in MESSAGE_TYPES["Invitation"] if f["type"] == "string"}
-    invitation |= {f["name"]: address for f in MESSAGE_TYPES["Invitation"] if f["type"] == "address"}
-    invitation |= {f["name"]: False for f in MESSAGE_TYPES["Invitation"] if f["type"] == "bool"}
+    invitation = plain("Invitation", address)
     signed = sign(domain, "Invitation", invitation, key)
     for field, value in (("id", "0x" + "ab " * 21 + "a"), ("sku", "a\ud800b")):  # spaces in hex; a lone surrogate
         with pytest.raises(MessageRefused) as refused:
