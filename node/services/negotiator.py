@@ -148,8 +148,8 @@ class Negotiator(Steps):
         return _accepted(msg, result)
 
     def receive_many(self, envelopes: list[Any]) -> list[dict[str, Any] | Exception]:
-        """Each message admitted or refused by itself, in order, as `receive` would (a message may build on one
-        before it, e.g. an Invitation and its Cancellation): what it answered, or the error it was refused with."""
+        """Each message admitted or refused by itself, in order, as `receive` would have one after another (each
+        sees what the ones before it wrote): what it answered, or the error it was refused with."""
         admitted: list[tuple[SignedMessage, Future[dict[str, Any]]] | Exception] = []
         for envelope in envelopes:
             try:
