@@ -36,9 +36,15 @@ def encode_type(type_: str, fields: Fields) -> bytes:
     return f"{type_}({','.join(f['type'] + ' ' + f['name'] for f in fields)})".encode()
 
 
-@lru_cache(maxsize=256)
-def _type_hash(encoded_type: bytes) -> bytes:
-    return bytes(keccak(encoded_type))
+_TYPE_HASHES: dict[str, bytes] = {}
+
+
+def _type_hash(type_: str, fields: Fields) -> bytes:
+    """keccak256 of the type's encoding, once per type: a type name stands for one field list (the protocol's)."""
+    found = _TYPE_HASHES.get(type_)
+    if found is None:
+        found = _TYPE_HASHES[type_] = bytes(keccak(encode_type(type_, fields)))
+    return found
 
 
 def _word(kind: str, value: Any) -> bytes:
@@ -62,7 +68,7 @@ def _word(kind: str, value: Any) -> bytes:
 
 def struct_hash(type_: str, fields: Fields, values: Mapping[str, Any]) -> bytes:
     words = b"".join(_word(f["type"], values[f["name"]]) for f in fields)
-    return bytes(keccak(_type_hash(encode_type(type_, fields)) + words))
+    return bytes(keccak(_type_hash(type_, fields) + words))
 
 
 @lru_cache(maxsize=64)

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from node.domain.ledger import Movement, MovementType
 from node.errors import NodeError
 from node.services.negotiator import Negotiator
-from node.store.group_commit import GroupCommit
+from node.store.group_commit import GroupCommit, ReadAhead
 from node.store.pool import prefetch_rows, record_movement
 from node.store.tables import Record
 
@@ -25,6 +25,10 @@ def read_ahead(session: Session, hints: list[list[Movement]]) -> None:
     prefetch_rows(session, [m for movements in hints for m in movements])
 
 
+def _ahead(movements: Sequence[MovementWithExpiry]) -> ReadAhead:
+    return read_ahead, [m for m, _ in movements]
+
+
 class LedgerWriter:
     def __init__(self, writer: GroupCommit, me: str, negotiator: Negotiator | None) -> None:
         self.writer = writer
@@ -34,13 +38,11 @@ class LedgerWriter:
     def write(self, movements: Sequence[MovementWithExpiry]) -> list[Record]:
         """Write `movements` in order, all or none; the records once committed (a refusal names its `index`
         when there are several)."""
-        return self._after(self.writer.write(self._work(movements), (read_ahead, [m for m, _ in movements])))
+        return self._after(self.writer.write(self._work(movements), _ahead(movements)))
 
     async def write_async(self, movements: Sequence[MovementWithExpiry]) -> list[Record]:
         """`write` for a coroutine: it waits for the commit without holding a thread."""
-        work = self._work(movements)
-        ahead = (read_ahead, [m for m, _ in movements])
-        return self._after(await asyncio.wrap_future(self.writer.submit(work, ahead)))
+        return self._after(await asyncio.wrap_future(self.writer.submit(self._work(movements), _ahead(movements))))
 
     def _after(self, written: Written) -> list[Record]:
         records, sold = written

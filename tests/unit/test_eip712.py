@@ -20,6 +20,7 @@ from negotiation.messages import (
     SIGNER_FIELD,
     Domain,
     MessageRefused,
+    SignedMessage,
     recover_signer,
     sign,
     signing_digest,
@@ -82,12 +83,15 @@ def test_every_signature_and_recovery_is_eth_accounts(case: tuple[Domain, str, d
     assert eip712.address_of(key) == account.address
 
 
-def test_the_protocol_functions_use_it_and_still_refuse_what_no_key_signed() -> None:
+def signed_plain(type_: str, key: str) -> tuple[Domain, str, SignedMessage]:
+    """The consortium's domain, the key's address, and a `plain` message of `type_` it signed."""
     domain = Domain("consortium-inventory", 31337, "0x" + "12" * 20)
-    key = KEYS[2]
     address = Account.from_key(key).address
-    message = plain("Offer", address)
-    signed = sign(domain, "Offer", message, key)
+    return domain, address, sign(domain, type_, plain(type_, address), key)
+
+
+def test_the_protocol_functions_use_it_and_still_refuse_what_no_key_signed() -> None:
+    domain, address, signed = signed_plain("Offer", KEYS[2])
     assert signing_digest(domain, "Offer", signed.message) == reference_digest(domain, "Offer", signed.message)
     assert recover_signer(domain, "Offer", signed.message, signed.signature) == address
     with pytest.raises(MessageRefused) as refused:
@@ -96,11 +100,7 @@ def test_the_protocol_functions_use_it_and_still_refuse_what_no_key_signed() -> 
 
 
 def test_what_the_direct_encoder_cannot_hash_is_refused_as_malformed_before_it() -> None:
-    domain = Domain("consortium-inventory", 31337, "0x" + "12" * 20)
-    key = KEYS[1]
-    address = Account.from_key(key).address
-    invitation = plain("Invitation", address)
-    signed = sign(domain, "Invitation", invitation, key)
+    domain, _address, signed = signed_plain("Invitation", KEYS[1])
     for field, value in (("id", "0x" + "ab " * 21 + "a"), ("sku", "a\ud800b")):  # spaces in hex; a lone surrogate
         with pytest.raises(MessageRefused) as refused:
             recover_signer(domain, "Invitation", {**signed.message, field: value}, signed.signature)
