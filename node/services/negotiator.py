@@ -466,18 +466,18 @@ def read_ahead_seen(s: Session, keys: list[SeenKey]) -> None:
 
 def _remember(s: Session, signer: str, nonce: int, message_id: str) -> bool:
     """The replay guard's memory: False if (signer, nonce) or the message id was admitted before."""
-    read_ahead = s.info.get(SEEN_AHEAD, {}).pop((signer, nonce, message_id), None)
-    if read_ahead is not None:
-        if read_ahead:
-            return False
-        s.add(SeenMessage(signer=signer, nonce=nonce, message_id=message_id, received_at=utc_now_iso()))
-        return True
-    seen = s.exec(
-        select(SeenMessage).where(
-            (SeenMessage.signer == signer) & (SeenMessage.nonce == nonce) | (SeenMessage.message_id == message_id)
-        )
-    ).first()
-    if seen is not None:
+    known = s.info.get(SEEN_AHEAD, {}).pop((signer, nonce, message_id), None)  # what the group read ahead
+    seen = (
+        known
+        if known is not None
+        else s.exec(
+            select(SeenMessage).where(
+                (SeenMessage.signer == signer) & (SeenMessage.nonce == nonce) | (SeenMessage.message_id == message_id)
+            )
+        ).first()
+        is not None
+    )
+    if seen:
         return False
     s.add(SeenMessage(signer=signer, nonce=nonce, message_id=message_id, received_at=utc_now_iso()))
     return True

@@ -112,17 +112,10 @@ class Outbox:
     def _post_to(self, recipient: str, items: list[OutboxMessage]) -> list[Attempt]:
         if len(items) == 1 or time.monotonic() < self._no_batch_inbox.get(recipient, 0.0):
             return [self._post(item) for item in items]
-        # Sent as X-Request-ID: the recipient's log lines about this delivery carry it too.
-        request_id = secrets.token_hex(8)
-        try:
-            url = self.node_url(recipient)
-            resp = self.client.post(
-                f"{url.rstrip('/')}/negotiation/messages/batch",
-                content=b'{"messages":[' + b",".join(item.envelope.encode() for item in items) + b"]}",
-                headers={"Content-Type": "application/json", "X-Request-ID": request_id},
-            )
-        except Exception as exc:  # unreachable peer or chain: retry later
-            return [Attempt(request_id, None, f"{type(exc).__name__}: {exc}")] * len(items)
+        content = b'{"messages":[' + b",".join(item.envelope.encode() for item in items) + b"]}"
+        request_id, resp = self._send(recipient, "/negotiation/messages/batch", content)
+        if isinstance(resp, Exception):  # unreachable peer or chain: retry later
+            return [Attempt(request_id, None, f"{type(resp).__name__}: {resp}")] * len(items)
         if resp.status_code in NO_BATCH_INBOX:  # a node from before batches: one message a request for a while
             self._no_batch_inbox[recipient] = time.monotonic() + NO_BATCH_INBOX_SECONDS
             log.info("%s has no batch inbox (%s): one message a request", recipient, resp.status_code)
@@ -141,17 +134,24 @@ class Outbox:
         return [Attempt(request_id, *_outcome(status, reason, text)) for status, reason, text in answers]
 
     def _post(self, item: OutboxMessage) -> Attempt:
+        request_id, resp = self._send(item.recipient, "/negotiation/messages", item.envelope.encode())
+        if isinstance(resp, Exception):  # unreachable peer or chain: retry later
+            return Attempt(request_id, None, f"{type(resp).__name__}: {resp}")
+        return Attempt(request_id, *_outcome(resp.status_code, _reason(resp), resp.text))
+
+    def _send(self, recipient: str, path: str, content: bytes) -> tuple[str, httpx.Response | Exception]:
+        """POST `content` to the recipient's node; the request id it went with (sent as X-Request-ID, so the
+        recipient's log lines about it carry it too) and the answer, or what kept it from one."""
         request_id = secrets.token_hex(8)
         try:
-            url = self.node_url(item.recipient)
-            resp = self.client.post(
-                f"{url.rstrip('/')}/negotiation/messages",
-                content=item.envelope,
+            url = self.node_url(recipient)
+            return request_id, self.client.post(
+                f"{url.rstrip('/')}{path}",
+                content=content,
                 headers={"Content-Type": "application/json", "X-Request-ID": request_id},
             )
-        except Exception as exc:  # unreachable peer or chain: retry later
-            return Attempt(request_id, None, f"{type(exc).__name__}: {exc}")
-        return Attempt(request_id, *_outcome(resp.status_code, _reason(resp), resp.text))
+        except Exception as exc:
+            return request_id, exc
 
     def _record(self, items: list[OutboxMessage], attempts: list[Attempt]) -> int:
         """What each attempt came to, in one transaction, a savepoint each: a message whose refusal cannot be
