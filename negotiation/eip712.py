@@ -23,8 +23,10 @@ import coincurve
 from eth_hash.auto import keccak
 from eth_utils import to_canonical_address, to_checksum_address
 
-Fields = Sequence[Mapping[str, str]]
-DOMAIN_FIELDS = (
+from negotiation.wire import Eip712Field
+
+Fields = Sequence[Eip712Field]
+DOMAIN_FIELDS: tuple[Eip712Field, ...] = (
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},
     {"name": "chainId", "type": "uint256"},

@@ -18,236 +18,16 @@ from web3 import Web3
 
 from negotiation import eip712
 from negotiation.errors import NegotiationError
-from negotiation.wire import MESSAGE_SHAPES
+from negotiation.wire import KIND_OF, MESSAGES, Eip712Field, MessageType, Refusal, message_type_of
 
 PROTOCOL_VERSION = "1"
 MAX_DEADLINE_SECONDS = 7 * 24 * 3600
 # Signed messages one request may carry to a peer's batch inbox (docs/protocol.md, "Batches").
 MAX_MESSAGES_PER_BATCH = 100
 
-# Field lists per message type, in EIP-712 order. The `signer field` names the address that must sign.
-MESSAGE_TYPES: dict[str, list[dict[str, str]]] = {
-    "Invitation": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "requester", "type": "address"},
-        {"name": "sku", "type": "string"},
-        {"name": "quantity", "type": "uint64"},
-        {"name": "neededBy", "type": "uint64"},
-        {"name": "minShelfLifeDays", "type": "uint32"},
-        {"name": "radiusKm", "type": "uint32"},
-        {"name": "scenario", "type": "string"},
-        {"name": "customerTier", "type": "string"},
-        {"name": "urgent", "type": "bool"},
-        {"name": "ruleVersion", "type": "string"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "Offer": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "invitation", "type": "bytes32"},
-        {"name": "supplier", "type": "address"},
-        {"name": "sku", "type": "string"},
-        {"name": "lot", "type": "string"},
-        {"name": "quantity", "type": "uint64"},
-        {"name": "shelfLifeDays", "type": "uint32"},
-        {"name": "minOrderQuantity", "type": "uint64"},
-        {"name": "unitPrice", "type": "uint64"},
-        {"name": "ruleVersion", "type": "string"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "NoOffer": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "invitation", "type": "bytes32"},
-        {"name": "supplier", "type": "address"},
-        {"name": "reason", "type": "string"},
-        {"name": "ruleVersion", "type": "string"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "Acceptance": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "offer", "type": "bytes32"},
-        {"name": "requester", "type": "address"},
-        {"name": "quantity", "type": "uint64"},
-        {"name": "freightCompensation", "type": "uint64"},
-        {"name": "planHash", "type": "bytes32"},
-        {"name": "consignment", "type": "bool"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "Shipment": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "acceptance", "type": "bytes32"},
-        {"name": "supplier", "type": "address"},
-        {"name": "lot", "type": "string"},
-        {"name": "quantity", "type": "uint64"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "Receipt": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "shipment", "type": "bytes32"},
-        {"name": "requester", "type": "address"},
-        {"name": "quantityReceived", "type": "uint64"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "Cancellation": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "subject", "type": "bytes32"},
-        {"name": "sender", "type": "address"},
-        {"name": "reason", "type": "string"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "Dispute": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "subject", "type": "bytes32"},
-        {"name": "opener", "type": "address"},
-        {"name": "respondent", "type": "address"},
-        {"name": "reason", "type": "string"},
-        {"name": "claimAmount", "type": "uint64"},
-        {"name": "ruleVersion", "type": "string"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "ConsignmentSale": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "holder", "type": "address"},
-        {"name": "owner", "type": "address"},
-        {"name": "sku", "type": "string"},
-        {"name": "lot", "type": "string"},
-        {"name": "quantity", "type": "uint64"},
-        {"name": "unitPrice", "type": "uint64"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "JointPurchase": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "purchase", "type": "bytes32"},
-        {"name": "buyer", "type": "address"},
-        {"name": "participant", "type": "address"},
-        {"name": "sku", "type": "string"},
-        {"name": "lot", "type": "string"},
-        {"name": "reference", "type": "string"},
-        {"name": "units", "type": "uint64"},
-        {"name": "totalUnits", "type": "uint64"},
-        {"name": "participants", "type": "uint32"},
-        {"name": "totalCost", "type": "uint64"},
-        {"name": "share", "type": "uint64"},
-        {"name": "ruleVersion", "type": "string"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "JointPurchaseAcceptance": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "purchase", "type": "bytes32"},
-        {"name": "participant", "type": "address"},
-        {"name": "share", "type": "uint64"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "LoanRequest": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "borrower", "type": "address"},
-        {"name": "lender", "type": "address"},
-        {"name": "sku", "type": "string"},
-        {"name": "quantity", "type": "uint64"},
-        {"name": "maxFeePerUnitDay", "type": "uint64"},
-        {"name": "maxUnitSalePrice", "type": "uint64"},
-        {"name": "returnBy", "type": "uint64"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "Loan": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "loan", "type": "bytes32"},
-        {"name": "lender", "type": "address"},
-        {"name": "borrower", "type": "address"},
-        {"name": "sku", "type": "string"},
-        {"name": "lot", "type": "string"},
-        {"name": "quantity", "type": "uint64"},
-        {"name": "feePerUnitDay", "type": "uint64"},
-        {"name": "unitSalePrice", "type": "uint64"},
-        {"name": "lentAt", "type": "uint64"},
-        {"name": "dueAt", "type": "uint64"},
-        {"name": "ruleVersion", "type": "string"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "LoanReturn": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "loan", "type": "bytes32"},
-        {"name": "borrower", "type": "address"},
-        {"name": "quantity", "type": "uint64"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "QuoteRequest": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "requester", "type": "address"},
-        {"name": "supplier", "type": "address"},
-        {"name": "sku", "type": "string"},
-        {"name": "quantity", "type": "uint64"},
-        {"name": "rule", "type": "string"},
-        {"name": "ruleVersion", "type": "string"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "StatementProposal": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "statement", "type": "bytes32"},
-        {"name": "proposer", "type": "address"},
-        {"name": "periodFrom", "type": "string"},
-        {"name": "periodTo", "type": "string"},
-        {"name": "ruleVersion", "type": "string"},
-        {"name": "statementHash", "type": "bytes32"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "StatementSignature": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "statement", "type": "bytes32"},
-        {"name": "signer", "type": "address"},
-        {"name": "statementHash", "type": "bytes32"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-    "Ruling": [
-        {"name": "id", "type": "bytes32"},
-        {"name": "dispute", "type": "bytes32"},
-        {"name": "arbitrator", "type": "address"},
-        {"name": "decision", "type": "string"},
-        {"name": "award", "type": "uint64"},
-        {"name": "payer", "type": "address"},
-        {"name": "payee", "type": "address"},
-        {"name": "ruleVersion", "type": "string"},
-        {"name": "nonce", "type": "uint64"},
-        {"name": "deadline", "type": "uint64"},
-    ],
-}
-
-SIGNER_FIELD = {
-    "Invitation": "requester",
-    "Offer": "supplier",
-    "NoOffer": "supplier",
-    "Acceptance": "requester",
-    "Shipment": "supplier",
-    "Receipt": "requester",
-    "Cancellation": "sender",
-    "Dispute": "opener",
-    "Ruling": "arbitrator",
-    "ConsignmentSale": "holder",
-    "JointPurchase": "buyer",
-    "JointPurchaseAcceptance": "participant",
-    "LoanRequest": "borrower",
-    "Loan": "lender",
-    "LoanReturn": "borrower",
-    "QuoteRequest": "requester",
-    "StatementProposal": "proposer",
-    "StatementSignature": "signer",
-}
+# The tables every check reads, derived from the declarations in negotiation/wire.py.
+MESSAGE_TYPES: dict[MessageType, list[Eip712Field]] = {k.type: list(k.eip712) for k in MESSAGES}
+SIGNER_FIELD: dict[MessageType, str] = {k.type: k.signer for k in MESSAGES}
 
 _UINT_BITS = {"uint32": 32, "uint64": 64}
 # On the wire a uint64 travels as a decimal string and a uint32 as a JSON number: JavaScript's JSON.parse
@@ -273,7 +53,7 @@ LAST_MOMENT = 32_503_679_999
 class MessageRefused(NegotiationError):
     """A message the receiving node will not act on; `reason` is a stable code for the 4xx body."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Refusal, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -299,7 +79,7 @@ class Domain:
 
 @dataclass(frozen=True)
 class SignedMessage:
-    type: str
+    type: MessageType
     message: dict[str, Any]
     signature: str
 
@@ -323,7 +103,7 @@ class SignedMessage:
     def as_(self, shape: builtins.type[T]) -> T:  # builtins: the field `type` shadows it here
         """The message, statically typed as its wire shape (negotiation/wire.py), e.g.
         `msg.as_(OfferMessage)`. The same dict, not a copy; TypeError if `shape` is not this type's."""
-        if MESSAGE_SHAPES.get(self.type) is not shape:
+        if KIND_OF[self.type].shape is not shape:
             raise TypeError(f"a {self.type} message is not a {getattr(shape, '__name__', shape)}")
         return cast(T, self.message)
 
@@ -338,7 +118,7 @@ def new_nonce() -> int:
     return secrets.randbits(63)
 
 
-def to_wire(type_: str, message: Mapping[str, Any]) -> dict[str, Any]:
+def to_wire(type_: MessageType, message: Mapping[str, Any]) -> dict[str, Any]:
     """A checked message in its wire form: each uint64 as its decimal string, everything else as it is."""
     kinds = {f["name"]: f["type"] for f in MESSAGE_TYPES[type_]}
     return {k: str(v) if kinds[k] == WIRE_STRING else v for k, v in message.items()}
@@ -348,10 +128,12 @@ def _uint_of(value: Any, kind: str, where: str, wire: bool) -> int:
     """The integer a uint field holds: a decimal string on the wire for uint64, a JSON number otherwise."""
     if wire and kind == WIRE_STRING:
         if not isinstance(value, str) or not DECIMAL.fullmatch(value):
-            raise MessageRefused("malformed", f"{where} must be a {kind} as a decimal string (no sign, no leading 0)")
+            raise MessageRefused(
+                Refusal.MALFORMED, f"{where} must be a {kind} as a decimal string (no sign, no leading 0)"
+            )
         return int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise MessageRefused("malformed", f"{where} must be a {kind} as a JSON integer")
+        raise MessageRefused(Refusal.MALFORMED, f"{where} must be a {kind} as a JSON integer")
     return value
 
 
@@ -366,16 +148,18 @@ def _uint_bound(name: str, kind: str) -> tuple[int, str]:
 
 
 def _validate_fields(type_: str, message: Mapping[str, Any], wire: bool = False) -> dict[str, Any]:
-    """The message checked field by field and normalised; `wire` reads uint64 fields as decimal strings."""
-    fields = MESSAGE_TYPES.get(type_)
-    if fields is None:
-        raise MessageRefused("unknown_type", f"unknown message type {type_[:64]!r}")  # the sender's text, bounded
+    """The message checked field by field and normalised; `wire` reads uint64 fields as decimal strings. `type_`
+    may be the sender's text: one that names no declared type is refused."""
+    known = message_type_of(type_)
+    if known is None:
+        raise MessageRefused(Refusal.UNKNOWN_TYPE, f"unknown message type {type_[:64]!r}")  # the sender's text, bounded
+    fields = MESSAGE_TYPES[known]
     names = {f["name"] for f in fields}
     missing = names - set(message)
     extra = set(message) - names
     if missing or extra:
         raise MessageRefused(
-            "malformed",
+            Refusal.MALFORMED,
             f"{type_}: missing {sorted(missing)}, unexpected {[k[:64] for k in sorted(extra)[:10]]}".replace(
                 ", unexpected []", ""
             ),
@@ -389,30 +173,30 @@ def _validate_fields(type_: str, message: Mapping[str, Any], wire: bool = False)
             value = _uint_of(value, kind, where, wire)
             bound, said = _uint_bound(f["name"], kind)
             if not 0 <= value <= bound:
-                raise MessageRefused("malformed", f"{where} must be {said}")
+                raise MessageRefused(Refusal.MALFORMED, f"{where} must be {said}")
         elif kind == "bool":
             if not isinstance(value, bool):
-                raise MessageRefused("malformed", f"{where} must be true or false")
+                raise MessageRefused(Refusal.MALFORMED, f"{where} must be true or false")
         elif kind == "string":
             if not isinstance(value, str) or len(value) > 256:
-                raise MessageRefused("malformed", f"{where} must be a string of at most 256 characters")
+                raise MessageRefused(Refusal.MALFORMED, f"{where} must be a string of at most 256 characters")
             try:
                 value.encode("utf-8")  # what EIP-712 hashes: a lone surrogate has no UTF-8 form
             except UnicodeEncodeError as exc:
-                raise MessageRefused("malformed", f"{where} holds a lone surrogate") from exc
+                raise MessageRefused(Refusal.MALFORMED, f"{where} holds a lone surrogate") from exc
         elif kind == "address":
             if not isinstance(value, str) or not Web3.is_address(value):
-                raise MessageRefused("malformed", f"{where} must be an address")
+                raise MessageRefused(Refusal.MALFORMED, f"{where} must be an address")
             value = Web3.to_checksum_address(value)
         elif kind == "bytes32":
             if not isinstance(value, str) or not BYTES32.fullmatch(value):
-                raise MessageRefused("malformed", f"{where} must be 0x and 64 hex digits")
+                raise MessageRefused(Refusal.MALFORMED, f"{where} must be 0x and 64 hex digits")
             value = value.lower()
         clean[f["name"]] = value
     return clean
 
 
-def typed_data(domain: Domain, type_: str, message: Mapping[str, Any]) -> dict[str, Any]:
+def typed_data(domain: Domain, type_: MessageType, message: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "types": {
             "EIP712Domain": [
@@ -429,36 +213,36 @@ def typed_data(domain: Domain, type_: str, message: Mapping[str, Any]) -> dict[s
     }
 
 
-def signing_digest(domain: Domain, type_: str, clean: Mapping[str, Any]) -> bytes:
+def signing_digest(domain: Domain, type_: MessageType, clean: Mapping[str, Any]) -> bytes:
     """The EIP-712 digest of a checked message (negotiation/eip712.py; equal to eth_account's, tested)."""
     separator = eip712.domain_separator(domain.name, domain.version, domain.chain_id, domain.registry)
     return eip712.digest(separator, type_, MESSAGE_TYPES[type_], clean)
 
 
-def sign(domain: Domain, type_: str, message: Mapping[str, Any], private_key: str) -> SignedMessage:
+def sign(domain: Domain, type_: MessageType, message: Mapping[str, Any], private_key: str) -> SignedMessage:
     clean = _validate_fields(type_, message)
     address = eip712.address_of(private_key)
     if clean[SIGNER_FIELD[type_]] != address:
-        raise MessageRefused("wrong_signer", f"{type_}.{SIGNER_FIELD[type_]} must be the signer's own address")
+        raise MessageRefused(Refusal.WRONG_SIGNER, f"{type_}.{SIGNER_FIELD[type_]} must be the signer's own address")
     signature = eip712.sign_digest(signing_digest(domain, type_, clean), private_key)
     return SignedMessage(type_, clean, "0x" + signature.hex())
 
 
-def recover_signer(domain: Domain, type_: str, message: Mapping[str, Any], signature: str) -> str:
+def recover_signer(domain: Domain, type_: MessageType, message: Mapping[str, Any], signature: str) -> str:
     """The address that signed `message` (checked fields, integers as ints)."""
     clean = _validate_fields(type_, message)
     if not isinstance(signature, str) or not SIGNATURE.fullmatch(signature):
-        raise MessageRefused("bad_signature", "a signature is 0x and 65 bytes in hex (r, s, v)")
+        raise MessageRefused(Refusal.BAD_SIGNATURE, "a signature is 0x and 65 bytes in hex (r, s, v)")
     s_value, v_value = int(signature[66:130], 16), int(signature[130:], 16)
     if v_value not in (27, 28) or s_value > HALF_ORDER:
         # One signature per message and signer (EIP-2's low s, v as 27/28): a malleated twin of a valid
         # signature is no second valid signature.
-        raise MessageRefused("bad_signature", "a signature has v 27 or 28 and s at most half the curve order")
+        raise MessageRefused(Refusal.BAD_SIGNATURE, "a signature has v 27 or 28 and s at most half the curve order")
     try:
         return eip712.recover(signing_digest(domain, type_, clean), bytes.fromhex(signature[2:]))
     except ValueError as exc:
         # All zeros, r or s beyond the curve order: no key signed it.
-        raise MessageRefused("bad_signature", f"signature cannot be recovered: {exc}") from exc
+        raise MessageRefused(Refusal.BAD_SIGNATURE, f"signature cannot be recovered: {exc}") from exc
 
 
 def from_wire(type_: str, message: Mapping[str, Any]) -> dict[str, Any]:
@@ -470,10 +254,11 @@ def parse(envelope: Mapping[str, Any]) -> SignedMessage:
     try:
         type_, message, signature = envelope["type"], envelope["message"], envelope["signature"]
     except (KeyError, TypeError) as exc:
-        raise MessageRefused("malformed", "an envelope is {type, message, signature}") from exc
+        raise MessageRefused(Refusal.MALFORMED, "an envelope is {type, message, signature}") from exc
     if not isinstance(type_, str) or not isinstance(message, dict) or not isinstance(signature, str):
-        raise MessageRefused("malformed", "an envelope is {type: str, message: object, signature: hex}")
-    return SignedMessage(type_, from_wire(type_, message), signature)
+        raise MessageRefused(Refusal.MALFORMED, "an envelope is {type: str, message: object, signature: hex}")
+    clean = from_wire(type_, message)  # refuses a type no declaration names
+    return SignedMessage(MessageType(type_), clean, signature)
 
 
 class MessageGuard:
@@ -503,7 +288,8 @@ class MessageGuard:
         """The replay check alone: a node runs it inside the transaction that acts on the message, after
         `verify` ran outside it (membership is a chain call, never made while holding the write lock)."""
         if not remember(*msg.replay_key):
-            raise MessageRefused("replayed", f"message {msg.message['id']} (nonce {msg.message['nonce']}) seen before")
+            m = msg.message
+            raise MessageRefused(Refusal.REPLAYED, f"message {m['id']} (nonce {m['nonce']}) seen before")
         return msg
 
     def verify(self, envelope: Mapping[str, Any]) -> SignedMessage:
@@ -511,16 +297,16 @@ class MessageGuard:
         msg = parse(envelope)
         signer = recover_signer(self.domain, msg.type, msg.message, msg.signature)
         if signer != msg.signer_claimed:
-            raise MessageRefused("bad_signature", f"signed by {signer}, not by {msg.signer_claimed}")
+            raise MessageRefused(Refusal.BAD_SIGNATURE, f"signed by {signer}, not by {msg.signer_claimed}")
         now = self.now()
         deadline = int(msg.message["deadline"])
         if deadline <= now:
-            raise MessageRefused("expired", f"deadline {deadline} has passed (now {now})")
+            raise MessageRefused(Refusal.EXPIRED, f"deadline {deadline} has passed (now {now})")
         if deadline > now + MAX_DEADLINE_SECONDS:
-            raise MessageRefused("malformed", f"deadline more than {MAX_DEADLINE_SECONDS} s ahead")
+            raise MessageRefused(Refusal.MALFORMED, f"deadline more than {MAX_DEADLINE_SECONDS} s ahead")
         decided = self.authority(msg, signer) if self.authority is not None else None
         if decided is False:
-            raise MessageRefused("not_authorised", f"{signer} may not sign a {msg.type}")
+            raise MessageRefused(Refusal.NOT_AUTHORISED, f"{signer} may not sign a {msg.type}")
         if decided is None and not self.is_member(signer):
-            raise MessageRefused("not_a_member", f"{signer} is not a current member of the consortium")
+            raise MessageRefused(Refusal.NOT_A_MEMBER, f"{signer} is not a current member of the consortium")
         return msg

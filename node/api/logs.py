@@ -25,6 +25,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from negotiation.messages import SIGNER_FIELD
+from negotiation.wire import message_type_of
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -194,7 +195,8 @@ def envelope_facts(envelope: Any) -> dict[str, Any]:
     type_ = envelope.get("type")
     message = envelope.get("message") or {}
     facts: dict[str, Any] = {"type": printable(str(type_)) if type_ is not None else None}
-    field = SIGNER_FIELD.get(type_) if isinstance(type_, str) else None
+    known = message_type_of(type_)
+    field = SIGNER_FIELD[known] if known is not None else None
     if field and isinstance(message, dict) and isinstance(message.get(field), str):
         facts["signer"] = printable(message[field])
     return facts

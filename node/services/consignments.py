@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from negotiation.messages import MessageRefused, SignedMessage
-from negotiation.wire import ConsignmentSaleMessage
+from negotiation.wire import CONSIGNMENT_SALE, ConsignmentSaleFields, ConsignmentSaleMessage, Refusal
 from node.domain.ledger import Bucket, Movement, Posting, StockStatus
 from node.errors import InsufficientStock
 from node.services.inbound import Inbound
@@ -37,15 +37,15 @@ class Consignments(Steps):
             )
             .order_by(col(Transfer.updated_at).desc())
         ).first()
-        fields = {
-            "holder": self.me,
-            "owner": movement.owner,
-            "sku": movement.sku,
-            "lot": movement.lot,
-            "quantity": movement.quantity,
-            "unitPrice": int(price or 0),
-        }
-        msg = self.signer.sign_step("ConsignmentSale", fields)
+        fields = ConsignmentSaleFields(
+            holder=self.me,
+            owner=movement.owner,
+            sku=movement.sku,
+            lot=movement.lot,
+            quantity=movement.quantity,
+            unitPrice=int(price or 0),
+        )
+        msg = self.signer.sign_step(CONSIGNMENT_SALE, fields)
         self.outbox.enqueue(s, msg, movement.owner)
         return str(msg.message["id"])
 
@@ -53,13 +53,14 @@ class Consignments(Steps):
         """The owner's side: the units leave the stock it shows at the holder; refused if it shows fewer."""
         m = msg.as_(ConsignmentSaleMessage)
         if m["owner"] != self.me:
-            raise MessageRefused("not_yours", "this node does not own the stock sold")
+            raise MessageRefused(Refusal.NOT_YOURS, "this node does not own the stock sold")
         at_holder = Bucket(m["sku"], m["lot"], f"partner:{m['holder']}", self.me, m["holder"], StockStatus.AVAILABLE)
         serialize_writers(s, LEDGER)
         try:
             write_postings(s, [Posting(at_holder, -m["quantity"])])
         except InsufficientStock as exc:
-            raise MessageRefused("insufficient_stock", f"this node shows less at {m['holder']}: {exc.message}") from exc
+            said = f"this node shows less at {m['holder']}: {exc.message}"
+            raise MessageRefused(Refusal.INSUFFICIENT_STOCK, said) from exc
         fields = {
             "lines": [Posting(at_holder, -m["quantity"]).as_record()],
             "evidence": [{"source": "consignment_sale", "reference": m["id"]}],

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from negotiation.limits import dispute_refusal
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
 from negotiation.rules.book import Limits
-from negotiation.wire import DisputeMessage, RulingMessage
+from negotiation.wire import DISPUTE, DisputeFields, DisputeMessage, MessageType, Refusal, RulingMessage
 from node.domain.states import DisputeStatus
 from node.domain.times import utc_iso, utc_now_iso
 from node.errors import InvalidMovement, LimitReached
@@ -61,15 +61,15 @@ class Disputes(Steps):
             refusal = self._over_limit(s, self.me, other, self._limits(version))
         if refusal is not None:
             raise LimitReached(refusal, respondent=other)
-        message = {
-            "subject": subject,
-            "opener": self.me,
-            "respondent": other,
-            "reason": reason,
-            "claimAmount": claim_amount,
-            "ruleVersion": version,
-        }
-        msg = self.signer.sign_step("Dispute", message)
+        message = DisputeFields(
+            subject=subject,
+            opener=self.me,
+            respondent=other,
+            reason=reason,
+            claimAmount=claim_amount,
+            ruleVersion=version,
+        )
+        msg = self.signer.sign_step(DISPUTE, message)
         with session_scope(self.engine) as s:
             seq = self._record_dispute(s, msg, mine=True)
             self.outbox.enqueue(s, msg, other)
@@ -92,10 +92,10 @@ class Disputes(Steps):
     def on_dispute(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(DisputeMessage)
         if m["respondent"] != self.me:
-            raise MessageRefused("not_yours", "this node is not the dispute's respondent")
+            raise MessageRefused(Refusal.NOT_YOURS, "this node is not the dispute's respondent")
         refusal = self._over_limit(s, m["opener"], self.me, self._limits(m["ruleVersion"]))
         if refusal is not None:
-            raise MessageRefused("limit_reached", refusal)
+            raise MessageRefused(Refusal.LIMIT_REACHED, refusal)
         return {"record_seq": self._record_dispute(s, msg, mine=False)}
 
     def _limits(self, version: str) -> Limits:
@@ -126,14 +126,14 @@ class Disputes(Steps):
         m = msg.as_(RulingMessage)
         dispute = s.get(Dispute, m["dispute"])
         if dispute is None:
-            raise MessageRefused("unknown_subject", f"no dispute {m['dispute']} on this node")
+            raise MessageRefused(Refusal.UNKNOWN_SUBJECT, f"no dispute {m['dispute']} on this node")
         if dispute.status != DisputeStatus.OPEN:
-            raise MessageRefused("closed", f"dispute {dispute.id} is already ruled")
+            raise MessageRefused(Refusal.CLOSED, f"dispute {dispute.id} is already ruled")
         if m["ruleVersion"] != dispute.rule_version:
-            raise MessageRefused("rule_version", "the ruling names another rule book than the dispute")
+            raise MessageRefused(Refusal.RULE_VERSION, "the ruling names another rule book than the dispute")
         parties = {dispute.opener, dispute.respondent}
         if m["award"] > 0 and ({m["payer"], m["payee"]} != parties):
-            raise MessageRefused("malformed", "an award is paid by one party of the dispute to the other")
+            raise MessageRefused(Refusal.MALFORMED, "an award is paid by one party of the dispute to the other")
         dispute.status, dispute.ruling, dispute.decision = DisputeStatus.RULED, m["id"], m["decision"]
         dispute.award, dispute.payer, dispute.payee = m["award"], m["payer"], m["payee"]
         s.add(dispute)
@@ -180,4 +180,4 @@ def sign_ruling(
         "nonce": new_nonce(),
         "deadline": int(time.time()) + STEP_DEADLINE_SECONDS,
     }
-    return sign(domain, "Ruling", message, arbitrator_key)
+    return sign(domain, MessageType.RULING, message, arbitrator_key)

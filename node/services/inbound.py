@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from negotiation.messages import MessageRefused
 from negotiation.rules.engine import Policy
+from negotiation.wire import Refusal
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,6 @@ class Inbound:
         assert self.policy is not None  # receive() looked it up for this message type
         if version != self.policy.version:
             raise MessageRefused(
-                "rule_version", f"{what} was made under rule book {version}; {self.policy.version} is in force"
+                Refusal.RULE_VERSION, f"{what} was made under rule book {version}; {self.policy.version} is in force"
             )
         return self.policy

@@ -21,7 +21,18 @@ from negotiation.planning import Readiness, plan_readiness
 from negotiation.rules.book import Limits
 from negotiation.rules.engine import CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
 from negotiation.rules.names import SCENARIOS
-from negotiation.wire import InvitationMessage, NoOfferMessage, OfferMessage
+from negotiation.wire import (
+    CANCELLATION,
+    INVITATION,
+    NO_OFFER,
+    OFFER,
+    CancellationFields,
+    InvitationMessage,
+    NoOfferFields,
+    NoOfferMessage,
+    OfferMessage,
+    Refusal,
+)
 from node.domain.ledger import Evidence, StockStatus
 from node.domain.states import Direction, InvitationStatus, OfferStatus, OutboxStatus
 from node.domain.times import utc_now_iso
@@ -88,7 +99,7 @@ class Invitations(Steps):
             "nonce": new_nonce(),
             "deadline": int(time.time()) + ttl,
         }
-        signed = self.signer.sign("Invitation", message)
+        signed = self.signer.sign(INVITATION, message)
         with session_scope(self.engine) as s:
             if s.get(Sku, sku) is None:
                 raise NotFound(f"unknown SKU {sku}", sku=sku)
@@ -110,12 +121,12 @@ class Invitations(Steps):
         m = msg.as_(OfferMessage)
         inv = s.get(Invitation, m["invitation"])
         if inv is None or not inv.mine:
-            raise MessageRefused("unknown_subject", f"no invitation {m['invitation']} of this node")
+            raise MessageRefused(Refusal.UNKNOWN_SUBJECT, f"no invitation {m['invitation']} of this node")
         hold(s, inv)  # the invitation's other offers, admitted in the same group, find it without a query
         if inv.status != InvitationStatus.OPEN:
-            raise MessageRefused("closed", f"invitation {inv.id} is {inv.status}")
+            raise MessageRefused(Refusal.CLOSED, f"invitation {inv.id} is {inv.status}")
         if m["sku"] != inv.sku:
-            raise MessageRefused("malformed", "the offer is for another SKU than the invitation")
+            raise MessageRefused(Refusal.MALFORMED, "the offer is for another SKU than the invitation")
         inbound.policy_for(m["ruleVersion"], "the offer")
         s.add(TransferOffer.of_message(m, mine=False))
         return {}
@@ -129,7 +140,7 @@ class Invitations(Steps):
             if offer.status != OfferStatus.OPEN:
                 raise InvalidMovement(f"offer {offer_id} is {offer.status}", offer=offer_id)
             cancellation = self.signer.sign_step(
-                "Cancellation", {"subject": offer_id, "sender": self.me, "reason": reason}
+                CANCELLATION, CancellationFields(subject=offer_id, sender=self.me, reason=reason)
             )
             offer.status = OfferStatus.DECLINED
             s.add(offer)
@@ -141,13 +152,13 @@ class Invitations(Steps):
     def on_invitation(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(InvitationMessage)
         if m["requester"] == self.me:
-            raise MessageRefused("malformed", "a node does not invite itself")
+            raise MessageRefused(Refusal.MALFORMED, "a node does not invite itself")
         policy = inbound.policy_for(m["ruleVersion"], "the invitation")
         if m["scenario"] not in SCENARIOS or m["customerTier"] not in policy.book.customer_tiers:
-            raise MessageRefused("malformed", "unknown scenario or customer tier for the rule book in force")
+            raise MessageRefused(Refusal.MALFORMED, "unknown scenario or customer tier for the rule book in force")
         assert inbound.distance_m is not None
         if inbound.distance_m > m["radiusKm"] * 1000:
-            raise MessageRefused("out_of_radius", "this node lies outside the invitation's radius")
+            raise MessageRefused(Refusal.OUT_OF_RADIUS, "this node lies outside the invitation's radius")
         s.add(Invitation.of_message(m, mine=False, created_at=utc_now_iso(), distance_km=inbound.distance_km))
         refusal = self._invitations_over_limit(s, m["requester"], policy.book.limits)
         offers = [] if refusal else self._answer(s, m, policy, inbound.distance_km)
@@ -171,17 +182,17 @@ class Invitations(Steps):
         return {"offers": [o.message["id"] for o in offers]}
 
     def _no_offer(self, s: Session, inv: InvitationMessage, reason: str, policy: Policy) -> None:
-        fields = {"invitation": inv["id"], "supplier": self.me, "reason": reason, "ruleVersion": policy.version}
-        self.outbox.enqueue(s, self.signer.sign_step("NoOffer", fields), inv["requester"])
+        fields = NoOfferFields(invitation=inv["id"], supplier=self.me, reason=reason, ruleVersion=policy.version)
+        self.outbox.enqueue(s, self.signer.sign_step(NO_OFFER, fields), inv["requester"])
 
     def on_no_offer(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         """A member invited has nothing to offer: it has answered (logged with the invitation as subject)."""
         m = msg.as_(NoOfferMessage)
         inv = s.get(Invitation, m["invitation"])
         if inv is None or not inv.mine:
-            raise MessageRefused("unknown_subject", f"no invitation {m['invitation']} of this node")
+            raise MessageRefused(Refusal.UNKNOWN_SUBJECT, f"no invitation {m['invitation']} of this node")
         if m["supplier"] not in json.loads(inv.invited):
-            raise MessageRefused("not_yours", "this member was not invited")
+            raise MessageRefused(Refusal.NOT_YOURS, "this member was not invited")
         log.info("%s has nothing to offer for invitation %s: %s", m["supplier"], m["invitation"], m["reason"])
         return {}
 
@@ -323,7 +334,7 @@ class Invitations(Steps):
             ),
         )
         message = offer.as_message(new_nonce())
-        signed = self.signer.sign("Offer", message)
+        signed = self.signer.sign(OFFER, message)
         s.add(offer)
         self.outbox.enqueue(s, signed, requester)
         return signed
@@ -332,10 +343,10 @@ class Invitations(Steps):
         """The requester declines one of our offers: release what it reserved."""
         offer = s.get(TransferOffer, msg.message["subject"])
         if offer is None or not offer.mine:
-            raise MessageRefused("unknown_subject", f"no offer {msg.message['subject']} of this node")
+            raise MessageRefused(Refusal.UNKNOWN_SUBJECT, f"no offer {msg.message['subject']} of this node")
         inv = s.get(Invitation, offer.invitation)
         if inv is None or inv.requester != msg.signer_claimed:
-            raise MessageRefused("not_yours", "only the invitation's requester declines its offers")
+            raise MessageRefused(Refusal.NOT_YOURS, "only the invitation's requester declines its offers")
         if offer.status == OfferStatus.OPEN:
             release_offer(s, self.me, offer, OfferStatus.DECLINED)
             log.info("offer %s declined by %s: %s units released", offer.id, msg.signer_claimed, offer.quantity)

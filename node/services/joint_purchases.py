@@ -16,7 +16,15 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from negotiation.messages import MessageRefused, SignedMessage, new_id, parse
-from negotiation.wire import JointPurchaseAcceptanceMessage, JointPurchaseMessage
+from negotiation.wire import (
+    JOINT_PURCHASE,
+    JOINT_PURCHASE_ACCEPTANCE,
+    JointPurchaseAcceptanceFields,
+    JointPurchaseAcceptanceMessage,
+    JointPurchaseFields,
+    JointPurchaseMessage,
+    Refusal,
+)
 from node.domain.states import ShareStatus
 from node.domain.times import utc_now_iso
 from node.errors import AlreadyExists, InvalidRequest, NotFound
@@ -28,7 +36,7 @@ from node.store.records import append_record, serialize_writers
 from node.store.tables import JointPurchase, JointPurchaseShare
 from settlement.joint_purchase import SharesInvalid, cost_shares, share_of
 
-JOINT_PURCHASE = "joint_purchase"  # the evidence source naming a purchase on the goods' receipts
+PURCHASE_EVIDENCE = "joint_purchase"  # the evidence source naming a purchase on the goods' receipts
 
 
 class JointPurchases(Steps):
@@ -48,21 +56,21 @@ class JointPurchases(Steps):
         total_units = sum(units.values())
         messages = [
             self.signer.sign_step(
-                "JointPurchase",
-                {
-                    "purchase": purchase,
-                    "buyer": self.me,
-                    "participant": member,
-                    "sku": sku,
-                    "lot": lot,
-                    "reference": reference,
-                    "units": u,
-                    "totalUnits": total_units,
-                    "participants": len(units),
-                    "totalCost": total_cost,
-                    "share": shares[member],
-                    "ruleVersion": version,
-                },
+                JOINT_PURCHASE,
+                JointPurchaseFields(
+                    purchase=purchase,
+                    buyer=self.me,
+                    participant=member,
+                    sku=sku,
+                    lot=lot,
+                    reference=reference,
+                    units=u,
+                    totalUnits=total_units,
+                    participants=len(units),
+                    totalCost=total_cost,
+                    share=shares[member],
+                    ruleVersion=version,
+                ),
             )
             for member, u in sorted(units.items())
             if member != self.me
@@ -112,7 +120,7 @@ class JointPurchases(Steps):
         """The participant's side: kept for the operator; a share that is not the rule book's is refused."""
         m = msg.as_(JointPurchaseMessage)
         if m["participant"] != self.me:
-            raise MessageRefused("not_yours", "this node is not the purchase's participant")
+            raise MessageRefused(Refusal.NOT_YOURS, "this node is not the purchase's participant")
         book = inbound.policy_for(m["ruleVersion"], "the joint purchase").checked
         assert book.joint_purchase_share is not None  # every checked book compiles it
         try:
@@ -125,15 +133,14 @@ class JointPurchases(Steps):
                 m["units"],
             )
         except SharesInvalid as exc:
-            raise MessageRefused("wrong_share", str(exc)) from exc
+            raise MessageRefused(Refusal.WRONG_SHARE, str(exc)) from exc
         if m["units"] > m["totalUnits"] or expected != m["share"]:
-            raise MessageRefused(
-                "wrong_share",
+            raise MessageRefused(Refusal.WRONG_SHARE,
                 f"rule book {m['ruleVersion'][:10]}... gives {expected} for {m['units']} of {m['totalUnits']} units, "
                 f"not {m['share']}",
             )
         if s.get(JointPurchase, m["purchase"]) is not None:
-            raise MessageRefused("replayed", f"purchase {m['purchase']} was proposed to this node before")
+            raise MessageRefused(Refusal.REPLAYED, f"purchase {m['purchase']} was proposed to this node before")
         s.add(
             JointPurchase(
                 id=m["purchase"],
@@ -173,15 +180,14 @@ class JointPurchases(Steps):
                 "lines": [],
                 "corrects": None,
                 "memo": f"share {m['share']} of joint purchase {m['reference']} by {m['buyer']}: {m['units']} units",
-                "evidence": [{"source": JOINT_PURCHASE, "reference": purchase}],
+                "evidence": [{"source": PURCHASE_EVIDENCE, "reference": purchase}],
                 "joint_purchase": {**msg.wire_message(), "signature": msg.signature},
             }
             share.record_seq = append_record(s, LEDGER, self.me, "joint_purchase_share", fields).seq
             share.status = ShareStatus.ACCEPTED
             s.add(share)
-            answer = self.signer.sign_step(
-                "JointPurchaseAcceptance", {"purchase": purchase, "participant": self.me, "share": m["share"]}
-            )
+            accepted = JointPurchaseAcceptanceFields(purchase=purchase, participant=self.me, share=m["share"])
+            answer = self.signer.sign_step(JOINT_PURCHASE_ACCEPTANCE, accepted)
             self.outbox.enqueue(s, answer, m["buyer"])
             out = {"purchase": purchase, "share": share.share, "record_seq": share.record_seq}
         self.outbox.kick()
@@ -193,9 +199,10 @@ class JointPurchases(Steps):
         purchase = s.get(JointPurchase, m["purchase"])
         share = s.get(JointPurchaseShare, (m["purchase"], m["participant"]))
         if purchase is None or purchase.buyer != self.me or share is None:
-            raise MessageRefused("unknown_subject", f"no joint purchase {m['purchase']} of this node for that member")
+            said = f"no joint purchase {m['purchase']} of this node for that member"
+            raise MessageRefused(Refusal.UNKNOWN_SUBJECT, said)
         if share.share != m["share"]:
-            raise MessageRefused("wrong_share", f"the share proposed was {share.share}, not {m['share']}")
+            raise MessageRefused(Refusal.WRONG_SHARE, f"the share proposed was {share.share}, not {m['share']}")
         share.status = ShareStatus.ACCEPTED
         s.add(share)
         return {"purchase": m["purchase"], "status": ShareStatus.ACCEPTED.value}

@@ -19,7 +19,18 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from negotiation.messages import MessageRefused, SignedMessage
-from negotiation.wire import LoanMessage, LoanRequestMessage, LoanReturnMessage
+from negotiation.wire import (
+    LOAN,
+    LOAN_REQUEST,
+    LOAN_RETURN,
+    LoanFields,
+    LoanMessage,
+    LoanRequestFields,
+    LoanRequestMessage,
+    LoanReturnFields,
+    LoanReturnMessage,
+    Refusal,
+)
 from node.domain.ledger import Bucket, Movement, Posting, StockStatus
 from node.domain.states import LoanStatus
 from node.domain.times import utc_now_iso
@@ -72,16 +83,16 @@ class Loans(Steps):
         with session_scope(self.engine) as s:
             require_sku(s, sku)
             require_location(s, location)
-        fields = {
-            "borrower": self.me,
-            "lender": lender,
-            "sku": sku,
-            "quantity": quantity,
-            "maxFeePerUnitDay": max_fee_per_unit_day,
-            "maxUnitSalePrice": max_unit_sale_price,
-            "returnBy": return_by,
-        }
-        msg = self.signer.sign_step("LoanRequest", fields)
+        fields = LoanRequestFields(
+            borrower=self.me,
+            lender=lender,
+            sku=sku,
+            quantity=quantity,
+            maxFeePerUnitDay=max_fee_per_unit_day,
+            maxUnitSalePrice=max_unit_sale_price,
+            returnBy=return_by,
+        )
+        msg = self.signer.sign_step(LOAN_REQUEST, fields)
         with session_scope(self.engine) as s:
             s.add(self._row(msg.as_(LoanRequestMessage), location))
             self.outbox.enqueue(s, msg, lender)
@@ -106,7 +117,7 @@ class Loans(Steps):
     def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(LoanRequestMessage)
         if m["lender"] != self.me:
-            raise MessageRefused("not_yours", "this node is not the lender asked")
+            raise MessageRefused(Refusal.NOT_YOURS, "this node is not the lender asked")
         s.add(self._row(m, ""))
         return {"loan": m["id"], "status": LoanStatus.REQUESTED.value}
 
@@ -134,20 +145,20 @@ class Loans(Steps):
                 )
             require_location(s, from_location)
             msg = self.signer.sign_step(
-                "Loan",
-                {
-                    "loan": loan_id,
-                    "lender": self.me,
-                    "borrower": loan.borrower,
-                    "sku": loan.sku,
-                    "lot": lot,
-                    "quantity": loan.quantity,
-                    "feePerUnitDay": fee_per_unit_day,
-                    "unitSalePrice": unit_sale_price,
-                    "lentAt": int(time.time()),
-                    "dueAt": loan.return_by,
-                    "ruleVersion": version,
-                },
+                LOAN,
+                LoanFields(
+                    loan=loan_id,
+                    lender=self.me,
+                    borrower=loan.borrower,
+                    sku=loan.sku,
+                    lot=lot,
+                    quantity=loan.quantity,
+                    feePerUnitDay=fee_per_unit_day,
+                    unitSalePrice=unit_sale_price,
+                    lentAt=int(time.time()),
+                    dueAt=loan.return_by,
+                    ruleVersion=version,
+                ),
             )
             self._take_terms(loan, msg.as_(LoanMessage))
             loan.from_location = from_location
@@ -186,9 +197,9 @@ class Loans(Steps):
         inbound.policy_for(m["ruleVersion"], "the loan")
         loan = s.get(Loan, m["loan"])
         if loan is None or loan.borrower != self.me or loan.lender != m["lender"] or m["borrower"] != self.me:
-            raise MessageRefused("unknown_subject", f"this node asked {m['lender']} for no loan {m['loan']}")
+            raise MessageRefused(Refusal.UNKNOWN_SUBJECT, f"this node asked {m['lender']} for no loan {m['loan']}")
         if loan.status != LoanStatus.REQUESTED:
-            raise MessageRefused("replayed", f"loan {m['loan']} is {loan.status!s} already")
+            raise MessageRefused(Refusal.REPLAYED, f"loan {m['loan']} is {loan.status!s} already")
         now = int(time.time())
         if (
             m["sku"] != loan.sku
@@ -197,11 +208,12 @@ class Loans(Steps):
             or m["unitSalePrice"] > loan.max_unit_sale_price
             or m["dueAt"] != loan.return_by
         ):
-            raise MessageRefused("terms", "the loan is not what was asked: SKU, quantity, fee, sale price or due time")
+            said = "the loan is not what was asked: SKU, quantity, fee, sale price or due time"
+            raise MessageRefused(Refusal.TERMS, said)
         # Fees run from lentAt: a Loan dated in the past (or the future) would charge days nobody had the
         # parts; one arriving after its due time could never be given back.
         if abs(m["lentAt"] - now) > LENT_AT_SKEW_SECONDS or now >= m["dueAt"]:
-            raise MessageRefused("terms", f"lentAt must be within {LENT_AT_SKEW_SECONDS} s of now, before dueAt")
+            raise MessageRefused(Refusal.TERMS, f"lentAt must be within {LENT_AT_SKEW_SECONDS} s of now, before dueAt")
         self._take_terms(loan, m)
         if s.get(Lot, (loan.sku, loan.lot)) is None:  # parts: a lot known by its code, no expiry
             s.add(Lot(sku=loan.sku, code=loan.lot, expires_on=None, received_on=utc_now_iso()[:10]))
@@ -226,7 +238,8 @@ class Loans(Steps):
             out = loan.quantity - loan.returned
             if quantity > out:
                 raise InvalidRequest(f"{out} units of the loan are out, not {quantity}", out=out)
-            msg = self.signer.sign_step("LoanReturn", {"loan": loan_id, "borrower": self.me, "quantity": quantity})
+            back = LoanReturnFields(loan=loan_id, borrower=self.me, quantity=quantity)
+            msg = self.signer.sign_step(LOAN_RETURN, back)
             place = location or loan.location
             shelf = Bucket(loan.sku, loan.lot, place, loan.lender, self.me, StockStatus.AVAILABLE)
             lines = [Posting(shelf, -quantity)]
@@ -248,11 +261,11 @@ class Loans(Steps):
         m = msg.as_(LoanReturnMessage)
         loan = s.get(Loan, m["loan"])
         if loan is None or loan.lender != self.me or loan.borrower != m["borrower"]:
-            raise MessageRefused("unknown_subject", f"this node lent {m['borrower']} no loan {m['loan']}")
+            raise MessageRefused(Refusal.UNKNOWN_SUBJECT, f"this node lent {m['borrower']} no loan {m['loan']}")
         if loan.status == LoanStatus.SOLD:
-            raise MessageRefused("loan_ended", "the loan passed its due time and grace: its units were sold")
+            raise MessageRefused(Refusal.LOAN_ENDED, "the loan passed its due time and grace: its units were sold")
         if m["quantity"] > loan.quantity - loan.returned:
-            raise MessageRefused("too_many", f"{loan.quantity - loan.returned} units of the loan are out")
+            raise MessageRefused(Refusal.TOO_MANY, f"{loan.quantity - loan.returned} units of the loan are out")
         shelf = Bucket(loan.sku, loan.lot, loan.from_location, self.me, self.me, StockStatus.AVAILABLE)
         lines = [Posting(_at_partner(loan), -m["quantity"]), Posting(shelf, m["quantity"])]
         seq = self._post(s, "loan_return", lines, loan, f"{m['quantity']} back from {loan.borrower}", msg)

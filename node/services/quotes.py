@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from web3 import Web3
 
 from negotiation.messages import MessageRefused, SignedMessage
-from negotiation.wire import QuoteRequestMessage
+from negotiation.wire import QUOTE_REQUEST, QuoteRequestFields, QuoteRequestMessage, Refusal
 from node.domain.times import utc_now_iso
 from node.services.inbound import Inbound
 from node.services.rules_keeper import decisions_now
@@ -55,18 +55,18 @@ class Quotes(Steps):
             if supplier is None or supplier == self.me:
                 log.warning("rule %s asks %r for a quote: no such other member", action["rule"], action["supplier"])
                 continue
-            fields = {
-                "requester": self.me,
-                "supplier": supplier,
-                "sku": sku,
-                "quantity": int(action["quantity"]),
-                "rule": action["rule"],
-                "ruleVersion": decisions["rule_version"],
-            }
+            fields = QuoteRequestFields(
+                requester=self.me,
+                supplier=supplier,
+                sku=sku,
+                quantity=int(action["quantity"]),
+                rule=action["rule"],
+                ruleVersion=decisions["rule_version"],
+            )
             with session_scope(self.engine) as s:
                 if self._asked_today(s, supplier, sku, action["rule"]):
                     continue
-                msg = self.signer.sign_step("QuoteRequest", fields)
+                msg = self.signer.sign_step(QUOTE_REQUEST, fields)
                 row = self._row(msg.as_(QuoteRequestMessage), mine=True)
                 s.add(row)
                 self.outbox.enqueue(s, msg, supplier)
@@ -108,7 +108,7 @@ class Quotes(Steps):
     def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(QuoteRequestMessage)
         if m["supplier"] != self.me:
-            raise MessageRefused("not_yours", "this node is not the supplier asked")
+            raise MessageRefused(Refusal.NOT_YOURS, "this node is not the supplier asked")
         s.add(self._row(m, mine=False))
         return {"quote_request": m["id"]}
 

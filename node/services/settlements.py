@@ -32,7 +32,15 @@ from chain.errors import ChainError
 from chain.registry_client import MemberInfo
 from negotiation.messages import Domain, MessageRefused, SignedMessage, parse, recover_signer
 from negotiation.rules.book import RuleBook
-from negotiation.wire import StatementProposalMessage, StatementSignatureMessage
+from negotiation.wire import (
+    STATEMENT_PROPOSAL,
+    STATEMENT_SIGNATURE,
+    Refusal,
+    StatementProposalFields,
+    StatementProposalMessage,
+    StatementSignatureFields,
+    StatementSignatureMessage,
+)
 from node.domain.states import StatementStatus
 from node.domain.times import utc_now_iso
 from node.errors import InvalidRequest, LimitReached, NodeError, NotFound, SettlementInputsInvalid
@@ -125,15 +133,15 @@ class Settlements(Steps):
         verified = self.gather()
         statement = statement_of(verified, Period(start, end), active.policy.version, active.policy.book)
         proposal = self.signer.sign_step(
-            "StatementProposal",
-            {
-                "statement": statement["id"],
-                "proposer": self.me,
-                "periodFrom": start.isoformat(),
-                "periodTo": end.isoformat(),
-                "ruleVersion": active.policy.version,
-                "statementHash": statement["statement_hash"],
-            },
+            STATEMENT_PROPOSAL,
+            StatementProposalFields(
+                statement=statement["id"],
+                proposer=self.me,
+                periodFrom=start.isoformat(),
+                periodTo=end.isoformat(),
+                ruleVersion=active.policy.version,
+                statementHash=statement["statement_hash"],
+            ),
         )
         with session_scope(self.engine) as s:
             final = _final_for(s, start.isoformat(), end.isoformat())
@@ -161,7 +169,7 @@ class Settlements(Steps):
         m = msg.as_(StatementProposalMessage)
         final = _final_for(s, m["periodFrom"], m["periodTo"])
         if final is not None:
-            raise MessageRefused("closed", f"the period {m['periodFrom']}..{m['periodTo']} is settled ({final})")
+            raise MessageRefused(Refusal.CLOSED, f"the period {m['periodFrom']}..{m['periodTo']} is settled ({final})")
         row = s.get(SettlementStatement, m["statement"])
         if row is None or row.statement_hash != m["statementHash"]:
             row = row or _row(m)
@@ -268,7 +276,7 @@ class Settlements(Steps):
     # -- signing and finality ------------------------------------------------------------------------------
     def _sign(self, statement_id: str, hash_: str) -> None:
         signature = self.signer.sign_step(
-            "StatementSignature", {"statement": statement_id, "signer": self.me, "statementHash": hash_}
+            STATEMENT_SIGNATURE, StatementSignatureFields(statement=statement_id, signer=self.me, statementHash=hash_)
         )
         with session_scope(self.engine) as s:
             s.merge(

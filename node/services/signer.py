@@ -10,12 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from negotiation.messages import Domain, SignedMessage, new_id, new_nonce, sign
+from negotiation.wire import MessageKind
+
+F = TypeVar("F")
+M = TypeVar("M")
 
 # Steps of a transfer or a dispute may be delivered late (a peer down for days): the longest deadline the
 # protocol allows, less a minute of clock skew.
@@ -36,11 +40,13 @@ class Signer:
     def domain(self) -> Domain:
         return self._domain_of()
 
-    def sign(self, type_: str, message: Mapping[str, Any]) -> SignedMessage:
+    def sign(self, kind: MessageKind[Any, M], message: M) -> SignedMessage:
         """Sign a complete message (its id, nonce and deadline already set)."""
-        return sign(self.domain, type_, message, self._private_key)
+        return sign(self.domain, kind.type, cast(Mapping[str, Any], message), self._private_key)
 
-    def sign_step(self, type_: str, fields: Mapping[str, Any]) -> SignedMessage:
-        """Sign a protocol step: a fresh id and nonce, and the longest deadline the protocol allows."""
-        message = {"id": new_id(), **fields, "nonce": new_nonce(), "deadline": int(time.time()) + STEP_DEADLINE_SECONDS}
-        return self.sign(type_, message)
+    def sign_step(self, kind: MessageKind[F, Any], fields: F) -> SignedMessage:
+        """Sign a protocol step: a fresh id and nonce, and the longest deadline the protocol allows. `fields` is
+        the kind's own fields (e.g. `OfferFields` for OFFER): mypy checks them against its declaration."""
+        deadline = int(time.time()) + STEP_DEADLINE_SECONDS
+        message = {"id": new_id(), **cast(Mapping[str, Any], fields), "nonce": new_nonce(), "deadline": deadline}
+        return sign(self.domain, kind.type, message, self._private_key)

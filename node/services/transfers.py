@@ -20,7 +20,20 @@ from negotiation.matching import plan_to_json, problem_to_json
 from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.plan_step import OpenInvitation, PlanDecision, decide_plan
 from negotiation.planning import ReceivedOffer
-from negotiation.wire import AcceptanceMessage, ReceiptMessage, ShipmentMessage
+from negotiation.wire import (
+    ACCEPTANCE,
+    CANCELLATION,
+    RECEIPT,
+    SHIPMENT,
+    AcceptanceFields,
+    AcceptanceMessage,
+    CancellationFields,
+    ReceiptFields,
+    ReceiptMessage,
+    Refusal,
+    ShipmentFields,
+    ShipmentMessage,
+)
 from node.domain.ledger import Bucket, Posting, StockStatus
 from node.domain.states import InvitationStatus, OfferStatus, RequestStatus, TransferRole, TransferStatus
 from node.domain.times import utc_now_iso
@@ -161,7 +174,7 @@ class Transfers(Steps):
             )
         for o in decision.actions.declined:
             msg = self.signer.sign_step(
-                "Cancellation", {"subject": o.id, "sender": self.me, "reason": "not in the plan"}
+                CANCELLATION, CancellationFields(subject=o.id, sender=self.me, reason="not in the plan")
             )
             offer_row = offers[o.id]
             assert offer_row is not None
@@ -218,15 +231,15 @@ class Transfers(Steps):
         consigned: bool,
         needed_by: int,
     ) -> Transfer:
-        message = {
-            "offer": offer.id,
-            "requester": self.me,
-            "quantity": quantity,
-            "freightCompensation": freight_compensation,
-            "planHash": "0x" + decision.hashes["plan"],
-            "consignment": consigned,
-        }
-        msg = self.signer.sign_step("Acceptance", message)
+        message = AcceptanceFields(
+            offer=offer.id,
+            requester=self.me,
+            quantity=quantity,
+            freightCompensation=freight_compensation,
+            planHash="0x" + decision.hashes["plan"],
+            consignment=consigned,
+        )
+        msg = self.signer.sign_step(ACCEPTANCE, message)
         expires = datetime.fromtimestamp(needed_by, UTC).date() + timedelta(days=offer.shelf_life_days)
         transfer = Transfer(
             id=msg.message["id"],
@@ -254,16 +267,15 @@ class Transfers(Steps):
         m = msg.as_(AcceptanceMessage)
         offer = s.get(TransferOffer, m["offer"])
         if offer is None or not offer.mine:
-            raise MessageRefused("unknown_subject", f"no offer {m['offer']} of this node")
+            raise MessageRefused(Refusal.UNKNOWN_SUBJECT, f"no offer {m['offer']} of this node")
         inv = s.get(Invitation, offer.invitation)
         if inv is None or inv.requester != m["requester"]:
-            raise MessageRefused("not_yours", "only the invitation's requester accepts its offers")
+            raise MessageRefused(Refusal.NOT_YOURS, "only the invitation's requester accepts its offers")
         if offer.status != OfferStatus.OPEN:
-            raise MessageRefused("closed", f"offer {offer.id} is {offer.status}")
+            raise MessageRefused(Refusal.CLOSED, f"offer {offer.id} is {offer.status}")
         if not offer.min_order_quantity <= m["quantity"] <= offer.quantity:
-            raise MessageRefused(
-                "malformed", f"accepted quantity must lie in [{offer.min_order_quantity}, {offer.quantity}]"
-            )
+            said = f"accepted quantity must lie in [{offer.min_order_quantity}, {offer.quantity}]"
+            raise MessageRefused(Refusal.MALFORMED, said)
         transfer = Transfer(
             id=m["id"],
             role=TransferRole.SUPPLIER,
@@ -296,7 +308,7 @@ class Transfers(Steps):
             Posting(Bucket(transfer.sku, transfer.lot, location, me, me, StockStatus.IN_TRANSIT.value), q),
         ]
         msg = self.signer.sign_step(
-            "Shipment", {"acceptance": transfer.id, "supplier": me, "lot": transfer.lot, "quantity": q}
+            SHIPMENT, ShipmentFields(acceptance=transfer.id, supplier=me, lot=transfer.lot, quantity=q)
         )
         self.outbox.enqueue(s, msg, transfer.requester)
         self._write(
@@ -317,13 +329,13 @@ class Transfers(Steps):
         m = msg.as_(ShipmentMessage)
         transfer = s.get(Transfer, m["acceptance"])
         if transfer is None or transfer.role != TransferRole.REQUESTER:
-            raise MessageRefused("unknown_subject", f"no acceptance {m['acceptance']} of this node")
+            raise MessageRefused(Refusal.UNKNOWN_SUBJECT, f"no acceptance {m['acceptance']} of this node")
         if transfer.supplier != m["supplier"]:
-            raise MessageRefused("not_yours", "only the accepted supplier ships")
+            raise MessageRefused(Refusal.NOT_YOURS, "only the accepted supplier ships")
         if transfer.status != TransferStatus.ACCEPTED:
-            raise MessageRefused("closed", f"transfer {transfer.id} is {transfer.status}")
+            raise MessageRefused(Refusal.CLOSED, f"transfer {transfer.id} is {transfer.status}")
         if m["lot"] != transfer.lot or not 0 < m["quantity"] <= transfer.quantity:
-            raise MessageRefused("malformed", "shipment lot or quantity does not match the acceptance")
+            raise MessageRefused(Refusal.MALFORMED, "shipment lot or quantity does not match the acceptance")
         transfer.shipped = m["quantity"]
         transfer.shipment = m["id"]
         _move(s, transfer, TransferStatus.SHIPPED)
@@ -336,8 +348,9 @@ class Transfers(Steps):
             require_location(s, location)
             ensure_lot(s, transfer.sku, transfer.lot, transfer.expires_on)
             owner = transfer.supplier if transfer.consignment else self.me
+            assert transfer.shipment is not None  # _incoming admits only a shipped transfer
             msg = self.signer.sign_step(
-                "Receipt", {"shipment": transfer.shipment, "requester": self.me, "quantityReceived": quantity}
+                RECEIPT, ReceiptFields(shipment=transfer.shipment, requester=self.me, quantityReceived=quantity)
             )
             self.outbox.enqueue(s, msg, transfer.supplier)
             bucket = Bucket(transfer.sku, transfer.lot, location, owner, self.me, StockStatus.AVAILABLE.value)
@@ -387,14 +400,14 @@ class Transfers(Steps):
             select(Transfer).where(Transfer.shipment == m["shipment"], Transfer.role == TransferRole.SUPPLIER)
         ).first()
         if transfer is None:
-            raise MessageRefused("unknown_subject", f"no shipment {m['shipment']} of this node")
+            raise MessageRefused(Refusal.UNKNOWN_SUBJECT, f"no shipment {m['shipment']} of this node")
         if transfer.requester != m["requester"]:
-            raise MessageRefused("not_yours", "only the requester confirms receipt")
+            raise MessageRefused(Refusal.NOT_YOURS, "only the requester confirms receipt")
         if transfer.status != TransferStatus.SHIPPED:
-            raise MessageRefused("closed", f"transfer {transfer.id} is {transfer.status}")
+            raise MessageRefused(Refusal.CLOSED, f"transfer {transfer.id} is {transfer.status}")
         received = m["quantityReceived"]
         if received > transfer.shipped:
-            raise MessageRefused("malformed", "received more than was shipped")
+            raise MessageRefused(Refusal.MALFORMED, "received more than was shipped")
         location = s.exec(select(TransferOffer.location).where(TransferOffer.id == transfer.offer)).one() or ""
         messages = self._evidence_messages(s, transfer.id, transfer.shipment, m["id"])
         self._write(

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from negotiation.messages import MessageRefused
+from negotiation.wire import Refusal
 from node.api.app import create_app
 from node.api.deps import get_negotiator
 from node.api.logs import REQUEST_ID_HEADER, RequestIdFilter, configure_logging, formatter
@@ -106,7 +107,7 @@ def test_a_refused_signed_message_names_reason_type_and_claimed_signer(
 ) -> None:
     class Refusing:
         def receive(self, _envelope: Any) -> Any:
-            raise MessageRefused("bad_signature", "signature cannot be recovered")
+            raise MessageRefused(Refusal.BAD_SIGNATURE, "signature cannot be recovered")
 
     app.dependency_overrides[get_negotiator] = lambda: Refusing()
     signer = "0x" + "ab" * 20

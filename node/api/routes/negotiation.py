@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from web3 import Web3
 
 from negotiation.messages import MAX_MESSAGES_PER_BATCH, MessageRefused
+from negotiation.wire import Refusal
 from node.api.deps import NegotiatorDep, OperatorDep, SessionDep, SettingsDep
 from node.api.errors import ERROR_RESPONSES, answer_to, log_message_refusal
 from node.api.limits import MAX_MESSAGE_BYTES
@@ -68,10 +69,11 @@ def _admit_batch(negotiator: Negotiator, raw: bytes) -> MessageBatchOut:
     try:
         body = json.loads(raw)
     except ValueError as exc:
-        raise MessageRefused("malformed", "the body is not JSON") from exc
+        raise MessageRefused(Refusal.MALFORMED, "the body is not JSON") from exc
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES_PER_BATCH:
-        raise MessageRefused("malformed", f'a batch is {{"messages": [1 to {MAX_MESSAGES_PER_BATCH} signed messages]}}')
+        said = f'a batch is {{"messages": [1 to {MAX_MESSAGES_PER_BATCH} signed messages]}}'
+        raise MessageRefused(Refusal.MALFORMED, said)
     # A message over the single inbox's limit is refused as that inbox would refuse it, the others go on.
     too_large = BodyTooLarge(f"a signed message may hold at most {MAX_MESSAGE_BYTES} bytes", limit=MAX_MESSAGE_BYTES)
     sized = [m if len(json.dumps(m)) <= MAX_MESSAGE_BYTES else too_large for m in messages]
@@ -92,7 +94,7 @@ async def _json_body(request: Request) -> Any:
     try:
         return json.loads(await request.body())
     except ValueError as exc:
-        raise MessageRefused("malformed", "the body is not JSON") from exc
+        raise MessageRefused(Refusal.MALFORMED, "the body is not JSON") from exc
 
 
 @router.post("/invitations", status_code=201, dependencies=operator)
