@@ -20,7 +20,19 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from eth_utils import keccak
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from chain.canonical import canonical_json
 from negotiation.errors import NegotiationError
@@ -28,6 +40,8 @@ from negotiation.rules.expr import Expression, ExpressionError, NameSpec, Type, 
 from negotiation.rules.names import Scenario, names_for
 
 FORMAT = 1
+# Every field of the first format is hashed as it stands; fields added since are marked `Since` (below).
+FIRST_FORMAT = 1
 
 Decimal = Annotated[str, StringConstraints(pattern=r"^-?\d+(\.\d+)?$")]
 Ratio = Annotated[str, StringConstraints(pattern=r"^(0(\.\d+)?|1(\.0+)?)$")]
@@ -53,8 +67,39 @@ ROW_SETTINGS: dict[str, dict[str, Type]] = {
 OWNERSHIP_MODES = ("transfer", "consignment")
 
 
+@dataclass(frozen=True)
+class Since:
+    """Marks a field added to the rule book after format 1, with the format that introduced it:
+    `grace_days: Annotated[int, Since(2)] = 0`. While such a field holds its default it is left out of the
+    book's data, and so of its version: every book written before the field existed keeps its version, and
+    so do the versions already recorded on chain. The published schema marks the field `x-added-in-format`."""
+
+    format: int
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["x-added-in-format"] = self.format
+        return schema
+
+
+def _added_later(info: FieldInfo) -> Since | None:
+    return next((m for m in info.metadata if isinstance(m, Since)), None)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # A later field without a default would make every older book invalid, and one marked as of format 1
+        # would say the older books' versions left it out when they did not.
+        for name, info in cls.model_fields.items():
+            since = _added_later(info)
+            if since is not None and since.format <= FIRST_FORMAT:
+                raise TypeError(f"{cls.__name__}.{name}: Since({since.format}) marks fields added after format 1")
+            if since is not None and info.is_required():
+                raise TypeError(f"{cls.__name__}.{name}: a field added after format 1 needs a default")
 
 
 class Currency(_Strict):
@@ -310,15 +355,36 @@ def parse_book(data: Any) -> RuleBook:
         raise RuleBookInvalid(problems) from None
 
 
+def _later_fields_at_default(value: Any) -> dict[Any, Any]:
+    """What `book_json` leaves out, in pydantic's `exclude` form: at every depth, each field added after
+    format 1 (marked `Since`) that holds its default."""
+    if isinstance(value, BaseModel):
+        leave_out: dict[Any, Any] = {}
+        for name, info in type(value).model_fields.items():
+            field_value = getattr(value, name)
+            if _added_later(info) is not None and field_value == info.get_default(call_default_factory=True):
+                leave_out[name] = True
+            elif inner := _later_fields_at_default(field_value):
+                leave_out[name] = inner
+        return leave_out
+    if isinstance(value, list | tuple):
+        return {i: inner for i, item in enumerate(value) if (inner := _later_fields_at_default(item))}
+    if isinstance(value, dict):
+        return {k: inner for k, item in value.items() if (inner := _later_fields_at_default(item))}
+    return {}
+
+
 def book_json(book: RuleBook) -> dict[str, Any]:
-    """The book as data, every default filled in, field names as written (`from`, not `start`)."""
-    data: dict[str, Any] = book.model_dump(mode="json", by_alias=True)
+    """The book as data, field names as written (`from`, not `start`): every format-1 default filled in, and
+    every field added later present only when it differs from its default (docs/rules.md, section 7)."""
+    data: dict[str, Any] = book.model_dump(mode="json", by_alias=True, exclude=_later_fields_at_default(book))
     return data
 
 
 def rule_book_hash(book: RuleBook) -> str:
-    """The version id: 0x + keccak-256 of the canonical JSON of the book with every default filled in, so the
-    same rules written in YAML or JSON, in any key order, with or without defaults, have one id."""
+    """The version id: 0x + keccak-256 of the canonical JSON of `book_json`, so the same rules written in YAML
+    or JSON, in any key order, with or without defaults, have one id, and a field added to the format later
+    changes no version until a book sets it."""
     return "0x" + keccak(canonical_json(book_json(book))).hex()
 
 
