@@ -20,7 +20,19 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from eth_utils import keccak
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from chain.canonical import canonical_json
 from negotiation.errors import NegotiationError
@@ -28,6 +40,8 @@ from negotiation.rules.expr import Expression, ExpressionError, NameSpec, Type, 
 from negotiation.rules.names import Scenario, names_for
 
 FORMAT = 1
+# Every field of the first format is hashed as it stands; fields added since are marked `Since` (below).
+FIRST_FORMAT = 1
 
 Decimal = Annotated[str, StringConstraints(pattern=r"^-?\d+(\.\d+)?$")]
 Ratio = Annotated[str, StringConstraints(pattern=r"^(0(\.\d+)?|1(\.0+)?)$")]
@@ -53,8 +67,39 @@ ROW_SETTINGS: dict[str, dict[str, Type]] = {
 OWNERSHIP_MODES = ("transfer", "consignment")
 
 
+@dataclass(frozen=True)
+class Since:
+    """Marks a field added to the rule book after format 1, with the format that introduced it:
+    `grace_days: Annotated[int, Since(2)] = 0`. While such a field holds its default it is left out of the
+    book's data, and so of its version: every book written before the field existed keeps its version, and
+    so do the versions already recorded on chain. The published schema marks the field `x-added-in-format`."""
+
+    format: int
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["x-added-in-format"] = self.format
+        return schema
+
+
+def _added_later(info: FieldInfo) -> Since | None:
+    return next((m for m in info.metadata if isinstance(m, Since)), None)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # A later field without a default would make every older book invalid, and one marked as of format 1
+        # would say the older books' versions left it out when they did not.
+        for name, info in cls.model_fields.items():
+            since = _added_later(info)
+            if since is not None and since.format <= FIRST_FORMAT:
+                raise TypeError(f"{cls.__name__}.{name}: Since({since.format}) marks fields added after format 1")
+            if since is not None and info.is_required():
+                raise TypeError(f"{cls.__name__}.{name}: a field added after format 1 needs a default")
 
 
 class Currency(_Strict):
@@ -310,15 +355,36 @@ def parse_book(data: Any) -> RuleBook:
         raise RuleBookInvalid(problems) from None
 
 
+def _later_fields_at_default(value: Any) -> dict[Any, Any]:
+    """What `book_json` leaves out, in pydantic's `exclude` form: at every depth, each field added after
+    format 1 (marked `Since`) that holds its default."""
+    if isinstance(value, BaseModel):
+        leave_out: dict[Any, Any] = {}
+        for name, info in type(value).model_fields.items():
+            field_value = getattr(value, name)
+            if _added_later(info) is not None and field_value == info.get_default(call_default_factory=True):
+                leave_out[name] = True
+            elif inner := _later_fields_at_default(field_value):
+                leave_out[name] = inner
+        return leave_out
+    if isinstance(value, list | tuple):
+        return {i: inner for i, item in enumerate(value) if (inner := _later_fields_at_default(item))}
+    if isinstance(value, dict):
+        return {k: inner for k, item in value.items() if (inner := _later_fields_at_default(item))}
+    return {}
+
+
 def book_json(book: RuleBook) -> dict[str, Any]:
-    """The book as data, every default filled in, field names as written (`from`, not `start`)."""
-    data: dict[str, Any] = book.model_dump(mode="json", by_alias=True)
+    """The book as data, field names as written (`from`, not `start`): every format-1 default filled in, and
+    every field added later present only when it differs from its default (docs/rules.md, section 7)."""
+    data: dict[str, Any] = book.model_dump(mode="json", by_alias=True, exclude=_later_fields_at_default(book))
     return data
 
 
 def rule_book_hash(book: RuleBook) -> str:
-    """The version id: 0x + keccak-256 of the canonical JSON of the book with every default filled in, so the
-    same rules written in YAML or JSON, in any key order, with or without defaults, have one id."""
+    """The version id: 0x + keccak-256 of the canonical JSON of `book_json`, so the same rules written in YAML
+    or JSON, in any key order, with or without defaults, have one id, and a field added to the format later
+    changes no version until a book sets it."""
     return "0x" + keccak(canonical_json(book_json(book))).hex()
 
 
@@ -394,85 +460,125 @@ class _Checker:
         return int(number) if kind == Type.INT else number
 
 
-def check_book(book: RuleBook) -> CheckedBook:
-    """Every expression parsed and type-checked where it stands; RuleBookInvalid lists each problem's path."""
-    c = _Checker(book)
+# Where each pricing formula is checked: the names it may read (docs/rules.md, section 2).
+PRICING_PLACES = {
+    "transfer_price": "price",
+    "freight_per_unit": "freight",
+    "freight_per_truck": "freight",
+    "transit_hours": "freight",
+    "shortage_penalty": "penalty",
+}
+
+
+def _matrix_cells(c: _Checker) -> dict[str, dict[str, tuple[CompiledBranch, ...]]]:
     cells: dict[str, dict[str, tuple[CompiledBranch, ...]]] = {}
-    for scenario, row_map in book.matrix.items():
+    for scenario, row_map in c.book.matrix.items():
         for row, branches in row_map.items():
-            compiled = []
-            for i, b in enumerate(branches):
-                path = f"matrix.{scenario}.{row}[{i}]"
-                when = c.expr(f"{path}.when", b.when, "cell", Type.BOOL)
-                require = c.expr(f"{path}.require", b.require, "cell", Type.BOOL) if b.require else None
-                settings = {k: c.setting(f"{path}.set.{k}", row, k, v) for k, v in b.set.items()}
-                weights = c.weights(f"{path}.weights", b.weights)
-                if b.weights and row != "priority":
-                    c.problems.append(Problem(f"{path}.weights", f"weights belong in the priority row, not {row}"))
-                if when is not None:
-                    kept = {k: v for k, v in settings.items() if v is not None}
-                    compiled.append(CompiledBranch(path, when, require, kept, weights))
-            cells.setdefault(scenario, {})[row] = tuple(compiled)
+            compiled = (_branch(c, f"matrix.{scenario}.{row}[{i}]", row, b) for i, b in enumerate(branches))
+            cells.setdefault(scenario, {})[row] = tuple(b for b in compiled if b is not None)
+    return cells
+
+
+def _branch(c: _Checker, path: str, row: str, b: Branch) -> CompiledBranch | None:
+    """One branch of a cell, its settings checked against its row; None when its `when` does not compile."""
+    when = c.expr(f"{path}.when", b.when, "cell", Type.BOOL)
+    require = c.expr(f"{path}.require", b.require, "cell", Type.BOOL) if b.require else None
+    settings = {k: c.setting(f"{path}.set.{k}", row, k, v) for k, v in b.set.items()}
+    weights = c.weights(f"{path}.weights", b.weights)
+    if b.weights and row != "priority":
+        c.problems.append(Problem(f"{path}.weights", f"weights belong in the priority row, not {row}"))
+    if when is None:
+        return None
+    kept = {k: v for k, v in settings.items() if v is not None}
+    return CompiledBranch(path, when, require, kept, weights)
+
+
+def _objective_terms(c: _Checker) -> dict[str, Expression]:
     terms = {}
-    for term, source in book.objective.terms.items():
+    for term, source in c.book.objective.terms.items():
         e = c.expr(f"objective.terms.{term}", source, "objective", Type.DECIMAL)
         if e is not None:
             terms[term] = e
-    c.weights("objective.default_weights", book.objective.default_weights)
+    return terms
+
+
+def _weight_profiles(c: _Checker) -> tuple[tuple[str, Expression, Mapping[str, Fraction]], ...]:
+    c.weights("objective.default_weights", c.book.objective.default_weights)
     profiles = []
-    for i, p in enumerate(book.objective.profiles):
+    for i, p in enumerate(c.book.objective.profiles):
         path = f"objective.profiles[{i}]"
         when = c.expr(f"{path}.when", p.when, "objective", Type.BOOL)
         weights = c.weights(f"{path}.weights", p.weights)
         if when is not None:
             profiles.append((path, when, weights))
+    return tuple(profiles)
+
+
+def _pricing_formulas(c: _Checker) -> dict[str, Expression]:
     pricing = {}
-    places = {
-        "transfer_price": "price",
-        "freight_per_unit": "freight",
-        "freight_per_truck": "freight",
-        "transit_hours": "freight",
-        "shortage_penalty": "penalty",
-    }
-    for field, place in places.items():
-        e = c.expr(f"pricing.{field}", getattr(book.pricing, field), place, Type.DECIMAL)
+    for field, place in PRICING_PLACES.items():
+        e = c.expr(f"pricing.{field}", getattr(c.book.pricing, field), place, Type.DECIMAL)
         if e is not None:
             pricing[field] = e
+    return pricing
+
+
+def _safety_adjustments(c: _Checker) -> tuple[tuple[str, Expression, SafetyAdjustment], ...]:
     adjustments = []
-    for i, a in enumerate(book.safety_stock.adjustments):
+    for i, a in enumerate(c.book.safety_stock.adjustments):
         path = f"safety_stock.adjustments[{i}]"
         when = c.expr(f"{path}.when", a.when, "safety", Type.BOOL)
         if a.service_level is None and a.lead_time_days is None:
             c.problems.append(Problem(path, "an adjustment sets service_level or lead_time_days"))
         if when is not None:
             adjustments.append((path, when, a))
+    return tuple(adjustments)
+
+
+def _business_rules(c: _Checker) -> tuple[tuple[str, Expression, BusinessRule, Expression | None], ...]:
     rules = []
     seen: set[str] = set()
-    for i, r in enumerate(book.rules):
+    for i, r in enumerate(c.book.rules):
         path = f"rules[{i}]"
         if r.id in seen:
             c.problems.append(Problem(f"{path}.id", f"rule id {r.id!r} is used twice"))
         seen.add(r.id)
         when = c.expr(f"{path}.when", r.when, "rule", Type.BOOL)
-        value_source = r.action.value if r.action.kind == "set_safety_level" else r.action.quantity
-        value = None
-        if r.action.kind == "set_safety_level" and not r.action.value:
-            c.problems.append(Problem(f"{path}.action.value", "set_safety_level needs a value"))
-        if value_source:
-            field = "value" if r.action.kind == "set_safety_level" else "quantity"
-            value = c.expr(f"{path}.action.{field}", value_source, "rule", Type.DECIMAL)
-        if r.action.kind == "request_quote" and not r.action.supplier:
-            c.problems.append(Problem(f"{path}.action.supplier", "request_quote names the supplier to ask"))
+        value = _action_amount(c, path, r.action)
         if when is not None:
             rules.append((path, when, r, value))
+    return tuple(rules)
+
+
+def _action_amount(c: _Checker, path: str, action: Action) -> Expression | None:
+    """The amount an action names: the level `set_safety_level` sets, or the quantity a quote asks for.
+    An action missing what its kind needs (the level, the supplier to ask) is a problem."""
+    sets_level = action.kind == "set_safety_level"
+    if sets_level and not action.value:
+        c.problems.append(Problem(f"{path}.action.value", "set_safety_level needs a value"))
+    source = action.value if sets_level else action.quantity
+    field = "value" if sets_level else "quantity"
+    amount = c.expr(f"{path}.action.{field}", source, "rule", Type.DECIMAL) if source else None
+    if action.kind == "request_quote" and not action.supplier:
+        c.problems.append(Problem(f"{path}.action.supplier", "request_quote names the supplier to ask"))
+    return amount
+
+
+def check_book(book: RuleBook) -> CheckedBook:
+    """Every expression parsed and type-checked where it stands; RuleBookInvalid lists each problem's path."""
+    c = _Checker(book)
+    cells = _matrix_cells(c)
+    terms = _objective_terms(c)
+    profiles = _weight_profiles(c)
+    pricing = _pricing_formulas(c)
+    adjustments = _safety_adjustments(c)
+    rules = _business_rules(c)
     share = c.expr(
         "settlement.joint_purchase_share", book.settlement.joint_purchase_share, "joint_purchase", Type.DECIMAL
     )
     if c.problems:
         raise RuleBookInvalid(c.problems)
-    return CheckedBook(
-        book, rule_book_hash(book), cells, terms, tuple(profiles), pricing, tuple(adjustments), tuple(rules), share
-    )
+    return CheckedBook(book, rule_book_hash(book), cells, terms, profiles, pricing, adjustments, rules, share)
 
 
 def load_book(path: Path) -> CheckedBook:

@@ -9,7 +9,7 @@ arithmetic throughout: a conflict is never missed or invented through rounding. 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -186,41 +186,57 @@ def _pairs(items: Sequence[Any]) -> Iterable[tuple[Any, Any]]:
 def find_conflicts(book: CheckedBook) -> list[Conflict]:
     """Every conflict in the book; an empty list means none can arise in any situation."""
     search = _Search(book)
+    return [
+        *_cell_conflicts(search, book),
+        *_profile_conflicts(search, book),
+        *_adjustment_conflicts(search, book),
+        *_rule_conflicts(search, book),
+    ]
+
+
+def _overlap(
+    search: _Search, kind: str, paths: tuple[str, ...], message: str, conds: list[Any], names: set[str]
+) -> Iterator[Conflict]:
+    """A conflict of `kind` if some situation meets every condition (an undecided one if the solver gives up)."""
+    result = search.situation(*conds)
+    if result == "unknown":
+        yield Conflict("undecided", paths, f"the solver could not decide whether: {message}")
+    elif isinstance(result, dict):
+        yield Conflict(kind, paths, message, _trim(result, names))
+
+
+def _cell_conflicts(search: _Search, book: CheckedBook) -> Iterator[Conflict]:
+    """In each scenario: two branches of one cell that apply together and set a setting, or the weights,
+    differently; and requirements that, where they apply, no candidate can meet."""
     scenario = search.t.var("request.scenario")
-    found: list[Conflict] = []
-
-    def overlap(kind: str, paths: tuple[str, ...], message: str, conds: list[Any], names: set[str]) -> None:
-        result = search.situation(*conds)
-        if result == "unknown":
-            found.append(Conflict("undecided", paths, f"the solver could not decide whether: {message}"))
-        elif isinstance(result, dict):
-            found.append(Conflict(kind, paths, message, _trim(result, names)))
-
     for s_name, rows in book.cells.items():
         in_scenario = scenario == z3.StringVal(s_name)
         for branches in rows.values():
             for a, b in _pairs(branches):
-                both = [in_scenario, search.expr(a.when), search.expr(b.when)]
-                names = _involved(a.when, b.when)
-                for key in sorted(set(a.settings) & set(b.settings)):
-                    if a.settings[key] != b.settings[key]:
-                        overlap(
-                            "contradictory_settings",
-                            (a.path, b.path),
-                            f"{key} is set to {_fmt(a.settings[key])} and to {_fmt(b.settings[key])}",
-                            both,
-                            names,
-                        )
-                if a.weights and b.weights and a.weights != b.weights:
-                    overlap("ambiguous_weights", (a.path, b.path), "two sets of weights apply", both, names)
+                yield from _branch_pair_conflicts(search, in_scenario, a, b)
         requiring = [b for branches in rows.values() for b in branches if b.require is not None]
         for a, b in [(x, x) for x in requiring] + list(_pairs(requiring)):
-            _requirements(search, found, in_scenario, a, b)
+            yield from _requirements(search, in_scenario, a, b)
 
-    profiles = book.profiles
-    for (pa, wa, weights_a), (pb, wb, weights_b) in _pairs(profiles):
+
+def _branch_pair_conflicts(
+    search: _Search, in_scenario: Any, a: CompiledBranch, b: CompiledBranch
+) -> Iterator[Conflict]:
+    both = [in_scenario, search.expr(a.when), search.expr(b.when)]
+    names = _involved(a.when, b.when)
+    for key in sorted(set(a.settings) & set(b.settings)):
+        if a.settings[key] != b.settings[key]:
+            message = f"{key} is set to {_fmt(a.settings[key])} and to {_fmt(b.settings[key])}"
+            yield from _overlap(search, "contradictory_settings", (a.path, b.path), message, both, names)
+    if a.weights and b.weights and a.weights != b.weights:
+        yield from _overlap(search, "ambiguous_weights", (a.path, b.path), "two sets of weights apply", both, names)
+
+
+def _profile_conflicts(search: _Search, book: CheckedBook) -> Iterator[Conflict]:
+    for (pa, wa, weights_a), (pb, wb, weights_b) in _pairs(book.profiles):
         if weights_a != weights_b:
-            overlap(
+            yield from _overlap(
+                search,
                 "ambiguous_weights",
                 (pa, pb),
                 "two weight profiles apply with different weights",
@@ -228,11 +244,14 @@ def find_conflicts(book: CheckedBook) -> list[Conflict]:
                 _involved(wa, wb),
             )
 
+
+def _adjustment_conflicts(search: _Search, book: CheckedBook) -> Iterator[Conflict]:
     for (pa, wa, adj_a), (pb, wb, adj_b) in _pairs(book.safety_adjustments):
         for key in ("service_level", "lead_time_days"):
             va, vb = getattr(adj_a, key), getattr(adj_b, key)
             if va is not None and vb is not None and va != vb:
-                overlap(
+                yield from _overlap(
+                    search,
                     "contradictory_settings",
                     (pa, pb),
                     f"{key} is set to {va} and to {vb}",
@@ -240,26 +259,28 @@ def find_conflicts(book: CheckedBook) -> list[Conflict]:
                     _involved(wa, wb),
                 )
 
+
+def _rule_conflicts(search: _Search, book: CheckedBook) -> Iterator[Conflict]:
+    """Two business rules that fire together with contradictory actions, or set two different safety levels."""
     for (pa, wa, ra, va), (pb, wb, rb, vb) in _pairs(book.rules):
         kinds = (ra.action.kind, rb.action.kind)
         conds = [search.expr(wa), search.expr(wb)]
         names = _involved(wa, wb, va, vb)
         if kinds in CONTRADICTORY_ACTIONS or kinds[::-1] in CONTRADICTORY_ACTIONS:
-            overlap("contradictory_actions", (pa, pb), f"{kinds[0]} and {kinds[1]} both fire", conds, names)
+            message = f"{kinds[0]} and {kinds[1]} both fire"
+            yield from _overlap(search, "contradictory_actions", (pa, pb), message, conds, names)
         elif kinds == ("set_safety_level", "set_safety_level") and va is not None and vb is not None:
-            overlap(
+            yield from _overlap(
+                search,
                 "contradictory_actions",
                 (pa, pb),
                 f"the safety level is set to {va.source} and to {vb.source}, which differ here",
                 [*conds, search.expr(va) != search.expr(vb)],
                 names,
             )
-    return found
 
 
-def _requirements(
-    search: _Search, found: list[Conflict], in_scenario: Any, a: CompiledBranch, b: CompiledBranch
-) -> None:
+def _requirements(search: _Search, in_scenario: Any, a: CompiledBranch, b: CompiledBranch) -> Iterator[Conflict]:
     """Requirements contradict when, in a situation where both branches apply, no candidate meets both."""
     assert a.require is not None and b.require is not None
     exprs = (a.when, b.when, a.require, b.require)
@@ -272,10 +293,10 @@ def _requirements(
     result = search.situation(*both, forall_not=meets, candidate=candidate)
     paths = (f"{a.path}.require",) if a is b else (f"{a.path}.require", f"{b.path}.require")
     if result == "unknown":
-        found.append(Conflict("undecided", paths, "the solver could not decide whether any lot can meet this"))
+        yield Conflict("undecided", paths, "the solver could not decide whether any lot can meet this")
     elif isinstance(result, dict):
         message = "no lot can ever meet this requirement" if a is b else "no lot can meet both requirements"
-        found.append(Conflict("contradictory_requirements", paths, message, _trim(result, names - candidate)))
+        yield Conflict("contradictory_requirements", paths, message, _trim(result, names - candidate))
 
 
 def _fmt(value: int | Fraction | str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from negotiation.offers import shelf_life_days
 from negotiation.rules.book import CheckedBook, CompiledBranch
-from negotiation.rules.expr import Expression
+from negotiation.rules.expr import Expression, Value
 from negotiation.rules.safety_stock import DemandEstimate, SafetyDecision, decide_from_estimate, smooth_demand
 
 DEFAULT_SCENARIO = "routine_replenishment"
@@ -34,6 +34,17 @@ class RequestFacts:
     urgent: bool = False
     unmet_days: int = 0
 
+    def as_names(self) -> dict[str, Value]:
+        return {
+            "request.quantity": self.quantity,
+            "request.min_shelf_life_days": self.min_shelf_life_days,
+            "request.max_transit_hours": self.max_transit_hours,
+            "request.customer_tier": self.customer_tier,
+            "request.scenario": self.scenario,
+            "request.urgent": self.urgent,
+            "request.unmet_days": self.unmet_days,
+        }
+
 
 @dataclass(frozen=True)
 class SkuFacts:
@@ -49,6 +60,13 @@ class StockFacts:
     safety_level: int
     on_hand: int
 
+    def as_names(self) -> dict[str, Value]:
+        return {
+            "stock.available": self.available,
+            "stock.safety_level": self.safety_level,
+            "stock.on_hand": self.on_hand,
+        }
+
 
 @dataclass(frozen=True)
 class CalendarFacts:
@@ -60,6 +78,14 @@ class CalendarFacts:
     @classmethod
     def of(cls, day: date, promotion: bool = False, slow_season: bool = False) -> CalendarFacts:
         return cls(promotion, slow_season, day.month, day.isoweekday())
+
+    def as_names(self) -> dict[str, Value]:
+        return {
+            "calendar.promotion": self.promotion,
+            "calendar.slow_season": self.slow_season,
+            "calendar.month": self.month,
+            "calendar.weekday": self.weekday,
+        }
 
 
 @dataclass(frozen=True)
@@ -84,6 +110,13 @@ class CandidateLot:
         """Shelf life counted on the day the stock is needed; age since this node received the lot."""
         age = (today - received_on).days if received_on else 0
         return cls(lot, location, shelf_life_days(expires_on, needed_by), age, available)
+
+    def as_names(self) -> dict[str, Value]:
+        return {
+            "lot.shelf_life_days": self.shelf_life_days,
+            "lot.age_days": self.age_days,
+            "lot.available": self.available,
+        }
 
 
 @dataclass(frozen=True)
@@ -170,7 +203,7 @@ class Policy:
         self.checked = checked
         self.book = checked.book
         self.version = checked.version
-        self.scale = 10**self.book.currency.minor_units
+        self.scale: int = 10**self.book.currency.minor_units
         self.trigger = self.book.trigger
         self._freight: dict[int, Freight] = {}
 
@@ -200,59 +233,33 @@ class Policy:
         partner_name: str = "",
         demand: tuple[Fraction, Fraction] | None = None,
     ) -> dict[str, Any]:
+        """The names a rule may read in this situation; only the facts given are named (docs/rules.md, section 2)."""
         e: dict[str, Any] = {"partner.tier": partner_tier, "partner.name": partner_name}
         if request is not None:
-            e.update(
-                {
-                    "request.quantity": request.quantity,
-                    "request.min_shelf_life_days": request.min_shelf_life_days,
-                    "request.max_transit_hours": request.max_transit_hours,
-                    "request.customer_tier": request.customer_tier,
-                    "request.scenario": request.scenario,
-                    "request.urgent": request.urgent,
-                    "request.unmet_days": request.unmet_days,
-                }
-            )
+            e.update(request.as_names())
         if sku is not None:
-            e.update(
-                {
-                    "sku.id": sku.id,
-                    "sku.transfer_price": self.money(sku.transfer_price),
-                    "sku.purchase_price": self.money(sku.purchase_price),
-                    "sku.category": sku.category,
-                }
-            )
+            e.update(self._sku_names(sku))
         if stock is not None:
-            e.update(
-                {
-                    "stock.available": stock.available,
-                    "stock.safety_level": stock.safety_level,
-                    "stock.on_hand": stock.on_hand,
-                }
-            )
+            e.update(stock.as_names())
         if calendar is not None:
-            e.update(
-                {
-                    "calendar.promotion": calendar.promotion,
-                    "calendar.slow_season": calendar.slow_season,
-                    "calendar.month": calendar.month,
-                    "calendar.weekday": calendar.weekday,
-                }
-            )
+            e.update(calendar.as_names())
         if lot is not None:
-            e.update(
-                {
-                    "lot.shelf_life_days": lot.shelf_life_days,
-                    "lot.age_days": lot.age_days,
-                    "lot.available": lot.available,
-                }
-            )
+            e.update(lot.as_names())
         if distance_km is not None:
             e["lane.distance_km"] = distance_km
             e["lane.transit_hours"] = self.freight(distance_km).transit_hours
         if demand is not None:
             e["demand.daily_mean"], e["demand.daily_deviation"] = demand
         return e
+
+    def _sku_names(self, sku: SkuFacts) -> dict[str, Value]:
+        """Prices are read in major units, as the book writes them."""
+        return {
+            "sku.id": sku.id,
+            "sku.transfer_price": self.money(sku.transfer_price),
+            "sku.purchase_price": self.money(sku.purchase_price),
+            "sku.category": sku.category,
+        }
 
     # -- the matrix ----------------------------------------------------------------------------------
     def _applying(self, scenario: str, env: Mapping[str, Any]) -> list[tuple[str, CompiledBranch]]:

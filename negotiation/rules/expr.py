@@ -245,48 +245,72 @@ def check(node: Node, names: Mapping[str, NameSpec]) -> Type:
     if isinstance(node, Literal):
         return node.type
     if isinstance(node, Name):
-        spec = names.get(node.path)
-        if spec is None:
-            near = difflib.get_close_matches(node.path, list(names), n=1)
-            hint = f"; did you mean {near[0]}?" if near else f"; known here: {', '.join(sorted(names)) or 'none'}"
-            raise ExpressionError(f"unknown name {node.path}{hint}", node.column)
-        return spec.type
+        return _name_type(node, names)
     if isinstance(node, Unary):
-        t = check(node.operand, names)
-        if node.op == "not":
-            _expect(t, Type.BOOL, "not")
-            return Type.BOOL
-        if not t.numeric:
-            raise ExpressionError(f"- needs a number, got {t.value}", _column(node))
-        return t
+        return _unary_type(node, names)
     if isinstance(node, Member):
-        t = check(node.operand, names)
-        for option in node.options:
-            if option.type != t and not (t.numeric and option.type.numeric):
-                raise ExpressionError(f"in [...] mixes {t.value} with {option.type.value}", _column(node))
-        if t == Type.TEXT and isinstance(node.operand, Name):
-            _check_text_values(node.operand, [str(o.value) for o in node.options], names)
-        return Type.BOOL
+        return _member_type(node, names)
     if isinstance(node, Call):
-        types = [check(a, names) for a in node.args]
-        for t in types:
-            if not t.numeric:
-                raise ExpressionError(f"{node.function}() needs numbers, got {t.value}", node.column)
-        if node.function in ("abs", "floor", "ceil") and len(types) != 1:
-            raise ExpressionError(f"{node.function}() takes one argument", node.column)
-        if node.function in ("min", "max") and len(types) < 2:
-            raise ExpressionError(f"{node.function}() takes two or more arguments", node.column)
-        if node.function in ("floor", "ceil"):
-            return Type.INT
-        return Type.DECIMAL if Type.DECIMAL in types else Type.INT
+        return _call_type(node, names)
     if isinstance(node, Cond):
-        _expect(check(node.test, names), Type.BOOL, "if")
-        a, b = check(node.then, names), check(node.otherwise, names)
-        if a == b:
-            return a
-        if a.numeric and b.numeric:
-            return Type.DECIMAL
-        raise ExpressionError(f"then gives {a.value}, else gives {b.value}", _column(node))
+        return _cond_type(node, names)
+    return _binary_type(node, names)
+
+
+def _name_type(node: Name, names: Mapping[str, NameSpec]) -> Type:
+    spec = names.get(node.path)
+    if spec is None:
+        near = difflib.get_close_matches(node.path, list(names), n=1)
+        hint = f"; did you mean {near[0]}?" if near else f"; known here: {', '.join(sorted(names)) or 'none'}"
+        raise ExpressionError(f"unknown name {node.path}{hint}", node.column)
+    return spec.type
+
+
+def _unary_type(node: Unary, names: Mapping[str, NameSpec]) -> Type:
+    t = check(node.operand, names)
+    if node.op == "not":
+        _expect(t, Type.BOOL, "not")
+        return Type.BOOL
+    if not t.numeric:
+        raise ExpressionError(f"- needs a number, got {t.value}", _column(node))
+    return t
+
+
+def _member_type(node: Member, names: Mapping[str, NameSpec]) -> Type:
+    t = check(node.operand, names)
+    for option in node.options:
+        if option.type != t and not (t.numeric and option.type.numeric):
+            raise ExpressionError(f"in [...] mixes {t.value} with {option.type.value}", _column(node))
+    if t == Type.TEXT and isinstance(node.operand, Name):
+        _check_text_values(node.operand, [str(o.value) for o in node.options], names)
+    return Type.BOOL
+
+
+def _call_type(node: Call, names: Mapping[str, NameSpec]) -> Type:
+    types = [check(a, names) for a in node.args]
+    for t in types:
+        if not t.numeric:
+            raise ExpressionError(f"{node.function}() needs numbers, got {t.value}", node.column)
+    if node.function in ("abs", "floor", "ceil") and len(types) != 1:
+        raise ExpressionError(f"{node.function}() takes one argument", node.column)
+    if node.function in ("min", "max") and len(types) < 2:
+        raise ExpressionError(f"{node.function}() takes two or more arguments", node.column)
+    if node.function in ("floor", "ceil"):
+        return Type.INT
+    return Type.DECIMAL if Type.DECIMAL in types else Type.INT
+
+
+def _cond_type(node: Cond, names: Mapping[str, NameSpec]) -> Type:
+    _expect(check(node.test, names), Type.BOOL, "if")
+    a, b = check(node.then, names), check(node.otherwise, names)
+    if a == b:
+        return a
+    if a.numeric and b.numeric:
+        return Type.DECIMAL
+    raise ExpressionError(f"then gives {a.value}, else gives {b.value}", _column(node))
+
+
+def _binary_type(node: Binary, names: Mapping[str, NameSpec]) -> Type:
     left, right = check(node.left, names), check(node.right, names)
     if node.op in ("and", "or"):
         _expect(left, Type.BOOL, node.op, _column(node.left))
@@ -297,9 +321,15 @@ def check(node: Node, names: Mapping[str, NameSpec]) -> Type:
             if not t.numeric:
                 raise ExpressionError(f"{node.op} needs numbers, got {t.value}", _column(side))
         return Type.DECIMAL if node.op == "/" or Type.DECIMAL in (left, right) else Type.INT
-    # comparisons
+    _check_comparison(node, left, right, names)
+    return Type.BOOL
+
+
+def _check_comparison(node: Binary, left: Type, right: Type, names: Mapping[str, NameSpec]) -> None:
+    """Numbers compare freely; text and bool only with == or != and with their own type, and a closed text
+    name only with one of its values."""
     if left.numeric and right.numeric:
-        return Type.BOOL
+        return
     if left != right:
         raise ExpressionError(f"{node.op} compares {left.value} with {right.value}", _column(node))
     if left in (Type.TEXT, Type.BOOL) and node.op not in ("==", "!="):
@@ -308,7 +338,6 @@ def check(node: Node, names: Mapping[str, NameSpec]) -> Type:
         for side, other in ((node.left, node.right), (node.right, node.left)):
             if isinstance(side, Name) and isinstance(other, Literal):
                 _check_text_values(side, [str(other.value)], names)
-    return Type.BOOL
 
 
 def _check_text_values(name: Name, values: list[str], names: Mapping[str, NameSpec]) -> None:

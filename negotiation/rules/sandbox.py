@@ -102,84 +102,116 @@ class SandboxReport:
 
 
 def compare(history: NodeHistory, current: Policy, proposed: Policy, start: date, end: date) -> SandboxReport:
-    books = {"current": current, "proposed": proposed}
-    report = SandboxReport(current.version, proposed.version, start, end)
-    stock: dict[tuple[str, str, str], int] = defaultdict(int)  # (sku, lot, location) available, own and held
-    daily: dict[str, list[int]] = defaultdict(list)  # units issued per day, per SKU
-    records = list(history.records)
-    invitations = sorted(history.invitations, key=lambda i: i.at)
-    plans = sorted(history.plans, key=lambda p: p.at)
-    ri = ii = pi = 0
+    """The node's history replayed day by day under both books; what they decide differently from `start` to
+    `end` (the days before only build up stock and demand)."""
+    replay = _Replay(history, {"current": current, "proposed": proposed}, start, end)
+    day = _first_day(history.records, start)
+    while day <= end:
+        replay.day(day)
+        day += timedelta(days=1)
+    return replay.finished()
+
+
+def _first_day(records: Sequence[Mapping[str, Any]], start: date) -> date:
+    """Replay starts early enough for the demand history of the window's first day, or at the first record."""
     first = start - timedelta(days=HISTORY_DAYS)
     if records:
         first = min(first, date.fromisoformat(str(records[0]["at"])[:10]))
-    levels: dict[str, dict[str, int]] = {name: {} for name in books}
-    changed_days: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-    day = first
-    while day <= end:
-        in_window = day >= start
-        calendars = {name: policy.calendar(day) for name, policy in books.items()}
+    return first
+
+
+class _Replay:
+    """The node's state as the replay moves through its history: own available stock, daily demand, each
+    book's safety levels, and where it stands in the records, invitations and plans."""
+
+    def __init__(self, history: NodeHistory, books: Mapping[str, Policy], start: date, end: date) -> None:
+        self.history = history
+        self.books = books
+        self.start = start
+        self.report = SandboxReport(books["current"].version, books["proposed"].version, start, end)
+        self.stock: dict[tuple[str, str, str], int] = defaultdict(int)  # (sku, lot, location): own and held
+        self.daily: dict[str, list[int]] = defaultdict(list)  # units issued per day, per SKU
+        self.records = list(history.records)
+        self.invitations = sorted(history.invitations, key=lambda i: i.at)
+        self.plans = sorted(history.plans, key=lambda p: p.at)
+        self.ri = self.ii = self.pi = 0
+        self.levels: dict[str, dict[str, int]] = {name: {} for name in books}
+        self.changed_days: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+
+    def day(self, day: date) -> None:
+        in_window = day >= self.start
+        calendars = {name: policy.calendar(day) for name, policy in self.books.items()}
         if in_window:
-            report.days += 1
-            available: dict[str, int] = defaultdict(int)
-            for (sku_code, _lot, _location), qty in stock.items():
-                available[sku_code] += qty
-            for sku, facts in history.skus.items():
-                pair = {}
-                held = available.get(sku, 0)
-                for name, policy in books.items():
-                    estimate = policy.estimate(daily[sku][-HISTORY_DAYS:])
-                    level = policy.safety(estimate, facts, held, held, calendars[name], history.safety_floor).level
-                    levels[name][sku] = level
-                    side = report.totals[name]
-                    side.safety_unit_days += level
-                    side.capital_tied_up += level * facts.transfer_price
-                    pair[name] = level
-                if pair["current"] != pair["proposed"]:
-                    changed_days[sku].append((day.isoformat(), pair["current"], pair["proposed"]))
-        day_end = (day + timedelta(days=1)).isoformat()
+            self.report.days += 1
+            self._safety_levels(day, calendars)
+        issued = self._events_until((day + timedelta(days=1)).isoformat(), in_window, calendars)
+        for sku in set(self.history.skus) | set(issued):
+            self.daily[sku].append(issued.get(sku, 0))
+
+    def _safety_levels(self, day: date, calendars: Mapping[str, CalendarFacts]) -> None:
+        """Each book's safety level of each SKU this day, on the demand so far: added to its totals, and
+        remembered for the invitations of the day and for the days the books disagree."""
+        available: dict[str, int] = defaultdict(int)
+        for (sku_code, _lot, _location), qty in self.stock.items():
+            available[sku_code] += qty
+        for sku, facts in self.history.skus.items():
+            pair = {}
+            held = available.get(sku, 0)
+            for name, policy in self.books.items():
+                estimate = policy.estimate(self.daily[sku][-HISTORY_DAYS:])
+                level = policy.safety(estimate, facts, held, held, calendars[name], self.history.safety_floor).level
+                self.levels[name][sku] = level
+                side = self.report.totals[name]
+                side.safety_unit_days += level
+                side.capital_tied_up += level * facts.transfer_price
+                pair[name] = level
+            if pair["current"] != pair["proposed"]:
+                self.changed_days[sku].append((day.isoformat(), pair["current"], pair["proposed"]))
+
+    def _events_until(self, day_end: str, in_window: bool, calendars: Mapping[str, CalendarFacts]) -> dict[str, int]:
+        """The day's events in time order: records move stock; invitations and plans are decided on the stock
+        as it stood when they arrived. Returns the units issued that day, per SKU."""
         issued: dict[str, int] = defaultdict(int)
-        # Events of the day in time order: records move stock; invitations and plans are decided on the stock
-        # as it stood when they arrived.
-        while True:
-            next_at = min(
-                (
-                    str(records[ri]["at"]) if ri < len(records) else "~",
-                    invitations[ii].at if ii < len(invitations) else "~",
-                    plans[pi].at if pi < len(plans) else "~",
-                )
-            )
-            if next_at >= day_end:
-                break
-            if ri < len(records) and str(records[ri]["at"]) == next_at:
-                _apply(records[ri], history.me, stock, issued)
-                report.records_replayed += 1
-                ri += 1
-            elif ii < len(invitations) and invitations[ii].at == next_at:
+        while (next_at := self._next_at()) < day_end:
+            if self.ri < len(self.records) and str(self.records[self.ri]["at"]) == next_at:
+                _apply(self.records[self.ri], self.history.me, self.stock, issued)
+                self.report.records_replayed += 1
+                self.ri += 1
+            elif self.ii < len(self.invitations) and self.invitations[self.ii].at == next_at:
                 if in_window:
-                    _answer(history, books, levels, stock, invitations[ii], calendars, report)
-                ii += 1
+                    invitation = self.invitations[self.ii]
+                    _answer(self.history, self.books, self.levels, self.stock, invitation, calendars, self.report)
+                self.ii += 1
             else:
                 if in_window:
-                    _replan(books, plans[pi], report)
-                pi += 1
-        for sku in set(history.skus) | set(issued):
-            daily[sku].append(issued.get(sku, 0))
-        day += timedelta(days=1)
-    if report.days:
-        for side in report.totals.values():
-            side.capital_tied_up //= report.days
-    for sku, days in sorted(changed_days.items()):
-        report.safety_changes.append(
-            {
-                "sku": sku,
-                "days_changed": len(days),
-                "average_current": round(sum(d[1] for d in days) / len(days), 2),
-                "average_proposed": round(sum(d[2] for d in days) / len(days), 2),
-                "first": {"day": days[0][0], "current": days[0][1], "proposed": days[0][2]},
-            }
+                    _replan(self.books, self.plans[self.pi], self.report)
+                self.pi += 1
+        return issued
+
+    def _next_at(self) -> str:
+        return min(
+            str(self.records[self.ri]["at"]) if self.ri < len(self.records) else "~",
+            self.invitations[self.ii].at if self.ii < len(self.invitations) else "~",
+            self.plans[self.pi].at if self.pi < len(self.plans) else "~",
         )
-    return report
+
+    def finished(self) -> SandboxReport:
+        """The report, capital averaged over the window's days and the safety changes summed up per SKU."""
+        report = self.report
+        if report.days:
+            for side in report.totals.values():
+                side.capital_tied_up //= report.days
+        for sku, days in sorted(self.changed_days.items()):
+            report.safety_changes.append(
+                {
+                    "sku": sku,
+                    "days_changed": len(days),
+                    "average_current": round(sum(d[1] for d in days) / len(days), 2),
+                    "average_proposed": round(sum(d[2] for d in days) / len(days), 2),
+                    "first": {"day": days[0][0], "current": days[0][1], "proposed": days[0][2]},
+                }
+            )
+        return report
 
 
 def _apply(record: Mapping[str, Any], me: str, stock: dict[tuple[str, str, str], int], issued: dict[str, int]) -> None:
