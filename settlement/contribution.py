@@ -17,12 +17,21 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from settlement.lending import kept_fee, return_fee, sale_amount
 
 Record = Mapping[str, Any]
+# A member's metrics as the statement and the contribution view show them: integers, ratios as decimal text
+# (turnover) and units by SKU.
+MetricValues = dict[str, int | str | dict[str, int]]
 SECONDS_PER_HOUR = 3600
 DAYS_PER_YEAR = 365
 ON_HAND = ("available", "reserved")
+
+
+# A period as documents show it: ISO dates, both included.
+PeriodDates = TypedDict("PeriodDates", {"from": str, "to": str})
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class Period:
     def holds(self, at: str) -> bool:
         return self.opens <= at < self.closes
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> PeriodDates:
         return {"from": self.start.isoformat(), "to": self.end.isoformat()}
 
 
@@ -102,8 +111,8 @@ class Metrics:
     turnover: Fraction = Fraction(0)
     turnover_without_transfers: Fraction = Fraction(0)
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.__dict__)
+    def as_dict(self) -> MetricValues:
+        out: MetricValues = dict(self.__dict__)
         out["units_supplied"] = dict(sorted(self.units_supplied.items()))
         out["units_received"] = dict(sorted(self.units_received.items()))
         out["turnover"] = ratio_text(self.turnover)
