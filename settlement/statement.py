@@ -166,10 +166,7 @@ def build_statement(
         "core_check": _core_check(game, share, terms.method),
         "flows": flows,
         "payments": [{"from": p.payer, "to": p.payee, "amount": p.amount} for p in payments],
-        "inputs": {
-            m: {"batch_roots": list(v["batch_roots"]), "last_seq": v["last_seq"]}
-            for m, v in sorted((inputs or {}).items())
-        },
+        "inputs": dict(sorted((inputs or {}).items())),
         "statement_hash": "",
         "signatures": [],
     }
