@@ -17,12 +17,21 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from settlement.lending import kept_fee, return_fee, sale_amount
 
 Record = Mapping[str, Any]
+# A member's metrics as the statement and the contribution view show them: integers, ratios as decimal text
+# (turnover) and units by SKU.
+MetricValues = dict[str, int | str | dict[str, int]]
 SECONDS_PER_HOUR = 3600
 DAYS_PER_YEAR = 365
 ON_HAND = ("available", "reserved")
+
+
+# A period as documents show it: ISO dates, both included.
+PeriodDates = TypedDict("PeriodDates", {"from": str, "to": str})
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class Period:
     def holds(self, at: str) -> bool:
         return self.opens <= at < self.closes
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> PeriodDates:
         return {"from": self.start.isoformat(), "to": self.end.isoformat()}
 
 
@@ -102,8 +111,8 @@ class Metrics:
     turnover: Fraction = Fraction(0)
     turnover_without_transfers: Fraction = Fraction(0)
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.__dict__)
+    def as_dict(self) -> MetricValues:
+        out: MetricValues = dict(self.__dict__)
         out["units_supplied"] = dict(sorted(self.units_supplied.items()))
         out["units_received"] = dict(sorted(self.units_received.items()))
         out["turnover"] = ratio_text(self.turnover)
@@ -463,17 +472,37 @@ def contributions(
     terms: Terms = Terms(),
     dealings: Dealings | None = None,
 ) -> dict[str, Metrics]:
-    """Every member's metrics for the period (docs/settlement.md, section 1)."""
+    """Every member's metrics for the period (docs/settlement.md, section 1): what its dealings with the
+    others moved (units, value, freight, money owed) and how it held its stock."""
     members = sorted(records_by_member)
     metrics = {m: Metrics() for m in members}
     dealings = dealings or Dealings.of(records_by_member, period)
-    moved = dealings.transfers
-    penalties = _served_penalties(records_by_member)
     issued = {m: _issued_by_sku(records_by_member[m], period) for m in members}
+    _count_transfers(metrics, dealings.transfers, _served_penalties(records_by_member), issued, period, terms)
+    _count_money_owed(metrics, dealings)
+    for m in members:
+        moved = [t for t in dealings.transfers if m in (t.supplier, t.requester)]
+        _count_stock_held(metrics[m], m, records_by_member[m], period, sum(issued[m].values()), moved)
+    return metrics
+
+
+def _both(metrics: dict[str, Metrics], a: str, b: str) -> tuple[Metrics, Metrics]:
+    """The metrics of the two members of a dealing (one the records name without records of its own: zero)."""
+    return metrics.setdefault(a, Metrics()), metrics.setdefault(b, Metrics())
+
+
+def _count_transfers(
+    metrics: dict[str, Metrics],
+    moved: Iterable[Transfer],
+    penalties: Mapping[str, list[tuple[int, int]]],
+    issued: Mapping[str, Mapping[str, int]],
+    period: Period,
+    terms: Terms,
+) -> None:
+    """Units and value supplied and received, freight, the shortages a transfer avoided (the penalties of the
+    requests its offer served) and the capital it freed at the supplier."""
     for t in moved:
-        for who in (t.supplier, t.requester):
-            metrics.setdefault(who, Metrics())
-        s, q = metrics[t.supplier], metrics[t.requester]
+        s, q = _both(metrics, t.supplier, t.requester)
         s.units_supplied[t.sku] = s.units_supplied.get(t.sku, 0) + t.received
         q.units_received[t.sku] = q.units_received.get(t.sku, 0) + t.received
         value = 0 if t.consignment else t.received * t.unit_price
@@ -488,49 +517,51 @@ def contributions(
             left -= take
         if not t.consignment:
             s.capital_freed += _capital_freed(issued.get(t.supplier, {}).get(t.sku, 0), period, t, terms)
+
+
+def _count_money_owed(metrics: dict[str, Metrics], dealings: Dealings) -> None:
+    """Consignment sales, awards, joint purchase shares and loans: what each member owes or is owed."""
     for sale in dealings.sales:
-        for who in (sale.holder, sale.owner):
-            metrics.setdefault(who, Metrics())
-        metrics[sale.owner].value_supplied += sale.units * sale.unit_price
-        metrics[sale.holder].value_received += sale.units * sale.unit_price
+        holder, owner = _both(metrics, sale.holder, sale.owner)
+        owner.value_supplied += sale.units * sale.unit_price
+        holder.value_received += sale.units * sale.unit_price
     for a in dealings.awards:
-        for who in (a.payer, a.payee):
-            metrics.setdefault(who, Metrics())
-        metrics[a.payer].awards_paid += a.amount
-        metrics[a.payee].awards_received += a.amount
+        payer, payee = _both(metrics, a.payer, a.payee)
+        payer.awards_paid += a.amount
+        payee.awards_received += a.amount
     for j in dealings.joint_shares:
-        for who in (j.buyer, j.participant):
-            metrics.setdefault(who, Metrics())
-        metrics[j.participant].joint_purchase_paid += j.amount
-        metrics[j.buyer].joint_purchase_received += j.amount
+        buyer, participant = _both(metrics, j.buyer, j.participant)
+        participant.joint_purchase_paid += j.amount
+        buyer.joint_purchase_received += j.amount
     for c in dealings.loans:
-        for who in (c.lender, c.borrower):
-            metrics.setdefault(who, Metrics())
+        lender, borrower = _both(metrics, c.lender, c.borrower)
         if c.kind == "loan_sale":
-            metrics[c.lender].value_supplied += c.amount
-            metrics[c.borrower].value_received += c.amount
+            lender.value_supplied += c.amount
+            borrower.value_received += c.amount
         else:
-            metrics[c.lender].loan_fees_received += c.amount
-            metrics[c.borrower].loan_fees_paid += c.amount
-    for m in members:
-        records = records_by_member[m]
-        timeline = _timeline(records, period)
-        mine = metrics[m]
-        # Parts borrowed are held for the borrower's own repairs, not for their owner: not stock held for others.
-        held_for_others = _timeline(records, period, LOAN_RECORDS)
-        mine.consignment_unit_hours = (
-            _unit_seconds(held_for_others, period, lambda ln, m=m: ln["holder"] == m and ln["owner"] != m)
-            // SECONDS_PER_HOUR
+            lender.loan_fees_received += c.amount
+            borrower.loan_fees_paid += c.amount
+
+
+def _count_stock_held(
+    mine: Metrics, m: str, records: Sequence[Record], period: Period, units_issued: int, moved: Iterable[Transfer]
+) -> None:
+    """From the member's own stock lines: the unit-hours it held others' stock and reserved its own, the units
+    it issued and its turnover."""
+    timeline = _timeline(records, period)
+    # Parts borrowed are held for the borrower's own repairs, not for their owner: not stock held for others.
+    held_for_others = _timeline(records, period, LOAN_RECORDS)
+    mine.consignment_unit_hours = (
+        _unit_seconds(held_for_others, period, lambda ln: ln["holder"] == m and ln["owner"] != m) // SECONDS_PER_HOUR
+    )
+    mine.reserved_unit_hours = (
+        _unit_seconds(
+            timeline, period, lambda ln: ln["status"] == "reserved" and ln["owner"] == m and ln["holder"] == m
         )
-        mine.reserved_unit_hours = (
-            _unit_seconds(
-                timeline, period, lambda ln, m=m: ln["status"] == "reserved" and ln["owner"] == m and ln["holder"] == m
-            )
-            // SECONDS_PER_HOUR
-        )
-        mine.units_issued = sum(issued[m].values())
-        _turnover(mine, timeline, period, [t for t in moved if m in (t.supplier, t.requester)], m)
-    return metrics
+        // SECONDS_PER_HOUR
+    )
+    mine.units_issued = units_issued
+    _turnover(mine, timeline, period, moved, m)
 
 
 def _capital_freed(issued: int, period: Period, t: Transfer, terms: Terms) -> int:

@@ -12,7 +12,6 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal
 
 from chain.canonical import canonical_json
 from negotiation.rules.book import RuleBook
@@ -20,16 +19,25 @@ from settlement.contribution import (
     Dealings,
     Metrics,
     Period,
+    PeriodDates,
     Record,
     Terms,
     contributions,
+)
+from settlement.document import (
+    STATEMENT_FORMAT,
+    Coalition,
+    CoreCheck,
+    MemberInputs,
+    Method,
+    MoneyFlow,
+    Statement,
+    signed_content,
 )
 from settlement.games import MAX_ENUMERATED, ConsortiumGame, PlanGame, nucleolus
 from settlement.money import Payment, largest_remainder, net_positions, settle
 from settlement.plans import plan_game
 
-STATEMENT_FORMAT = "consortium-settlement/1"
-Method = Literal["proportional", "shapley", "core"]
 # Coalitions are listed in the statement up to this many members (4,095 of them at 12).
 MAX_LISTED = 12
 
@@ -71,9 +79,9 @@ def shares(game: ConsortiumGame, metrics: Mapping[str, Metrics], terms: Settleme
     return {m: surplus * weight[m] / total for m in members}
 
 
-def money_flows(dealings: Dealings) -> list[dict[str, Any]]:
+def money_flows(dealings: Dealings) -> list[MoneyFlow]:
     """Every money flow of the period between members, itemised (minor units, payer -> payee)."""
-    flows: list[dict[str, Any]] = []
+    flows: list[MoneyFlow] = []
     for t in dealings.transfers:
         if not t.consignment and t.received * t.unit_price:
             flows.append(_flow("transfer_price", t.requester, t.supplier, t.received * t.unit_price, t.acceptance))
@@ -91,7 +99,7 @@ def money_flows(dealings: Dealings) -> list[dict[str, Any]]:
     return sorted(flows, key=lambda f: (f["kind"], f["reference"], f["from"], f["to"]))
 
 
-def _flow(kind: str, payer: str, payee: str, amount: int, reference: str) -> dict[str, Any]:
+def _flow(kind: str, payer: str, payee: str, amount: int, reference: str) -> MoneyFlow:
     return {"kind": kind, "from": payer, "to": payee, "amount": amount, "reference": reference}
 
 
@@ -111,8 +119,8 @@ def build_statement(
     period: Period,
     rule_version: str,
     terms: SettlementTerms,
-    inputs: Mapping[str, Mapping[str, Any]] | None = None,
-) -> dict[str, Any]:
+    inputs: Mapping[str, MemberInputs] | None = None,
+) -> Statement:
     """The statement (status `proposed`, no signatures), its `statement_hash` included. The members are those
     whose records are given (the registry's active members): every address a plan, a transfer, a sale or an
     award of the period names must be one of them (ValueError naming it otherwise)."""
@@ -134,8 +142,9 @@ def build_statement(
     flows = money_flows(dealings) + _split_flows(share, captured)
     net = net_positions(Payment(f["from"], f["to"], f["amount"]) for f in flows)
     payments = settle(net)
-    statement: dict[str, Any] = {
+    statement: Statement = {
         "format": STATEMENT_FORMAT,
+        "id": _id_of(period.as_dict(), rule_version, members),
         "period": period.as_dict(),
         "rule_version": rule_version,
         "method": terms.method,
@@ -157,31 +166,31 @@ def build_statement(
         "core_check": _core_check(game, share, terms.method),
         "flows": flows,
         "payments": [{"from": p.payer, "to": p.payee, "amount": p.amount} for p in payments],
-        "inputs": {m: dict(v) for m, v in sorted((inputs or {}).items())},
+        "inputs": dict(sorted((inputs or {}).items())),
+        "statement_hash": "",
+        "signatures": [],
     }
-    statement["id"] = statement_id(statement)
     statement["statement_hash"] = statement_hash(statement)
-    statement["signatures"] = []
     return statement
 
 
-def _split_flows(share: Mapping[str, int], captured: Mapping[str, int]) -> list[dict[str, Any]]:
+def _split_flows(share: Mapping[str, int], captured: Mapping[str, int]) -> list[MoneyFlow]:
     """The profit split as flows: who captured more than its share pays the difference to those who got less
     (largest first, as `settle` pairs them)."""
     net = {m: share[m] - captured.get(m, 0) for m in share}
     return [_flow("profit_split", p.payer, p.payee, p.amount, "surplus") for p in settle(net)]
 
 
-def _coalitions(game: ConsortiumGame) -> list[dict[str, Any]]:
+def _coalitions(game: ConsortiumGame) -> list[Coalition]:
     members = game.members
     values = game.coalition_values()
-    out = []
+    out: list[Coalition] = []
     for mask in sorted(values, key=lambda k: (k.bit_count(), k)):
         out.append({"members": [m for i, m in enumerate(members) if mask >> i & 1], "value": values[mask]})
     return out
 
 
-def _core_check(game: ConsortiumGame, share: Mapping[str, int], method: Method) -> dict[str, Any]:
+def _core_check(game: ConsortiumGame, share: Mapping[str, int], method: Method) -> CoreCheck:
     """Every coalition checked up to MAX_ENUMERATED members. Beyond, for the methods that add up plan by plan
     (shapley, core), each plan's allocation is checked against its own game: if every plan's is in its core,
     the sum is in the whole game's core (sufficient, not necessary); proportional shares are not checked."""
@@ -211,21 +220,21 @@ def _core_check(game: ConsortiumGame, share: Mapping[str, int], method: Method) 
     }
 
 
-def statement_id(statement: Mapping[str, Any]) -> str:
+def statement_id(statement: Statement) -> str:
     """Names the period, its rule book and its members: the same id on every node."""
-    basis = {
-        "period": statement["period"],
-        "rule_version": statement["rule_version"],
-        "members": [m["member"] for m in statement["members"]],
-    }
+    return _id_of(statement["period"], statement["rule_version"], [m["member"] for m in statement["members"]])
+
+
+def _id_of(period: PeriodDates, rule_version: str, members: Sequence[str]) -> str:
+    basis = {"period": period, "rule_version": rule_version, "members": list(members)}
     return "0x" + hashlib.sha256(canonical_json(basis)).hexdigest()
 
 
-def statement_hash(statement: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of the statement without `status`, `statement_hash` and `signatures`:
-    what every member signs; the status and the signatures change as it is agreed, the content does not."""
-    body = {k: v for k, v in statement.items() if k not in ("status", "statement_hash", "signatures")}
-    return "0x" + hashlib.sha256(canonical_json(body)).hexdigest()
+def statement_hash(statement: Mapping[str, object]) -> str:
+    """sha256 of the canonical JSON of the statement's signed parts (all but `status`, `statement_hash` and
+    `signatures`): what every member signs; the status and the signatures change as it is agreed, the content
+    does not. A document as received is hashed the same way: only the parts of the statement model count."""
+    return "0x" + hashlib.sha256(canonical_json(signed_content(statement))).hexdigest()
 
 
 def terms_of(book: RuleBook) -> SettlementTerms:

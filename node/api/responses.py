@@ -30,6 +30,7 @@ from node.store.tables import (
     TransferBase,
     TransferOfferBase,
 )
+from settlement.document import ServedStatement
 
 
 class SkuOut(SkuBase):
@@ -387,27 +388,9 @@ class StatementSummaryOut(SettlementStatementBase):
     pass
 
 
-class StatementOut(BaseModel):
-    """The statement document of docs/settlement.md, section 5, with this node's status and signatures."""
-
-    model_config = ConfigDict(extra="allow")
-
-    format: str
-    id: str
-    period: dict[str, str]
-    rule_version: str
-    method: str
-    status: str
-    surplus: int
-    plans: list[dict[str, Any]]
-    members: list[dict[str, Any]]
-    coalitions: list[dict[str, Any]] | None
-    core_check: dict[str, Any]
-    flows: list[dict[str, Any]]
-    payments: list[dict[str, Any]]
-    inputs: dict[str, dict[str, Any]]
-    statement_hash: str
-    signatures: list[dict[str, Any]]
+class StatementOut(ServedStatement):
+    """The statement document of docs/settlement.md, section 5, with this node's status and signatures (its
+    parts are declared once, in settlement/document.py)."""
 
 
 class ContributionsOut(BaseModel):

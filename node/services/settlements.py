@@ -19,9 +19,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, col, select
 from web3 import Web3
 
@@ -51,12 +52,24 @@ from node.store.engine import session_scope
 from node.store.records import append_record
 from node.store.tables import SettlementStatement, StatementSignatureRow
 from settlement.contribution import Period, contributions
+from settlement.document import (
+    SERVED_PARTS,
+    STATEMENT_FORMAT,
+    MemberInputs,
+    ServedStatement,
+    SignatureEntry,
+    Statement,
+    differing_lines,
+    signed_content,
+)
 from settlement.statement import build_statement, statement_hash, terms_of
 
 log = logging.getLogger(__name__)
 SETTLEMENT = "settlement"
 RETRY_SECONDS = 2.0  # between two attempts at a statement that could not be checked
 LEDGER = "ledger"
+# A statement document from another node, read strictly: JSON gives every number and string its own type.
+SERVED_STATEMENT: TypeAdapter[ServedStatement] = TypeAdapter(ServedStatement)
 
 
 @dataclass(frozen=True)
@@ -64,7 +77,7 @@ class Verified:
     """Every member's anchored ledger records, verified against the chain, and the cut used."""
 
     records: dict[str, list[dict[str, Any]]]
-    inputs: dict[str, dict[str, Any]]
+    inputs: dict[str, MemberInputs]
 
 
 class Settlements(Steps):
@@ -230,7 +243,7 @@ class Settlements(Steps):
             raise SettlementInputsInvalid(
                 f"the proposer serves another period or rule book than it proposed for {statement_id}"
             )
-        cuts = {m: int(v["last_seq"]) for m, v in theirs["inputs"].items() if isinstance(v, dict) and "last_seq" in v}
+        cuts = {m: v["last_seq"] for m, v in theirs["inputs"].items()}
         verified = self.gather(cuts)
         book = self.rules.book(theirs["rule_version"])
         if book is None:
@@ -262,16 +275,13 @@ class Settlements(Steps):
         except LimitReached as exc:
             log.warning("statement %s: dispute not opened: %s", statement_id, exc.message)
 
-    def _fetch_document(self, proposer: str, statement_id: str) -> dict[str, Any]:
+    def _fetch_document(self, proposer: str, statement_id: str) -> ServedStatement:
         url = self.directory.member(proposer).node_url.rstrip("/")
         headers = {"Authorization": f"Bearer {self.audit_token}"} if self.audit_token else {}
         resp = self.peer_client.get(f"{url}/settlement/statements/{statement_id}", headers=headers)
         if resp.status_code != 200:
             raise SettlementInputsInvalid(f"the proposer answered {resp.status_code} for statement {statement_id}")
-        document = resp.json()
-        if not isinstance(document, dict) or not isinstance(document.get("inputs"), dict):
-            raise SettlementInputsInvalid(f"the proposer's document for {statement_id} is not a statement")
-        return document
+        return read_statement(resp.json(), f"the proposer's document for {statement_id}")
 
     # -- signing and finality ------------------------------------------------------------------------------
     def _sign(self, statement_id: str, hash_: str) -> None:
@@ -288,8 +298,8 @@ class Settlements(Steps):
                 )
             )
             row = s.get(SettlementStatement, statement_id)
-            document = json.loads(row.document) if row is not None and row.document else {}
-            others = [m["member"] for m in document.get("members", []) if m["member"] != self.me]
+            members = _stored(row.document)["members"] if row is not None and row.document else []
+            others = [m["member"] for m in members if m["member"] != self.me]
             self.outbox.broadcast(s, signature, others)
             s.flush()
             self._finalise(s, statement_id)
@@ -339,7 +349,7 @@ class Settlements(Steps):
             row = s.get(SettlementStatement, statement_id)
             return str(row.status) if row else "unknown"
 
-    def statement(self, statement_id: str) -> dict[str, Any]:
+    def statement(self, statement_id: str) -> ServedStatement:
         """The full document: as computed, with this node's status and every signature it holds."""
         with session_scope(self.engine) as s:
             row = s.get(SettlementStatement, statement_id)
@@ -353,7 +363,7 @@ class Settlements(Steps):
                 )
                 .order_by(col(StatementSignatureRow.signer))
             ).all()
-            document = json.loads(row.document)
+            document = cast(ServedStatement, _stored(row.document))
             document["status"] = str(row.status)
             document["statement_hash"] = row.statement_hash
             document["signatures"] = [_signature_entry(sig) for sig in rows]
@@ -416,7 +426,7 @@ def gather_records(
     first (trusting no node); with `cuts`, only records up to each member's cut, which must all be anchored.
     A member unreachable or whose records do not verify stops it, named."""
     records: dict[str, list[dict[str, Any]]] = {}
-    inputs: dict[str, dict[str, Any]] = {}
+    inputs: dict[str, MemberInputs] = {}
     for member in sorted(members, key=lambda m: m.address.lower()):
         if not member.active:
             continue
@@ -446,16 +456,17 @@ def verify_statement(
 ) -> list[str]:
     """Everything wrong with a statement document, recomputed from the members' verified records and the
     rule book it names; [] when it is the statement those records give and every member signed its hash."""
-    problems = []
-    cuts = {m: int(v["last_seq"]) for m, v in document.get("inputs", {}).items()}
+    problems = [f"{part}: no part of a {STATEMENT_FORMAT} statement" for part in sorted(set(document) - SERVED_PARTS)]
+    read = read_statement(document, "the document")
+    cuts = {m: v["last_seq"] for m, v in read["inputs"].items()}
     verified = gather_records(members, web3, contract, audit_token, cuts)
-    period = Period(date.fromisoformat(document["period"]["from"]), date.fromisoformat(document["period"]["to"]))
-    mine = statement_of(verified, period, document["rule_version"], book)
-    if mine["statement_hash"] != document.get("statement_hash") or statement_hash(document) != mine["statement_hash"]:
-        problems += [f"differs from the recomputed statement: {line}" for line in differing_lines(document, mine)]
+    period = Period(date.fromisoformat(read["period"]["from"]), date.fromisoformat(read["period"]["to"]))
+    mine = statement_of(verified, period, read["rule_version"], book)
+    if mine["statement_hash"] != read["statement_hash"] or statement_hash(document) != mine["statement_hash"]:
+        problems += [f"differs from the recomputed statement: {line}" for line in differing_lines(read, mine)]
     needed = {m["member"] for m in mine["members"]}
     signed = set()
-    for entry in document.get("signatures", []):
+    for entry in read["signatures"]:
         try:
             msg = parse({"type": "StatementSignature", "message": entry["message"], "signature": entry["signature"]})
             signer = recover_signer(domain, msg.type, msg.message, msg.signature)
@@ -473,7 +484,7 @@ def verify_statement(
     return problems
 
 
-def statement_of(verified: Verified, period: Period, rule_version: str, book: RuleBook) -> dict[str, Any]:
+def statement_of(verified: Verified, period: Period, rule_version: str, book: RuleBook) -> Statement:
     """The statement of verified records. Records verify against the chain yet may still be malformed (a
     member's software wrote them): such a record stops the statement, named, never with a crash."""
     try:
@@ -482,7 +493,7 @@ def statement_of(verified: Verified, period: Period, rule_version: str, book: Ru
         raise SettlementInputsInvalid(f"a member's record cannot be read for settlement: {exc!r}") from exc
 
 
-def _signature_entry(row: StatementSignatureRow) -> dict[str, Any]:
+def _signature_entry(row: StatementSignatureRow) -> SignatureEntry:
     """A member's signature as the statement and the settlement record show it: signer, message, signature."""
     envelope = json.loads(row.envelope)
     return {"signer": row.signer, "message": envelope["message"], "signature": envelope["signature"]}
@@ -512,12 +523,27 @@ def _row(m: StatementProposalMessage) -> SettlementStatement:
     )
 
 
-def _document(statement: Mapping[str, Any]) -> str:
-    body = {k: v for k, v in statement.items() if k not in ("status", "signatures")}
-    return canonical_json(body).decode("utf-8")
+def read_statement(document: object, whose: str) -> ServedStatement:
+    """A statement document from elsewhere (another node, a file), checked against the statement model."""
+    try:
+        return SERVED_STATEMENT.validate_python(document, strict=True)
+    except ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'document'}: {e['msg']}" for e in exc.errors()[:3])
+        raise SettlementInputsInvalid(f"{whose} is not a {STATEMENT_FORMAT} statement: {wrong}") from exc
 
 
-def _cut(audit: AuditInput, cut: int | None, member: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _document(statement: Statement) -> str:
+    """The statement as this node stores it: its signed parts and their hash (the status and the signatures
+    are kept apart, as they change)."""
+    return canonical_json({**signed_content(statement), "statement_hash": statement["statement_hash"]}).decode()
+
+
+def _stored(document: str) -> Statement:
+    """A document this node stored (`_document`): its own, or one it recomputed to the same hash."""
+    return cast(Statement, json.loads(document))
+
+
+def _cut(audit: AuditInput, cut: int | None, member: str) -> tuple[list[dict[str, Any]], MemberInputs]:
     """The member's anchored records up to `cut` (all anchored ones without), and what was used."""
     records: list[dict[str, Any]] = []
     roots: list[str] = []
@@ -530,23 +556,3 @@ def _cut(audit: AuditInput, cut: int | None, member: str) -> tuple[list[dict[str
     if cut is not None and last < cut:
         raise SettlementInputsInvalid(f"{member} has anchored records up to {last} only, the statement used {cut}")
     return records, {"last_seq": last, "batch_roots": roots}
-
-
-def differing_lines(theirs: Mapping[str, Any], mine: Mapping[str, Any]) -> list[str]:
-    """Which parts of two statements differ, in words an operator can act on."""
-    out = []
-    for key in ("period", "rule_version", "method", "surplus", "plans", "core_check", "flows", "payments", "inputs"):
-        if theirs.get(key) != mine.get(key):
-            out.append(f"{key}: theirs {_short(theirs.get(key))}, ours {_short(mine.get(key))}")
-    ours = {m["member"]: m for m in mine.get("members", [])}
-    for m in theirs.get("members", []):
-        other = ours.get(m["member"])
-        if other != m:
-            fields = [k for k in m if other is None or other.get(k) != m.get(k)]
-            out.append(f"member {m['member']}: {', '.join(fields)}")
-    return out or ["the same content under another hash"]
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 80 else text[:77] + "..."

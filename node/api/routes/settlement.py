@@ -34,7 +34,7 @@ def statements(settlements: SettlementsDep) -> list[StatementSummaryOut]:
 @router.get("/statements/{statement_id}", dependencies=[AuditorDep])
 def statement(statement_id: StatementId, settlements: SettlementsDep) -> StatementOut:
     """The statement as this node computed it, its status here, and every member's signature it holds."""
-    return StatementOut.model_validate(settlements.statement(statement_id))
+    return settlements.statement(statement_id)
 
 
 @router.get("/contributions", dependencies=[OperatorDep])

@@ -1,0 +1,150 @@
+"""The settlement statement document (docs/settlement.md, section 5), declared once: settlement/statement.py
+builds it, node/services/settlements.py stores, fetches, compares and serves it, and the API answers it
+(node/api/responses.py `StatementOut` derives from `ServedStatement`).
+
+A new part is added here, with a new `format`: the hash covers every part of the model a statement holds, and
+`differing_lines` compares every part, so neither can forget it. A part a statement does not hold is not
+hashed, so adding one leaves the hash of every statement of an older format as it was.
+
+The parts are declared in the order the API has always served them: the statement's own in document order,
+the inner ones in canonical (sorted) order, as the stored document holds them. Pydantic validates these
+TypedDicts for the API (on Python 3.11 it needs typing_extensions' TypedDict).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Literal, NotRequired
+
+from typing_extensions import TypedDict
+
+from settlement.contribution import MetricValues, PeriodDates
+
+STATEMENT_FORMAT = "consortium-settlement/1"
+Method = Literal["proportional", "shapley", "core"]
+CoreCheckScope = Literal["all coalitions", "each plan", "not checked"]
+
+
+class PlanValue(TypedDict):
+    """A plan of the period and the surplus it created: its game's value for all its players."""
+
+    plan: str  # "<requester>#<seq>"
+    players: list[str]
+    value: int
+
+
+class MemberShare(TypedDict):
+    """A member's metrics, its exact and rounded share of the surplus, what it captured and its net position."""
+
+    captured: int
+    exact_share: str  # an exact rational: "7", "-3", "200/3"
+    member: str
+    metrics: MetricValues
+    net: int
+    share: int
+
+
+class Coalition(TypedDict):
+    members: list[str]
+    value: int
+
+
+class CoreCheck(TypedDict):
+    """Whether the shares are in the core; `in_core` and `deficit` are null when not checked."""
+
+    deficit: str | None
+    in_core: bool | None
+    scope: CoreCheckScope
+    worst_coalition: list[str]
+
+
+# A money flow between two members (minor units, payer -> payee), and a payment that settles the flows.
+MoneyFlow = TypedDict("MoneyFlow", {"amount": int, "from": str, "kind": str, "reference": str, "to": str})
+StatementPayment = TypedDict("StatementPayment", {"amount": int, "from": str, "to": str})
+
+
+class MemberInputs(TypedDict):
+    """The cut of a member's records the statement was computed from."""
+
+    batch_roots: list[str]
+    last_seq: int
+
+
+class SignatureEntry(TypedDict):
+    """A member's signed StatementSignature: its wire message and signature."""
+
+    signer: str
+    message: dict[str, str]
+    signature: str
+
+
+class Statement(TypedDict):
+    format: str
+    id: str
+    period: PeriodDates
+    rule_version: str
+    method: Method
+    status: str
+    surplus: int
+    plans: list[PlanValue]
+    members: list[MemberShare]
+    coalitions: list[Coalition] | None  # null past MAX_LISTED members
+    core_check: CoreCheck
+    flows: list[MoneyFlow]
+    payments: list[StatementPayment]
+    inputs: dict[str, MemberInputs]
+    statement_hash: str
+    signatures: list[SignatureEntry]
+
+
+class ServedStatement(Statement):
+    """A statement as a node serves it: with why this node has not countersigned it, when it has not."""
+
+    problem: NotRequired[str]
+
+
+# What changes as the members agree (the status, the hash itself, the signatures): every other part is signed.
+AGREEMENT_PARTS = ("status", "statement_hash", "signatures")
+SIGNED_PARTS = tuple(part for part in Statement.__annotations__ if part not in AGREEMENT_PARTS)
+SERVED_PARTS = frozenset(ServedStatement.__annotations__)
+
+
+def signed_content(statement: Mapping[str, object]) -> dict[str, object]:
+    """The parts of a statement every member signs the hash of (those of the model it holds)."""
+    return {part: statement[part] for part in SIGNED_PARTS if part in statement}
+
+
+def differing_lines(theirs: Mapping[str, object], mine: Statement) -> list[str]:
+    """Which signed parts of two statements differ, in words an operator can act on; members one by one,
+    naming the parts of each member's line that differ."""
+    ours: Mapping[str, object] = mine
+    out = []
+    for part in SIGNED_PARTS:
+        if part == "members":
+            out += _differing_members(theirs.get(part), mine["members"])
+        elif theirs.get(part) != ours.get(part):
+            out.append(f"{part}: theirs {_short(theirs.get(part))}, ours {_short(ours.get(part))}")
+    return out or ["the same content under another hash"]
+
+
+def _differing_members(theirs: object, mine: list[MemberShare]) -> list[str]:
+    if not isinstance(theirs, list):
+        return [f"members: theirs {_short(theirs)}"]
+    ours: dict[str, Mapping[str, object]] = {m["member"]: m for m in mine}
+    listed: dict[str, Mapping[str, object]] = {str(m.get("member")): m for m in theirs if isinstance(m, dict)}
+    out = []
+    for member in sorted(listed.keys() | ours.keys(), key=str.lower):
+        a, b = listed.get(member), ours.get(member)
+        if a is None or b is None:
+            out.append(f"member {member}: only in {'ours' if a is None else 'theirs'}")
+        elif a != b:
+            known = tuple(MemberShare.__annotations__)
+            parts = [p for p in (*known, *(k for k in a if k not in known)) if a.get(p) != b.get(p)]
+            out.append(f"member {member}: {', '.join(parts)}")
+    return out
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
