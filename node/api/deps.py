@@ -19,8 +19,10 @@ from node.errors import NotConfigured, Unauthorized
 from node.services.anchoring import AnchoringService
 from node.services.container import NodeServices
 from node.services.negotiator import Negotiator
+from node.services.router import MessageRouter
 from node.services.rules_keeper import RuleKeeper
 from node.services.settlements import Settlements
+from node.services.steps import StepGroups
 from node.settings import NodeSettings
 from node.store.engine import session_scope
 
@@ -77,9 +79,26 @@ async def get_negotiator(services: ServicesDep) -> Negotiator:
 NegotiatorDep = Annotated[Negotiator, Depends(get_negotiator)]
 
 
-async def get_settlements(negotiator: NegotiatorDep) -> Settlements:
-    assert negotiator.settlements is not None  # built with the negotiator (node/services/container.py)
-    return negotiator.settlements
+async def get_steps(services: ServicesDep) -> StepGroups:
+    if services.steps is None:
+        raise NotConfigured("negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)")
+    return services.steps
+
+
+StepsDep = Annotated[StepGroups, Depends(get_steps)]
+
+
+async def get_router(services: ServicesDep) -> MessageRouter:
+    if services.router is None:
+        raise NotConfigured("negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)")
+    return services.router
+
+
+RouterDep = Annotated[MessageRouter, Depends(get_router)]
+
+
+async def get_settlements(steps: StepsDep) -> Settlements:
+    return steps.settlements
 
 
 SettlementsDep = Annotated[Settlements, Depends(get_settlements)]

@@ -17,6 +17,7 @@ from negotiation.wire import CONSIGNMENT_SALE, ConsignmentSaleFields, Consignmen
 from node.domain.ledger import Bucket, Movement, Posting, StockStatus
 from node.errors import InsufficientStock
 from node.services.inbound import Inbound
+from node.services.router import handles
 from node.services.side import Steps
 from node.store.pool import LEDGER, write_postings
 from node.store.records import append_record, serialize_writers
@@ -49,6 +50,7 @@ class Consignments(Steps):
         self.outbox.enqueue(s, msg, movement.owner)
         return str(msg.message["id"])
 
+    @handles(CONSIGNMENT_SALE)
     def on_sale(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         """The owner's side: the units leave the stock it shows at the holder; refused if it shows fewer."""
         m = msg.as_(ConsignmentSaleMessage)

@@ -4,9 +4,11 @@ handed to those that need it. Nothing else reads the settings or builds a client
     NodeSettings --> one Web3 --> MemberRegistryClient --> Directory ----+
                           |                                              |
                           +--> RuleKeeper (RuleRegistry)                 +--> Negotiator: Invitations,
-                          +--> AnchoringService (AnchorWriter)           |    Transfers, Disputes
-    private key --------> Signer (EIP-712 domain: chain id, registry) ---+
-    httpx.Client -------> Outbox (delivery to members' nodes) -----------+
+                          +--> AnchoringService (AnchorWriter)           |    StepGroups (invitations,
+    private key --------> Signer (EIP-712 domain: chain id, registry) ---+    transfers, disputes, loans, ...)
+    httpx.Client -------> Outbox (delivery to members' nodes) -----------+    Negotiator (the worker)
+    GroupCommit (one writer thread) -----------------------------------------> MessageRouter (the inbox),
+                                                                              LedgerWriter
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from node.services.ledger import LedgerWriter
 from node.services.negotiator import NegotiationPolicy, Negotiator
 from node.services.outbox import Outbox
 from node.services.projection import ProjectionCheck
+from node.services.router import MessageRouter, handlers_of
 from node.services.rules_keeper import RuleKeeper
 from node.services.settlements import Settlements
 from node.services.side import Side
 from node.services.signer import Signer
+from node.services.steps import StepGroups
 from node.settings import NodeSettings
 from node.store.engine import make_engine
 from node.store.group_commit import GroupCommit
@@ -75,20 +79,23 @@ class NodeServices:
         self.rules.view = self.chain_view
         if settings.rulebook_file:
             self.rules.add_file(Path(settings.rulebook_file))
-        self.negotiator = self._negotiator() if self.directory else None
+        self.writer = GroupCommit(self.engine)
+        self.steps: StepGroups | None = None
+        self.negotiator: Negotiator | None = None
+        self.router: MessageRouter | None = None
+        if self.directory is not None:
+            self._negotiation(self.directory)
         self.anchoring = self._anchoring()
         if self.anchoring is not None:
             on_records_committed(self.engine, self.anchoring.written)
-        self.writer = GroupCommit(self.engine)
-        if self.negotiator is not None:
-            self.negotiator.writer = self.writer
-        self.ledger = LedgerWriter(self.writer, self.address, self.negotiator)
+        self.ledger = LedgerWriter(self.writer, self.address, self.steps)
         self.projection = ProjectionCheck(self.engine)
         self.leadership: Leadership | None = None
 
-    def _negotiator(self) -> Negotiator:
-        settings, directory = self.settings, self.directory
-        assert directory is not None and settings.registry_address is not None
+    def _negotiation(self, directory: Directory) -> None:
+        """The step groups, the worker and the inbox of a node that knows the member registry."""
+        settings = self.settings
+        assert settings.registry_address is not None
         registry_address = settings.registry_address
         signer = Signer(
             settings.private_key,
@@ -97,13 +104,17 @@ class NodeServices:
         outbox = Outbox(self.engine, self.address, lambda a: directory.member(a).node_url, self.peer_client)
         policy = NegotiationPolicy(settings.safety_stock, settings.auto_plan_after_seconds)
         side = Side(self.engine, signer, directory, outbox, self.rules)
-        negotiator = Negotiator(side, policy)
-        negotiator.add_settlements(
-            Settlements(
-                side, negotiator.disputes, self.web3, settings.anchor_address, settings.audit_token, self.peer_client
-            )
+        steps = StepGroups.build(
+            side,
+            policy.safety_floor,
+            lambda disputes: Settlements(
+                side, disputes, self.web3, settings.anchor_address, settings.audit_token, self.peer_client
+            ),
         )
-        return negotiator
+        negotiator = Negotiator(side, policy, steps)
+        authority = steps.disputes.ruling_authority
+        self.router = MessageRouter(side, handlers_of(steps.all()), self.writer, authority, negotiator.admitted)
+        self.steps, self.negotiator = steps, negotiator
 
     def _anchoring(self) -> AnchoringService | None:
         settings = self.settings

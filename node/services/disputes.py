@@ -17,11 +17,12 @@ from sqlmodel import Session, select
 from negotiation.limits import dispute_refusal
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
 from negotiation.rules.book import Limits
-from negotiation.wire import DISPUTE, DisputeFields, DisputeMessage, MessageType, Refusal, RulingMessage
+from negotiation.wire import DISPUTE, RULING, DisputeFields, DisputeMessage, MessageType, Refusal, RulingMessage
 from node.domain.states import DisputeStatus
 from node.domain.times import utc_iso, utc_now_iso
 from node.errors import InvalidMovement, LimitReached
 from node.services.inbound import Inbound
+from node.services.router import handles
 from node.services.side import Steps
 from node.services.signer import STEP_DEADLINE_SECONDS
 from node.store.engine import session_scope
@@ -89,6 +90,7 @@ class Disputes(Steps):
         }
         return append_record(s, LEDGER, self.me, "dispute", fields).seq
 
+    @handles(DISPUTE)
     def on_dispute(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(DisputeMessage)
         if m["respondent"] != self.me:
@@ -122,6 +124,7 @@ class Disputes(Steps):
         arbitrator = book.book.governance.arbitrator if book else None
         return arbitrator is not None and signer.lower() == arbitrator.lower()
 
+    @handles(RULING)
     def on_ruling(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(RulingMessage)
         dispute = s.get(Dispute, m["dispute"])

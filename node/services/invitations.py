@@ -39,6 +39,7 @@ from node.domain.times import utc_now_iso
 from node.errors import InvalidMovement, NotFound
 from node.services.inbound import Inbound
 from node.services.outbox import log_message
+from node.services.router import handles
 from node.services.side import Side, Steps
 from node.store.demand import daily_demand
 from node.store.engine import session_scope
@@ -117,6 +118,7 @@ class Invitations(Steps):
         self.outbox.kick()
         return inv, invited
 
+    @handles(OFFER)
     def on_offer(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(OfferMessage)
         inv = s.get(Invitation, m["invitation"])
@@ -149,6 +151,7 @@ class Invitations(Steps):
         self.outbox.kick()
 
     # -- supplier --------------------------------------------------------------------------------------------
+    @handles(INVITATION)
     def on_invitation(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(InvitationMessage)
         if m["requester"] == self.me:
@@ -185,6 +188,7 @@ class Invitations(Steps):
         fields = NoOfferFields(invitation=inv["id"], supplier=self.me, reason=reason, ruleVersion=policy.version)
         self.outbox.enqueue(s, self.signer.sign_step(NO_OFFER, fields), inv["requester"])
 
+    @handles(NO_OFFER)
     def on_no_offer(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         """A member invited has nothing to offer: it has answered (logged with the invitation as subject)."""
         m = msg.as_(NoOfferMessage)
@@ -339,6 +343,7 @@ class Invitations(Steps):
         self.outbox.enqueue(s, signed, requester)
         return signed
 
+    @handles(CANCELLATION)
     def on_cancellation(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         """The requester declines one of our offers: release what it reserved."""
         offer = s.get(TransferOffer, msg.message["subject"])

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from node.domain.ledger import Movement, MovementType
 from node.errors import NodeError
-from node.services.negotiator import Negotiator
+from node.services.steps import StepGroups
 from node.store.group_commit import GroupCommit, ReadAhead
 from node.store.pool import prefetch_rows, record_movement
 from node.store.tables import Record
@@ -30,10 +30,11 @@ def _ahead(movements: Sequence[MovementWithExpiry]) -> ReadAhead:
 
 
 class LedgerWriter:
-    def __init__(self, writer: GroupCommit, me: str, negotiator: Negotiator | None) -> None:
+    def __init__(self, writer: GroupCommit, me: str, steps: StepGroups | None) -> None:
+        """`steps`: what a sale of a partner's stock sets off (None on a node without the member registry)."""
         self.writer = writer
         self.me = me
-        self.negotiator = negotiator
+        self.steps = steps
 
     def write(self, movements: Sequence[MovementWithExpiry]) -> list[Record]:
         """Write `movements` in order, all or none; the records once committed (a refusal names its `index`
@@ -46,12 +47,12 @@ class LedgerWriter:
 
     def _after(self, written: Written) -> list[Record]:
         records, sold = written
-        if sold and self.negotiator is not None:
-            self.negotiator.outbox.kick()
+        if sold and self.steps is not None:
+            self.steps.consignments.outbox.kick()
         return records
 
     def _work(self, movements: Sequence[MovementWithExpiry]) -> Callable[[Session], Written]:
-        me, negotiator = self.me, self.negotiator
+        me, steps = self.me, self.steps
 
         def write(s: Session) -> Written:
             records, any_sold = [], False
@@ -59,11 +60,11 @@ class LedgerWriter:
                 try:
                     records.append(record_movement(s, me, movement, expires_on))
                     sold = movement.type in (MovementType.ISSUE, MovementType.BUY_OUT) and movement.owner != me
-                    if sold and negotiator is not None:
+                    if sold and steps is not None:
                         # Consigned stock sold or bought out: its owner is told in the same transaction
                         # (consignments.py); lent stock cannot be sold meanwhile.
-                        negotiator.loans.refuse_sale_of_lent(s, movement)
-                        negotiator.consignments.sold(s, movement)
+                        steps.loans.refuse_sale_of_lent(s, movement)
+                        steps.consignments.sold(s, movement)
                         any_sold = True
                 except NodeError as exc:
                     if len(movements) > 1:

@@ -1,10 +1,9 @@
-"""The negotiation protocol at a node's edge: admits signed messages and hands each to its step, triggers
-invitations for unmet requests, plans, and runs the worker that delivers the outbox.
+"""The negotiation worker of a node: it triggers invitations for unmet requests, plans once the members
+invited have answered, and delivers the outbox.
 
-The steps themselves live in `Invitations` (invite, offer, decline), `Transfers` (plan, ship, receive,
-settle) and `Disputes` (dispute, ruling); they share one `Signer`, one `Directory` and one `Outbox`, built
-by the composition root (node/services/container.py). The rules are pure (negotiation/): this module stores
-what was admitted and never holds the write lock across a chain call, a peer call or a solver run.
+Messages coming in are admitted by the router (node/services/router.py); the steps themselves live in the step
+groups (node/services/steps.py), built by the composition root (node/services/container.py). The rules are pure
+(negotiation/): this module never holds the write lock across a chain call, a peer call or a solver run.
 """
 
 from __future__ import annotations
@@ -12,64 +11,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
-from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
-from negotiation.messages import MessageGuard, SignedMessage
+from negotiation.messages import SignedMessage
 from negotiation.planning import Readiness
 from negotiation.trigger import OpenRequest, OwnCover, OwnLot, cover_from_own_stock, due_needs
+from negotiation.wire import MessageType
 from node.domain.ledger import Evidence, Movement, MovementType, StockStatus
-from node.domain.states import Direction, InvitationStatus, OfferStatus, RequestStatus
-from node.domain.times import utc_now_iso
+from node.domain.states import InvitationStatus, OfferStatus, RequestStatus
 from node.errors import NodeError, PlanEarly
-from node.services.consignments import Consignments
-from node.services.disputes import Disputes
-from node.services.inbound import Inbound
-from node.services.invitations import Invitations
-from node.services.joint_purchases import JointPurchases
-from node.services.loans import Loans
-from node.services.outbox import log_message
-from node.services.quotes import QUOTE_CHECK_SECONDS, Quotes
-from node.services.settlements import Settlements
+from node.services.quotes import QUOTE_CHECK_SECONDS
 from node.services.side import Side, Steps
-from node.services.transfers import Transfers
+from node.services.steps import StepGroups
 from node.store.engine import session_scope
-from node.store.group_commit import GroupCommit
 from node.store.pool import record_movement, release_offer
-from node.store.tables import Invitation, Lot, ReplenishmentRequest, SeenMessage, StockBalance, TransferOffer
+from node.store.tables import Invitation, Lot, ReplenishmentRequest, StockBalance, TransferOffer
 
 log = logging.getLogger(__name__)
-
-
-# (signer, nonce, message id): what the replay guard remembers of a message.
-SeenKey = tuple[str, int, str]
-SEEN_AHEAD = "consortium.seen_ahead"
-
-
-@dataclass(frozen=True)
-class Admission:
-    """The work that admits a message inside a transaction, and the key the replay guard will look up."""
-
-    admit: Callable[[Session], dict[str, Any]]
-    key: SeenKey
-
-
-def _accepted(msg: SignedMessage, result: dict[str, Any]) -> dict[str, Any]:
-    return {"accepted": msg.type, "id": msg.message["id"], **result}
-
-
-Step = Callable[[Session, SignedMessage, Inbound], dict[str, Any]]
-
-# Message types decided under the rule book in force: it is looked up before their transaction opens.
-DECIDED_UNDER_A_BOOK = ("Invitation", "Offer", "JointPurchase", "Loan")
 
 
 @dataclass(frozen=True)
@@ -81,35 +45,11 @@ class NegotiationPolicy:
 
 
 class Negotiator(Steps):
-    def __init__(self, side: Side, policy: NegotiationPolicy) -> None:
+    def __init__(self, side: Side, policy: NegotiationPolicy, steps: StepGroups) -> None:
         super().__init__(side)
         self.policy = policy
-        self.invitations = Invitations(side, policy.safety_floor)
-        self.transfers = Transfers(side)
-        self.disputes = Disputes(side)
-        self.consignments = Consignments(side)
-        self.joint_purchases = JointPurchases(side)
-        self.loans = Loans(side)
-        self.quotes = Quotes(side)
+        self.steps = steps
         self._quotes_checked = 0.0
-        self.steps: dict[str, Step] = {
-            "Invitation": self.invitations.on_invitation,
-            "Offer": self.invitations.on_offer,
-            "NoOffer": self.invitations.on_no_offer,
-            "Cancellation": self.invitations.on_cancellation,
-            "Acceptance": self.transfers.on_acceptance,
-            "Shipment": self.transfers.on_shipment,
-            "Receipt": self.transfers.on_receipt,
-            "Dispute": self.disputes.on_dispute,
-            "Ruling": self.disputes.on_ruling,
-            "ConsignmentSale": self.consignments.on_sale,
-            "JointPurchase": self.joint_purchases.on_purchase,
-            "JointPurchaseAcceptance": self.joint_purchases.on_acceptance,
-            "LoanRequest": self.loans.on_request,
-            "Loan": self.loans.on_loan,
-            "LoanReturn": self.loans.on_return,
-            "QuoteRequest": self.quotes.on_request,
-        }
         # The worker and operators' requests both trigger and plan: one at a time, or two invitations
         # (or two plans) could be made for the same need.
         self._planning = threading.RLock()
@@ -119,90 +59,11 @@ class Negotiator(Steps):
         side.outbox.on_refused = self._given_back
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._guard: MessageGuard | None = None
-        # The node's group commit (node/store/group_commit.py), set by its services; None: a transaction each.
-        self.writer: GroupCommit | None = None
-        self.settlements: Settlements | None = None
 
-    def add_settlements(self, settlements: Settlements) -> None:
-        """Statements travel in the same inbox and outbox; the worker recomputes the ones proposed here."""
-        self.settlements = settlements
-        self.steps["StatementProposal"] = settlements.on_proposal
-        self.steps["StatementSignature"] = settlements.on_signature
-
-    @property
-    def guard(self) -> MessageGuard:
-        if self._guard is None:  # the domain names the chain id, asked once the chain answers
-            self._guard = MessageGuard(
-                self.signer.domain, self.directory.is_member, lambda: int(time.time()), self.disputes.ruling_authority
-            )
-        return self._guard
-
-    # -- receiving -------------------------------------------------------------------------------------------
-    def receive(self, envelope: dict[str, Any]) -> dict[str, Any]:
-        """Admit and act on one message in one transaction: refused or failed, it changes nothing.
-        Signature, membership, the rule book in force and distances are read before the transaction opens."""
-        msg, admission = self._admission(envelope)
-        result = self._write(admission).result()
-        self._after_admitting()
-        return _accepted(msg, result)
-
-    def receive_many(self, envelopes: list[Any]) -> list[dict[str, Any] | Exception]:
-        """Each message admitted or refused by itself, in order, as `receive` would have one after another (each
-        sees what the ones before it wrote): what it answered, or the error it was refused with."""
-        admitted: list[tuple[SignedMessage, Future[dict[str, Any]]] | Exception] = []
-        for envelope in envelopes:
-            try:
-                msg, admission = self._admission(envelope)
-                admitted.append((msg, self._write(admission)))
-            except Exception as refused:  # this message only: the others are admitted or refused by themselves
-                admitted.append(refused)
-        out: list[dict[str, Any] | Exception] = []
-        for item in admitted:
-            if isinstance(item, Exception):
-                out.append(item)
-                continue
-            msg, done = item
-            try:
-                out.append(_accepted(msg, done.result()))
-            except Exception as refused:
-                out.append(refused)
-        self._after_admitting()
-        return out
-
-    def _admission(self, envelope: Any) -> tuple[SignedMessage, Admission]:
-        """The checks made before any transaction, and the work that admits the message inside one."""
-        msg = self.guard.verify(envelope)
-        inbound = self._inbound(msg)
-
-        def admit(s: Session) -> dict[str, Any]:
-            MessageGuard.remember(msg, lambda signer, nonce, mid: _remember(s, signer, nonce, mid))
-            log_message(s, msg, Direction.IN)
-            return self.steps[msg.type](s, msg, inbound)
-
-        return msg, Admission(admit, msg.replay_key)
-
-    def _write(self, admission: Admission) -> Future[dict[str, Any]]:
-        admit = admission.admit
-        if self.writer is not None:  # with the node's other writes, many messages to a transaction
-            return self.writer.submit(admit, (read_ahead_seen, admission.key))
-        done: Future[dict[str, Any]] = Future()
-        try:
-            with session_scope(self.engine) as s:
-                done.set_result(admit(s))
-        except Exception as exc:
-            done.set_exception(exc)
-        return done
-
-    def _after_admitting(self) -> None:
+    def admitted(self) -> None:
+        """Messages were admitted (the router calls this): answers may wait in the outbox, a plan may go on."""
         self.outbox.kick()
         self._answered()
-
-    def _inbound(self, msg: SignedMessage) -> Inbound:
-        policy = self.rules.active().policy if msg.type in DECIDED_UNDER_A_BOOK else None
-        if msg.type == "Invitation" and msg.message["requester"] != self.me:
-            return Inbound(policy, self.directory.distance_m(msg.message["requester"]))
-        return Inbound(policy)
 
     # -- planning: the operator's call and the worker's ----------------------------------------------------
     def plan(self, wait_seconds: float = 0.0, force: bool = False) -> dict[str, Any]:
@@ -227,7 +88,7 @@ class Negotiator(Steps):
                     )
                 self._answers.wait(min(left, 1.0))  # an answer wakes it; a window closing is checked each second
         with self._planning:
-            return self.transfers.plan()
+            return self.steps.transfers.plan()
 
     def _pending(self) -> list[Readiness]:
         """The open invitations of ours that are not ready to plan yet."""
@@ -236,7 +97,7 @@ class Negotiator(Steps):
             invitations = s.exec(
                 select(Invitation).where(Invitation.mine, Invitation.status == InvitationStatus.OPEN)
             ).all()
-            states = [self.invitations.readiness(s, inv) for inv in invitations]
+            states = [self.steps.invitations.readiness(s, inv) for inv in invitations]
         return [r for r in states if not r.ready_at(now)]
 
     def _answered(self) -> None:
@@ -246,9 +107,9 @@ class Negotiator(Steps):
     def _given_back(self, s: Session, msg: SignedMessage) -> None:
         """A peer refused one of our messages for good. An Offer's reservation is released (the invitation was
         planned or closed meanwhile); an Invitation refused counts as that member's answer."""
-        if msg.type == "Loan":
-            self.loans.given_back(s, msg)
-        if msg.type == "Offer":
+        if msg.type == MessageType.LOAN:
+            self.steps.loans.given_back(s, msg)
+        if msg.type == MessageType.OFFER:
             offer = s.get(TransferOffer, msg.message["id"])
             if offer is not None and offer.mine and offer.status == OfferStatus.OPEN:
                 release_offer(s, self.me, offer, OfferStatus.DECLINED)
@@ -296,7 +157,7 @@ class Negotiator(Steps):
             }
             if quantity:
                 needed_by = datetime.combine(today + timedelta(days=trigger.needed_within_days), dt_time(18), UTC)
-                inv, members = self.invitations.invite(
+                inv, members = self.steps.invitations.invite(
                     need.sku, quantity, int(needed_by.timestamp()), need.min_shelf_life_days, None
                 )
                 self._mark_invited(rest, inv.id)
@@ -412,14 +273,12 @@ class Negotiator(Steps):
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="negotiation", daemon=True)
         self._thread.start()
-        if self.settlements is not None:
-            self.settlements.start()
+        self.steps.settlements.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.outbox.kick()
-        if self.settlements is not None:
-            self.settlements.stop()
+        self.steps.settlements.stop()
         if self._thread is not None:
             self._thread.join(10)
 
@@ -428,59 +287,19 @@ class Negotiator(Steps):
             try:
                 self.outbox.deliver()
                 self._answered()  # a delivery refused may be a member's answer
-                self.invitations.expire_offers()
+                self.steps.invitations.expire_offers()
                 self.check_requests()
                 self.auto_plan()
-                self.loans.sell_overdue()
+                self.steps.loans.sell_overdue()
                 if time.monotonic() - self._quotes_checked >= QUOTE_CHECK_SECONDS:
                     self._quotes_checked = time.monotonic()
-                    self.quotes.ask_due(self.policy.safety_floor)
+                    self.steps.quotes.ask_due(self.policy.safety_floor)
             except NodeError as exc:  # e.g. no active rule book yet: nothing to decide, say so once in a while
                 log.debug("negotiation worker waits: %s", exc.message)
             except Exception:
                 log.exception("negotiation worker step failed")
             self.outbox.wakeup.wait(0.5)
             self.outbox.wakeup.clear()
-
-
-def read_ahead_seen(s: Session, keys: list[SeenKey]) -> None:
-    """The replay guard's read-ahead for a group of messages (node/store/group_commit.py): which were admitted
-    before, in one query. A key sharing its (signer, nonce) or its id with another message of the group is left
-    to the guard's own query, since the first of them may be admitted in this very group."""
-    pairs = Counter((signer, nonce) for signer, nonce, _id in keys)
-    ids = Counter(message_id for _signer, _nonce, message_id in keys)
-    alone = [k for k in keys if pairs[(k[0], k[1])] == 1 and ids[k[2]] == 1]
-    if not alone:
-        return
-    rows = s.exec(
-        select(SeenMessage.signer, SeenMessage.nonce, SeenMessage.message_id).where(
-            tuple_(col(SeenMessage.signer), col(SeenMessage.nonce)).in_([(k[0], k[1]) for k in alone])
-            | col(SeenMessage.message_id).in_([k[2] for k in alone])
-        )
-    ).all()
-    seen_pairs, seen_ids = {(r[0], r[1]) for r in rows}, {r[2] for r in rows}
-    known: dict[SeenKey, bool] = s.info.setdefault(SEEN_AHEAD, {})
-    for signer, nonce, message_id in alone:
-        known[(signer, nonce, message_id)] = (signer, nonce) in seen_pairs or message_id in seen_ids
-
-
-def _remember(s: Session, signer: str, nonce: int, message_id: str) -> bool:
-    """The replay guard's memory: False if (signer, nonce) or the message id was admitted before."""
-    known = s.info.get(SEEN_AHEAD, {}).pop((signer, nonce, message_id), None)  # what the group read ahead
-    seen = (
-        known
-        if known is not None
-        else s.exec(
-            select(SeenMessage).where(
-                (SeenMessage.signer == signer) & (SeenMessage.nonce == nonce) | (SeenMessage.message_id == message_id)
-            )
-        ).first()
-        is not None
-    )
-    if seen:
-        return False
-    s.add(SeenMessage(signer=signer, nonce=nonce, message_id=message_id, received_at=utc_now_iso()))
-    return True
 
 
 UNREADABLE = date.min  # an expiry that cannot be read: the lot is never moved or offered on a guess

@@ -20,6 +20,7 @@ from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.wire import QUOTE_REQUEST, QuoteRequestFields, QuoteRequestMessage, Refusal
 from node.domain.times import utc_now_iso
 from node.services.inbound import Inbound
+from node.services.router import handles
 from node.services.rules_keeper import decisions_now
 from node.services.side import Steps
 from node.store.engine import session_scope
@@ -105,6 +106,7 @@ class Quotes(Steps):
             created_at=utc_now_iso(),
         )
 
+    @handles(QUOTE_REQUEST)
     def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(QuoteRequestMessage)
         if m["supplier"] != self.me:

@@ -39,6 +39,7 @@ from node.domain.states import InvitationStatus, OfferStatus, RequestStatus, Tra
 from node.domain.times import utc_now_iso
 from node.errors import InvalidMovement, NotFound
 from node.services.inbound import Inbound
+from node.services.router import handles
 from node.services.rules_keeper import ActivePolicy, request_facts
 from node.services.side import Steps
 from node.store.engine import session_scope
@@ -263,6 +264,7 @@ class Transfers(Steps):
         return transfer
 
     # -- supplier: accepted, ship ----------------------------------------------------------------------------
+    @handles(ACCEPTANCE)
     def on_acceptance(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(AcceptanceMessage)
         offer = s.get(TransferOffer, m["offer"])
@@ -325,6 +327,7 @@ class Transfers(Steps):
         _move(s, transfer, TransferStatus.SHIPPED)
 
     # -- requester: shipped, receive -------------------------------------------------------------------------
+    @handles(SHIPMENT)
     def on_shipment(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(ShipmentMessage)
         transfer = s.get(Transfer, m["acceptance"])
@@ -394,6 +397,7 @@ class Transfers(Steps):
         return transfer
 
     # -- supplier: received, settle --------------------------------------------------------------------------
+    @handles(RECEIPT)
     def on_receipt(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
         m = msg.as_(ReceiptMessage)
         transfer = s.exec(

@@ -1,4 +1,4 @@
-"""The replay guard's read-ahead (node/services/negotiator.py read_ahead_seen): a group of messages asks the
+"""The replay guard's read-ahead (node/services/router.py read_ahead_seen): a group of messages asks the
 database once which were admitted before; each message then decides from that answer, exactly as its own query
 would have, and a key two messages of the group share is left to the guard's own query."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.services.negotiator import SEEN_AHEAD, _remember, read_ahead_seen
+from node.services.router import SEEN_AHEAD, _remember, read_ahead_seen
 from node.store.engine import make_engine, session_scope
 
 A, B = "0x" + "aa" * 20, "0x" + "bb" * 20

@@ -38,7 +38,9 @@ from node.domain.ledger import replay
 from node.errors import InvalidRequest, NodeError, RequestError
 from node.services.anchoring import waiting_records
 from node.services.container import NodeServices
+from node.services.negotiator import Negotiator
 from node.services.rules_keeper import conflict_json, decisions_now
+from node.services.steps import StepGroups
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
 from node.store.tables import Location, Lot, Record, Sku, StockBalance
@@ -221,8 +223,8 @@ def stock_page(services: NodeServices, session: ConsoleSession, query: dict[str,
 
 @_page("transfers")
 def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[str, str]) -> dict[str, Any]:
-    negotiator = services.negotiator
-    if negotiator is None:
+    negotiator, steps = services.negotiator, services.steps
+    if negotiator is None or steps is None:
         return {"unavailable": "negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)"}
     if not session.operator:
         # The audit token is the consortium's: what this node asks, offers and lends stays its operator's, as
@@ -231,7 +233,7 @@ def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[
     today = datetime.now(UTC).date()
     with session_scope(services.engine) as s:
         requests = [r.model_dump() for r in negotiation_api.list_requests(s)]
-        invitations = [i.model_dump() for i in negotiation_api.invitations(s, negotiator)]
+        invitations = [i.model_dump() for i in negotiation_api.invitations(s, steps)]
         transfers = [t.model_dump() for t in negotiation_api.transfers(s)]
         plans = s.exec(
             select(Record).where(Record.kind == LEDGER, Record.type == "plan").order_by(col(Record.seq).desc()).limit(5)
@@ -247,10 +249,10 @@ def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[
         "invitations": invitations,
         "transfers": transfers,
         "plans": plan_bodies,
-        "disputes": [d.model_dump() for d in negotiation_api.disputes(negotiator)],
-        "purchases": negotiator.joint_purchases.listing(),
-        "loans": negotiator.loans.listing(),
-        "quotes": [q.model_dump() for q in negotiator.quotes.listing()[:20]],
+        "disputes": [d.model_dump() for d in negotiation_api.disputes(steps)],
+        "purchases": steps.joint_purchases.listing(),
+        "loans": steps.loans.listing(),
+        "quotes": [q.model_dump() for q in steps.quotes.listing()[:20]],
         "peers": [(m.name, round(d / 1000)) for m, d in peers or []],
         "peers_problem": peers_problem,
         "locations": locations,
@@ -354,10 +356,9 @@ def _timeline(services: NodeServices, sku: str, at: str | None) -> dict[str, Any
 
 @_page("settlement")
 def settlement_page(services: NodeServices, session: ConsoleSession, query: dict[str, str]) -> dict[str, Any]:
-    negotiator = services.negotiator
-    if negotiator is None or negotiator.settlements is None:
+    if services.steps is None:
         return {"unavailable": "settlement needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)"}
-    settlements = negotiator.settlements
+    settlements = services.steps.settlements
     today = datetime.now(UTC).date()
     start = _date(query.get("from")) or today.replace(day=1)
     end = _date(query.get("to")) or today
@@ -524,15 +525,21 @@ def post_adjustment(services: NodeServices, form: FormData, _params: dict[str, A
     return _movement(services, body)
 
 
-def _negotiator(services: NodeServices) -> Any:
+def _negotiator(services: NodeServices) -> Negotiator:
     if services.negotiator is None:
         raise InvalidRequest("negotiation needs the member registry")
     return services.negotiator
 
 
+def _steps(services: NodeServices) -> StepGroups:
+    if services.steps is None:
+        raise InvalidRequest("negotiation needs the member registry")
+    return services.steps
+
+
 @_action("transfers", "/transfers/{transfer}/receive")
 def post_receive(services: NodeServices, form: FormData, params: dict[str, Any]) -> str:
-    got = _negotiator(services).transfers.confirm_receipt(
+    got = _steps(services).transfers.confirm_receipt(
         params["transfer"], _int(form, "quantity"), _text(form, "location")
     )
     return f"received {got['received']} at {_text(form, 'location')}"
@@ -544,7 +551,7 @@ def post_dispute(services: NodeServices, form: FormData, params: dict[str, Any])
     if not reason:
         raise InvalidRequest("a dispute says why")
     claim = _int(form, "claim_amount") if _text(form, "claim_amount") else 0
-    opened = _negotiator(services).disputes.open_dispute(params["subject"], reason, claim, None)
+    opened = _steps(services).disputes.open_dispute(params["subject"], reason, claim, None)
     return f"dispute opened with {opened['respondent']}"
 
 
@@ -558,7 +565,7 @@ def post_invitation(services: NodeServices, form: FormData, _params: dict[str, A
         min_shelf_life_days=_int(form, "min_shelf_life_days") if _text(form, "min_shelf_life_days") else 0,
         consignment=_text(form, "consignment") == "yes",
     )
-    sent = negotiation_api.invite(body, _negotiator(services))
+    sent = negotiation_api.invite(body, _steps(services))
     names = ", ".join(m.name for m in sent.invited) or "nobody (no member within the radius)"
     return f"invited {names} for {body.quantity} {body.sku}"
 
@@ -585,7 +592,7 @@ def post_check(services: NodeServices, _form: FormData, _params: dict[str, Any])
 
 @_action("transfers", "/quotes/check")
 def post_quotes(services: NodeServices, _form: FormData, _params: dict[str, Any]) -> str:
-    sent = _negotiator(services).quotes.ask_due(services.settings.safety_stock)
+    sent = _steps(services).quotes.ask_due(services.settings.safety_stock)
     return f"{len(sent)} quote request(s) sent" if sent else "no rule asks for a quote now (or it asked today)"
 
 
@@ -597,13 +604,13 @@ def post_plan(services: NodeServices, form: FormData, _params: dict[str, Any]) -
 
 @_action("transfers", "/joint-purchases/{purchase}/accept")
 def post_accept_share(services: NodeServices, _form: FormData, params: dict[str, Any]) -> str:
-    out = _negotiator(services).joint_purchases.accept(params["purchase"])
+    out = _steps(services).joint_purchases.accept(params["purchase"])
     return f"share {out['share']} accepted (record {out['record_seq']})"
 
 
 @_action("transfers", "/loans/{loan}/lend")
 def post_lend(services: NodeServices, form: FormData, params: dict[str, Any]) -> str:
-    loans = _negotiator(services).loans
+    loans = _steps(services).loans
     loans.lend(
         params["loan"], _text(form, "lot"), _text(form, "from_location"), _int(form, "fee_per_unit_day"),
         _int(form, "unit_sale_price"),
@@ -613,7 +620,7 @@ def post_lend(services: NodeServices, form: FormData, params: dict[str, Any]) ->
 
 @_action("transfers", "/loans/{loan}/return")
 def post_give_back(services: NodeServices, form: FormData, params: dict[str, Any]) -> str:
-    _negotiator(services).loans.give_back(params["loan"], _int(form, "quantity"))
+    _steps(services).loans.give_back(params["loan"], _int(form, "quantity"))
     return f"{_int(form, 'quantity')} given back"
 
 
@@ -707,7 +714,5 @@ def post_close(services: NodeServices, form: FormData, _params: dict[str, Any]) 
     start, end = _date(_text(form, "from")), _date(_text(form, "to"))
     if start is None or end is None:
         raise InvalidRequest("a period has a first and a last day (YYYY-MM-DD)")
-    negotiator = _negotiator(services)
-    assert negotiator.settlements is not None
-    closed = negotiator.settlements.close(start, end)
+    closed = _steps(services).settlements.close(start, end)
     return f"period closed: statement {closed['id'][:12]}... proposed to every member"

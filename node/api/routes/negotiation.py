@@ -13,7 +13,7 @@ from web3 import Web3
 
 from negotiation.messages import MAX_MESSAGES_PER_BATCH, MessageRefused
 from negotiation.wire import Refusal
-from node.api.deps import NegotiatorDep, OperatorDep, SessionDep, SettingsDep
+from node.api.deps import NegotiatorDep, OperatorDep, RouterDep, SessionDep, SettingsDep, StepsDep
 from node.api.errors import ERROR_RESPONSES, answer_to, log_message_refusal
 from node.api.limits import MAX_MESSAGE_BYTES
 from node.api.logs import envelope_facts
@@ -40,7 +40,7 @@ from node.api.responses import (
 )
 from node.api.schemas import CheckIn, DisputeIn, InvitationIn, ReceiveIn, ReplenishmentIn
 from node.errors import BodyTooLarge
-from node.services.negotiator import Negotiator
+from node.services.router import MessageRouter
 from node.store.pool import require_location, require_sku
 from node.store.tables import Invitation, ReplenishmentRequest, Transfer, TransferOffer
 
@@ -49,23 +49,23 @@ operator = [OperatorDep]
 
 
 @router.post("/messages", status_code=202)
-async def inbox(request: Request, negotiator: NegotiatorDep) -> MessageAcceptedOut:
+async def inbox(request: Request, inbox_router: RouterDep) -> MessageAcceptedOut:
     """Signed messages from other members' nodes. Authenticated by the EIP-712 signature, not a token."""
     envelope = await _json_body(request)
-    return MessageAcceptedOut.model_validate(await run_in_threadpool(negotiator.receive, envelope))
+    return MessageAcceptedOut.model_validate(await run_in_threadpool(inbox_router.receive, envelope))
 
 
 @router.post("/messages/batch", status_code=200)
-async def inbox_batch(request: Request, negotiator: NegotiatorDep) -> MessageBatchOut:
+async def inbox_batch(request: Request, inbox_router: RouterDep) -> MessageBatchOut:
     """Up to 100 signed messages in one request (a peer's outbox sends what waits for this node together): each
     admitted or refused by itself, in order, exactly as `POST /negotiation/messages` would; `results[i]` is the
     status and body that endpoint would have answered message i with."""
     raw = await request.body()
     # Parsed and admitted off the event loop: a batch is up to 1 MiB and 100 signature recoveries.
-    return await run_in_threadpool(_admit_batch, negotiator, raw)
+    return await run_in_threadpool(_admit_batch, inbox_router, raw)
 
 
-def _admit_batch(negotiator: Negotiator, raw: bytes) -> MessageBatchOut:
+def _admit_batch(inbox_router: MessageRouter, raw: bytes) -> MessageBatchOut:
     try:
         body = json.loads(raw)
     except ValueError as exc:
@@ -77,7 +77,7 @@ def _admit_batch(negotiator: Negotiator, raw: bytes) -> MessageBatchOut:
     # A message over the single inbox's limit is refused as that inbox would refuse it, the others go on.
     too_large = BodyTooLarge(f"a signed message may hold at most {MAX_MESSAGE_BYTES} bytes", limit=MAX_MESSAGE_BYTES)
     sized = [m if len(json.dumps(m)) <= MAX_MESSAGE_BYTES else too_large for m in messages]
-    admitted = iter(negotiator.receive_many([m for m in sized if m is not too_large]))
+    admitted = iter(inbox_router.receive_many([m for m in sized if m is not too_large]))
     results = []
     for envelope, checked in zip(messages, sized, strict=True):
         outcome = too_large if checked is too_large else next(admitted)
@@ -98,9 +98,9 @@ async def _json_body(request: Request) -> Any:
 
 
 @router.post("/invitations", status_code=201, dependencies=operator)
-def invite(body: Annotated[InvitationIn, Body()], negotiator: NegotiatorDep) -> InvitationSentOut:
+def invite(body: Annotated[InvitationIn, Body()], steps: StepsDep) -> InvitationSentOut:
     """Invite every member within the radius to offer stock for an unmet need."""
-    inv, invited = negotiator.invitations.invite(
+    inv, invited = steps.invitations.invite(
         body.sku,
         body.quantity,
         body.needed_by_unix(),
@@ -118,31 +118,31 @@ def invite(body: Annotated[InvitationIn, Body()], negotiator: NegotiatorDep) -> 
 
 
 @router.get("/invitations", dependencies=operator)
-def invitations(s: SessionDep, negotiator: NegotiatorDep) -> list[InvitationWithOffersOut]:
+def invitations(s: SessionDep, steps: StepsDep) -> list[InvitationWithOffersOut]:
     out = []
     for inv in s.exec(select(Invitation).order_by(Invitation.created_at)).all():
         offers = s.exec(select(TransferOffer).where(TransferOffer.invitation == inv.id)).all()
         # Validated first: a row read back holds its state as text, the answer as the state's enum.
         row = InvitationOut.model_validate(inv, from_attributes=True).model_dump()
-        pending = list(negotiator.invitations.readiness(s, inv).pending) if inv.mine else []
+        pending = list(steps.invitations.readiness(s, inv).pending) if inv.mine else []
         offers_out = [OfferOut.model_validate(o, from_attributes=True) for o in offers]
-        no_offers = [NoOfferOut(supplier=a, reason=r) for a, r in negotiator.invitations.no_offers(s, inv)]
+        no_offers = [NoOfferOut(supplier=a, reason=r) for a, r in steps.invitations.no_offers(s, inv)]
         out.append(InvitationWithOffersOut(**row, offers=offers_out, pending=pending, no_offers=no_offers))
     return out
 
 
 @router.post("/disputes", status_code=201, dependencies=operator)
-def open_dispute(body: DisputeIn, negotiator: NegotiatorDep) -> DisputeOpenedOut:
+def open_dispute(body: DisputeIn, steps: StepsDep) -> DisputeOpenedOut:
     """Dispute a transfer, an offer or a decision: both sides record it; the rule book's arbitrator rules."""
     respondent = Web3.to_checksum_address(body.respondent) if body.respondent else None
     return DisputeOpenedOut.model_validate(
-        negotiator.disputes.open_dispute(body.subject.lower(), body.reason, body.claim_amount, respondent)
+        steps.disputes.open_dispute(body.subject.lower(), body.reason, body.claim_amount, respondent)
     )
 
 
 @router.get("/disputes", dependencies=operator)
-def disputes(negotiator: NegotiatorDep) -> list[DisputeOut]:
-    return [DisputeOut.model_validate(d, from_attributes=True) for d in negotiator.disputes.all()]
+def disputes(steps: StepsDep) -> list[DisputeOut]:
+    return [DisputeOut.model_validate(d, from_attributes=True) for d in steps.disputes.all()]
 
 
 @router.get("/offers", dependencies=operator)
@@ -156,9 +156,9 @@ def offers(s: SessionDep, invitation: str | None = None, mine: bool | None = Non
 
 
 @router.post("/offers/{offer_id}/decline", dependencies=operator)
-def decline(offer_id: str, negotiator: NegotiatorDep) -> DeclinedOut:
+def decline(offer_id: str, steps: StepsDep) -> DeclinedOut:
     """Decline an offer received for one of our invitations: the supplier releases its reservation."""
-    negotiator.invitations.decline(offer_id)
+    steps.invitations.decline(offer_id)
     return DeclinedOut(declined=offer_id)
 
 
@@ -186,9 +186,9 @@ def transfers(s: SessionDep, status: str | None = None) -> list[TransferOut]:
 
 
 @router.post("/transfers/{transfer_id}/receive", dependencies=operator)
-def receive(transfer_id: str, body: ReceiveIn, negotiator: NegotiatorDep) -> ReceivedOut:
+def receive(transfer_id: str, body: ReceiveIn, steps: StepsDep) -> ReceivedOut:
     """Confirm what arrived of an incoming transfer; a shortfall becomes a discrepancy on both sides."""
-    return ReceivedOut.model_validate(negotiator.transfers.confirm_receipt(transfer_id, body.quantity, body.location))
+    return ReceivedOut.model_validate(steps.transfers.confirm_receipt(transfer_id, body.quantity, body.location))
 
 
 @router.post("/replenishment", status_code=201, dependencies=operator)
@@ -233,14 +233,14 @@ def peers(negotiator: NegotiatorDep) -> list[PeerOut]:
 
 
 @router.post("/quotes/check", dependencies=operator)
-def check_quotes(negotiator: NegotiatorDep, settings: SettingsDep) -> list[QuoteRequestOut]:
+def check_quotes(steps: StepsDep, settings: SettingsDep) -> list[QuoteRequestOut]:
     """Send now the quote requests the rules in force ask for (the worker does it every minute); the ones sent.
     Each (supplier, SKU, rule) is asked at most once a day."""
-    sent = negotiator.quotes.ask_due(settings.safety_stock)
+    sent = steps.quotes.ask_due(settings.safety_stock)
     return [QuoteRequestOut.model_validate(q, from_attributes=True) for q in sent]
 
 
 @router.get("/quotes", dependencies=operator)
-def quotes(negotiator: NegotiatorDep) -> list[QuoteRequestOut]:
+def quotes(steps: StepsDep) -> list[QuoteRequestOut]:
     """Quote requests this node's rules sent, and those other members' rules sent it."""
-    return [QuoteRequestOut.model_validate(q, from_attributes=True) for q in negotiator.quotes.listing()]
+    return [QuoteRequestOut.model_validate(q, from_attributes=True) for q in steps.quotes.listing()]
