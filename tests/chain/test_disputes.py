@@ -11,9 +11,9 @@ from eth_account import Account
 from chain.deploy import Deployment
 from negotiation.messages import Domain
 from negotiation.rules.book import load_book
-from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode, until
 from node.services.disputes import sign_ruling
 from tests.helpers import consortium, pair_with_an_offer, wait_anchored
+from tests.helpers.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode, until
 
 VERSION = load_book(TEST_RULEBOOK).version
 

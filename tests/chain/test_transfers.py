@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from node.launch.nodes import HANGZHOU, JIAXING, SHAOXING, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
 from tests.helpers import consortium, pair_with_an_offer, stock, transfers, wait_anchored
+from tests.helpers.nodes import HANGZHOU, JIAXING, SHAOXING, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
 
 
 def test_story_one_invite_offer_plan_ship_receive_and_both_books_verify(nodes: NodeFactory) -> None:
