@@ -35,7 +35,7 @@ def test_only_the_arbitrators_ruling_closes_a_dispute_and_both_sides_anchor_it(
         )
         assert opened.status_code == 201, opened.text
         bad = c.post("/negotiation/disputes", json={"subject": "0x" + "ab" * 32, "reason": "unknown subject"})
-        assert (bad.status_code, bad.json()["error"]) == (422, "invalid_movement")  # name the respondent
+        assert (bad.status_code, bad.json()["error"]) == (422, "invalid_request")  # name the respondent
     dispute = opened.json()["dispute"]
     assert opened.json()["respondent"] == xs.address and opened.json()["rule_version"] == VERSION
     until(lambda: disputes(xs))

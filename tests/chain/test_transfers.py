@@ -84,7 +84,8 @@ def test_short_delivery_becomes_a_discrepancy_on_both_sides(nodes: NodeFactory) 
             == 200
         )
         again = c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": 27, "location": "WH"})
-        assert again.status_code == 422  # received already: confirming twice changes nothing
+        # received already: confirming twice changes nothing
+        assert (again.status_code, again.json()["error"]) == (422, "wrong_status")
     until(lambda: [x["status"] for x in transfers(xs)] == ["settled"])
     for node in (hz, xs):
         with node.client() as c:
