@@ -22,9 +22,9 @@ from bench.chainkit import bench_nodes
 from bench.common import machine, profiler
 from bench.load import measure
 from negotiation.messages import Domain, parse, recover_signer
-from node.launch.nodes import HANGZHOU, XIAOSHAN, soon, stock_up, until
 from node.settings import NodeSettings
 from tests.helpers.messages import signed_copies
+from tests.helpers.nodes import HANGZHOU, XIAOSHAN, soon, stock_up, until
 
 
 def recovery_rate(domain: Domain, bodies: list[bytes], seconds: float = 2.0) -> float:

@@ -17,7 +17,8 @@ import httpx
 
 from bench.chainkit import bench_chain
 from bench.common import machine
-from node.launch.nodes import (
+from node.settings import NodeSettings
+from tests.helpers.nodes import (
     HANGZHOU,
     JIAXING,
     SHAOXING,
@@ -29,7 +30,6 @@ from node.launch.nodes import (
     stock_up,
     until,
 )
-from node.settings import NodeSettings
 
 
 def run(rounds: int = 3) -> list[dict[str, object]]:

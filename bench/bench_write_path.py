@@ -19,8 +19,8 @@ from bench.chainkit import bench_nodes
 from bench.common import machine, profiler
 from bench.load import measure, receipt
 from chain.processes import free_port
-from node.launch.nodes import stock_up
 from node.settings import NodeSettings
+from tests.helpers.nodes import stock_up
 
 # The node's own defaults, not the tests' (NodeFactory anchors every 0.2 s).
 DEFAULTS = {"CONSORTIUM_ANCHOR_INTERVAL_SECONDS": str(NodeSettings.model_fields["anchor_interval_seconds"].default)}

@@ -14,7 +14,7 @@ from web3 import Web3
 from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
 from chain.deploy import Deployment, RuleGenesis, deploy_contracts
 from chain.registry_client import MemberRegistryClient, Role
-from node.launch.nodes import TEST_RULEBOOK, NodeFactory, genesis_of
+from tests.helpers.nodes import TEST_RULEBOOK, NodeFactory, genesis_of
 
 
 @dataclass

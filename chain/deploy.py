@@ -50,19 +50,15 @@ def deploy_contracts(rpc_url: str | Web3, admin_key: str, genesis: RuleGenesis |
     w3 = web3_of(rpc_url, timeout=30)
     registry = deploy_contract(w3, admin_key, "MemberRegistry")
     anchors = deploy_contract(w3, admin_key, "AnchorRegistry", registry)
-    rules = None if genesis is None else _deploy_rule_registry(w3, admin_key, registry, genesis)
+    rules = None if genesis is None else deploy_rule_registry(w3, admin_key, registry, genesis)
     url = rpc_url if isinstance(rpc_url, str) else str(getattr(w3.provider, "endpoint_uri", "") or "")
     return Deployment(int(w3.eth.chain_id), url, registry, anchors, rules)
 
 
 def deploy_rule_registry(rpc_url: str | Web3, key: str, member_registry: str, genesis: RuleGenesis) -> str:
-    """A RuleRegistry alone, bound to `member_registry`, with `genesis` in force from its deployment block."""
-    return _deploy_rule_registry(web3_of(rpc_url, timeout=30), key, member_registry, genesis)
-
-
-def _deploy_rule_registry(w3: Web3, key: str, member_registry: str, genesis: RuleGenesis) -> str:
+    """A RuleRegistry bound to `member_registry`, with `genesis` in force from its deployment block."""
     return deploy_contract(
-        w3,
+        web3_of(rpc_url, timeout=30),
         key,
         "RuleRegistry",
         Web3.to_checksum_address(member_registry),

@@ -15,7 +15,3 @@ def distance_m(lat1_e6: int, lon1_e6: int, lat2_e6: int, lon2_e6: int) -> int:
     dl = math.radians((lon2_e6 - lon1_e6) / 1e6)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return round(2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a))))
-
-
-def within_radius(lat1_e6: int, lon1_e6: int, lat2_e6: int, lon2_e6: int, radius_km: int) -> bool:
-    return distance_m(lat1_e6, lon1_e6, lat2_e6, lon2_e6) <= radius_km * 1000

@@ -11,11 +11,15 @@ reach a client (the anchoring service and the launcher handle them).
   | + InsufficientStock       409
   | + RuleBookNotActive       409
   | + PlanEarly               409
+  | + PlanOutdated            409
+  | + NodeNotAMember          409
   | + SettlementInputsInvalid 409
   | + BodyTooLarge            413
   | + LimitReached            429
   | + InvalidMovement         422
   | + InvalidRequest          422
+  | + WrongStatus             422
+  | + NotInRuleBook           422
   | + BodyTooDeep             422
   | + EvidenceRequired        422
   | + RuleBookRejected        422
@@ -53,7 +57,8 @@ class NotFound(RequestError):
 
 
 class InvalidMovement(RequestError):
-    """The request is well-formed but breaks a ledger rule (wrong sign, same source and target, ...)."""
+    """A stock movement that breaks a ledger rule (wrong sign, same source and target, lent stock sold on, ...).
+    Only movements: the other refusals have codes of their own."""
 
     code = "invalid_movement"
 
@@ -62,6 +67,19 @@ class InvalidRequest(RequestError):
     """Well-formed but meaningless: a time that is no time, a window that ends before it starts."""
 
     code = "invalid_request"
+
+
+class WrongStatus(RequestError):
+    """What the request acts on is not in the status it needs: an offer no longer open, a transfer not shipped
+    (or received already)."""
+
+    code = "wrong_status"
+
+
+class NotInRuleBook(RequestError):
+    """A value the rule book in force does not define, such as a customer tier it does not name."""
+
+    code = "not_in_rule_book"
 
 
 class EvidenceRequired(RequestError):
@@ -109,6 +127,19 @@ class PlanEarly(RequestError):
     offers on their way."""
 
     code = "plan_early"
+
+
+class PlanOutdated(RequestError):
+    """The invitations or offers a plan was decided over changed before it was written (another plan, an
+    operator's decline): nothing was written, plan again."""
+
+    code = "plan_outdated"
+
+
+class NodeNotAMember(RequestError):
+    """This node is not an active member of the registry, so it has no partners to invite."""
+
+    code = "node_not_a_member"
 
 
 class SettlementInputsInvalid(RequestError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from functools import lru_cache
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,8 +91,3 @@ class NodeSettings(BaseSettings):
         if not isinstance(logging.getLevelName(level), int):
             raise ValueError(f"unknown log level {value!r}: one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> NodeSettings:
-    return NodeSettings()

@@ -14,7 +14,6 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import combinations
 
 import numpy as np
 
@@ -293,9 +292,3 @@ def _row_reduce(rows: list[list[Fraction]], width: int) -> dict[int, int]:
         pivots[col] = r
         r += 1
     return pivots
-
-
-def all_coalitions(players: Sequence[str]) -> Iterable[tuple[str, ...]]:
-    """Every nonempty coalition, smallest first."""
-    for size in range(1, len(players) + 1):
-        yield from combinations(players, size)

@@ -67,13 +67,6 @@ MAX_TRUCK_LANES = 10
 PROOF_SECONDS = 60.0
 
 
-def optimal_cost(problem: MatchingProblem, params: SolverParameters) -> int:
-    """The optimal objective of `problem` (docs/matching.md): enumerated exactly when it is small and simple
-    (see the module's docstring), else proven by the matcher."""
-    fast = _enumerated_cost(problem)
-    return fast if fast is not None else proven_optimum(problem, params, "a plan's sub-problem")
-
-
 def proven_optimum(problem: MatchingProblem, params: SolverParameters, where: str) -> int:
     """The matcher's optimum with a gap of 0; refused (named) if it cannot prove it in PROOF_SECONDS."""
     solved = solve(problem, SolverParameters(relative_gap=0.0, time_limit=max(params.time_limit, PROOF_SECONDS)))
@@ -85,12 +78,6 @@ def proven_optimum(problem: MatchingProblem, params: SolverParameters, where: st
 def _enumerable(problem: MatchingProblem) -> bool:
     skus = [r.sku for r in problem.requests]
     return len(skus) == len(set(skus)) and all(o.min_order_quantity <= 1 for o in problem.offers)
-
-
-def _enumerated_cost(problem: MatchingProblem) -> int | None:
-    if not _enumerable(problem):
-        return None
-    return _cheapest(problem, allowed_arcs(problem), range(len(problem.requests)))
 
 
 def _cheapest(problem: MatchingProblem, arcs: Sequence[Arc], requests: Iterable[int]) -> int | None:

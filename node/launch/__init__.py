@@ -1,4 +1,4 @@
-"""Starting nodes as real processes: `consortium up` (the local consortium) and the nodes tests and benchmarks run.
+"""Starting nodes as real processes for `consortium up`; tests and benchmarks start theirs with the same NodeProcess.
 
 The one room that may import every other: it composes, it is not composed.
 """

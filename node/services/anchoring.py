@@ -305,10 +305,6 @@ class AnchoringService:
             unconfirmed_batches(self.engine, writer, kind, head, self.confirmations) for kind in self.kinds
         )
 
-    def notify(self) -> None:
-        """Wake up now: something may be due."""
-        self._wake.set()
-
     def written(self, records: dict[str, int]) -> None:
         """Records were committed, so many of each kind (node/store/records.py tells): wake up if they may be due
         now, that is if they may fill a batch or their kind formed no batch for an interval; otherwise the next

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from chain.registry_client import MemberInfo, MemberRegistryClient
 from negotiation.geo import distance_m
-from node.errors import InvalidMovement
+from node.errors import NodeNotAMember
 from node.services.chain_view import ChainView
 
 
@@ -47,7 +47,7 @@ class Directory:
         members = self.members()
         me = next((m for m in members if m.address == self.me), None)
         if me is None or not me.active:
-            raise InvalidMovement("this node is not an active member of the registry")
+            raise NodeNotAMember("this node is not an active member of the registry")
         others = [m for m in members if m.active and m.address != self.me]
         return sorted(
             ((m, distance_m(me.lat_e6, me.lon_e6, m.lat_e6, m.lon_e6)) for m in others),

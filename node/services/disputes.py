@@ -20,7 +20,7 @@ from negotiation.rules.book import Limits
 from negotiation.wire import DISPUTE, RULING, DisputeFields, DisputeMessage, MessageType, Refusal, RulingMessage
 from node.domain.states import DisputeStatus
 from node.domain.times import utc_iso, utc_now_iso
-from node.errors import InvalidMovement, LimitReached
+from node.errors import InvalidRequest, LimitReached
 from node.services.inbound import Inbound
 from node.services.router import handles
 from node.services.side import Steps
@@ -50,13 +50,13 @@ class Disputes(Steps):
         with session_scope(self.engine) as s:
             other = self._counterparty(s, subject) or respondent
         if other is None:
-            raise InvalidMovement(
+            raise InvalidRequest(
                 f"{subject} is no transfer or offer of this node: name the respondent", subject=subject
             )
         if other == self.me:
-            raise InvalidMovement("a node does not dispute with itself")
+            raise InvalidRequest("a node does not dispute with itself")
         if not self.directory.is_member(other):
-            raise InvalidMovement(f"{other} is not an active member", respondent=other)
+            raise InvalidRequest(f"{other} is not an active member", respondent=other)
         with session_scope(self.engine) as s:
             # The respondent would refuse it: say so before anything is signed or recorded.
             refusal = self._over_limit(s, self.me, other, self._limits(version))

@@ -36,7 +36,7 @@ from negotiation.wire import (
 from node.domain.ledger import Evidence, StockStatus
 from node.domain.states import Direction, InvitationStatus, OfferStatus, OutboxStatus
 from node.domain.times import utc_now_iso
-from node.errors import InvalidMovement, NotFound
+from node.errors import NotFound, NotInRuleBook, WrongStatus
 from node.services.inbound import Inbound
 from node.services.outbox import log_message
 from node.services.router import handles
@@ -78,7 +78,7 @@ class Invitations(Steps):
         policy = self.rules.active().policy
         tier = customer_tier or policy.book.customer_tiers[0]
         if tier not in policy.book.customer_tiers:
-            raise InvalidMovement(
+            raise NotInRuleBook(
                 f"customer tier {tier!r} is not one of the rule book's {policy.book.customer_tiers}", tier=tier
             )
         radius = radius_km if radius_km is not None else policy.trigger.radius_km
@@ -140,7 +140,7 @@ class Invitations(Steps):
             if offer is None or offer.mine:
                 raise NotFound(f"no received offer {offer_id}", offer=offer_id)
             if offer.status != OfferStatus.OPEN:
-                raise InvalidMovement(f"offer {offer_id} is {offer.status}", offer=offer_id)
+                raise WrongStatus(f"offer {offer_id} is {offer.status}", offer=offer_id)
             cancellation = self.signer.sign_step(
                 CANCELLATION, CancellationFields(subject=offer_id, sender=self.me, reason=reason)
             )

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from negotiation.rules.book import CheckedBook
 from negotiation.rules.engine import Policy, SkuFacts
 from negotiation.rules.sandbox import NodeHistory, PlanSnapshot, ReceivedInvitation, compare
-from node.errors import InvalidMovement
+from node.errors import InvalidRequest
 from node.services.rules_keeper import request_facts
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
@@ -74,7 +74,7 @@ def run_sandbox(
     engine: Engine, me: str, current: CheckedBook, proposed: CheckedBook, start: date, end: date, safety_floor: int = 0
 ) -> dict[str, Any]:
     if end < start:
-        raise InvalidMovement("the sandbox window ends before it starts", start=str(start), end=str(end))
+        raise InvalidRequest("the sandbox window ends before it starts", start=str(start), end=str(end))
     started = time.perf_counter()
     history = load_history(engine, me, end, safety_floor)
     loaded = time.perf_counter()

@@ -37,7 +37,7 @@ from negotiation.wire import (
 from node.domain.ledger import Bucket, Posting, StockStatus
 from node.domain.states import InvitationStatus, OfferStatus, RequestStatus, TransferRole, TransferStatus
 from node.domain.times import utc_now_iso
-from node.errors import InvalidMovement, NotFound
+from node.errors import InvalidRequest, NotFound, PlanOutdated, WrongStatus
 from node.services.inbound import Inbound
 from node.services.router import handles
 from node.services.rules_keeper import ActivePolicy, request_facts
@@ -145,7 +145,7 @@ class Transfers(Steps):
         if any(i is None or i.status != InvitationStatus.OPEN for i in invitations.values()) or any(
             o is None or o.status != OfferStatus.OPEN for o in offers.values()
         ):
-            raise InvalidMovement("the invitations or offers changed while planning: plan again")
+            raise PlanOutdated("the invitations or offers changed while planning: plan again")
         seq = self._plan_record(s, inputs, decision, active)
         consigned = {i.id: decision.consigned(i) for i in inputs.invitations}
         accepted = []
@@ -391,9 +391,9 @@ class Transfers(Steps):
         if transfer is None or transfer.role != TransferRole.REQUESTER:
             raise NotFound(f"no incoming transfer {transfer_id}", transfer=transfer_id)
         if transfer.status != TransferStatus.SHIPPED:
-            raise InvalidMovement(f"transfer {transfer_id} is {transfer.status}, not shipped", transfer=transfer_id)
+            raise WrongStatus(f"transfer {transfer_id} is {transfer.status}, not shipped", transfer=transfer_id)
         if not 0 <= quantity <= transfer.shipped:
-            raise InvalidMovement(f"received quantity must lie in [0, {transfer.shipped}]", quantity=quantity)
+            raise InvalidRequest(f"received quantity must lie in [0, {transfer.shipped}]", quantity=quantity)
         return transfer
 
     # -- supplier: received, settle --------------------------------------------------------------------------

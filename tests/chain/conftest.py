@@ -12,9 +12,9 @@ import pytest
 
 from chain.anvil import LocalChain
 from chain.deploy import Deployment, deploy_contracts
-from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, genesis_of
 from tests.helpers.chains import new_chain
 from tests.helpers.inprocess import InProcessNetwork
+from tests.helpers.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, genesis_of
 
 HERE = Path(__file__).resolve().parent
 

@@ -12,11 +12,11 @@ from sqlmodel import select
 
 from chain.anchor_client import AnchorReader, AnchorWriter
 from chain.anvil import AnvilProcess
-from node.launch.nodes import NodeFactory, until
 from node.services.anchoring import form_batch, send_batch
 from node.store.engine import make_engine, session_scope
 from node.store.tables import AnchorBatch
 from tests.helpers import consortium, issue, seed, wait_anchored
+from tests.helpers.nodes import NodeFactory, until
 
 
 def test_audit_verify_passes_on_an_honest_node(nodes: NodeFactory) -> None:

@@ -44,9 +44,9 @@ from schemathesis.specs.openapi.checks import (
 from chain.anvil import AnvilProcess
 from chain.deploy import Deployment
 from node.api.app import create_app
-from node.launch.nodes import NodeFactory, RunningNode, soon, stock_up
 from node.services.container import NodeServices
 from node.settings import NodeSettings
+from tests.helpers.nodes import NodeFactory, RunningNode, soon, stock_up
 
 
 def _openapi() -> dict[str, Any]:

@@ -16,9 +16,9 @@ from chain.registry_client import MemberRegistryClient, Role
 from chain.rules_client import RuleRegistryClient
 from chain.tx import connect
 from negotiation.messages import Domain
-from node.launch.nodes import ADMIN_KEY, HANGZHOU, XIAOSHAN, NodeFactory, soon, stock_up, until
 from node.services.chain_view import ChainView
 from tests.helpers.messages import signed_copies
+from tests.helpers.nodes import ADMIN_KEY, HANGZHOU, XIAOSHAN, NodeFactory, soon, stock_up, until
 
 JSON = {"Content-Type": "application/json"}
 

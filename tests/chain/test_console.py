@@ -16,9 +16,9 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect
 
-from node.launch.nodes import HANGZHOU, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
 from tests.helpers import transfers, wait_anchored
 from tests.helpers.browser import chromium
+from tests.helpers.nodes import HANGZHOU, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
 
 AUDIT_TOKEN = "auditor-of-the-console"
 SECTIONS = ["Stock", "Transfers", "Rules", "Audit", "Settlement"]

@@ -14,8 +14,8 @@ import httpx
 import yaml
 from playwright.sync_api import Browser, Page, expect
 
-from node.launch.nodes import until
 from tests.helpers.browser import chromium
+from tests.helpers.nodes import until
 from tests.helpers.up import start, stop, wait_up
 
 

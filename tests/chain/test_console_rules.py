@@ -13,8 +13,8 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect
 
-from node.launch.nodes import ADMIN_KEY, NodeFactory, RunningNode, soon, stock_up, until
 from tests.helpers.browser import chromium
+from tests.helpers.nodes import ADMIN_KEY, NodeFactory, RunningNode, soon, stock_up, until
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import httpx
 from chain.deploy import Deployment
 from negotiation.messages import Domain, new_id, sign
 from negotiation.rules.book import load_book
-from node.launch.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
 from tests.helpers import wait_anchored
+from tests.helpers.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
 
 TODAY = datetime.now(UTC).date().isoformat()
 # The period the tests close: the day the module was imported and the next, so that the records a test writes

@@ -11,9 +11,9 @@ from eth_account import Account
 from chain.deploy import Deployment
 from negotiation.messages import Domain
 from negotiation.rules.book import load_book
-from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode, until
 from node.services.disputes import sign_ruling
 from tests.helpers import consortium, pair_with_an_offer, wait_anchored
+from tests.helpers.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode, until
 
 VERSION = load_book(TEST_RULEBOOK).version
 
@@ -35,7 +35,7 @@ def test_only_the_arbitrators_ruling_closes_a_dispute_and_both_sides_anchor_it(
         )
         assert opened.status_code == 201, opened.text
         bad = c.post("/negotiation/disputes", json={"subject": "0x" + "ab" * 32, "reason": "unknown subject"})
-        assert (bad.status_code, bad.json()["error"]) == (422, "invalid_movement")  # name the respondent
+        assert (bad.status_code, bad.json()["error"]) == (422, "invalid_request")  # name the respondent
     dispute = opened.json()["dispute"]
     assert opened.json()["respondent"] == xs.address and opened.json()["rule_version"] == VERSION
     until(lambda: disputes(xs))

@@ -18,7 +18,7 @@ from chain.deploy import Deployment
 from chain.tools import find_node
 from negotiation.messages import MESSAGE_TYPES, Domain, from_wire, new_id, sign
 from negotiation.rules.book import load_book
-from node.launch.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, NodeFactory
+from tests.helpers.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, NodeFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "tests" / "helpers" / "ethers_client.mjs"

@@ -9,9 +9,9 @@ from typing import Any
 from chain.anvil import AnvilProcess
 from negotiation.messages import Domain
 from negotiation.rules.book import load_book
-from node.launch.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, fund_new_key, soon, stock_up_through, until
 from tests.helpers.inprocess import InProcessNetwork, InProcessNode
 from tests.helpers.messages import invitation_envelope
+from tests.helpers.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, fund_new_key, soon, stock_up_through, until
 
 ACTIVE = load_book(TEST_RULEBOOK).version
 

@@ -20,7 +20,8 @@ from chain.anvil import AnvilProcess
 from chain.deploy import Deployment, deploy_contracts
 from negotiation.messages import Domain, new_id, new_nonce, sign
 from negotiation.rules.book import load_book
-from node.launch.nodes import (
+from tests.helpers import stock
+from tests.helpers.nodes import (
     ADMIN_KEY,
     HANGZHOU,
     SHAOXING,
@@ -33,7 +34,6 @@ from node.launch.nodes import (
     stock_up,
     until,
 )
-from tests.helpers import stock
 
 LIMITS = {
     "open_disputes_per_member": 2,

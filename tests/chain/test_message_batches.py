@@ -11,9 +11,9 @@ import pytest
 
 from chain.anvil import AnvilProcess
 from negotiation.messages import MAX_MESSAGES_PER_BATCH
-from node.launch.nodes import fund_new_key
 from tests.chain.test_inprocess_peers import invitation, invite, pair, state
 from tests.helpers.inprocess import InProcessNetwork
+from tests.helpers.nodes import fund_new_key
 
 
 def test_each_message_of_a_batch_is_admitted_or_refused_by_itself_in_order(

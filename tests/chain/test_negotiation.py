@@ -11,7 +11,9 @@ from chain.anvil import AnvilProcess
 from chain.deploy import Deployment
 from negotiation.messages import Domain, new_id, new_nonce, sign
 from negotiation.rules.book import load_book
-from node.launch.nodes import (
+from tests.helpers import stock
+from tests.helpers.messages import invitation_envelope
+from tests.helpers.nodes import (
     HANGZHOU,
     JIAXING,
     SHAOXING,
@@ -23,8 +25,6 @@ from node.launch.nodes import (
     stock_up,
     until,
 )
-from tests.helpers import stock
-from tests.helpers.messages import invitation_envelope
 
 ACTIVE = load_book(TEST_RULEBOOK).version
 

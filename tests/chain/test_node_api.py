@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from chain.merkle import fold_proof
-from node.launch.nodes import NodeFactory
 from tests.helpers import race_for_stock, seed, snapshot, wait_anchored, workers_share_writes_and_anchor_once
+from tests.helpers.nodes import NodeFactory
 
 BAD_REQUESTS = [
     (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from node.launch.nodes import HANGZHOU, XIAOSHAN, soon, stock_up_through
 from tests.helpers.inprocess import InProcessNetwork
+from tests.helpers.nodes import HANGZHOU, XIAOSHAN, soon, stock_up_through
 
 
 def test_own_stock_elsewhere_moves_first_and_partners_are_invited_only_for_the_rest(

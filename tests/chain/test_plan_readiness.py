@@ -4,8 +4,8 @@ delivered step by step (tests/helpers/inprocess.py), on a real Anvil chain."""
 
 from __future__ import annotations
 
-from node.launch.nodes import HANGZHOU, SHAOXING, XIAOSHAN, soon, stock_up_through
 from tests.helpers.inprocess import InProcessNetwork, InProcessNode
+from tests.helpers.nodes import HANGZHOU, SHAOXING, XIAOSHAN, soon, stock_up_through
 
 
 def three(network: InProcessNetwork, tag: str) -> tuple[InProcessNode, InProcessNode, InProcessNode]:

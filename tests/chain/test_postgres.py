@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from node.launch.nodes import NodeFactory
 from tests.helpers import (
     consortium,
     issue,
@@ -17,6 +16,7 @@ from tests.helpers import (
     wait_anchored,
     workers_share_writes_and_anchor_once,
 )
+from tests.helpers.nodes import NodeFactory
 from tests.helpers.postgres import PostgresServer
 
 

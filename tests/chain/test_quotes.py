@@ -4,7 +4,7 @@ QuoteRequest, once a day, which its node keeps and shows; a cheap or well-stocke
 
 from __future__ import annotations
 
-from node.launch.nodes import NodeFactory, soon, until
+from tests.helpers.nodes import NodeFactory, soon, until
 
 
 def test_a_dear_sku_running_short_asks_the_member_the_rule_names_for_a_quote_once_a_day(nodes: NodeFactory) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from chain.anchor_client import AnchorReader
-from node.launch.nodes import NodeFactory, until
 from tests.helpers import consortium, issue, seed, wait_anchored
+from tests.helpers.nodes import NodeFactory, until
 
 
 def rpc(url: str, method: str, *params: Any) -> Any:

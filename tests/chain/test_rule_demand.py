@@ -13,8 +13,8 @@ from chain.deploy import Deployment, RuleGenesis, deploy_contracts
 from negotiation.rules.book import check_book, load_book, parse_book
 from negotiation.rules.engine import Policy
 from negotiation.rules.safety_stock import decide_safety_level
-from node.launch.nodes import ADMIN_KEY, HANGZHOU, TEST_RULEBOOK, XIAOSHAN, NodeFactory, soon, stock_up, until
 from node.services.rules_keeper import governance_terms
+from tests.helpers.nodes import ADMIN_KEY, HANGZHOU, TEST_RULEBOOK, XIAOSHAN, NodeFactory, soon, stock_up, until
 
 
 @pytest.fixture(scope="module")

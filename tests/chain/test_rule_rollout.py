@@ -22,8 +22,8 @@ from chain.anvil import DEFAULT_PRIVATE_KEYS, AnvilProcess
 from chain.deploy import Deployment, GovernanceTerms, RuleGenesis, deploy_contracts, deploy_rule_registry
 from chain.rules_client import RuleRegistryClient
 from negotiation.rules.book import load_book
-from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode
 from node.services.rules_keeper import governance_terms
+from tests.helpers.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode
 
 HQ = ADMIN_KEY
 KEYS = DEFAULT_PRIVATE_KEYS[5:8]  # the three partners' keys, known before the genesis book is written

@@ -17,7 +17,9 @@ from chain.deploy import Deployment
 from negotiation.messages import Domain, sign
 from negotiation.messages import new_id as new_message_id
 from negotiation.rules.book import load_book
-from node.launch.nodes import (
+from settlement.statement import statement_hash, statement_id
+from tests.helpers import consortium, pair_with_an_offer, transfers, wait_anchored
+from tests.helpers.nodes import (
     HANGZHOU,
     SHAOXING,
     TEST_RULEBOOK,
@@ -28,8 +30,6 @@ from node.launch.nodes import (
     stock_up,
     until,
 )
-from settlement.statement import statement_hash, statement_id
-from tests.helpers import consortium, pair_with_an_offer, transfers, wait_anchored
 
 TODAY = datetime.now(UTC).date().isoformat()
 # The period the tests close: the day the module was imported and the next, so that the records a test writes

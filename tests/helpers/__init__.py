@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from node.launch.nodes import HANGZHOU, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
+from tests.helpers.nodes import HANGZHOU, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
 
 
 def consortium(*args: str) -> subprocess.CompletedProcess[str]:

@@ -27,10 +27,10 @@ from fastapi import FastAPI
 from chain.deploy import Deployment
 from chain.registry_client import MemberRegistryClient, Role
 from node.api.app import create_app
-from node.launch.nodes import ADMIN_KEY, TEST_RULEBOOK, fund_new_key
 from node.services.container import NodeServices
 from node.services.negotiator import Negotiator
 from node.settings import NodeSettings
+from tests.helpers.nodes import ADMIN_KEY, TEST_RULEBOOK, fund_new_key
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Hop-by-hop or already undone by the inner client: the body handed back is the decoded one.

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from negotiation.matching import SolverParameters, parse_problem, solve
-from settlement.plans import _enumerated_cost, baseline, optimal_cost, plan_game, restricted
+from negotiation.matching import MatchingProblem, SolverParameters, allowed_arcs, parse_problem, solve
+from settlement.plans import _cheapest, _enumerable, baseline, plan_game, restricted
 
 R = "0x" + "a1" * 20
 SUPPLIERS = ["0x" + f"{i:02x}" * 20 for i in range(2, 7)]
@@ -47,10 +47,13 @@ def test_enumeration_finds_the_matchers_optimum(raw: dict[str, Any]) -> None:
     problem = parse_problem(raw)
     solved = solve(problem, SolverParameters())
     assert solved.status == "optimal"
-    assert _enumerated_cost(problem) == solved.total_cost
+    assert _enumerable(problem)
+    assert _cheapest(problem, allowed_arcs(problem), range(len(problem.requests))) == solved.total_cost
 
 
 def test_what_enumeration_does_not_cover_goes_to_the_matcher() -> None:
+    # Two requests for one SKU, a minimum order of 20; a second supplier so that a coalition other than the
+    # plan's own (whose cost is the recorded one) has a problem to solve.
     raw = {
         "radius_km": 50,
         "requests": [
@@ -60,19 +63,27 @@ def test_what_enumeration_does_not_cover_goes_to_the_matcher() -> None:
              "shortage_penalty": 700},
         ],
         "offers": [{"id": "o1", "node": SUPPLIERS[0], "sku": "A", "quantity": 60, "shelf_life_days": 9,
-                    "min_order_quantity": 20, "unit_price": 100}],
+                    "min_order_quantity": 20, "unit_price": 100},
+                   {"id": "o2", "node": SUPPLIERS[1], "sku": "A", "quantity": 40, "shelf_life_days": 9,
+                    "min_order_quantity": 20, "unit_price": 150}],
         "lanes": [{"from": SUPPLIERS[0], "to": R, "distance_km": 5, "transit_hours": 1, "cost_per_unit": 10,
-                   "fixed_cost": 1000}],
+                   "fixed_cost": 1000},
+                  {"from": SUPPLIERS[1], "to": R, "distance_km": 5, "transit_hours": 1, "cost_per_unit": 10,
+                   "fixed_cost": 0}],
     }  # fmt: skip
     problem = parse_problem(raw)
-    assert _enumerated_cost(problem) is None  # two requests for one SKU, a minimum order of 20
-    assert optimal_cost(problem, SolverParameters()) == solve(problem, SolverParameters()).total_cost
+    assert not _enumerable(problem)
+    assert_values_are_the_matchers(problem, raw)
 
 
 @given(problems())
 @settings(max_examples=60, deadline=None)
 def test_a_plan_games_values_are_the_matchers_on_each_restricted_problem(raw: dict[str, Any]) -> None:
-    problem = parse_problem(raw)
+    assert_values_are_the_matchers(parse_problem(raw), raw)
+
+
+def assert_values_are_the_matchers(problem: MatchingProblem, raw: dict[str, Any]) -> None:
+    """Each coalition's value in the plan's game is its baseline less the matcher's optimum of its problem."""
     params = SolverParameters()
     answer = {"total_cost": solve(problem, params).total_cost}
     game = plan_game({"node": R, "seq": 1, "plan": {"problem": raw, "parameters": params.as_dict(), "answer": answer}})
