@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 from web3 import Web3
 
+from chain.records import SignedCopy
 from negotiation import eip712
 from negotiation.errors import NegotiationError
 from negotiation.wire import KIND_OF, MESSAGES, Eip712Field, MessageType, Refusal, message_type_of
@@ -99,6 +100,10 @@ class SignedMessage:
     def wire_message(self) -> dict[str, Any]:
         """The message as it travels and as records copy it: every integer is one any JSON reader holds."""
         return to_wire(self.type, self.message)
+
+    def signed_copy(self) -> SignedCopy:
+        """The message as a record copies it: its wire form and its signature (chain/records.py)."""
+        return {**self.wire_message(), "signature": self.signature}
 
     def as_(self, shape: builtins.type[T]) -> T:  # builtins: the field `type` shadows it here
         """The message, statically typed as its wire shape (negotiation/wire.py), e.g.

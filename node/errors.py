@@ -27,6 +27,7 @@ reach a client (the anchoring service and the launcher handle them).
   | + ChainUnreachable        503
   + ChainHistoryMismatch      the chain holds another root for one of our batch seqs (anchoring stops)
   + NodeDidNotStart           a launched node process exited or never answered (also a RuntimeError)
+  + HandlersIncomplete        a declared message type without exactly one handler: the node is not built
 
 Errors of the pure packages have their own roots: NegotiationError (negotiation/errors.py; a refused signed
 message, MessageRefused, is answered by its reason) and ChainError (chain/errors.py).
@@ -170,6 +171,13 @@ class ChainHistoryMismatch(NodeError):
     """The chain holds a different root for one of our sequence numbers: never paper over it."""
 
     code = "chain_history_mismatch"
+
+
+class HandlersIncomplete(NodeError):
+    """A message type declared in negotiation/wire.py without its handler, or with two (node/services/router.py):
+    a node built so would refuse or misroute a message, so it is not built at all."""
+
+    code = "handlers_incomplete"
 
 
 class NodeDidNotStart(NodeError, RuntimeError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from chain.records import Line
 from node.errors import EvidenceRequired, InsufficientStock, InvalidMovement
 
 
@@ -51,7 +52,7 @@ class Posting:
     bucket: Bucket
     quantity: int
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> Line:
         b = self.bucket
         return {
             "sku": b.sku,

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from chain.records import LedgerRecord, RecordType
 from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.wire import CONSIGNMENT_SALE, ConsignmentSaleFields, ConsignmentSaleMessage, Refusal
 from node.domain.ledger import Bucket, Movement, Posting, StockStatus
@@ -63,10 +64,10 @@ class Consignments(Steps):
         except InsufficientStock as exc:
             said = f"this node shows less at {m['holder']}: {exc.message}"
             raise MessageRefused(Refusal.INSUFFICIENT_STOCK, said) from exc
-        fields = {
+        fields: LedgerRecord = {
             "lines": [Posting(at_holder, -m["quantity"]).as_record()],
             "evidence": [{"source": "consignment_sale", "reference": m["id"]}],
             "memo": f"{m['quantity']} sold by {m['holder']} on consignment at {m['unitPrice']} a unit",
             "corrects": None,
         }
-        return {"record_seq": append_record(s, LEDGER, self.me, "issue", fields).seq}
+        return {"record_seq": append_record(s, LEDGER, self.me, RecordType.ISSUE, fields).seq}

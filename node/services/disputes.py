@@ -14,6 +14,7 @@ from typing import Any
 from eth_account import Account
 from sqlmodel import Session, select
 
+from chain.records import DisputeRecord, RecordType, RulingRecord
 from negotiation.limits import dispute_refusal
 from negotiation.messages import Domain, MessageRefused, SignedMessage, new_id, new_nonce, sign
 from negotiation.rules.book import Limits
@@ -81,14 +82,14 @@ class Disputes(Steps):
         m = msg.as_(DisputeMessage)
         s.add(Dispute.of_message(m, mine=mine, opened_at=utc_now_iso()))
         serialize_writers(s, LEDGER)
-        fields = {
+        fields: DisputeRecord = {
             "lines": [],
             "corrects": None,
             "memo": m["reason"],
             "evidence": [{"source": "subject", "reference": m["subject"]}],
-            "dispute": {**msg.wire_message(), "signature": msg.signature},
+            "dispute": msg.signed_copy(),
         }
-        return append_record(s, LEDGER, self.me, "dispute", fields).seq
+        return append_record(s, LEDGER, self.me, RecordType.DISPUTE, fields).seq
 
     @handles(DISPUTE)
     def on_dispute(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
@@ -141,7 +142,7 @@ class Disputes(Steps):
         dispute.award, dispute.payer, dispute.payee = m["award"], m["payer"], m["payee"]
         s.add(dispute)
         serialize_writers(s, LEDGER)
-        fields = {
+        fields: RulingRecord = {
             "lines": [],
             "corrects": None,
             "memo": m["decision"],
@@ -149,9 +150,9 @@ class Disputes(Steps):
                 {"source": "dispute", "reference": dispute.id},
                 {"source": "subject", "reference": dispute.subject},
             ],
-            "ruling": {**msg.wire_message(), "signature": msg.signature},
+            "ruling": msg.signed_copy(),
         }
-        return {"record_seq": append_record(s, LEDGER, self.me, "ruling", fields).seq}
+        return {"record_seq": append_record(s, LEDGER, self.me, RecordType.RULING, fields).seq}
 
     def all(self) -> list[Dispute]:
         with session_scope(self.engine) as s:

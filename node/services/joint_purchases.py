@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from chain.records import JointPurchaseInfo, JointPurchaseRecord, JointPurchaseShareRecord, PurchaseShare, RecordType
 from negotiation.messages import MessageRefused, SignedMessage, new_id, parse
 from negotiation.wire import (
     JOINT_PURCHASE,
@@ -87,7 +88,7 @@ class JointPurchases(Steps):
             rule_version=version,
             created_at=utc_now_iso(),
         )
-        parts = [
+        parts: list[PurchaseShare] = [
             {"participant": m, "units": units.get(m, 0), "share": shares[m]} for m in sorted(shares, key=str.lower)
         ]
         with session_scope(self.engine) as s:
@@ -100,14 +101,14 @@ class JointPurchases(Steps):
                     )
                 )
             serialize_writers(s, LEDGER)
-            fields = {
+            fields: JointPurchaseRecord = {
                 "lines": [],
                 "corrects": None,
                 "memo": f"joint purchase {reference}: {total_units} of {sku} for {len(units)} participants",
                 "evidence": [{"source": "purchase_order", "reference": reference}],
-                "joint_purchase": {**_purchase_json(row), "shares": parts},
+                "joint_purchase": _purchase_info(row, parts),
             }
-            seq = append_record(s, LEDGER, self.me, "joint_purchase", fields).seq
+            seq = append_record(s, LEDGER, self.me, RecordType.JOINT_PURCHASE, fields).seq
             for msg in messages:
                 self.outbox.enqueue(s, msg, msg.message["participant"])
         self.outbox.kick()
@@ -178,14 +179,14 @@ class JointPurchases(Steps):
                 raise AlreadyExists(f"joint purchase {purchase} was accepted already", record_seq=share.record_seq)
             msg = parse(json.loads(share.envelope))
             m = msg.as_(JointPurchaseMessage)
-            fields = {
+            fields: JointPurchaseShareRecord = {
                 "lines": [],
                 "corrects": None,
                 "memo": f"share {m['share']} of joint purchase {m['reference']} by {m['buyer']}: {m['units']} units",
                 "evidence": [{"source": PURCHASE_EVIDENCE, "reference": purchase}],
-                "joint_purchase": {**msg.wire_message(), "signature": msg.signature},
+                "joint_purchase": msg.signed_copy(),
             }
-            share.record_seq = append_record(s, LEDGER, self.me, "joint_purchase_share", fields).seq
+            share.record_seq = append_record(s, LEDGER, self.me, RecordType.JOINT_PURCHASE_SHARE, fields).seq
             share.status = ShareStatus.ACCEPTED
             s.add(share)
             accepted = JointPurchaseAcceptanceFields(purchase=purchase, participant=self.me, share=m["share"])
@@ -220,10 +221,11 @@ class JointPurchases(Steps):
             by_purchase.setdefault(sh.purchase, []).append(
                 {"participant": sh.participant, "units": sh.units, "share": sh.share, "status": str(sh.status)}
             )
-        return [{**_purchase_json(r), "shares": by_purchase.get(r.id, [])} for r in rows]
+        return [{**_purchase_info(r, []), "shares": by_purchase.get(r.id, [])} for r in rows]
 
 
-def _purchase_json(row: JointPurchase) -> dict[str, Any]:
+def _purchase_info(row: JointPurchase, shares: list[PurchaseShare]) -> JointPurchaseInfo:
+    """The purchase as its record keeps it (the listing shows each share's state instead)."""
     return {
         "id": row.id,
         "buyer": row.buyer,
@@ -234,4 +236,5 @@ def _purchase_json(row: JointPurchase) -> dict[str, Any]:
         "total_cost": row.total_cost,
         "rule_version": row.rule_version,
         "created_at": row.created_at,
+        "shares": shares,
     }

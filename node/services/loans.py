@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from chain.records import LedgerRecord, LoanRecord, LoanReturnRecord, LoanSaleRecord, RecordType
 from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.wire import (
     LOAN,
@@ -29,6 +30,7 @@ from negotiation.wire import (
     LoanRequestMessage,
     LoanReturnFields,
     LoanReturnMessage,
+    MessageType,
     Refusal,
 )
 from node.domain.ledger import Bucket, Movement, Posting, StockStatus
@@ -53,10 +55,6 @@ LENT_AT_SKEW_SECONDS = 600
 def _at_partner(loan: Loan) -> Bucket:
     """The lender's view of its units on the borrower's shelf."""
     return Bucket(loan.sku, loan.lot, f"partner:{loan.borrower}", loan.lender, loan.borrower, StockStatus.AVAILABLE)
-
-
-def _signed(msg: SignedMessage) -> dict[str, Any]:
-    return {**msg.wire_message(), "signature": msg.signature}
 
 
 class Loans(Steps):
@@ -167,7 +165,8 @@ class Loans(Steps):
             shelf = Bucket(loan.sku, lot, from_location, self.me, self.me, StockStatus.AVAILABLE)
             lines = [Posting(shelf, -loan.quantity), Posting(_at_partner(loan), loan.quantity)]
             # InsufficientStock (409): nothing signed goes out, nothing changes
-            self._post(s, "lend", lines, loan, f"{loan.quantity} lent to {loan.borrower} until {loan.due_at}", msg)
+            memo = f"{loan.quantity} lent to {loan.borrower} until {loan.due_at}"
+            self._post(s, RecordType.LEND, lines, loan, memo, msg)
             s.add(loan)
             self.outbox.enqueue(s, msg, loan.borrower)
         self.outbox.kick()
@@ -179,18 +178,23 @@ class Loans(Steps):
         loan.lent_at, loan.due_at, loan.rule_version = m["lentAt"], m["dueAt"], m["ruleVersion"]
         loan.quantity, loan.status = m["quantity"], LoanStatus.LENT
 
-    def _post(self, s: Session, type_: str, lines: list[Posting], loan: Loan, memo: str, msg: SignedMessage) -> int:
+    def _post(
+        self, s: Session, type_: RecordType, lines: list[Posting], loan: Loan, memo: str, msg: SignedMessage
+    ) -> int:
         """The postings on the balances (never below zero) and the record carrying the signed message."""
         serialize_writers(s, LEDGER)
         write_postings(s, lines)
-        key = "loan_return" if msg.type == "LoanReturn" else "loan"
-        fields = {
+        common: LedgerRecord = {
             "lines": [p.as_record() for p in lines],
             "corrects": None,
             "memo": memo,
             "evidence": [{"source": "loan", "reference": loan.id}],
-            key: _signed(msg),
         }
+        fields: LoanReturnRecord | LoanRecord = (
+            LoanReturnRecord(**common, loan_return=msg.signed_copy())
+            if msg.type == MessageType.LOAN_RETURN
+            else LoanRecord(**common, loan=msg.signed_copy())
+        )
         return append_record(s, LEDGER, self.me, type_, fields).seq
 
     @handles(LOAN)
@@ -222,7 +226,7 @@ class Loans(Steps):
             s.add(Lot(sku=loan.sku, code=loan.lot, expires_on=None, received_on=utc_now_iso()[:10]))
         shelf = Bucket(loan.sku, loan.lot, loan.location, loan.lender, self.me, StockStatus.AVAILABLE)
         lines = [Posting(shelf, loan.quantity)]
-        seq = self._post(s, "borrow", lines, loan, f"{loan.quantity} borrowed from {loan.lender}", msg)
+        seq = self._post(s, RecordType.BORROW, lines, loan, f"{loan.quantity} borrowed from {loan.lender}", msg)
         s.add(loan)
         return {"loan": loan.id, "record_seq": seq}
 
@@ -246,7 +250,7 @@ class Loans(Steps):
             place = location or loan.location
             shelf = Bucket(loan.sku, loan.lot, place, loan.lender, self.me, StockStatus.AVAILABLE)
             lines = [Posting(shelf, -quantity)]
-            self._post(s, "loan_return", lines, loan, f"{quantity} given back to {loan.lender}", msg)
+            self._post(s, RecordType.LOAN_RETURN, lines, loan, f"{quantity} given back to {loan.lender}", msg)
             self._returned(loan, quantity)
             s.add(loan)
             self.outbox.enqueue(s, msg, loan.lender)
@@ -272,7 +276,7 @@ class Loans(Steps):
             raise MessageRefused(Refusal.TOO_MANY, f"{loan.quantity - loan.returned} units of the loan are out")
         shelf = Bucket(loan.sku, loan.lot, loan.from_location, self.me, self.me, StockStatus.AVAILABLE)
         lines = [Posting(_at_partner(loan), -m["quantity"]), Posting(shelf, m["quantity"])]
-        seq = self._post(s, "loan_return", lines, loan, f"{m['quantity']} back from {loan.borrower}", msg)
+        seq = self._post(s, RecordType.LOAN_RETURN, lines, loan, f"{m['quantity']} back from {loan.borrower}", msg)
         self._returned(loan, m["quantity"])
         s.add(loan)
         return {"loan": loan.id, "record_seq": seq}
@@ -286,7 +290,8 @@ class Loans(Steps):
             return
         shelf = Bucket(loan.sku, loan.lot, loan.from_location, self.me, self.me, StockStatus.AVAILABLE)
         lines = [Posting(_at_partner(loan), -loan.quantity), Posting(shelf, loan.quantity)]
-        self._post(s, "loan_refused", lines, loan, f"{loan.borrower} refused the loan: {loan.quantity} back", msg)
+        memo = f"{loan.borrower} refused the loan: {loan.quantity} back"
+        self._post(s, RecordType.LOAN_REFUSED, lines, loan, memo, msg)
         loan.status = LoanStatus.REFUSED
         s.add(loan)
         log.info("loan %s refused by %s: %s units back at %s", loan.id, loan.borrower, loan.quantity, shelf.location)
@@ -327,7 +332,7 @@ class Loans(Steps):
         serialize_writers(s, LEDGER)
         lines = [Posting(_at_partner(loan), -out)] if loan.lender == self.me else self._take_over(s, loan, out)
         write_postings(s, lines)
-        fields = {
+        fields: LoanSaleRecord = {
             "lines": [p.as_record() for p in lines],
             "corrects": None,
             "memo": f"{out} of loan {loan.id[:10]}... not back by its due time: sold at {loan.unit_sale_price} a unit",
@@ -341,7 +346,7 @@ class Loans(Steps):
                 "due_at": loan.due_at,
             },
         }
-        append_record(s, LEDGER, self.me, "loan_sale", fields)
+        append_record(s, LEDGER, self.me, RecordType.LOAN_SALE, fields)
         loan.sold, loan.status = out, LoanStatus.SOLD
         s.add(loan)
         log.info("loan %s due: %s units sold to %s", loan.id, out, loan.borrower)

@@ -22,6 +22,7 @@ from negotiation.messages import MessageGuard, SignedMessage
 from negotiation.wire import KIND_OF, AnyMessageKind, MessageKind, MessageType
 from node.domain.states import Direction
 from node.domain.times import utc_now_iso
+from node.errors import HandlersIncomplete
 from node.services.inbound import Inbound
 from node.services.outbox import log_message
 from node.services.side import Side
@@ -50,10 +51,6 @@ def handles(kind: AnyMessageKind) -> Callable[[H], H]:
         return method
 
     return mark
-
-
-class HandlersIncomplete(TypeError):
-    """A declared message type without its handler, or one with two: a node built so would refuse or misroute."""
 
 
 def handlers_of(groups: Iterable[object]) -> dict[MessageType, Handler]:

@@ -30,6 +30,7 @@ from chain.audit import AuditInput
 from chain.auditor import audit_source, from_node
 from chain.canonical import canonical_json
 from chain.errors import ChainError
+from chain.records import RecordKind, RecordMalformed, RecordType, SettlementRecord, read_body
 from chain.registry_client import MemberInfo
 from negotiation.messages import Domain, MessageRefused, SignedMessage, parse, recover_signer
 from negotiation.rules.book import RuleBook
@@ -66,7 +67,7 @@ from settlement.document import (
 from settlement.statement import build_statement, statement_hash, terms_of
 
 log = logging.getLogger(__name__)
-SETTLEMENT = "settlement"
+SETTLEMENT = RecordKind.SETTLEMENT
 RETRY_SECONDS = 2.0  # between two attempts at a statement that could not be checked
 LEDGER = "ledger"
 # A statement document from another node, read strictly: JSON gives every number and string its own type.
@@ -327,7 +328,7 @@ class Settlements(Steps):
         signed = {sig.signer: sig for sig in signatures}
         if not needed <= set(signed):
             return False
-        fields = {
+        fields: SettlementRecord = {
             "lines": [],
             "corrects": None,
             "memo": f"settlement {document['period']['from']}..{document['period']['to']}",
@@ -340,7 +341,7 @@ class Settlements(Steps):
                 "signatures": [_signature_entry(signed[signer]) for signer in sorted(needed, key=str.lower)],
             },
         }
-        row.record_seq = append_record(s, SETTLEMENT, self.me, "settlement", fields).seq
+        row.record_seq = append_record(s, SETTLEMENT, self.me, RecordType.SETTLEMENT, fields).seq
         row.status = StatementStatus.FINAL
         s.add(row)
         log.info("statement %s final: every member signed %s", statement_id, row.statement_hash)
@@ -445,7 +446,23 @@ def gather_records(
             )
         cut = None if cuts is None else cuts.get(member.address)
         records[member.address], inputs[member.address] = _cut(source.audit, cut, member.address)
+        _read_every_record(records[member.address], member)
     return Verified(records, inputs)
+
+
+def _read_every_record(records: list[dict[str, Any]], member: MemberInfo) -> None:
+    """Each record checked against its type's declared body (chain/records.py) before any is counted: a record
+    that verifies on chain but does not fit its declaration stops the statement, named, instead of being read
+    as whatever its keys happen to say."""
+    for record in records:
+        try:
+            read_body(record)
+        except RecordMalformed as exc:
+            raise SettlementInputsInvalid(
+                f"{member.name} ({member.address}): record {record.get('seq')} is no record as declared: {exc}",
+                member=member.address,
+                seq=record.get("seq"),
+            ) from exc
 
 
 def verify_statement(

@@ -12,10 +12,21 @@ import json
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlmodel import Session, col, select
 
+from chain.records import (
+    AnyRecord,
+    EvidenceRef,
+    LedgerRecord,
+    MessageRef,
+    RecordType,
+    TransferParties,
+    TransferReceived,
+    TransferShipped,
+    TransferShort,
+)
 from negotiation.matching import plan_to_json, problem_to_json
 from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.plan_step import OpenInvitation, PlanDecision, decide_plan
@@ -194,16 +205,17 @@ class Transfers(Steps):
     def _plan_record(self, s: Session, inputs: PlanInputs, decision: PlanDecision, active: ActivePolicy) -> int:
         answer = {**plan_to_json(decision.result), "hashes": decision.hashes}
         answer.pop("gap")
-        evidence = (
-            [{"source": "replenishment_request", "reference": str(r)} for r in inputs.requests]
-            + [{"source": "invitation", "reference": n.invitation} for n in decision.needs]
-            + [{"source": "offer", "reference": o.id} for o in inputs.offers]
+        sources = (
+            [("replenishment_request", str(r)) for r in inputs.requests]
+            + [("invitation", n.invitation) for n in decision.needs]
+            + [("offer", o.id) for o in inputs.offers]
         )
+        evidence: list[EvidenceRef] = [{"source": source, "reference": ref} for source, ref in sources]
         record = append_record(
             s,
             LEDGER,
             self.me,
-            "plan",
+            RecordType.PLAN,
             {
                 "lines": [],
                 "corrects": None,
@@ -313,15 +325,11 @@ class Transfers(Steps):
             SHIPMENT, ShipmentFields(acceptance=transfer.id, supplier=me, lot=transfer.lot, quantity=q)
         )
         self.outbox.enqueue(s, msg, transfer.requester)
-        self._write(
-            s,
-            "transfer_out",
-            postings,
-            transfer,
-            f"shipped {q} to {transfer.requester}",
-            self._evidence_messages(s, transfer.id, msg.message["id"]),
-            {"freight_compensation": transfer.freight_compensation, "unit_price": transfer.unit_price},
+        parties = _parties(transfer, self._evidence_messages(s, transfer.id, msg.message["id"]))
+        shipped = TransferShipped(
+            **parties, freight_compensation=transfer.freight_compensation, unit_price=transfer.unit_price
         )
+        self._write(s, RecordType.TRANSFER_OUT, postings, transfer, f"shipped {q} to {transfer.requester}", shipped)
         transfer.shipped = q
         transfer.shipment = msg.message["id"]
         _move(s, transfer, TransferStatus.SHIPPED)
@@ -359,19 +367,14 @@ class Transfers(Steps):
             bucket = Bucket(transfer.sku, transfer.lot, location, owner, self.me, StockStatus.AVAILABLE.value)
             postings = [Posting(bucket, quantity)] if quantity else []
             messages = self._evidence_messages(s, transfer.id, transfer.shipment, msg.message["id"])
-            seq = self._write(
-                s,
-                "transfer_in",
-                postings,
-                transfer,
-                f"received {quantity} of {transfer.shipped} shipped",
-                messages,
-                {
-                    "shipped": transfer.shipped,
-                    "received": quantity,
-                    "freight_compensation": transfer.freight_compensation,
-                },
+            received = TransferReceived(
+                **_parties(transfer, messages),
+                shipped=transfer.shipped,
+                received=quantity,
+                freight_compensation=transfer.freight_compensation,
             )
+            memo = f"received {quantity} of {transfer.shipped} shipped"
+            seq = self._write(s, RecordType.TRANSFER_IN, postings, transfer, memo, received)
             if quantity != transfer.shipped:
                 self._discrepancy(s, transfer, quantity, messages)
             for request in s.exec(
@@ -414,15 +417,15 @@ class Transfers(Steps):
             raise MessageRefused(Refusal.MALFORMED, "received more than was shipped")
         location = s.exec(select(TransferOffer.location).where(TransferOffer.id == transfer.offer)).one() or ""
         messages = self._evidence_messages(s, transfer.id, transfer.shipment, m["id"])
-        self._write(
-            s,
-            "transfer_settled",
-            self._settle_postings(transfer, location, received),
-            transfer,
-            f"{transfer.requester} received {received}",
-            messages,
-            {"shipped": transfer.shipped, "received": received, "freight_compensation": transfer.freight_compensation},
+        settled = TransferReceived(
+            **_parties(transfer, messages),
+            shipped=transfer.shipped,
+            received=received,
+            freight_compensation=transfer.freight_compensation,
         )
+        postings = self._settle_postings(transfer, location, received)
+        memo = f"{transfer.requester} received {received}"
+        self._write(s, RecordType.TRANSFER_SETTLED, postings, transfer, memo, settled)
         if received != transfer.shipped:
             self._discrepancy(s, transfer, received, messages)
         transfer.received = received
@@ -449,9 +452,9 @@ class Transfers(Steps):
 
     # -- the records of both sides ---------------------------------------------------------------------------
     @staticmethod
-    def _evidence_messages(s: Session, *ids: str | None) -> list[dict[str, Any]]:
+    def _evidence_messages(s: Session, *ids: str | None) -> list[MessageRef]:
         """The signed messages behind a step, both partners' signatures, copied into its record."""
-        out = []
+        out: list[MessageRef] = []
         for mid in ids:
             row = s.get(NegotiationMessage, mid) if mid else None
             if row is not None:
@@ -462,16 +465,17 @@ class Transfers(Steps):
     def _write(
         self,
         s: Session,
-        type_: str,
+        type_: RecordType,
         postings: list[Posting],
         transfer: Transfer,
         memo: str,
-        messages: list[dict[str, Any]],
-        extra: dict[str, Any] | None = None,
+        details: TransferShipped | TransferReceived | TransferShort,
     ) -> int:
+        """Post a transfer step and record it; `details` (the transfer as the record of `type_` shows it) is
+        checked against `type_`'s declaration when the body is built (chain/records.py)."""
         serialize_writers(s, LEDGER)
         write_postings(s, postings)
-        fields: dict[str, Any] = {
+        common: LedgerRecord = {
             "lines": [p.as_record() for p in postings],
             "evidence": [
                 {"source": "acceptance", "reference": transfer.id},
@@ -479,26 +483,26 @@ class Transfers(Steps):
             ],
             "memo": memo,
             "corrects": None,
-            "transfer": {
-                "acceptance": transfer.id,
-                "supplier": transfer.supplier,
-                "requester": transfer.requester,
-                "messages": messages,
-                **(extra or {}),
-            },
         }
+        fields = cast(AnyRecord, {**common, "transfer": details})
         return append_record(s, LEDGER, self.me, type_, fields).seq
 
-    def _discrepancy(self, s: Session, transfer: Transfer, received: int, messages: list[dict[str, Any]]) -> None:
-        self._write(
-            s,
-            "discrepancy",
-            [],
-            transfer,
-            f"shipped {transfer.shipped}, received {received}: {transfer.shipped - received} missing",
-            messages,
-            {"shipped": transfer.shipped, "received": received, "difference": transfer.shipped - received},
+    def _discrepancy(self, s: Session, transfer: Transfer, received: int, messages: list[MessageRef]) -> None:
+        missing = transfer.shipped - received
+        short = TransferShort(
+            **_parties(transfer, messages), shipped=transfer.shipped, received=received, difference=missing
         )
+        memo = f"shipped {transfer.shipped}, received {received}: {missing} missing"
+        self._write(s, RecordType.DISCREPANCY, [], transfer, memo, short)
+
+
+def _parties(transfer: Transfer, messages: list[MessageRef]) -> TransferParties:
+    return {
+        "acceptance": transfer.id,
+        "supplier": transfer.supplier,
+        "requester": transfer.requester,
+        "messages": messages,
+    }
 
 
 def _move(s: Session, transfer: Transfer, status: TransferStatus) -> None:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
+from chain.records import LedgerRecord, RecordType
 from node.domain.ledger import (
     Bucket,
     Evidence,
@@ -95,13 +96,13 @@ def record_movement(session: Session, node: str, movement: Movement, expires_on:
     postings = postings_for(movement)
     serialize_writers(session, LEDGER)
     write_postings(session, postings)
-    fields: dict[str, Any] = {
+    fields: LedgerRecord = {
         "lines": [p.as_record() for p in postings],
         "evidence": [{"source": e.source, "reference": e.reference} for e in movement.evidence],
         "memo": movement.memo,
         "corrects": movement.corrects,
     }
-    record = append_record(session, LEDGER, node, movement.type.value, fields)
+    record = append_record(session, LEDGER, node, RecordType(movement.type.value), fields)
     if movement.type == MovementType.ISSUE:
         _count_demand(session, movement.sku, record.at[:10], -sum(p.quantity for p in postings if p.quantity < 0))
     return record

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import weakref
 from collections.abc import Callable
@@ -13,10 +12,11 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from chain.canonical import canonical_json, leaf_hash_of_canonical
+from chain.records import AnyRecord, RecordKind, RecordType, record_body
 from node.domain.times import utc_now_iso
 from node.store.tables import Record
 
-LEDGER = "ledger"  # the kind of the ledger records (movements, transfers, loans, rulings...)
+LEDGER = RecordKind.LEDGER  # the kind of the ledger records (movements, transfers, loans, rulings...)
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +80,18 @@ def serialize_writers(session: Session, kind: str) -> None:
         held.add(kind)
 
 
-def append_record(session: Session, kind: str, node: str, type_: str, fields: dict[str, Any]) -> Record:
-    """Add one record inside the caller's transaction (it commits or rolls back with the caller's change)."""
+def append_record(session: Session, kind: RecordKind, node: str, type_: RecordType, fields: AnyRecord) -> Record:
+    """Add one record inside the caller's transaction (it commits or rolls back with the caller's change); its
+    body is built by chain/records.py from the type's declared fields."""
     serialize_writers(session, kind)
     seq = _last_seq(session, kind) + 1
-    body: dict[str, Any] = {"kind": kind, "node": node, "seq": seq, "type": type_, "at": utc_now_iso()}
-    body.update(fields)
-    canonical = canonical_json(body)
+    at = utc_now_iso()
+    canonical = canonical_json(record_body(kind, node, seq, type_, at, fields))
     record = Record(
         kind=kind,
         seq=seq,
         type=type_,
-        at=body["at"],
+        at=at,
         body=canonical.decode("utf-8"),
         leaf=leaf_hash_of_canonical(canonical).hex(),
     )
@@ -113,7 +113,3 @@ def _last_seq(session: Session, kind: str) -> int:
     found = session.exec(select(func.max(Record.seq)).where(Record.kind == kind)).one()
     return int(found or 0)
 
-
-def record_body(record: Record) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(record.body)
-    return body

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import Session, select
 
+from chain.records import LedgerRecord, RecordType
 from node.domain.ledger import Movement, MovementType, StockStatus
 from node.errors import NotFound
 from node.store.engine import make_engine, session_scope
@@ -21,6 +22,11 @@ from node.store.group_commit import GroupCommit
 from node.store.pool import prefetch_rows, record_movement
 from node.store.records import LEDGER, append_record
 from node.store.tables import Location, Record, Sku, StockBalance
+
+
+def _fields(n: int) -> LedgerRecord:
+    """A record's fields that tell the writes apart by their memo."""
+    return {"lines": [], "evidence": [], "memo": f"write {n}", "corrects": None}
 
 
 def test_writes_queued_while_a_group_is_written_go_in_the_next_group_and_a_refused_one_changes_nothing(
@@ -33,12 +39,12 @@ def test_writes_queued_while_a_group_is_written_go_in_the_next_group_and_a_refus
     def held(s: Session) -> int:
         holding.set()
         release.wait()  # the writer is busy with this group while the others queue up
-        return append_record(s, LEDGER, "0xme", "receipt", {"n": -1}).seq
+        return append_record(s, LEDGER, "0xme", RecordType.RECEIPT, _fields(-1)).seq
 
     def write(k: int) -> int:
         def work(s: Session) -> int:
             s.add(Sku(code=f"SKU-{k}", name=f"sku {k}"))
-            seq = append_record(s, LEDGER, "0xme", "receipt", {"n": k}).seq
+            seq = append_record(s, LEDGER, "0xme", RecordType.RECEIPT, _fields(k)).seq
             if k in (3, 7):
                 raise NotFound(f"refused {k}")
             return seq
@@ -71,7 +77,7 @@ def test_writes_queued_while_a_group_is_written_go_in_the_next_group_and_a_refus
 def test_a_write_is_answered_only_after_its_commit(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
     writer = GroupCommit(engine)
-    seq = writer.write(lambda s: append_record(s, LEDGER, "0xme", "receipt", {}).seq)
+    seq = writer.write(lambda s: append_record(s, LEDGER, "0xme", RecordType.RECEIPT, _fields(0)).seq)
     # Another connection sees it the moment the call returns.
     with Session(make_engine(f"sqlite:///{tmp_path / 'node.db'}")) as other:
         assert other.exec(select(Record.seq)).all() == [seq]
@@ -159,7 +165,7 @@ def test_a_write_given_up_before_its_turn_is_not_written_and_the_writer_goes_on(
         return 0
 
     def record(k: int) -> Callable[[Session], int]:
-        return lambda s: append_record(s, LEDGER, "0xme", "receipt", {"n": k}).seq
+        return lambda s: append_record(s, LEDGER, "0xme", RecordType.RECEIPT, _fields(k)).seq
 
     try:
         first = writer.submit(held)
@@ -171,7 +177,8 @@ def test_a_write_given_up_before_its_turn_is_not_written_and_the_writer_goes_on(
         # The writer is alive and answers the next write (a dead writer never would: bounded, not to hang).
         assert writer.submit(record(3)).result(timeout=120) == 2
         with session_scope(engine) as s:
-            assert [json.loads(r.body)["n"] for r in s.exec(select(Record).order_by(Record.seq))] == [2, 3]
+            memos = [json.loads(r.body)["memo"] for r in s.exec(select(Record).order_by(Record.seq))]
+            assert memos == ["write 2", "write 3"]
     finally:
         writer.stop()
         engine.dispose()

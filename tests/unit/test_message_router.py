@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from negotiation.wire import KIND_OF, OFFER, MessageKind, MessageType, OfferFields, OfferMessage
+from node.errors import HandlersIncomplete
 from node.services.consignments import Consignments
 from node.services.disputes import Disputes
 from node.services.invitations import Invitations
 from node.services.joint_purchases import JointPurchases
 from node.services.loans import Loans
 from node.services.quotes import Quotes
-from node.services.router import HANDLES, HandlersIncomplete, handlers_of, handles
+from node.services.router import HANDLES, handlers_of, handles
 from node.services.settlements import Settlements
 from node.services.steps import StepGroups
 from node.services.transfers import Transfers

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from negotiation.messages import MessageRefused
 from negotiation.wire import Refusal
 from node.api.app import create_app
-from node.api.deps import get_negotiator
+from node.api.deps import get_router
 from node.api.logs import REQUEST_ID_HEADER, RequestIdFilter, configure_logging, formatter
 from node.settings import NodeSettings
 
@@ -109,7 +109,7 @@ def test_a_refused_signed_message_names_reason_type_and_claimed_signer(
         def receive(self, _envelope: Any) -> Any:
             raise MessageRefused(Refusal.BAD_SIGNATURE, "signature cannot be recovered")
 
-    app.dependency_overrides[get_negotiator] = lambda: Refusing()
+    app.dependency_overrides[get_router] = lambda: Refusing()
     signer = "0x" + "ab" * 20
     envelope = {"type": "Offer", "message": {"supplier": signer, "id": "0x01"}, "signature": "0x00"}
     resp = call(app, "POST", "/negotiation/messages", json=envelope, headers={REQUEST_ID_HEADER: "peer-req-1"})

@@ -1,0 +1,380 @@
+"""The records a node commits to, declared once: their kinds, their types and, per type, the exact body.
+
+A record's body is hashed into its leaf (chain/canonical.py) and anchored, so a key renamed, added or turned to
+null by accident changes every proof after it. Each record type therefore has one TypedDict of its fields
+(`RECORD_FIELDS`), built by the node through `record_body` and read back by settlement and auditors through
+`read_body`, which checks the body against the same declaration and names what does not fit. A key absent from
+a type's body is absent, never null; a key declared `X | None` is always present, null or not.
+docs/proof-format.md describes the bodies for other implementations; testdata/records/golden.json holds bodies
+of every type as nodes wrote them before this module existed, and tests/unit/test_record_bodies.py proves each
+one reads and rebuilds to the same bytes and leaf.
+
+Pure declarations and checks: no imports from the rest of the project.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, TypedDict, Union, cast, get_args, get_origin, get_type_hints, is_typeddict
+
+
+class RecordKind(StrEnum):
+    """A node's record sequences, each gapless and anchored on its own (docs/proof-format.md)."""
+
+    LEDGER = "ledger"  # stock movements, transfers, loans, joint purchases, disputes and rulings
+    SETTLEMENT = "settlement"  # the final statements this node signed
+
+
+class RecordType(StrEnum):
+    # What an operator writes (node/domain/ledger.py MovementType has the same values).
+    RECEIPT = "receipt"
+    ISSUE = "issue"
+    MOVE = "move"
+    STATUS_CHANGE = "status_change"
+    ADJUSTMENT = "adjustment"
+    BUY_OUT = "buy_out"
+    # Transfers between partners (docs/protocol.md).
+    PLAN = "plan"
+    TRANSFER_OUT = "transfer_out"
+    TRANSFER_IN = "transfer_in"
+    TRANSFER_SETTLED = "transfer_settled"
+    DISCREPANCY = "discrepancy"
+    # Joint purchases, loans of spare parts, disputes.
+    JOINT_PURCHASE = "joint_purchase"
+    JOINT_PURCHASE_SHARE = "joint_purchase_share"
+    LEND = "lend"
+    BORROW = "borrow"
+    LOAN_RETURN = "loan_return"
+    LOAN_SALE = "loan_sale"
+    LOAN_REFUSED = "loan_refused"
+    DISPUTE = "dispute"
+    RULING = "ruling"
+    # The settlement kind's one type.
+    SETTLEMENT = "settlement"
+
+
+# Any JSON value, for the parts of a record whose format another document owns (a plan's problem and answer:
+# docs/matching.md): the record keeps them as they came.
+JsonValue = Any
+
+
+class RecordHead(TypedDict):
+    kind: str
+    node: str  # the address of the node whose sequence this is
+    seq: int
+    type: str
+    at: str  # ISO 8601 UTC with microseconds, e.g. 2026-12-07T20:59:27.124614Z
+
+
+class EvidenceRef(TypedDict):
+    source: str
+    reference: str
+
+
+class Line(TypedDict):
+    """One posting: a change of `quantity` in one bucket of stock."""
+
+    sku: str
+    lot: str
+    location: str
+    owner: str
+    holder: str
+    status: str
+    quantity: int
+
+
+class LedgerRecord(TypedDict):
+    """What every record type carries; a movement (receipt, issue, move, status change, adjustment, buy-out)
+    carries nothing else."""
+
+    lines: list[Line]
+    evidence: list[EvidenceRef]
+    memo: str
+    corrects: int | None  # the seq of the record an adjustment corrects
+
+
+class MessageRef(TypedDict):
+    """A signed message behind a transfer step, named with both partners' signatures."""
+
+    type: str
+    id: str
+    signer: str
+    signature: str
+
+
+# A signed message copied whole into a record: its fields as they travel (uint64 as decimal strings,
+# docs/protocol.md section 1) and its `signature`.
+SignedCopy = dict[str, str | int | bool]
+
+
+class TransferParties(TypedDict):
+    acceptance: str
+    supplier: str
+    requester: str
+    messages: list[MessageRef]
+
+
+class TransferShipped(TransferParties):
+    freight_compensation: int
+    unit_price: int
+
+
+class TransferReceived(TransferParties):
+    shipped: int
+    received: int
+    freight_compensation: int
+
+
+class TransferShort(TransferParties):
+    shipped: int
+    received: int
+    difference: int
+
+
+class TransferOutRecord(LedgerRecord):
+    transfer: TransferShipped
+
+
+class TransferInRecord(LedgerRecord):
+    """transfer_in (the requester's) and transfer_settled (the supplier's)."""
+
+    transfer: TransferReceived
+
+
+class DiscrepancyRecord(LedgerRecord):
+    transfer: TransferShort
+
+
+class PlanInfo(TypedDict):
+    problem: JsonValue
+    parameters: JsonValue
+    answer: JsonValue
+    rule_version: str
+    rule_block: int
+    cells: dict[str, list[str]]
+
+
+class PlanRecord(LedgerRecord):
+    plan: PlanInfo
+
+
+class PurchaseShare(TypedDict):
+    participant: str
+    share: int
+    units: int
+
+
+class JointPurchaseInfo(TypedDict):
+    id: str
+    buyer: str
+    sku: str
+    lot: str
+    reference: str
+    rule_version: str
+    total_cost: int
+    total_units: int
+    shares: list[PurchaseShare]
+    created_at: str
+
+
+class JointPurchaseRecord(LedgerRecord):
+    joint_purchase: JointPurchaseInfo
+
+
+class JointPurchaseShareRecord(LedgerRecord):
+    joint_purchase: SignedCopy
+
+
+class LoanRecord(LedgerRecord):
+    """lend, borrow and loan_refused: the Loan message as signed by the lender."""
+
+    loan: SignedCopy
+
+
+class LoanReturnRecord(LedgerRecord):
+    loan_return: SignedCopy
+
+
+class LoanSale(TypedDict):
+    loan: str
+    lender: str
+    borrower: str
+    units: int
+    unit_sale_price: int
+    due_at: int
+
+
+class LoanSaleRecord(LedgerRecord):
+    loan_sale: LoanSale
+
+
+class DisputeRecord(LedgerRecord):
+    dispute: SignedCopy
+
+
+class RulingRecord(LedgerRecord):
+    ruling: SignedCopy
+
+
+Period = TypedDict("Period", {"from": str, "to": str})
+
+
+class StatementSignatureCopy(TypedDict):
+    signer: str
+    message: dict[str, str]  # the StatementSignature as it travels: every field of it is a string there
+    signature: str
+
+
+class SettlementInfo(TypedDict):
+    statement: str
+    statement_hash: str
+    period: Period
+    rule_version: str
+    signatures: list[StatementSignatureCopy]
+
+
+class SettlementRecord(LedgerRecord):
+    settlement: SettlementInfo
+
+
+AnyRecord = Union[  # noqa: UP007  # a runtime value: TypedDicts do not take `|`
+    LedgerRecord,
+    TransferOutRecord,
+    TransferInRecord,
+    DiscrepancyRecord,
+    PlanRecord,
+    JointPurchaseRecord,
+    JointPurchaseShareRecord,
+    LoanRecord,
+    LoanReturnRecord,
+    LoanSaleRecord,
+    DisputeRecord,
+    RulingRecord,
+    SettlementRecord,
+]
+
+# Each record type's fields, beside its head: the one declaration builders and readers share.
+RECORD_FIELDS: dict[RecordType, type] = {
+    RecordType.RECEIPT: LedgerRecord,
+    RecordType.ISSUE: LedgerRecord,
+    RecordType.MOVE: LedgerRecord,
+    RecordType.STATUS_CHANGE: LedgerRecord,
+    RecordType.ADJUSTMENT: LedgerRecord,
+    RecordType.BUY_OUT: LedgerRecord,
+    RecordType.PLAN: PlanRecord,
+    RecordType.TRANSFER_OUT: TransferOutRecord,
+    RecordType.TRANSFER_IN: TransferInRecord,
+    RecordType.TRANSFER_SETTLED: TransferInRecord,
+    RecordType.DISCREPANCY: DiscrepancyRecord,
+    RecordType.JOINT_PURCHASE: JointPurchaseRecord,
+    RecordType.JOINT_PURCHASE_SHARE: JointPurchaseShareRecord,
+    RecordType.LEND: LoanRecord,
+    RecordType.BORROW: LoanRecord,
+    RecordType.LOAN_REFUSED: LoanRecord,
+    RecordType.LOAN_RETURN: LoanReturnRecord,
+    RecordType.LOAN_SALE: LoanSaleRecord,
+    RecordType.DISPUTE: DisputeRecord,
+    RecordType.RULING: RulingRecord,
+    RecordType.SETTLEMENT: SettlementRecord,
+}
+KIND_OF_TYPE: dict[RecordType, RecordKind] = {
+    t: RecordKind.SETTLEMENT if t is RecordType.SETTLEMENT else RecordKind.LEDGER for t in RecordType
+}
+
+
+class RecordMalformed(ValueError):
+    """A record body that does not fit its type's declaration: `where` names the key, `problem` what is wrong."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
+
+
+def record_body(
+    kind: RecordKind, node: str, seq: int, type_: RecordType, at: str, fields: AnyRecord
+) -> dict[str, object]:
+    """The one builder of a record's body: its head and the type's fields, checked against the declaration (a
+    builder that drifts from it is refused here, before anything is hashed)."""
+    kind, type_ = RecordKind(kind), RecordType(type_)  # a name that is neither is a ValueError here
+    if KIND_OF_TYPE[type_] is not kind:
+        raise RecordMalformed("kind", f"a {type_} record belongs to the {KIND_OF_TYPE[type_]} kind, not {kind}")
+    head: RecordHead = {"kind": kind.value, "node": node, "seq": seq, "type": type_.value, "at": at}
+    _conforms(fields, RECORD_FIELDS[type_], type_.value)
+    return {**head, **fields}
+
+
+def read_body(body: Mapping[str, object]) -> dict[str, object]:
+    """A record body read from a peer, an export or a database, checked against its type's declaration: the same
+    mapping if it fits, RecordMalformed naming the first key that does not."""
+    _conforms(body, RecordHead, "record", exact=False)
+    try:
+        type_ = RecordType(cast(str, body["type"]))
+    except ValueError as exc:
+        raise RecordMalformed("type", f"{body['type']!r} is no record type") from exc
+    if body["kind"] != KIND_OF_TYPE[type_].value:
+        raise RecordMalformed("kind", f"a {type_} record belongs to the {KIND_OF_TYPE[type_]} kind")
+    fields = {k: v for k, v in body.items() if k not in RecordHead.__annotations__}
+    _conforms(fields, RECORD_FIELDS[type_], type_.value)
+    return dict(body)
+
+
+def _conforms(value: object, hint: Any, where: str, exact: bool = True) -> None:
+    if is_typeddict(hint):
+        _conforms_typeddict(value, hint, where, exact)
+        return
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return
+    if origin in (Union, types.UnionType):
+        problems = []
+        for option in args:
+            try:
+                _conforms(value, option, where)
+                return
+            except RecordMalformed as exc:
+                problems.append(exc.problem)
+        raise RecordMalformed(where, " or ".join(problems))
+    if origin is list:
+        if not isinstance(value, list):
+            raise RecordMalformed(where, "must be a list")
+        for i, item in enumerate(value):
+            _conforms(item, args[0], f"{where}[{i}]")
+        return
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise RecordMalformed(where, "must be an object")
+        for k, item in value.items():
+            _conforms(item, args[1], f"{where}.{k}")
+        return
+    _conforms_scalar(value, hint, where)
+
+
+def _conforms_typeddict(value: object, hint: type, where: str, exact: bool) -> None:
+    if not isinstance(value, Mapping):
+        raise RecordMalformed(where, "must be an object")
+    declared = get_type_hints(hint)
+    missing = [k for k in declared if k not in value]
+    if missing:
+        raise RecordMalformed(where, f"misses {missing}")
+    extra = [k for k in value if k not in declared]
+    if exact and extra:
+        raise RecordMalformed(where, f"holds {sorted(extra)[:10]}, which a {hint.__name__} has not")
+    for key, key_hint in declared.items():
+        _conforms(value[key], key_hint, f"{where}.{key}")
+
+
+def _conforms_scalar(value: object, hint: Any, where: str) -> None:
+    if hint is type(None):
+        if value is not None:
+            raise RecordMalformed(where, "must be null")
+    elif hint is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise RecordMalformed(where, "must be an integer")
+    elif hint in (str, bool):
+        if not isinstance(value, hint):
+            raise RecordMalformed(where, f"must be a {'string' if hint is str else 'boolean'}")
+    else:
+        raise TypeError(f"{where}: no check for {hint!r}")

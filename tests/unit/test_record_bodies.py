@@ -1,0 +1,112 @@
+"""Record bodies are declared once (chain/records.py): every record type's body, as nodes wrote it before the
+declaration existed (testdata/records/golden.json), reads against it and rebuilds to the same bytes and leaf."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chain.canonical import canonical_json, leaf_hash_of_canonical
+from chain.records import (
+    RECORD_FIELDS,
+    RecordHead,
+    RecordKind,
+    RecordMalformed,
+    RecordType,
+    read_body,
+    record_body,
+)
+
+GOLDEN = json.loads((Path(__file__).resolve().parents[2] / "testdata/records/golden.json").read_text())["records"]
+
+
+def _split(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    head = {k: body[k] for k in RecordHead.__annotations__}
+    return head, {k: v for k, v in body.items() if k not in head}
+
+
+def test_the_golden_bodies_cover_every_record_type() -> None:
+    assert {r["type"] for r in GOLDEN} == set(RecordType) == set(RECORD_FIELDS)
+
+
+@pytest.mark.parametrize("golden", GOLDEN, ids=lambda r: r["type"])
+def test_a_golden_body_reads_and_rebuilds_byte_for_byte(golden: dict[str, str]) -> None:
+    body = json.loads(golden["body"])
+    assert read_body(body) == body
+    head, fields = _split(body)
+    rebuilt = record_body(
+        RecordKind(head["kind"]), head["node"], head["seq"], RecordType(head["type"]), head["at"], fields  # type: ignore[arg-type]
+    )
+    canonical = canonical_json(rebuilt)
+    assert canonical.decode("utf-8") == golden["body"]
+    assert leaf_hash_of_canonical(canonical).hex() == golden["leaf"]
+
+
+def _golden(type_: str) -> dict[str, Any]:
+    return copy.deepcopy(json.loads(next(r["body"] for r in GOLDEN if r["type"] == type_)))
+
+
+def test_a_missing_key_is_named() -> None:
+    body = _golden("transfer_out")
+    del body["transfer"]["unit_price"]
+    with pytest.raises(RecordMalformed, match=r"transfer_out\.transfer: misses \['unit_price'\]"):
+        read_body(body)
+
+
+def test_an_absent_key_stays_absent_never_null() -> None:
+    body = _golden("transfer_out")
+    body["transfer"]["received"] = None  # a key transfer_out never had
+    with pytest.raises(RecordMalformed, match="holds \\['received'\\]"):
+        read_body(body)
+
+
+def test_a_present_key_stays_present_even_null() -> None:
+    body = _golden("receipt")
+    assert body["corrects"] is None
+    read_body(body)
+    del body["corrects"]
+    with pytest.raises(RecordMalformed, match="misses \\['corrects'\\]"):
+        read_body(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "said"),
+    [
+        (("lines", 0, "quantity"), "3", "must be an integer"),
+        (("lines", 0, "quantity"), True, "must be an integer"),
+        (("memo",), None, "must be a string"),
+        (("evidence",), {}, "must be a list"),
+        (("seq",), 1.5, "must be an integer"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_named(path: tuple[Any, ...], value: object, said: str) -> None:
+    body = _golden("issue")
+    if not body["lines"]:
+        pytest.fail("the golden issue has lines")
+    target: Any = body
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    with pytest.raises(RecordMalformed, match=said):
+        read_body(body)
+
+
+def test_an_unknown_type_or_a_kind_of_another_type_is_refused() -> None:
+    body = _golden("issue")
+    with pytest.raises(RecordMalformed, match="no record type"):
+        read_body({**body, "type": "gift"})
+    with pytest.raises(RecordMalformed, match="ledger kind"):
+        read_body({**body, "kind": "settlement"})
+
+
+def test_the_builder_refuses_fields_that_drift_from_the_declaration() -> None:
+    _head, fields = _split(_golden("lend"))
+    fields["loan_id"] = fields.pop("loan")
+    with pytest.raises(RecordMalformed, match="lend: misses \\['loan'\\]"):
+        record_body(RecordKind.LEDGER, "0x00", 1, RecordType.LEND, "2026-12-07T00:00:00.000000Z", fields)  # type: ignore[arg-type]
+    with pytest.raises(RecordMalformed, match="settlement kind"):
+        record_body(RecordKind.LEDGER, "0x00", 1, RecordType.SETTLEMENT, "2026-12-07T00:00:00.000000Z", fields)  # type: ignore[arg-type]
