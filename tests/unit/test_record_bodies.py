@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import copy
 import json
+import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 import pytest
 
 from chain.canonical import canonical_json, leaf_hash_of_canonical
 from chain.records import (
+    KIND_OF_TYPE,
     RECORD_FIELDS,
+    LedgerRecord,
     RecordHead,
     RecordKind,
     RecordMalformed,
@@ -110,3 +113,33 @@ def test_the_builder_refuses_fields_that_drift_from_the_declaration() -> None:
         record_body(RecordKind.LEDGER, "0x00", 1, RecordType.LEND, "2026-12-07T00:00:00.000000Z", fields)  # type: ignore[arg-type]
     with pytest.raises(RecordMalformed, match="settlement kind"):
         record_body(RecordKind.LEDGER, "0x00", 1, RecordType.SETTLEMENT, "2026-12-07T00:00:00.000000Z", fields)  # type: ignore[arg-type]
+
+
+def _shown(hint: Any) -> str:
+    """A declared type as docs/proof-format.md writes it."""
+    if is_typeddict(hint):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in get_type_hints(hint).items()) + "}"
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is list:
+        return f"[{_shown(args[0])}]"
+    if origin is dict:
+        return "signed copy" if get_origin(args[1]) in (Union, types.UnionType) else "{string: " + _shown(args[1]) + "}"
+    return {int: "integer", str: "string", bool: "boolean", type(None): "null"}.get(hint, "any JSON")
+
+
+def test_the_proof_format_lists_every_types_keys_as_declared() -> None:
+    common = set(get_type_hints(LedgerRecord))
+    rows = [
+        "| type | kind | keys beside `lines`, `evidence`, `memo`, `corrects` |",
+        "|---|---|---|",
+        *(
+            f"| `{t}` | `{KIND_OF_TYPE[t]}` | "
+            + ("; ".join(f"`{k}`: {_shown(v)}" for k, v in get_type_hints(RECORD_FIELDS[t]).items() if k not in common)
+               or "none")
+            + " |"
+            for t in RecordType
+        ),
+    ]
+    doc = (Path(__file__).resolve().parents[2] / "docs/proof-format.md").read_text()
+    shown = doc.split("<!-- record-bodies:begin -->\n")[1].split("<!-- record-bodies:end -->")[0]
+    assert shown.splitlines() == rows

@@ -4,6 +4,7 @@ types in order, its signer field and its refusals; the tables the node reads der
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TypedDict, get_type_hints, is_typeddict
 
 import pytest
@@ -122,3 +123,19 @@ def test_as_refuses_another_types_shape() -> None:
 def test_message_refused_carries_its_reason() -> None:
     e = MessageRefused(Refusal.EXPIRED, "too late")
     assert (e.reason, e.message, str(e)) == ("expired", "too late", "too late")
+
+
+def test_the_protocol_lists_every_type_as_declared() -> None:
+    rows = [
+        "| type | fields | signed by (must equal) | its step may also refuse with |",
+        "|---|---|---|---|",
+        *(
+            f"| `{k.type}` | `{', '.join(f['type'] + ' ' + f['name'] for f in k.eip712)}` | `{k.signer}` | "
+            + (", ".join(f"`{r}`" for r in k.refusals if r not in wire.EVERY_MESSAGE_REFUSALS) or "nothing")
+            + " |"
+            for k in MESSAGES
+        ),
+    ]
+    doc = (Path(__file__).resolve().parents[2] / "docs/protocol.md").read_text()
+    shown = doc.split("<!-- message-types:begin -->\n")[1].split("\n<!-- message-types:end -->")[0]
+    assert shown.splitlines() == rows
