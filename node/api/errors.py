@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from chain.canonical import NotCanonicalizable
 from negotiation.messages import MessageRefused
+from negotiation.wire import Refusal
 from node.api.logs import REQUEST_ID, inbox_envelope_facts
 from node.errors import (
     AlreadyExists,
@@ -64,27 +65,28 @@ STATUS_OF: dict[type[RequestError], int] = {
     ChainUnreachable: 503,
 }
 
-# Why a signed message was refused (negotiation/messages.py reasons) -> status.
-REFUSAL_STATUS: dict[str, int] = {
-    "malformed": 422,
-    "unknown_type": 422,
-    "bad_signature": 401,
-    "wrong_signer": 401,
-    "not_a_member": 403,
-    "not_authorised": 403,
-    "not_yours": 403,
-    "out_of_radius": 403,
-    "unknown_subject": 404,
-    "replayed": 409,
-    "closed": 409,
-    "rule_version": 409,
-    "expired": 410,
-    "limit_reached": 429,
-    "insufficient_stock": 409,
-    "wrong_share": 422,
-    "terms": 422,
-    "loan_ended": 409,
-    "too_many": 409,
+# Why a signed message was refused (negotiation/wire.py Refusal) -> status; every refusal has one
+# (tests/unit/test_node_errors.py).
+REFUSAL_STATUS: dict[Refusal, int] = {
+    Refusal.MALFORMED: 422,
+    Refusal.UNKNOWN_TYPE: 422,
+    Refusal.BAD_SIGNATURE: 401,
+    Refusal.WRONG_SIGNER: 401,
+    Refusal.NOT_A_MEMBER: 403,
+    Refusal.NOT_AUTHORISED: 403,
+    Refusal.NOT_YOURS: 403,
+    Refusal.OUT_OF_RADIUS: 403,
+    Refusal.UNKNOWN_SUBJECT: 404,
+    Refusal.REPLAYED: 409,
+    Refusal.CLOSED: 409,
+    Refusal.RULE_VERSION: 409,
+    Refusal.EXPIRED: 410,
+    Refusal.LIMIT_REACHED: 429,
+    Refusal.INSUFFICIENT_STOCK: 409,
+    Refusal.WRONG_SHARE: 422,
+    Refusal.TERMS: 422,
+    Refusal.LOAN_ENDED: 409,
+    Refusal.TOO_MANY: 409,
 }
 
 
@@ -129,7 +131,7 @@ def _log_refusal(req: Request, status: int, code: str, message: str) -> None:
 def answer_to(exc: Exception) -> tuple[int, dict[str, Any]]:
     """The status and body a node answers an error with; what it does not know is an internal error (500)."""
     if isinstance(exc, MessageRefused):
-        return REFUSAL_STATUS.get(exc.reason, 422), error_body(exc.reason, exc.message, {})
+        return REFUSAL_STATUS[exc.reason], error_body(exc.reason, exc.message, {})
     if isinstance(exc, RequestError):
         return STATUS_OF[type(exc)], error_body(exc.code, exc.message, exc.detail)
     if isinstance(exc, NotCanonicalizable):

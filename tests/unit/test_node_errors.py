@@ -8,8 +8,9 @@ import re
 from pathlib import Path
 
 import node
+from negotiation.wire import Refusal
 from node import errors
-from node.api.errors import STATUS_OF
+from node.api.errors import REFUSAL_STATUS, STATUS_OF
 from node.errors import NodeError, RequestError
 from tests.helpers.exceptions import defined_in_package
 
@@ -41,3 +42,8 @@ def test_every_refused_request_is_documented_with_its_code_and_status() -> None:
     }
     missing = {(status, e.code) for e, status in STATUS_OF.items()} - documented
     assert not missing, f"not in the README's table of refusals: {sorted(missing)}"
+
+
+def test_every_refusal_of_a_signed_message_has_its_status() -> None:
+    assert set(REFUSAL_STATUS) == set(Refusal)
+    assert all(400 <= status < 500 for status in REFUSAL_STATUS.values())
