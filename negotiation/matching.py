@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version as _package_version
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -322,11 +322,56 @@ def _codes(values: Sequence[str], known: dict[str, int]) -> np.ndarray:
 _PAIRS_PER_CHUNK = 1 << 20
 
 
-def arc_table(problem: MatchingProblem) -> ArcTable:
-    """The allowed arcs (docs/matching.md, "Model") found through an index instead of a scan of every
-    request x offer of a SKU: a request looks only at the lanes into its node that are within the radius and
-    its transit time, and through each lane only at the offers of its SKU at that lane's origin. Vectorised
-    with numpy, in chunks of requests so scratch memory stays bounded."""
+@dataclass(frozen=True, eq=False)
+class _ArcIndex:
+    """Where a request's candidate offers are found: nodes and SKUs as integer codes, the lanes within the
+    radius grouped by destination node, and the offers grouped by (SKU, node), offer index ascending inside
+    a group."""
+
+    n_nodes: int
+    request_node: np.ndarray  # node code of each request
+    request_sku: np.ndarray  # SKU code of each request
+    lane_from: np.ndarray  # node code of each lane's origin
+    near: np.ndarray  # the lanes within the radius, by destination node
+    into_start: np.ndarray  # per node: where the lanes into it start in `near`
+    into_count: np.ndarray  # per node: how many lanes of `near` lead into it
+    offer_order: np.ndarray  # the offers by (SKU, node)
+    group_key: np.ndarray  # each (SKU, node) group as sku * n_nodes + node, ascending
+    group_start: np.ndarray  # each group's first position in `offer_order`
+    group_count: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _RuleFields:
+    """The fields the rules compare along an arc (docs/matching.md, "Model"), one array each."""
+
+    request_quantity: np.ndarray
+    min_shelf_life_days: np.ndarray
+    max_transit_hours: np.ndarray
+    offer_quantity: np.ndarray
+    shelf_life_days: np.ndarray
+    min_order_quantity: np.ndarray
+    transit_hours: np.ndarray  # of each lane
+
+
+@dataclass(frozen=True, eq=False)
+class _Pairs:
+    """Allowed arcs, not yet sorted or priced: request, offer, lane and capacity of each."""
+
+    request: np.ndarray
+    offer: np.ndarray
+    lane: np.ndarray
+    capacity: np.ndarray
+
+    @staticmethod
+    def joined(parts: Sequence[_Pairs]) -> _Pairs:
+        def column(f: str) -> np.ndarray:
+            return np.concatenate([getattr(p, f) for p in parts]) if parts else np.zeros(0, _INT)
+
+        return _Pairs(column("request"), column("offer"), column("lane"), column("capacity"))
+
+
+def _arc_index(problem: MatchingProblem) -> _ArcIndex:
     nodes: dict[str, int] = {}
     skus: dict[str, int] = {}
     reqs, offs = problem.requests, problem.offers
@@ -335,59 +380,92 @@ def arc_table(problem: MatchingProblem) -> ArcTable:
     l_to = _codes([ln.to_node for ln in problem.lanes], nodes)
     r_sku, o_sku = _codes([r.sku for r in reqs], skus), _codes([o.sku for o in offs], skus)
     n_nodes = max(1, len(nodes))
-
-    r_qty, r_shelf, r_transit = (_column(reqs, f) for f in ("quantity", "min_shelf_life_days", "max_transit_hours"))
-    o_qty, o_shelf, o_moq, o_price = (
-        _column(offs, f) for f in ("quantity", "shelf_life_days", "min_order_quantity", "unit_price")
-    )
-    l_km, l_hours, l_unit = (_column(problem.lanes, f) for f in ("distance_km", "transit_hours", "cost_per_unit"))
-
-    # Lanes within the radius, grouped by destination node.
-    near = np.flatnonzero(l_km <= problem.radius_km)
+    near = np.flatnonzero(_column(problem.lanes, "distance_km") <= problem.radius_km)
     near = near[np.argsort(l_to[near], kind="stable")]
     into_start = np.searchsorted(l_to[near], np.arange(n_nodes))
     into_count = np.searchsorted(l_to[near], np.arange(n_nodes), side="right") - into_start
-    # Offers grouped by (SKU, node), offer index ascending inside a group.
     o_key = o_sku * n_nodes + o_node
     o_order = np.argsort(o_key, kind="stable")
     group_key, group_start, group_count = np.unique(o_key[o_order], return_index=True, return_counts=True)
+    return _ArcIndex(
+        n_nodes, r_node, r_sku, l_from, near, into_start, into_count, o_order, group_key, group_start, group_count
+    )
 
-    parts: list[tuple[np.ndarray, ...]] = []
-    lanes_per_request = into_count[r_node] if len(reqs) else np.zeros(0, dtype=_INT)
+
+def _rule_fields(problem: MatchingProblem) -> _RuleFields:
+    reqs, offs = problem.requests, problem.offers
+    return _RuleFields(
+        request_quantity=_column(reqs, "quantity"),
+        min_shelf_life_days=_column(reqs, "min_shelf_life_days"),
+        max_transit_hours=_column(reqs, "max_transit_hours"),
+        offer_quantity=_column(offs, "quantity"),
+        shelf_life_days=_column(offs, "shelf_life_days"),
+        min_order_quantity=_column(offs, "min_order_quantity"),
+        transit_hours=_column(problem.lanes, "transit_hours"),
+    )
+
+
+def _request_chunks(index: _ArcIndex, n_requests: int) -> Iterator[np.ndarray]:
+    """The requests in consecutive runs of about _PAIRS_PER_CHUNK (request, lane) pairs each."""
+    lanes_per_request = index.into_count[index.request_node] if n_requests else np.zeros(0, dtype=_INT)
     bounds = np.unique(
         np.searchsorted(np.cumsum(lanes_per_request), np.arange(0, lanes_per_request.sum() + 1, _PAIRS_PER_CHUNK))
     )
-    for lo, hi in zip(bounds.tolist(), [*bounds[1:].tolist(), len(reqs)], strict=True):
-        chunk = np.arange(lo, hi, dtype=_INT)
-        owner, pos = _ranges(into_start[r_node[chunk]], into_count[r_node[chunk]])
-        rq, ln = chunk[owner], near[pos]
-        fast = l_hours[ln] <= r_transit[rq]
-        rq, ln = rq[fast], ln[fast]
-        key = r_sku[rq] * n_nodes + l_from[ln]
-        g = np.minimum(np.searchsorted(group_key, key), max(0, len(group_key) - 1))
-        found = group_key[g] == key if len(group_key) else np.zeros(len(key), dtype=bool)
-        rq, ln, g = rq[found], ln[found], g[found]
-        owner, pos = _ranges(group_start[g], group_count[g])
-        rq, ln, of = rq[owner], ln[owner], o_order[pos]
-        cap = np.minimum(o_qty[of], r_qty[rq])
-        ok = (o_shelf[of] >= r_shelf[rq]) & (cap >= np.maximum(1, o_moq[of]))
-        parts.append((rq[ok], of[ok], ln[ok], cap[ok]))
-    rq, of, ln, cap = (np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, _INT) for k in range(4))
-    order = np.lexsort((of, rq))
-    rq, of, ln, cap = rq[order], of[order], ln[order], cap[order]
-    pref = np.zeros(len(rq), dtype=_INT)
-    if problem.preferences:
-        r_index = {r.id: i for i, r in enumerate(reqs)}
-        o_index = {o.id: j for j, o in enumerate(offs)}
-        wanted = {r_index[p.request] * len(offs) + o_index[p.offer]: p.per_unit for p in problem.preferences}
-        keys = np.fromiter(wanted, dtype=_INT, count=len(wanted))
-        values = np.fromiter(wanted.values(), dtype=_INT, count=len(wanted))
-        sort = np.argsort(keys)
-        keys, values = keys[sort], values[sort]
-        pair = rq * len(offs) + of
-        at = np.minimum(np.searchsorted(keys, pair), len(keys) - 1)
-        pref = np.where(keys[at] == pair, values[at], 0)
-    return ArcTable(rq, of, ln, l_unit[ln] + o_price[of] + pref, cap, pref)
+    for lo, hi in zip(bounds.tolist(), [*bounds[1:].tolist(), n_requests], strict=True):
+        yield np.arange(lo, hi, dtype=_INT)
+
+
+def _allowed_pairs(index: _ArcIndex, rules: _RuleFields, chunk: np.ndarray) -> _Pairs:
+    """The allowed arcs of the requests in `chunk`: through each lane into a request's node within its transit
+    time, each offer of its SKU at that lane's origin with shelf life enough and stock for its minimum order."""
+    owner, pos = _ranges(index.into_start[index.request_node[chunk]], index.into_count[index.request_node[chunk]])
+    rq, ln = chunk[owner], index.near[pos]
+    fast = rules.transit_hours[ln] <= rules.max_transit_hours[rq]
+    rq, ln = rq[fast], ln[fast]
+    key = index.request_sku[rq] * index.n_nodes + index.lane_from[ln]
+    g = np.minimum(np.searchsorted(index.group_key, key), max(0, len(index.group_key) - 1))
+    found = index.group_key[g] == key if len(index.group_key) else np.zeros(len(key), dtype=bool)
+    rq, ln, g = rq[found], ln[found], g[found]
+    owner, pos = _ranges(index.group_start[g], index.group_count[g])
+    rq, ln, of = rq[owner], ln[owner], index.offer_order[pos]
+    cap = np.minimum(rules.offer_quantity[of], rules.request_quantity[rq])
+    ok = (rules.shelf_life_days[of] >= rules.min_shelf_life_days[rq]) & (
+        cap >= np.maximum(1, rules.min_order_quantity[of])
+    )
+    return _Pairs(rq[ok], of[ok], ln[ok], cap[ok])
+
+
+def _preference_per_unit(problem: MatchingProblem, request: np.ndarray, offer: np.ndarray) -> np.ndarray:
+    """The rule book's preference on each (request, offer) arc, per unit; 0 where it states none."""
+    if not problem.preferences:
+        return np.zeros(len(request), dtype=_INT)
+    n_offers = len(problem.offers)
+    r_index = {r.id: i for i, r in enumerate(problem.requests)}
+    o_index = {o.id: j for j, o in enumerate(problem.offers)}
+    wanted = {r_index[p.request] * n_offers + o_index[p.offer]: p.per_unit for p in problem.preferences}
+    keys = np.fromiter(wanted, dtype=_INT, count=len(wanted))
+    values = np.fromiter(wanted.values(), dtype=_INT, count=len(wanted))
+    sort = np.argsort(keys)
+    keys, values = keys[sort], values[sort]
+    pair = request * n_offers + offer
+    at = np.minimum(np.searchsorted(keys, pair), len(keys) - 1)
+    return np.where(keys[at] == pair, values[at], 0)
+
+
+def arc_table(problem: MatchingProblem) -> ArcTable:
+    """The allowed arcs (docs/matching.md, "Model") found through an index instead of a scan of every
+    request x offer of a SKU: a request looks only at the lanes into its node that are within the radius and
+    its transit time, and through each lane only at the offers of its SKU at that lane's origin. Vectorised
+    with numpy, in chunks of requests so scratch memory stays bounded."""
+    index, rules = _arc_index(problem), _rule_fields(problem)
+    pairs = _Pairs.joined(
+        [_allowed_pairs(index, rules, chunk) for chunk in _request_chunks(index, len(problem.requests))]
+    )
+    order = np.lexsort((pairs.offer, pairs.request))
+    rq, of, ln, cap = pairs.request[order], pairs.offer[order], pairs.lane[order], pairs.capacity[order]
+    pref = _preference_per_unit(problem, rq, of)
+    unit_cost = _column(problem.lanes, "cost_per_unit")[ln] + _column(problem.offers, "unit_price")[of] + pref
+    return ArcTable(rq, of, ln, unit_cost, cap, pref)
 
 
 def allowed_arcs(problem: MatchingProblem) -> list[Arc]:
