@@ -638,47 +638,73 @@ def _repair(problem: MatchingProblem, table: ArcTable, flows: np.ndarray) -> np.
 # -- the fixed-cost-aware heuristic ---------------------------------------------------------------------
 
 
-def _fill(problem: MatchingProblem, table: ArcTable, flows: np.ndarray, by_cost: bool = False) -> np.ndarray:
-    """Greedy by saving per unit, counting trucks, from the plan `flows` (docs/matching.md, "Heuristic").
+@dataclass(eq=False)
+class _GreedyFill:
+    """The greedy fill's working state, as Python lists: its loop reads a few entries a step, where numpy's
+    per-element indexing would cost more than the step."""
 
-    An arc's worth per unit is the shortage penalty it saves minus its unit cost minus, while its lane has no
-    truck yet, the lane's fixed cost spread over the whole quantity it could carry now. Arcs are taken best
-    first, each for as much as its offer and request have left (never below the minimum order quantity, and
-    a new truck only when the quantity pays for it); once a truck is paid for, the other arcs of its lane
-    come back at their plain unit cost, so lanes already paid for are reused before new ones are opened.
-    Estimates only grow worse as stock runs out, except through a newly paid lane, which re-queues its arcs:
-    a lazy heap is therefore exact about the order.
+    request: list[int]  # per arc: its request, offer and lane
+    offer: list[int]
+    lane: list[int]
+    saving: list[int]  # per arc: penalty saved less unit cost, per unit
+    rank: list[int]  # per arc: the heap's order before any truck (saving, or shifted by request for by_cost)
+    fixed: list[int]  # per arc: its lane's fixed cost
+    moq: list[int]  # per arc: its offer's minimum order quantity (at least 1)
+    room: list[int]  # per arc: capacity not yet used
+    has: list[bool]  # per arc: carries something already
+    offer_left: list[int]
+    request_left: list[int]
+    paid: list[bool]  # per lane: its truck is paid for (or it has none)
+    by_lane: dict[int, list[int]]  # the useful arcs of each lane
+    heap: list[tuple[float, int]]  # (-worth per unit, arc), lazily re-valued
 
-    `by_cost` orders by delivered cost per unit (truck spread included) instead of saving per unit: the
-    cheapest supply first whatever the request's penalty. Neither order wins everywhere (measured in
-    docs/benchmarks.md, "Matching"), so the heuristic runs both."""
-    flows = flows.copy()
-    penalty = _column(problem.requests, "shortage_penalty")[table.request]
+
+def _greedy_fill(
+    problem: MatchingProblem, table: ArcTable, flows: np.ndarray, saving: np.ndarray, rank: np.ndarray
+) -> _GreedyFill:
+    """The state before the first step: what `flows` leaves of every offer, request, arc and lane, and every
+    useful arc (one that saves something) queued at its rank less, while its lane has no truck yet, the
+    truck spread over the arc's capacity."""
+    useful = np.flatnonzero(saving > 0)
     fixed = _column(problem.lanes, "fixed_cost")[table.lane]
-    moq = np.maximum(1, _column(problem.offers, "min_order_quantity"))[table.offer]
-    saving = penalty - table.unit_cost  # per unit, before any truck
-    useful = np.flatnonzero(saving > 0)  # an arc costing its penalty or more never lowers the cost
-    if not len(useful):
-        return flows
-    # The heap's order: saving per unit, or (by cost) the same shifted by a constant per request.
-    rank = saving + (int(penalty.max()) - penalty if by_cost else 0)
     left_offer = _column(problem.offers, "quantity")
     np.subtract.at(left_offer, table.offer, flows)
     left_request = _column(problem.requests, "quantity")
     np.subtract.at(left_request, table.request, flows)
     paid_lanes = _column(problem.lanes, "fixed_cost") == 0
     paid_lanes[table.lane[flows > 0]] = True
-    lo, lr, paid = left_offer.tolist(), left_request.tolist(), paid_lanes.tolist()
-    req, off, lane = table.request.tolist(), table.offer.tolist(), table.lane.tolist()
-    sav, fix, low, room = saving.tolist(), fixed.tolist(), moq.tolist(), (table.capacity - flows).tolist()
-    rnk = rank.tolist()
-    has = (flows > 0).tolist()
     by_lane: dict[int, list[int]] = defaultdict(list)
+    lane = table.lane.tolist()
     for k in useful.tolist():
         by_lane[lane[k]].append(k)
     spread = np.where(paid_lanes[table.lane[useful]], 0, fixed[useful] / table.capacity[useful])
     heap = [(-w, k) for w, k in zip((rank[useful] - spread).tolist(), useful.tolist(), strict=True)]
     heapq.heapify(heap)
+    return _GreedyFill(
+        request=table.request.tolist(),
+        offer=table.offer.tolist(),
+        lane=lane,
+        saving=saving.tolist(),
+        rank=rank.tolist(),
+        fixed=fixed.tolist(),
+        moq=np.maximum(1, _column(problem.offers, "min_order_quantity"))[table.offer].tolist(),
+        room=(table.capacity - flows).tolist(),
+        has=(flows > 0).tolist(),
+        offer_left=left_offer.tolist(),
+        request_left=left_request.tolist(),
+        paid=paid_lanes.tolist(),
+        by_lane=by_lane,
+        heap=heap,
+    )
+
+
+def _take_best_first(state: _GreedyFill, flows: np.ndarray) -> None:
+    """Pop arcs best first and give each what its offer and request have left, into `flows` (docs/matching.md,
+    "Heuristic"); a newly paid truck re-queues its lane's arcs at their plain rank."""
+    # Locals, not attributes, in the loop: it runs once per heap step.
+    lo, lr, paid, room, has = state.offer_left, state.request_left, state.paid, state.room, state.has
+    req, off, lane, sav, fix = state.request, state.offer, state.lane, state.saving, state.fixed
+    low, rnk, heap, by_lane = state.moq, state.rank, state.heap, state.by_lane
     while heap:
         key, k = heapq.heappop(heap)
         q = min(lo[off[k]], lr[req[k]], room[k])
@@ -700,6 +726,30 @@ def _fill(problem: MatchingProblem, table: ArcTable, flows: np.ndarray, by_cost:
             paid[ln] = True
             for other in by_lane[ln]:
                 heapq.heappush(heap, (-rnk[other], other))
+
+
+def _fill(problem: MatchingProblem, table: ArcTable, flows: np.ndarray, by_cost: bool = False) -> np.ndarray:
+    """Greedy by saving per unit, counting trucks, from the plan `flows` (docs/matching.md, "Heuristic").
+
+    An arc's worth per unit is the shortage penalty it saves minus its unit cost minus, while its lane has no
+    truck yet, the lane's fixed cost spread over the whole quantity it could carry now. Arcs are taken best
+    first, each for as much as its offer and request have left (never below the minimum order quantity, and
+    a new truck only when the quantity pays for it); once a truck is paid for, the other arcs of its lane
+    come back at their plain unit cost, so lanes already paid for are reused before new ones are opened.
+    Estimates only grow worse as stock runs out, except through a newly paid lane, which re-queues its arcs:
+    a lazy heap is therefore exact about the order.
+
+    `by_cost` orders by delivered cost per unit (truck spread included) instead of saving per unit: the
+    cheapest supply first whatever the request's penalty. Neither order wins everywhere (measured in
+    docs/benchmarks.md, "Matching"), so the heuristic runs both."""
+    flows = flows.copy()
+    penalty = _column(problem.requests, "shortage_penalty")[table.request]
+    saving = penalty - table.unit_cost  # per unit, before any truck
+    if not (saving > 0).any():  # an arc costing its penalty or more never lowers the cost
+        return flows
+    # The heap's order: saving per unit, or (by cost) the same shifted by a constant per request.
+    rank = saving + (int(penalty.max()) - penalty if by_cost else 0)
+    _take_best_first(_greedy_fill(problem, table, flows, saving, rank), flows)
     return flows
 
 
