@@ -879,70 +879,110 @@ class _Model:
         return np.concatenate([x, u, z])
 
 
-def _build_model(problem: MatchingProblem, table: ArcTable, arcs: np.ndarray) -> _Model:
-    """The MIP over `arcs` (indices into `table`: arcs worth using, whole components of the problem); its
-    objective's constant counts the penalties of the requests those arcs serve."""
-    penalty = _column(problem.requests, "shortage_penalty")
-    r_qty, o_qty = _column(problem.requests, "quantity"), _column(problem.offers, "quantity")
+@dataclass(frozen=True, eq=False)
+class _ModelColumns:
+    """The MIP's columns over one part and what its rows read of the arcs: x per arc, then u per arc with a
+    minimum order quantity above 1, then z per lane with a fixed cost (docs/matching.md, "Model")."""
+
+    arcs: np.ndarray  # the table's index of each x column
+    request: np.ndarray  # per x: its request, offer, lane, capacity and minimum order quantity
+    offer: np.ndarray
+    lane: np.ndarray
+    capacity: np.ndarray
+    moq: np.ndarray
+    moq_arc: np.ndarray  # x index of each u column
+    lane_of_z: np.ndarray  # lane index of each z column
+    z_of_arc: np.ndarray  # z column of each x (-1: no fixed cost)
+
+    @property
+    def n_x(self) -> int:
+        return len(self.arcs)
+
+    @property
+    def n_u(self) -> int:
+        return len(self.moq_arc)
+
+    @property
+    def u_col(self) -> np.ndarray:
+        return self.n_x + np.arange(self.n_u, dtype=_INT)
+
+
+def _model_columns(problem: MatchingProblem, table: ArcTable, arcs: np.ndarray) -> _ModelColumns:
     lane_fixed = _column(problem.lanes, "fixed_cost")
-    moq_all = _column(problem.offers, "min_order_quantity")
     req, off, lane, cap = table.request[arcs], table.offer[arcs], table.lane[arcs], table.capacity[arcs]
     n_x = len(arcs)
-    moq = moq_all[off]
+    moq = _column(problem.offers, "min_order_quantity")[off]
     moq_arc = np.flatnonzero(moq > 1)
-    n_u = len(moq_arc)
     fixed_lanes, z_local = np.unique(lane[lane_fixed[lane] > 0], return_inverse=True)
-    n_z = len(fixed_lanes)
     z_of_arc = np.full(n_x, -1, dtype=_INT)
-    z_of_arc[lane_fixed[lane] > 0] = n_x + n_u + z_local
-    u_col = n_x + np.arange(n_u, dtype=_INT)
-    x_col = np.arange(n_x, dtype=_INT)
-    entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, column, coefficient)
-    lower: list[np.ndarray] = []
-    upper_rows: list[np.ndarray] = []
-    n_rows = 0
+    z_of_arc[lane_fixed[lane] > 0] = n_x + len(moq_arc) + z_local
+    return _ModelColumns(arcs, req, off, lane, cap, moq, moq_arc, fixed_lanes, z_of_arc)
 
-    def rows(lo: float | np.ndarray, up: float | np.ndarray, count: int) -> int:
+
+class _Rows:
+    """The constraint rows lower <= A.v <= upper, added block by block, A as COO triplets."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, column, coefficient)
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, lo: float | np.ndarray, up: float | np.ndarray, count: int) -> int:
         """Append `count` rows lo <= . <= up; returns the first one's index."""
-        nonlocal n_rows
-        lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)))
-        upper_rows.append(np.broadcast_to(np.asarray(up, dtype=np.float64), (count,)))
-        n_rows += count
-        return n_rows - count
+        self.lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)))
+        self.upper.append(np.broadcast_to(np.asarray(up, dtype=np.float64), (count,)))
+        self.count += count
+        return self.count - count
 
-    def put(row: np.ndarray, col: np.ndarray, value: float | np.ndarray) -> None:
-        entries.append((row, col, np.broadcast_to(np.asarray(value, dtype=np.float64), (len(row),))))
+    def put(self, row: np.ndarray, col: np.ndarray, value: float | np.ndarray) -> None:
+        self.entries.append((row, col, np.broadcast_to(np.asarray(value, dtype=np.float64), (len(row),))))
 
-    for who, qty in ((off, o_qty), (req, r_qty)):  # no offer over-allocated, no request over-filled
+
+def _stock_rows(rows: _Rows, c: _ModelColumns, r_qty: np.ndarray, o_qty: np.ndarray) -> None:
+    """No offer over-allocated, no request over-filled."""
+    x_col = np.arange(c.n_x, dtype=_INT)
+    for who, qty in ((c.offer, o_qty), (c.request, r_qty)):
         values, index = np.unique(who, return_inverse=True)
-        first = rows(-np.inf, qty[values], len(values))
-        put(first + index.astype(_INT), x_col, 1.0)
-    if n_u:  # x = 0 or moq <= x <= cap, as x - moq u >= 0 and x - cap u <= 0
-        first = rows(0.0, np.inf, n_u)
-        put(first + np.arange(n_u), moq_arc, 1.0)
-        put(first + np.arange(n_u), u_col, -moq[moq_arc])
-        first = rows(-np.inf, 0.0, n_u)
-        put(first + np.arange(n_u), moq_arc, 1.0)
-        put(first + np.arange(n_u), u_col, -cap[moq_arc])
-    on_fixed = z_of_arc >= 0
-    # A lane's truck is paid when any arc on it carries: x <= cap z, or u <= z for an arc with an MOQ (with
-    # x <= cap u it implies x <= cap z, and is as strong).
-    plain = np.flatnonzero(on_fixed & (moq <= 1))
-    first = rows(-np.inf, 0.0, len(plain))
-    put(first + np.arange(len(plain)), plain, 1.0)
-    put(first + np.arange(len(plain)), z_of_arc[plain], -cap[plain])
-    linked = np.flatnonzero(on_fixed[moq_arc])
-    first = rows(-np.inf, 0.0, len(linked))
-    put(first + np.arange(len(linked)), u_col[linked], 1.0)
-    put(first + np.arange(len(linked)), z_of_arc[moq_arc[linked]], -1.0)
-    # Valid inequalities per (lane, request) and (lane, offer) with several arcs: sum x <= min(quantity,
-    # sum cap) z. With z fractional, the per-arc links let a request draw on several offers over one lane
-    # while paying a fraction of the truck; these close that, and cut nothing integral (with the truck paid
-    # they repeat the request's or offer's limit).
-    fixed_arcs = np.flatnonzero(on_fixed)
-    for who, qty in ((req, r_qty), (off, o_qty)):
+        first = rows.add(-np.inf, qty[values], len(values))
+        rows.put(first + index.astype(_INT), x_col, 1.0)
+
+
+def _moq_rows(rows: _Rows, c: _ModelColumns) -> None:
+    """x = 0 or moq <= x <= cap, as x - moq u >= 0 and x - cap u <= 0."""
+    if not c.n_u:
+        return
+    first = rows.add(0.0, np.inf, c.n_u)
+    rows.put(first + np.arange(c.n_u), c.moq_arc, 1.0)
+    rows.put(first + np.arange(c.n_u), c.u_col, -c.moq[c.moq_arc])
+    first = rows.add(-np.inf, 0.0, c.n_u)
+    rows.put(first + np.arange(c.n_u), c.moq_arc, 1.0)
+    rows.put(first + np.arange(c.n_u), c.u_col, -c.capacity[c.moq_arc])
+
+
+def _truck_rows(rows: _Rows, c: _ModelColumns) -> None:
+    """A lane's truck is paid when any arc on it carries: x <= cap z, or u <= z for an arc with an MOQ (with
+    x <= cap u it implies x <= cap z, and is as strong)."""
+    on_fixed = c.z_of_arc >= 0
+    plain = np.flatnonzero(on_fixed & (c.moq <= 1))
+    first = rows.add(-np.inf, 0.0, len(plain))
+    rows.put(first + np.arange(len(plain)), plain, 1.0)
+    rows.put(first + np.arange(len(plain)), c.z_of_arc[plain], -c.capacity[plain])
+    linked = np.flatnonzero(on_fixed[c.moq_arc])
+    first = rows.add(-np.inf, 0.0, len(linked))
+    rows.put(first + np.arange(len(linked)), c.u_col[linked], 1.0)
+    rows.put(first + np.arange(len(linked)), c.z_of_arc[c.moq_arc[linked]], -1.0)
+
+
+def _shared_truck_cuts(rows: _Rows, c: _ModelColumns, r_qty: np.ndarray, o_qty: np.ndarray) -> None:
+    """Valid inequalities per (lane, request) and (lane, offer) with several arcs: sum x <= min(quantity,
+    sum cap) z. With z fractional, the per-arc links let a request draw on several offers over one lane
+    while paying a fraction of the truck; these close that, and cut nothing integral (with the truck paid
+    they repeat the request's or offer's limit)."""
+    fixed_arcs = np.flatnonzero(c.z_of_arc >= 0)
+    for who, qty in ((c.request, r_qty), (c.offer, o_qty)):
         _, index, size = np.unique(
-            lane[fixed_arcs] * (len(qty) + 1) + who[fixed_arcs], return_inverse=True, return_counts=True
+            c.lane[fixed_arcs] * (len(qty) + 1) + who[fixed_arcs], return_inverse=True, return_counts=True
         )
         keep = np.flatnonzero(size[index] > 1)
         if not len(keep):
@@ -951,30 +991,48 @@ def _build_model(problem: MatchingProblem, table: ArcTable, arcs: np.ndarray) ->
         members = fixed_arcs[keep]
         g = int(local.max()) + 1
         room = np.zeros(g, dtype=_INT)
-        np.add.at(room, local, cap[members])
+        np.add.at(room, local, c.capacity[members])
         one = np.zeros(g, dtype=_INT)
         one[local] = members  # any member names the group's lane and its request or offer
-        first = rows(-np.inf, 0.0, g)
-        put(first + local.astype(_INT), members, 1.0)
-        put(first + np.arange(g), z_of_arc[one], -np.minimum(room, qty[who[one]]))
+        first = rows.add(-np.inf, 0.0, g)
+        rows.put(first + local.astype(_INT), members, 1.0)
+        rows.put(first + np.arange(g), c.z_of_arc[one], -np.minimum(room, qty[who[one]]))
+
+
+def _build_model(problem: MatchingProblem, table: ArcTable, arcs: np.ndarray) -> _Model:
+    """The MIP over `arcs` (indices into `table`: arcs worth using, whole components of the problem); its
+    objective's constant counts the penalties of the requests those arcs serve."""
+    penalty = _column(problem.requests, "shortage_penalty")
+    r_qty, o_qty = _column(problem.requests, "quantity"), _column(problem.offers, "quantity")
+    c = _model_columns(problem, table, arcs)
+    rows = _Rows()
+    _stock_rows(rows, c, r_qty, o_qty)
+    _moq_rows(rows, c)
+    _truck_rows(rows, c)
+    _shared_truck_cuts(rows, c, r_qty, o_qty)
+    n_z = len(c.lane_of_z)
     cost = np.concatenate(
-        [(table.unit_cost[arcs] - penalty[req]).astype(np.float64), np.zeros(n_u), lane_fixed[fixed_lanes]]
+        [
+            (table.unit_cost[arcs] - penalty[c.request]).astype(np.float64),
+            np.zeros(c.n_u),
+            _column(problem.lanes, "fixed_cost")[c.lane_of_z],
+        ]
     ).astype(np.float64)
-    upper = np.concatenate([cap.astype(np.float64), np.ones(n_u + n_z)])
+    upper = np.concatenate([c.capacity.astype(np.float64), np.ones(c.n_u + n_z)])
     return _Model(
         arcs=arcs,
-        n_cols=n_x + n_u + n_z,
+        n_cols=c.n_x + c.n_u + n_z,
         cost=cost,
         upper=upper,
-        row_lower=np.concatenate(lower),
-        row_upper=np.concatenate(upper_rows),
-        rows=np.concatenate([e[0] for e in entries]).astype(_INT),
-        cols=np.concatenate([e[1] for e in entries]).astype(_INT),
-        values=np.concatenate([e[2] for e in entries]),
-        offset=int((r_qty * penalty)[np.unique(req)].sum()),
-        moq_arc=moq_arc,
-        lane_of_z=fixed_lanes,
-        z_of_arc=z_of_arc,
+        row_lower=np.concatenate(rows.lower),
+        row_upper=np.concatenate(rows.upper),
+        rows=np.concatenate([e[0] for e in rows.entries]).astype(_INT),
+        cols=np.concatenate([e[1] for e in rows.entries]).astype(_INT),
+        values=np.concatenate([e[2] for e in rows.entries]),
+        offset=int((r_qty * penalty)[np.unique(c.request)].sum()),
+        moq_arc=c.moq_arc,
+        lane_of_z=c.lane_of_z,
+        z_of_arc=c.z_of_arc,
     )
 
 
