@@ -284,6 +284,44 @@ def verify(
     return verify_digests(audit.kind, audit.member, digested, [seq_digest(audit.pending)], events, chain_id, contract)
 
 
+def _event_findings(claim: BatchClaim, digest: BatchDigest, event: OnChainEvent, previous_root: str) -> list[Finding]:
+    """What the batch's Anchored event contradicts: the root and the size of the records, the transaction the
+    node names, and the link to the previous batch's anchored root (`previous_root`, hex)."""
+    problems: list[Finding] = []
+    if event.root.hex() != digest.root:
+        problems.append(
+            Finding(
+                f"root recomputed from the records ({digest.root}) is not the anchored root "
+                f"({event.root.hex()}): a record was altered, added or removed",
+                batch_seq=claim.seq,
+            )
+        )
+    if event.leaf_count != digest.count or claim.leaf_count != event.leaf_count:
+        problems.append(
+            Finding(f"batch holds {digest.count} records, the chain says {event.leaf_count}", batch_seq=claim.seq)
+        )
+    if event.tx_hash.lower() != claim.tx_hash.lower():
+        problems.append(Finding(f"anchored in {event.tx_hash}, not in {claim.tx_hash}", batch_seq=claim.seq))
+    if event.prev_root.hex() != previous_root:
+        problems.append(Finding("anchor does not chain to the previous batch's root", batch_seq=claim.seq))
+    return problems
+
+
+def _document_findings(claim: BatchClaim, digest: BatchDigest, chain_id: int, contract: str) -> list[Finding]:
+    """What the node's documents of a batch claim wrongly: a root that is not its records', or another chain
+    or contract than the audited ones."""
+    problems: list[Finding] = []
+    if claim.root != digest.root:
+        problems.append(Finding("the document's root is not the root of its records", batch_seq=claim.seq))
+    if claim.chain_id != chain_id:
+        problems.append(
+            Finding(f"document names chain {claim.chain_id}, audited chain is {chain_id}", batch_seq=claim.seq)
+        )
+    if claim.contract.lower() != contract.lower():
+        problems.append(Finding(f"document names contract {claim.contract}, expected {contract}", batch_seq=claim.seq))
+    return problems
+
+
 def verify_digests(
     kind: str,
     member: str,
@@ -313,42 +351,13 @@ def verify_digests(
         if gaps or digest.findings:
             # A record's sequence gap is reported before its other findings (sort is stable).
             problems.extend(f for _, f in sorted(gaps + digest.findings, key=lambda t: t[0]))
-
         event = on_chain.get(claim.seq)
-        recomputed = digest.root
         if event is None:
             problems.append(Finding("no Anchored event on chain for this batch", batch_seq=claim.seq))
         else:
-            if event.root.hex() != recomputed:
-                problems.append(
-                    Finding(
-                        f"root recomputed from the records ({recomputed}) is not the anchored root "
-                        f"({event.root.hex()}): a record was altered, added or removed",
-                        batch_seq=claim.seq,
-                    )
-                )
-            if event.leaf_count != digest.count or claim.leaf_count != event.leaf_count:
-                problems.append(
-                    Finding(
-                        f"batch holds {digest.count} records, the chain says {event.leaf_count}",
-                        batch_seq=claim.seq,
-                    )
-                )
-            if event.tx_hash.lower() != claim.tx_hash.lower():
-                problems.append(Finding(f"anchored in {event.tx_hash}, not in {claim.tx_hash}", batch_seq=claim.seq))
-            if event.prev_root.hex() != previous_root:
-                problems.append(Finding("anchor does not chain to the previous batch's root", batch_seq=claim.seq))
+            problems.extend(_event_findings(claim, digest, event, previous_root))
             previous_root = event.root.hex()
-        if claim.root != recomputed:
-            problems.append(Finding("the document's root is not the root of its records", batch_seq=claim.seq))
-        if claim.chain_id != chain_id:
-            problems.append(
-                Finding(f"document names chain {claim.chain_id}, audited chain is {chain_id}", batch_seq=claim.seq)
-            )
-        if claim.contract.lower() != contract.lower():
-            problems.append(
-                Finding(f"document names contract {claim.contract}, expected {contract}", batch_seq=claim.seq)
-            )
+        problems.extend(_document_findings(claim, digest, chain_id, contract))
         report.batches_verified += 1
         report.records_verified += digest.count
 

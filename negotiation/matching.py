@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version as _package_version
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -322,11 +322,56 @@ def _codes(values: Sequence[str], known: dict[str, int]) -> np.ndarray:
 _PAIRS_PER_CHUNK = 1 << 20
 
 
-def arc_table(problem: MatchingProblem) -> ArcTable:
-    """The allowed arcs (docs/matching.md, "Model") found through an index instead of a scan of every
-    request x offer of a SKU: a request looks only at the lanes into its node that are within the radius and
-    its transit time, and through each lane only at the offers of its SKU at that lane's origin. Vectorised
-    with numpy, in chunks of requests so scratch memory stays bounded."""
+@dataclass(frozen=True, eq=False)
+class _ArcIndex:
+    """Where a request's candidate offers are found: nodes and SKUs as integer codes, the lanes within the
+    radius grouped by destination node, and the offers grouped by (SKU, node), offer index ascending inside
+    a group."""
+
+    n_nodes: int
+    request_node: np.ndarray  # node code of each request
+    request_sku: np.ndarray  # SKU code of each request
+    lane_from: np.ndarray  # node code of each lane's origin
+    near: np.ndarray  # the lanes within the radius, by destination node
+    into_start: np.ndarray  # per node: where the lanes into it start in `near`
+    into_count: np.ndarray  # per node: how many lanes of `near` lead into it
+    offer_order: np.ndarray  # the offers by (SKU, node)
+    group_key: np.ndarray  # each (SKU, node) group as sku * n_nodes + node, ascending
+    group_start: np.ndarray  # each group's first position in `offer_order`
+    group_count: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _RuleFields:
+    """The fields the rules compare along an arc (docs/matching.md, "Model"), one array each."""
+
+    request_quantity: np.ndarray
+    min_shelf_life_days: np.ndarray
+    max_transit_hours: np.ndarray
+    offer_quantity: np.ndarray
+    shelf_life_days: np.ndarray
+    min_order_quantity: np.ndarray
+    transit_hours: np.ndarray  # of each lane
+
+
+@dataclass(frozen=True, eq=False)
+class _Pairs:
+    """Allowed arcs, not yet sorted or priced: request, offer, lane and capacity of each."""
+
+    request: np.ndarray
+    offer: np.ndarray
+    lane: np.ndarray
+    capacity: np.ndarray
+
+    @staticmethod
+    def joined(parts: Sequence[_Pairs]) -> _Pairs:
+        def column(f: str) -> np.ndarray:
+            return np.concatenate([getattr(p, f) for p in parts]) if parts else np.zeros(0, _INT)
+
+        return _Pairs(column("request"), column("offer"), column("lane"), column("capacity"))
+
+
+def _arc_index(problem: MatchingProblem) -> _ArcIndex:
     nodes: dict[str, int] = {}
     skus: dict[str, int] = {}
     reqs, offs = problem.requests, problem.offers
@@ -335,59 +380,92 @@ def arc_table(problem: MatchingProblem) -> ArcTable:
     l_to = _codes([ln.to_node for ln in problem.lanes], nodes)
     r_sku, o_sku = _codes([r.sku for r in reqs], skus), _codes([o.sku for o in offs], skus)
     n_nodes = max(1, len(nodes))
-
-    r_qty, r_shelf, r_transit = (_column(reqs, f) for f in ("quantity", "min_shelf_life_days", "max_transit_hours"))
-    o_qty, o_shelf, o_moq, o_price = (
-        _column(offs, f) for f in ("quantity", "shelf_life_days", "min_order_quantity", "unit_price")
-    )
-    l_km, l_hours, l_unit = (_column(problem.lanes, f) for f in ("distance_km", "transit_hours", "cost_per_unit"))
-
-    # Lanes within the radius, grouped by destination node.
-    near = np.flatnonzero(l_km <= problem.radius_km)
+    near = np.flatnonzero(_column(problem.lanes, "distance_km") <= problem.radius_km)
     near = near[np.argsort(l_to[near], kind="stable")]
     into_start = np.searchsorted(l_to[near], np.arange(n_nodes))
     into_count = np.searchsorted(l_to[near], np.arange(n_nodes), side="right") - into_start
-    # Offers grouped by (SKU, node), offer index ascending inside a group.
     o_key = o_sku * n_nodes + o_node
     o_order = np.argsort(o_key, kind="stable")
     group_key, group_start, group_count = np.unique(o_key[o_order], return_index=True, return_counts=True)
+    return _ArcIndex(
+        n_nodes, r_node, r_sku, l_from, near, into_start, into_count, o_order, group_key, group_start, group_count
+    )
 
-    parts: list[tuple[np.ndarray, ...]] = []
-    lanes_per_request = into_count[r_node] if len(reqs) else np.zeros(0, dtype=_INT)
+
+def _rule_fields(problem: MatchingProblem) -> _RuleFields:
+    reqs, offs = problem.requests, problem.offers
+    return _RuleFields(
+        request_quantity=_column(reqs, "quantity"),
+        min_shelf_life_days=_column(reqs, "min_shelf_life_days"),
+        max_transit_hours=_column(reqs, "max_transit_hours"),
+        offer_quantity=_column(offs, "quantity"),
+        shelf_life_days=_column(offs, "shelf_life_days"),
+        min_order_quantity=_column(offs, "min_order_quantity"),
+        transit_hours=_column(problem.lanes, "transit_hours"),
+    )
+
+
+def _request_chunks(index: _ArcIndex, n_requests: int) -> Iterator[np.ndarray]:
+    """The requests in consecutive runs of about _PAIRS_PER_CHUNK (request, lane) pairs each."""
+    lanes_per_request = index.into_count[index.request_node] if n_requests else np.zeros(0, dtype=_INT)
     bounds = np.unique(
         np.searchsorted(np.cumsum(lanes_per_request), np.arange(0, lanes_per_request.sum() + 1, _PAIRS_PER_CHUNK))
     )
-    for lo, hi in zip(bounds.tolist(), [*bounds[1:].tolist(), len(reqs)], strict=True):
-        chunk = np.arange(lo, hi, dtype=_INT)
-        owner, pos = _ranges(into_start[r_node[chunk]], into_count[r_node[chunk]])
-        rq, ln = chunk[owner], near[pos]
-        fast = l_hours[ln] <= r_transit[rq]
-        rq, ln = rq[fast], ln[fast]
-        key = r_sku[rq] * n_nodes + l_from[ln]
-        g = np.minimum(np.searchsorted(group_key, key), max(0, len(group_key) - 1))
-        found = group_key[g] == key if len(group_key) else np.zeros(len(key), dtype=bool)
-        rq, ln, g = rq[found], ln[found], g[found]
-        owner, pos = _ranges(group_start[g], group_count[g])
-        rq, ln, of = rq[owner], ln[owner], o_order[pos]
-        cap = np.minimum(o_qty[of], r_qty[rq])
-        ok = (o_shelf[of] >= r_shelf[rq]) & (cap >= np.maximum(1, o_moq[of]))
-        parts.append((rq[ok], of[ok], ln[ok], cap[ok]))
-    rq, of, ln, cap = (np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, _INT) for k in range(4))
-    order = np.lexsort((of, rq))
-    rq, of, ln, cap = rq[order], of[order], ln[order], cap[order]
-    pref = np.zeros(len(rq), dtype=_INT)
-    if problem.preferences:
-        r_index = {r.id: i for i, r in enumerate(reqs)}
-        o_index = {o.id: j for j, o in enumerate(offs)}
-        wanted = {r_index[p.request] * len(offs) + o_index[p.offer]: p.per_unit for p in problem.preferences}
-        keys = np.fromiter(wanted, dtype=_INT, count=len(wanted))
-        values = np.fromiter(wanted.values(), dtype=_INT, count=len(wanted))
-        sort = np.argsort(keys)
-        keys, values = keys[sort], values[sort]
-        pair = rq * len(offs) + of
-        at = np.minimum(np.searchsorted(keys, pair), len(keys) - 1)
-        pref = np.where(keys[at] == pair, values[at], 0)
-    return ArcTable(rq, of, ln, l_unit[ln] + o_price[of] + pref, cap, pref)
+    for lo, hi in zip(bounds.tolist(), [*bounds[1:].tolist(), n_requests], strict=True):
+        yield np.arange(lo, hi, dtype=_INT)
+
+
+def _allowed_pairs(index: _ArcIndex, rules: _RuleFields, chunk: np.ndarray) -> _Pairs:
+    """The allowed arcs of the requests in `chunk`: through each lane into a request's node within its transit
+    time, each offer of its SKU at that lane's origin with shelf life enough and stock for its minimum order."""
+    owner, pos = _ranges(index.into_start[index.request_node[chunk]], index.into_count[index.request_node[chunk]])
+    rq, ln = chunk[owner], index.near[pos]
+    fast = rules.transit_hours[ln] <= rules.max_transit_hours[rq]
+    rq, ln = rq[fast], ln[fast]
+    key = index.request_sku[rq] * index.n_nodes + index.lane_from[ln]
+    g = np.minimum(np.searchsorted(index.group_key, key), max(0, len(index.group_key) - 1))
+    found = index.group_key[g] == key if len(index.group_key) else np.zeros(len(key), dtype=bool)
+    rq, ln, g = rq[found], ln[found], g[found]
+    owner, pos = _ranges(index.group_start[g], index.group_count[g])
+    rq, ln, of = rq[owner], ln[owner], index.offer_order[pos]
+    cap = np.minimum(rules.offer_quantity[of], rules.request_quantity[rq])
+    ok = (rules.shelf_life_days[of] >= rules.min_shelf_life_days[rq]) & (
+        cap >= np.maximum(1, rules.min_order_quantity[of])
+    )
+    return _Pairs(rq[ok], of[ok], ln[ok], cap[ok])
+
+
+def _preference_per_unit(problem: MatchingProblem, request: np.ndarray, offer: np.ndarray) -> np.ndarray:
+    """The rule book's preference on each (request, offer) arc, per unit; 0 where it states none."""
+    if not problem.preferences:
+        return np.zeros(len(request), dtype=_INT)
+    n_offers = len(problem.offers)
+    r_index = {r.id: i for i, r in enumerate(problem.requests)}
+    o_index = {o.id: j for j, o in enumerate(problem.offers)}
+    wanted = {r_index[p.request] * n_offers + o_index[p.offer]: p.per_unit for p in problem.preferences}
+    keys = np.fromiter(wanted, dtype=_INT, count=len(wanted))
+    values = np.fromiter(wanted.values(), dtype=_INT, count=len(wanted))
+    sort = np.argsort(keys)
+    keys, values = keys[sort], values[sort]
+    pair = request * n_offers + offer
+    at = np.minimum(np.searchsorted(keys, pair), len(keys) - 1)
+    return np.where(keys[at] == pair, values[at], 0)
+
+
+def arc_table(problem: MatchingProblem) -> ArcTable:
+    """The allowed arcs (docs/matching.md, "Model") found through an index instead of a scan of every
+    request x offer of a SKU: a request looks only at the lanes into its node that are within the radius and
+    its transit time, and through each lane only at the offers of its SKU at that lane's origin. Vectorised
+    with numpy, in chunks of requests so scratch memory stays bounded."""
+    index, rules = _arc_index(problem), _rule_fields(problem)
+    pairs = _Pairs.joined(
+        [_allowed_pairs(index, rules, chunk) for chunk in _request_chunks(index, len(problem.requests))]
+    )
+    order = np.lexsort((pairs.offer, pairs.request))
+    rq, of, ln, cap = pairs.request[order], pairs.offer[order], pairs.lane[order], pairs.capacity[order]
+    pref = _preference_per_unit(problem, rq, of)
+    unit_cost = _column(problem.lanes, "cost_per_unit")[ln] + _column(problem.offers, "unit_price")[of] + pref
+    return ArcTable(rq, of, ln, unit_cost, cap, pref)
 
 
 def allowed_arcs(problem: MatchingProblem) -> list[Arc]:
@@ -560,47 +638,73 @@ def _repair(problem: MatchingProblem, table: ArcTable, flows: np.ndarray) -> np.
 # -- the fixed-cost-aware heuristic ---------------------------------------------------------------------
 
 
-def _fill(problem: MatchingProblem, table: ArcTable, flows: np.ndarray, by_cost: bool = False) -> np.ndarray:
-    """Greedy by saving per unit, counting trucks, from the plan `flows` (docs/matching.md, "Heuristic").
+@dataclass(eq=False)
+class _GreedyFill:
+    """The greedy fill's working state, as Python lists: its loop reads a few entries a step, where numpy's
+    per-element indexing would cost more than the step."""
 
-    An arc's worth per unit is the shortage penalty it saves minus its unit cost minus, while its lane has no
-    truck yet, the lane's fixed cost spread over the whole quantity it could carry now. Arcs are taken best
-    first, each for as much as its offer and request have left (never below the minimum order quantity, and
-    a new truck only when the quantity pays for it); once a truck is paid for, the other arcs of its lane
-    come back at their plain unit cost, so lanes already paid for are reused before new ones are opened.
-    Estimates only grow worse as stock runs out, except through a newly paid lane, which re-queues its arcs:
-    a lazy heap is therefore exact about the order.
+    request: list[int]  # per arc: its request, offer and lane
+    offer: list[int]
+    lane: list[int]
+    saving: list[int]  # per arc: penalty saved less unit cost, per unit
+    rank: list[int]  # per arc: the heap's order before any truck (saving, or shifted by request for by_cost)
+    fixed: list[int]  # per arc: its lane's fixed cost
+    moq: list[int]  # per arc: its offer's minimum order quantity (at least 1)
+    room: list[int]  # per arc: capacity not yet used
+    has: list[bool]  # per arc: carries something already
+    offer_left: list[int]
+    request_left: list[int]
+    paid: list[bool]  # per lane: its truck is paid for (or it has none)
+    by_lane: dict[int, list[int]]  # the useful arcs of each lane
+    heap: list[tuple[float, int]]  # (-worth per unit, arc), lazily re-valued
 
-    `by_cost` orders by delivered cost per unit (truck spread included) instead of saving per unit: the
-    cheapest supply first whatever the request's penalty. Neither order wins everywhere (measured in
-    docs/benchmarks.md, "Matching"), so the heuristic runs both."""
-    flows = flows.copy()
-    penalty = _column(problem.requests, "shortage_penalty")[table.request]
+
+def _greedy_fill(
+    problem: MatchingProblem, table: ArcTable, flows: np.ndarray, saving: np.ndarray, rank: np.ndarray
+) -> _GreedyFill:
+    """The state before the first step: what `flows` leaves of every offer, request, arc and lane, and every
+    useful arc (one that saves something) queued at its rank less, while its lane has no truck yet, the
+    truck spread over the arc's capacity."""
+    useful = np.flatnonzero(saving > 0)
     fixed = _column(problem.lanes, "fixed_cost")[table.lane]
-    moq = np.maximum(1, _column(problem.offers, "min_order_quantity"))[table.offer]
-    saving = penalty - table.unit_cost  # per unit, before any truck
-    useful = np.flatnonzero(saving > 0)  # an arc costing its penalty or more never lowers the cost
-    if not len(useful):
-        return flows
-    # The heap's order: saving per unit, or (by cost) the same shifted by a constant per request.
-    rank = saving + (int(penalty.max()) - penalty if by_cost else 0)
     left_offer = _column(problem.offers, "quantity")
     np.subtract.at(left_offer, table.offer, flows)
     left_request = _column(problem.requests, "quantity")
     np.subtract.at(left_request, table.request, flows)
     paid_lanes = _column(problem.lanes, "fixed_cost") == 0
     paid_lanes[table.lane[flows > 0]] = True
-    lo, lr, paid = left_offer.tolist(), left_request.tolist(), paid_lanes.tolist()
-    req, off, lane = table.request.tolist(), table.offer.tolist(), table.lane.tolist()
-    sav, fix, low, room = saving.tolist(), fixed.tolist(), moq.tolist(), (table.capacity - flows).tolist()
-    rnk = rank.tolist()
-    has = (flows > 0).tolist()
     by_lane: dict[int, list[int]] = defaultdict(list)
+    lane = table.lane.tolist()
     for k in useful.tolist():
         by_lane[lane[k]].append(k)
     spread = np.where(paid_lanes[table.lane[useful]], 0, fixed[useful] / table.capacity[useful])
     heap = [(-w, k) for w, k in zip((rank[useful] - spread).tolist(), useful.tolist(), strict=True)]
     heapq.heapify(heap)
+    return _GreedyFill(
+        request=table.request.tolist(),
+        offer=table.offer.tolist(),
+        lane=lane,
+        saving=saving.tolist(),
+        rank=rank.tolist(),
+        fixed=fixed.tolist(),
+        moq=np.maximum(1, _column(problem.offers, "min_order_quantity"))[table.offer].tolist(),
+        room=(table.capacity - flows).tolist(),
+        has=(flows > 0).tolist(),
+        offer_left=left_offer.tolist(),
+        request_left=left_request.tolist(),
+        paid=paid_lanes.tolist(),
+        by_lane=by_lane,
+        heap=heap,
+    )
+
+
+def _take_best_first(state: _GreedyFill, flows: np.ndarray) -> None:
+    """Pop arcs best first and give each what its offer and request have left, into `flows` (docs/matching.md,
+    "Heuristic"); a newly paid truck re-queues its lane's arcs at their plain rank."""
+    # Locals, not attributes, in the loop: it runs once per heap step.
+    lo, lr, paid, room, has = state.offer_left, state.request_left, state.paid, state.room, state.has
+    req, off, lane, sav, fix = state.request, state.offer, state.lane, state.saving, state.fixed
+    low, rnk, heap, by_lane = state.moq, state.rank, state.heap, state.by_lane
     while heap:
         key, k = heapq.heappop(heap)
         q = min(lo[off[k]], lr[req[k]], room[k])
@@ -622,6 +726,30 @@ def _fill(problem: MatchingProblem, table: ArcTable, flows: np.ndarray, by_cost:
             paid[ln] = True
             for other in by_lane[ln]:
                 heapq.heappush(heap, (-rnk[other], other))
+
+
+def _fill(problem: MatchingProblem, table: ArcTable, flows: np.ndarray, by_cost: bool = False) -> np.ndarray:
+    """Greedy by saving per unit, counting trucks, from the plan `flows` (docs/matching.md, "Heuristic").
+
+    An arc's worth per unit is the shortage penalty it saves minus its unit cost minus, while its lane has no
+    truck yet, the lane's fixed cost spread over the whole quantity it could carry now. Arcs are taken best
+    first, each for as much as its offer and request have left (never below the minimum order quantity, and
+    a new truck only when the quantity pays for it); once a truck is paid for, the other arcs of its lane
+    come back at their plain unit cost, so lanes already paid for are reused before new ones are opened.
+    Estimates only grow worse as stock runs out, except through a newly paid lane, which re-queues its arcs:
+    a lazy heap is therefore exact about the order.
+
+    `by_cost` orders by delivered cost per unit (truck spread included) instead of saving per unit: the
+    cheapest supply first whatever the request's penalty. Neither order wins everywhere (measured in
+    docs/benchmarks.md, "Matching"), so the heuristic runs both."""
+    flows = flows.copy()
+    penalty = _column(problem.requests, "shortage_penalty")[table.request]
+    saving = penalty - table.unit_cost  # per unit, before any truck
+    if not (saving > 0).any():  # an arc costing its penalty or more never lowers the cost
+        return flows
+    # The heap's order: saving per unit, or (by cost) the same shifted by a constant per request.
+    rank = saving + (int(penalty.max()) - penalty if by_cost else 0)
+    _take_best_first(_greedy_fill(problem, table, flows, saving, rank), flows)
     return flows
 
 
@@ -751,70 +879,110 @@ class _Model:
         return np.concatenate([x, u, z])
 
 
-def _build_model(problem: MatchingProblem, table: ArcTable, arcs: np.ndarray) -> _Model:
-    """The MIP over `arcs` (indices into `table`: arcs worth using, whole components of the problem); its
-    objective's constant counts the penalties of the requests those arcs serve."""
-    penalty = _column(problem.requests, "shortage_penalty")
-    r_qty, o_qty = _column(problem.requests, "quantity"), _column(problem.offers, "quantity")
+@dataclass(frozen=True, eq=False)
+class _ModelColumns:
+    """The MIP's columns over one part and what its rows read of the arcs: x per arc, then u per arc with a
+    minimum order quantity above 1, then z per lane with a fixed cost (docs/matching.md, "Model")."""
+
+    arcs: np.ndarray  # the table's index of each x column
+    request: np.ndarray  # per x: its request, offer, lane, capacity and minimum order quantity
+    offer: np.ndarray
+    lane: np.ndarray
+    capacity: np.ndarray
+    moq: np.ndarray
+    moq_arc: np.ndarray  # x index of each u column
+    lane_of_z: np.ndarray  # lane index of each z column
+    z_of_arc: np.ndarray  # z column of each x (-1: no fixed cost)
+
+    @property
+    def n_x(self) -> int:
+        return len(self.arcs)
+
+    @property
+    def n_u(self) -> int:
+        return len(self.moq_arc)
+
+    @property
+    def u_col(self) -> np.ndarray:
+        return self.n_x + np.arange(self.n_u, dtype=_INT)
+
+
+def _model_columns(problem: MatchingProblem, table: ArcTable, arcs: np.ndarray) -> _ModelColumns:
     lane_fixed = _column(problem.lanes, "fixed_cost")
-    moq_all = _column(problem.offers, "min_order_quantity")
     req, off, lane, cap = table.request[arcs], table.offer[arcs], table.lane[arcs], table.capacity[arcs]
     n_x = len(arcs)
-    moq = moq_all[off]
+    moq = _column(problem.offers, "min_order_quantity")[off]
     moq_arc = np.flatnonzero(moq > 1)
-    n_u = len(moq_arc)
     fixed_lanes, z_local = np.unique(lane[lane_fixed[lane] > 0], return_inverse=True)
-    n_z = len(fixed_lanes)
     z_of_arc = np.full(n_x, -1, dtype=_INT)
-    z_of_arc[lane_fixed[lane] > 0] = n_x + n_u + z_local
-    u_col = n_x + np.arange(n_u, dtype=_INT)
-    x_col = np.arange(n_x, dtype=_INT)
-    entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, column, coefficient)
-    lower: list[np.ndarray] = []
-    upper_rows: list[np.ndarray] = []
-    n_rows = 0
+    z_of_arc[lane_fixed[lane] > 0] = n_x + len(moq_arc) + z_local
+    return _ModelColumns(arcs, req, off, lane, cap, moq, moq_arc, fixed_lanes, z_of_arc)
 
-    def rows(lo: float | np.ndarray, up: float | np.ndarray, count: int) -> int:
+
+class _Rows:
+    """The constraint rows lower <= A.v <= upper, added block by block, A as COO triplets."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, column, coefficient)
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, lo: float | np.ndarray, up: float | np.ndarray, count: int) -> int:
         """Append `count` rows lo <= . <= up; returns the first one's index."""
-        nonlocal n_rows
-        lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)))
-        upper_rows.append(np.broadcast_to(np.asarray(up, dtype=np.float64), (count,)))
-        n_rows += count
-        return n_rows - count
+        self.lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)))
+        self.upper.append(np.broadcast_to(np.asarray(up, dtype=np.float64), (count,)))
+        self.count += count
+        return self.count - count
 
-    def put(row: np.ndarray, col: np.ndarray, value: float | np.ndarray) -> None:
-        entries.append((row, col, np.broadcast_to(np.asarray(value, dtype=np.float64), (len(row),))))
+    def put(self, row: np.ndarray, col: np.ndarray, value: float | np.ndarray) -> None:
+        self.entries.append((row, col, np.broadcast_to(np.asarray(value, dtype=np.float64), (len(row),))))
 
-    for who, qty in ((off, o_qty), (req, r_qty)):  # no offer over-allocated, no request over-filled
+
+def _stock_rows(rows: _Rows, c: _ModelColumns, r_qty: np.ndarray, o_qty: np.ndarray) -> None:
+    """No offer over-allocated, no request over-filled."""
+    x_col = np.arange(c.n_x, dtype=_INT)
+    for who, qty in ((c.offer, o_qty), (c.request, r_qty)):
         values, index = np.unique(who, return_inverse=True)
-        first = rows(-np.inf, qty[values], len(values))
-        put(first + index.astype(_INT), x_col, 1.0)
-    if n_u:  # x = 0 or moq <= x <= cap, as x - moq u >= 0 and x - cap u <= 0
-        first = rows(0.0, np.inf, n_u)
-        put(first + np.arange(n_u), moq_arc, 1.0)
-        put(first + np.arange(n_u), u_col, -moq[moq_arc])
-        first = rows(-np.inf, 0.0, n_u)
-        put(first + np.arange(n_u), moq_arc, 1.0)
-        put(first + np.arange(n_u), u_col, -cap[moq_arc])
-    on_fixed = z_of_arc >= 0
-    # A lane's truck is paid when any arc on it carries: x <= cap z, or u <= z for an arc with an MOQ (with
-    # x <= cap u it implies x <= cap z, and is as strong).
-    plain = np.flatnonzero(on_fixed & (moq <= 1))
-    first = rows(-np.inf, 0.0, len(plain))
-    put(first + np.arange(len(plain)), plain, 1.0)
-    put(first + np.arange(len(plain)), z_of_arc[plain], -cap[plain])
-    linked = np.flatnonzero(on_fixed[moq_arc])
-    first = rows(-np.inf, 0.0, len(linked))
-    put(first + np.arange(len(linked)), u_col[linked], 1.0)
-    put(first + np.arange(len(linked)), z_of_arc[moq_arc[linked]], -1.0)
-    # Valid inequalities per (lane, request) and (lane, offer) with several arcs: sum x <= min(quantity,
-    # sum cap) z. With z fractional, the per-arc links let a request draw on several offers over one lane
-    # while paying a fraction of the truck; these close that, and cut nothing integral (with the truck paid
-    # they repeat the request's or offer's limit).
-    fixed_arcs = np.flatnonzero(on_fixed)
-    for who, qty in ((req, r_qty), (off, o_qty)):
+        first = rows.add(-np.inf, qty[values], len(values))
+        rows.put(first + index.astype(_INT), x_col, 1.0)
+
+
+def _moq_rows(rows: _Rows, c: _ModelColumns) -> None:
+    """x = 0 or moq <= x <= cap, as x - moq u >= 0 and x - cap u <= 0."""
+    if not c.n_u:
+        return
+    first = rows.add(0.0, np.inf, c.n_u)
+    rows.put(first + np.arange(c.n_u), c.moq_arc, 1.0)
+    rows.put(first + np.arange(c.n_u), c.u_col, -c.moq[c.moq_arc])
+    first = rows.add(-np.inf, 0.0, c.n_u)
+    rows.put(first + np.arange(c.n_u), c.moq_arc, 1.0)
+    rows.put(first + np.arange(c.n_u), c.u_col, -c.capacity[c.moq_arc])
+
+
+def _truck_rows(rows: _Rows, c: _ModelColumns) -> None:
+    """A lane's truck is paid when any arc on it carries: x <= cap z, or u <= z for an arc with an MOQ (with
+    x <= cap u it implies x <= cap z, and is as strong)."""
+    on_fixed = c.z_of_arc >= 0
+    plain = np.flatnonzero(on_fixed & (c.moq <= 1))
+    first = rows.add(-np.inf, 0.0, len(plain))
+    rows.put(first + np.arange(len(plain)), plain, 1.0)
+    rows.put(first + np.arange(len(plain)), c.z_of_arc[plain], -c.capacity[plain])
+    linked = np.flatnonzero(on_fixed[c.moq_arc])
+    first = rows.add(-np.inf, 0.0, len(linked))
+    rows.put(first + np.arange(len(linked)), c.u_col[linked], 1.0)
+    rows.put(first + np.arange(len(linked)), c.z_of_arc[c.moq_arc[linked]], -1.0)
+
+
+def _shared_truck_cuts(rows: _Rows, c: _ModelColumns, r_qty: np.ndarray, o_qty: np.ndarray) -> None:
+    """Valid inequalities per (lane, request) and (lane, offer) with several arcs: sum x <= min(quantity,
+    sum cap) z. With z fractional, the per-arc links let a request draw on several offers over one lane
+    while paying a fraction of the truck; these close that, and cut nothing integral (with the truck paid
+    they repeat the request's or offer's limit)."""
+    fixed_arcs = np.flatnonzero(c.z_of_arc >= 0)
+    for who, qty in ((c.request, r_qty), (c.offer, o_qty)):
         _, index, size = np.unique(
-            lane[fixed_arcs] * (len(qty) + 1) + who[fixed_arcs], return_inverse=True, return_counts=True
+            c.lane[fixed_arcs] * (len(qty) + 1) + who[fixed_arcs], return_inverse=True, return_counts=True
         )
         keep = np.flatnonzero(size[index] > 1)
         if not len(keep):
@@ -823,30 +991,48 @@ def _build_model(problem: MatchingProblem, table: ArcTable, arcs: np.ndarray) ->
         members = fixed_arcs[keep]
         g = int(local.max()) + 1
         room = np.zeros(g, dtype=_INT)
-        np.add.at(room, local, cap[members])
+        np.add.at(room, local, c.capacity[members])
         one = np.zeros(g, dtype=_INT)
         one[local] = members  # any member names the group's lane and its request or offer
-        first = rows(-np.inf, 0.0, g)
-        put(first + local.astype(_INT), members, 1.0)
-        put(first + np.arange(g), z_of_arc[one], -np.minimum(room, qty[who[one]]))
+        first = rows.add(-np.inf, 0.0, g)
+        rows.put(first + local.astype(_INT), members, 1.0)
+        rows.put(first + np.arange(g), c.z_of_arc[one], -np.minimum(room, qty[who[one]]))
+
+
+def _build_model(problem: MatchingProblem, table: ArcTable, arcs: np.ndarray) -> _Model:
+    """The MIP over `arcs` (indices into `table`: arcs worth using, whole components of the problem); its
+    objective's constant counts the penalties of the requests those arcs serve."""
+    penalty = _column(problem.requests, "shortage_penalty")
+    r_qty, o_qty = _column(problem.requests, "quantity"), _column(problem.offers, "quantity")
+    c = _model_columns(problem, table, arcs)
+    rows = _Rows()
+    _stock_rows(rows, c, r_qty, o_qty)
+    _moq_rows(rows, c)
+    _truck_rows(rows, c)
+    _shared_truck_cuts(rows, c, r_qty, o_qty)
+    n_z = len(c.lane_of_z)
     cost = np.concatenate(
-        [(table.unit_cost[arcs] - penalty[req]).astype(np.float64), np.zeros(n_u), lane_fixed[fixed_lanes]]
+        [
+            (table.unit_cost[arcs] - penalty[c.request]).astype(np.float64),
+            np.zeros(c.n_u),
+            _column(problem.lanes, "fixed_cost")[c.lane_of_z],
+        ]
     ).astype(np.float64)
-    upper = np.concatenate([cap.astype(np.float64), np.ones(n_u + n_z)])
+    upper = np.concatenate([c.capacity.astype(np.float64), np.ones(c.n_u + n_z)])
     return _Model(
         arcs=arcs,
-        n_cols=n_x + n_u + n_z,
+        n_cols=c.n_x + c.n_u + n_z,
         cost=cost,
         upper=upper,
-        row_lower=np.concatenate(lower),
-        row_upper=np.concatenate(upper_rows),
-        rows=np.concatenate([e[0] for e in entries]).astype(_INT),
-        cols=np.concatenate([e[1] for e in entries]).astype(_INT),
-        values=np.concatenate([e[2] for e in entries]),
-        offset=int((r_qty * penalty)[np.unique(req)].sum()),
-        moq_arc=moq_arc,
-        lane_of_z=fixed_lanes,
-        z_of_arc=z_of_arc,
+        row_lower=np.concatenate(rows.lower),
+        row_upper=np.concatenate(rows.upper),
+        rows=np.concatenate([e[0] for e in rows.entries]).astype(_INT),
+        cols=np.concatenate([e[1] for e in rows.entries]).astype(_INT),
+        values=np.concatenate([e[2] for e in rows.entries]),
+        offset=int((r_qty * penalty)[np.unique(c.request)].sum()),
+        moq_arc=c.moq_arc,
+        lane_of_z=c.lane_of_z,
+        z_of_arc=c.z_of_arc,
     )
 
 
@@ -1038,6 +1224,102 @@ def _part_cost(
     return cost
 
 
+@dataclass(frozen=True, eq=False)
+class _Incumbent:
+    flows: np.ndarray  # per arc of the table
+    name: Literal["heuristic", "slope_scaling"]  # which found it
+
+
+def _incumbent(problem: MatchingProblem, table: ArcTable, params: SolverParameters, started: float) -> _Incumbent:
+    """The plan before any search: the fixed-cost-aware heuristic's, or slope scaling's if cheaper (measured:
+    up to 1.4 % cheaper on the benchmarks, where the MIP's search alone often finds nothing better than its
+    start within the budget). Slope scaling is skipped when the budget is mostly spent already."""
+    best = _Incumbent(_heuristic_flows(problem, table), "heuristic")
+    if time.perf_counter() - started < 0.4 * params.time_limit:
+        scaled = _slope_scaling(problem, table, _slope_rounds(len(table), params.time_limit))
+        if evaluate(problem, table, scaled) < evaluate(problem, table, best.flows):
+            best = _Incumbent(scaled, "slope_scaling")
+    return best
+
+
+@dataclass(frozen=True, eq=False)
+class _PartOutcome:
+    bound: int  # proven lower bound of the part's cost, its requests' penalties included
+    flows: np.ndarray | None  # a legal plan cheaper than the incumbent on the part; None: none found
+
+
+def _solve_part(
+    problem: MatchingProblem,
+    table: ArcTable,
+    part: np.ndarray,
+    relaxed: np.ndarray,
+    best: np.ndarray,
+    params: SolverParameters,
+    deadline: float,
+    share: float,
+) -> _PartOutcome:
+    """One part given to the MIP solver until `deadline` (`share` seconds from now), warm-started from `best`;
+    its bound is the solver's, or the relaxation's on the part, which is exact for it as the relaxation
+    decomposes the same way."""
+    penalty = _column(problem.requests, "shortage_penalty")
+    penalties = int((_column(problem.requests, "quantity") * penalty)[np.unique(table.request[part])].sum())
+    relaxed_part = _part_cost(problem, table, relaxed, part, fixed_costs=False) + penalties
+    if share < _SECONDS_PER_ARC_AT_LEAST * len(part):
+        # Too short for HiGHS's presolve and first LP, which do not check the clock often: it would run
+        # past its share and find neither a plan nor a bound. The part keeps the incumbent.
+        return _PartOutcome(relaxed_part, None)
+    model = _build_model(problem, table, part)
+    result = _MIP_SOLVERS[params.solver](model, len(table), model.start(best), params.relative_gap, deadline)
+    proven = math.ceil(result.bound - 1e-6 - 1e-9 * abs(result.bound)) if math.isfinite(result.bound) else 0
+    found = result.flows
+    cheaper = (
+        found is not None
+        and _feasible(problem, table, found)
+        and _part_cost(problem, table, found, part) < _part_cost(problem, table, best, part)
+    )
+    return _PartOutcome(max(relaxed_part, proven), found if cheaper else None)
+
+
+@dataclass(frozen=True, eq=False)
+class _Search:
+    flows: np.ndarray  # the incumbent, with every part the solver improved replaced by its plan
+    bound: int  # proven lower bound of the whole problem's cost
+    improved: bool  # the solver improved some part
+
+
+def _search_parts(
+    problem: MatchingProblem,
+    table: ArcTable,
+    relaxed: np.ndarray,
+    best: np.ndarray,
+    params: SolverParameters,
+    deadline: float,
+) -> _Search:
+    """The MIP solver on each independent part of the arcs worth using, smallest first, until `deadline`."""
+    penalty = _column(problem.requests, "shortage_penalty")
+    useful = np.flatnonzero(table.unit_cost < penalty[table.request])  # never worth using otherwise
+    parts = _parts(_components(problem, table, useful))
+    # Lower bound: the penalties of requests no part serves (no arc is worth using for them), plus each
+    # part's bound.
+    served = np.zeros(len(problem.requests), dtype=bool)
+    served[table.request[useful]] = True
+    bound = int((_column(problem.requests, "quantity") * penalty)[~served].sum())
+    improved = False
+    left = sum(len(part) for part in parts)
+    for part in parts:
+        now = time.perf_counter()
+        # Each part gets its share by size of what is left; time a part does not use goes to the next.
+        part_deadline = now + (deadline - now) * len(part) / left
+        left -= len(part)
+        outcome = _solve_part(problem, table, part, relaxed, best, params, part_deadline, part_deadline - now)
+        bound += outcome.bound
+        if outcome.flows is not None:
+            best = best.copy()
+            best[part] = outcome.flows[part]
+            improved = True
+    return _Search(best, bound, improved)
+
+
 @_forget_columns
 def solve(problem: MatchingProblem, params: SolverParameters | None = None) -> TransferPlan:
     """The cheapest plan found within `params.time_limit` seconds of wall-clock time for the whole call
@@ -1056,58 +1338,17 @@ def solve(problem: MatchingProblem, params: SolverParameters | None = None) -> T
         return _plan(problem, table, relaxed, "optimal", bound, "min_cost_flow", started)
     flow_bound = evaluate(problem, table, relaxed, fixed_costs=False)
     name = f"mip_{params.solver}"
-    # The incumbent before any search: the fixed-cost-aware heuristic, or slope scaling's plan if cheaper
-    # (measured: up to 1.4 % cheaper on the benchmarks, where the MIP's search alone often finds nothing
-    # better than its start within the budget). Skipped when the budget is mostly spent already.
-    best, best_name = _heuristic_flows(problem, table), "heuristic"
-    if time.perf_counter() - started < 0.4 * params.time_limit:
-        scaled = _slope_scaling(problem, table, _slope_rounds(len(table), params.time_limit))
-        if evaluate(problem, table, scaled) < evaluate(problem, table, best):
-            best, best_name = scaled, "slope_scaling"
-    if evaluate(problem, table, best) <= flow_bound:  # the relaxation's bound already proves it
-        return _plan(problem, table, best, "optimal", flow_bound, f"{name}_{best_name}", started)
+    incumbent = _incumbent(problem, table, params, started)
+    if evaluate(problem, table, incumbent.flows) <= flow_bound:  # the relaxation's bound already proves it
+        return _plan(problem, table, incumbent.flows, "optimal", flow_bound, f"{name}_{incumbent.name}", started)
     # The solver stops at what is left of the budget less a margin for reading its answers back and writing
     # the plan (a few microseconds an arc) and for its own last check of the clock.
     solver_deadline = deadline - (0.02 + 0.03 * params.time_limit + 3e-6 * len(table))
     if solver_deadline - time.perf_counter() <= 0.01:
-        return _plan(problem, table, best, "feasible", flow_bound, best_name, started)
-    penalty = _column(problem.requests, "shortage_penalty")
-    useful = np.flatnonzero(table.unit_cost < penalty[table.request])  # never worth using otherwise
-    parts = _parts(_components(problem, table, useful))
-    # Lower bound: the penalties of requests no part serves (no arc is worth using for them), plus each
-    # part's bound (the solver's, or the relaxation's on that part, which is exact for it as the relaxation
-    # decomposes the same way).
-    served = np.zeros(len(problem.requests), dtype=bool)
-    served[table.request[useful]] = True
-    parts_bound = int((_column(problem.requests, "quantity") * penalty)[~served].sum())
-    improved = False
-    left = sum(len(part) for part in parts)
-    for part in parts:
-        now = time.perf_counter()
-        # Each part gets its share by size of what is left; time a part does not use goes to the next.
-        part_deadline = now + (solver_deadline - now) * len(part) / left
-        left -= len(part)
-        penalties = int((_column(problem.requests, "quantity") * penalty)[np.unique(table.request[part])].sum())
-        relaxed_part = _part_cost(problem, table, relaxed, part, fixed_costs=False) + penalties
-        if part_deadline - now < _SECONDS_PER_ARC_AT_LEAST * len(part):
-            # Too short for HiGHS's presolve and first LP, which do not check the clock often: it would run
-            # past its share and find neither a plan nor a bound. The part keeps the incumbent.
-            parts_bound += relaxed_part
-            continue
-        model = _build_model(problem, table, part)
-        result = _MIP_SOLVERS[params.solver](model, len(table), model.start(best), params.relative_gap, part_deadline)
-        proven = math.ceil(result.bound - 1e-6 - 1e-9 * abs(result.bound)) if math.isfinite(result.bound) else 0
-        parts_bound += max(relaxed_part, proven)
-        found = result.flows
-        if (
-            found is not None
-            and _feasible(problem, table, found)
-            and _part_cost(problem, table, found, part) < _part_cost(problem, table, best, part)
-        ):
-            best = best.copy()
-            best[part] = found[part]
-            improved = True
-    bound = max(flow_bound, parts_bound)
-    cost = evaluate(problem, table, best)
+        return _plan(problem, table, incumbent.flows, "feasible", flow_bound, incumbent.name, started)
+    search = _search_parts(problem, table, relaxed, incumbent.flows, params, solver_deadline)
+    bound = max(flow_bound, search.bound)
+    cost = evaluate(problem, table, search.flows)
     status: Status = "optimal" if cost <= bound else "feasible"
-    return _plan(problem, table, best, status, bound, name if improved else f"{name}_{best_name}", started)
+    solver = name if search.improved else f"{name}_{incumbent.name}"
+    return _plan(problem, table, search.flows, status, bound, solver, started)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import yaml
@@ -229,38 +229,9 @@ class LocalConsortium:
             rpc, keys["admin"], RuleGenesis(genesis.version, governance_terms(genesis), book_path.name)
         )
         registry = MemberRegistryClient(rpc, deployment.registry, keys["admin"])
-        nodes = []
-        for partner in partners:
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            registry.add_member(address[partner.name], partner.title, Role.PARTNER, url, partner.lat_e6, partner.lon_e6)
-            nodes.append(
-                {
-                    "name": partner.name,
-                    "title": partner.title,
-                    "address": address[partner.name],
-                    "url": url,
-                    "port": port,
-                    "api_token": secrets.token_urlsafe(24),
-                    "lat_e6": partner.lat_e6,
-                    "lon_e6": partner.lon_e6,
-                }
-            )
-        hq_port = free_port()
-        hq_url = f"http://127.0.0.1:{hq_port}"
-        hq = HEADQUARTERS
-        registry.add_member(address["admin"], hq.title, Role.HEADQUARTERS, hq_url, hq.lat_e6, hq.lon_e6)
-        headquarters_node = {
-            "name": hq.name,
-            "title": hq.title,
-            "address": address["admin"],
-            "url": hq_url,
-            "port": hq_port,
-            "api_token": secrets.token_urlsafe(24),
-            "lat_e6": hq.lat_e6,
-            "lon_e6": hq.lon_e6,
-        }
-        manifest = {
+        nodes = [_register_node(registry, p, address[p.name], Role.PARTNER) for p in partners]
+        headquarters_node = _register_node(registry, HEADQUARTERS, address["admin"], Role.HEADQUARTERS)
+        manifest: dict[str, Any] = {
             "chain_id": deployment.chain_id,
             "rpc_url": rpc,
             "anvil_port": 0,
@@ -320,6 +291,38 @@ class LocalConsortium:
             say(f"stopped; `consortium up --data-dir {self.data_dir}` resumes the same state")
         if not healthy:
             raise SystemExit(1)
+
+
+class NodeEntry(TypedDict):
+    """A node's entry in the manifest (`nodes`, `headquarters_node`): the member it runs for and where it
+    answers."""
+
+    name: str
+    title: str
+    address: str
+    url: str
+    port: int
+    api_token: str
+    lat_e6: int
+    lon_e6: int
+
+
+def _register_node(registry: MemberRegistryClient, member: DemoPartner, address: str, role: Role) -> NodeEntry:
+    """Enter `member` in the registry with a node on a free local port; its manifest entry, with a fresh API
+    token."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    registry.add_member(address, member.title, role, url, member.lat_e6, member.lon_e6)
+    return NodeEntry(
+        name=member.name,
+        title=member.title,
+        address=address,
+        url=url,
+        port=port,
+        api_token=secrets.token_urlsafe(24),
+        lat_e6=member.lat_e6,
+        lon_e6=member.lon_e6,
+    )
 
 
 def running_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
