@@ -24,8 +24,9 @@ from node.services.inbound import Inbound
 from node.services.side import Steps
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
-from node.store.records import append_record, serialize_writers
+from node.store.records import append_record
 from node.store.tables import JointPurchase, JointPurchaseShare
+from node.store.writers import ledger_transaction
 from settlement.joint_purchase import SharesInvalid, cost_shares, share_of
 
 JOINT_PURCHASE = "joint_purchase"  # the evidence source naming a purchase on the goods' receipts
@@ -81,7 +82,7 @@ class JointPurchases(Steps):
         parts = [
             {"participant": m, "units": units.get(m, 0), "share": shares[m]} for m in sorted(shares, key=str.lower)
         ]
-        with session_scope(self.engine) as s:
+        with ledger_transaction(self.engine) as s:
             s.add(row)
             for m in shares:
                 status = ShareStatus.ACCEPTED if m == self.me else ShareStatus.PROPOSED
@@ -90,7 +91,6 @@ class JointPurchases(Steps):
                         purchase=purchase, participant=m, units=units.get(m, 0), share=shares[m], status=status
                     )
                 )
-            serialize_writers(s, LEDGER)
             fields = {
                 "lines": [],
                 "corrects": None,
@@ -160,8 +160,7 @@ class JointPurchases(Steps):
 
     def accept(self, purchase: str) -> dict[str, Any]:
         """The participant's operator takes its share on: recorded, and the buyer told."""
-        with session_scope(self.engine) as s:
-            serialize_writers(s, LEDGER)  # two clicks at once accept once (PostgreSQL reads before commits)
+        with ledger_transaction(self.engine) as s:  # two clicks at once accept once: the second sees the first
             share = s.get(JointPurchaseShare, (purchase, self.me))
             if share is None or share.envelope is None:
                 raise NotFound(f"no joint purchase {purchase} proposed to this node", purchase=purchase)

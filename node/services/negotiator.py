@@ -45,6 +45,7 @@ from node.store.engine import session_scope
 from node.store.group_commit import GroupCommit
 from node.store.pool import record_movement, release_offer
 from node.store.tables import Invitation, Lot, ReplenishmentRequest, SeenMessage, StockBalance, TransferOffer
+from node.store.writers import ledger_transaction
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ class Negotiator(Steps):
             return self.writer.submit(admit, (read_ahead_seen, admission.key))
         done: Future[dict[str, Any]] = Future()
         try:
-            with session_scope(self.engine) as s:
+            with ledger_transaction(self.engine) as s:  # a step may append records, as in the group commit
                 done.set_result(admit(s))
         except Exception as exc:
             done.set_exception(exc)
@@ -345,7 +346,7 @@ class Negotiator(Steps):
             return [], {}
         moved: dict[int, int] = defaultdict(int)
         renamed: dict[int, int] = {}
-        with session_scope(self.engine) as s:
+        with ledger_transaction(self.engine) as s:
             for m in cover.moves:
                 evidence = (Evidence("replenishment_request", str(m.request)), Evidence("unmet_days", str(unmet_days)))
                 movement = Movement(
