@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import weakref
 from collections.abc import Callable
@@ -91,8 +90,3 @@ def _last_seq(session: Session, kind: str) -> int:
         return last.seq
     found = session.exec(select(func.max(Record.seq)).where(Record.kind == kind)).one()
     return int(found or 0)
-
-
-def record_body(record: Record) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(record.body)
-    return body
