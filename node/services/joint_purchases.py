@@ -36,38 +36,9 @@ class JointPurchases(Steps):
     def buy(self, sku: str, lot: str, reference: str, total_cost: int, units: dict[str, int]) -> dict[str, Any]:
         """The buyer's side: shares under the rule book in force, one record, one message per participant."""
         version = self.rules.active().policy.version
-        book = self.rules.book(version)
-        assert book is not None and book.joint_purchase_share is not None  # the active book is held and checked
-        for member in units:
-            if member != self.me and not self.directory.is_member(member):
-                raise InvalidRequest(f"{member} is not an active member", participant=member)
-        try:
-            shares = cost_shares(book.joint_purchase_share, book.book.currency.minor_units, total_cost, self.me, units)
-        except SharesInvalid as exc:
-            raise InvalidRequest(str(exc), formula=book.book.settlement.joint_purchase_share) from exc
+        shares = self._shares(version, total_cost, units)
         purchase = new_id()
         total_units = sum(units.values())
-        messages = [
-            self.signer.sign_step(
-                "JointPurchase",
-                {
-                    "purchase": purchase,
-                    "buyer": self.me,
-                    "participant": member,
-                    "sku": sku,
-                    "lot": lot,
-                    "reference": reference,
-                    "units": u,
-                    "totalUnits": total_units,
-                    "participants": len(units),
-                    "totalCost": total_cost,
-                    "share": shares[member],
-                    "ruleVersion": version,
-                },
-            )
-            for member, u in sorted(units.items())
-            if member != self.me
-        ]
         row = JointPurchase(
             id=purchase,
             buyer=self.me,
@@ -79,6 +50,7 @@ class JointPurchases(Steps):
             rule_version=version,
             created_at=utc_now_iso(),
         )
+        messages = self._proposals(row, units, shares)
         parts = [
             {"participant": m, "units": units.get(m, 0), "share": shares[m]} for m in sorted(shares, key=str.lower)
         ]
@@ -107,6 +79,43 @@ class JointPurchases(Steps):
             for p in parts
         ]
         return {"id": purchase, "record_seq": seq, "rule_version": version, "shares": shown}
+
+    def _shares(self, version: str, total_cost: int, units: dict[str, int]) -> dict[str, int]:
+        """Each participant's share of `total_cost` by the formula of rule book `version` (the one in force);
+        refused for a participant that is not an active member, or units the formula cannot share."""
+        book = self.rules.book(version)
+        assert book is not None and book.joint_purchase_share is not None  # the active book is held and checked
+        for member in units:
+            if member != self.me and not self.directory.is_member(member):
+                raise InvalidRequest(f"{member} is not an active member", participant=member)
+        try:
+            return cost_shares(book.joint_purchase_share, book.book.currency.minor_units, total_cost, self.me, units)
+        except SharesInvalid as exc:
+            raise InvalidRequest(str(exc), formula=book.book.settlement.joint_purchase_share) from exc
+
+    def _proposals(self, row: JointPurchase, units: dict[str, int], shares: dict[str, int]) -> list[SignedMessage]:
+        """The signed JointPurchase to each participant but the buyer: its units and share of the purchase."""
+        return [
+            self.signer.sign_step(
+                "JointPurchase",
+                {
+                    "purchase": row.id,
+                    "buyer": self.me,
+                    "participant": member,
+                    "sku": row.sku,
+                    "lot": row.lot,
+                    "reference": row.reference,
+                    "units": u,
+                    "totalUnits": row.total_units,
+                    "participants": len(units),
+                    "totalCost": row.total_cost,
+                    "share": shares[member],
+                    "ruleVersion": row.rule_version,
+                },
+            )
+            for member, u in sorted(units.items())
+            if member != self.me
+        ]
 
     def on_purchase(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
         """The participant's side: kept for the operator; a share that is not the rule book's is refused."""
