@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 DATA   ?= .consortium
 
-.PHONY: setup run test unit lint bench clean browser
+.PHONY: setup run test unit lint bench clean browser postgres
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -32,7 +32,16 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-test: setup lint browser
+# The PostgreSQL tests (tests/chain/test_postgres.py) start a server of their own from the machine's server
+# binaries, found through pg_config (tests/helpers/postgres.py says how): Debian's postgresql is installed here
+# when they are missing, as root or through sudo.
+postgres: setup
+	@$(PY) -m tests.helpers.postgres >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
+	@$(PY) -m tests.helpers.postgres
+
+test: setup lint browser postgres
 	$(BIN)/pytest -n 2 --dist loadfile
 
 # The pure tests alone (tests/unit/): no Anvil, no node processes.

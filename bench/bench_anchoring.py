@@ -21,6 +21,7 @@ from node.services.anchoring import AnchoringService, AnchorPolicy
 from node.store.engine import make_engine, session_scope
 from node.store.pool import add_location, add_sku, record_movement
 from node.store.tables import AnchorBatch, Location, Sku
+from node.store.writers import ledger_transaction
 
 
 def fill(engine: object, node: str, n: int) -> float:
@@ -28,7 +29,7 @@ def fill(engine: object, node: str, n: int) -> float:
         with session_scope(engine) as s:  # type: ignore[arg-type]
             add_sku(s, Sku(code="S", name="s"))
             add_location(s, Location(code="WH", name="wh", lat_e6=0, lon_e6=0))
-        with session_scope(engine) as s:  # type: ignore[arg-type]
+        with ledger_transaction(engine) as s:  # type: ignore[arg-type]
             for i in range(n):
                 m = Movement(MovementType.RECEIPT, "S", f"L{i % 10}", "WH", 1, node, node)
                 record_movement(s, node, m, expires_on="2030-01-01")

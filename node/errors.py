@@ -28,6 +28,7 @@ reach a client (the anchoring service and the launcher handle them).
   + ChainHistoryMismatch      the chain holds another root for one of our batch seqs (anchoring stops)
   + NodeDidNotStart           a launched node process exited or never answered (also a RuntimeError)
   + HandlersIncomplete        a declared message type without exactly one handler: the node is not built
+  + WritersLockNotHeld        a ledger write outside a transaction holding the writers' lock: a bug (500)
 
 Errors of the pure packages have their own roots: NegotiationError (negotiation/errors.py; a refused signed
 message, MessageRefused, is answered by its reason) and ChainError (chain/errors.py).
@@ -184,3 +185,10 @@ class NodeDidNotStart(NodeError, RuntimeError):
     """A node process launched by `consortium up` or a test exited, or never answered on its port."""
 
     code = "node_did_not_start"
+
+
+class WritersLockNotHeld(NodeError, RuntimeError):
+    """A record appended or postings written in a transaction that did not take the writers' lock at its start
+    (node/store/writers.py): a bug in the node, never a client's fault, so no status of its own (500)."""
+
+    code = "writers_lock_not_held"

@@ -21,7 +21,7 @@ from node.services.inbound import Inbound
 from node.services.router import handles
 from node.services.side import Steps
 from node.store.pool import LEDGER, write_postings
-from node.store.records import append_record, serialize_writers
+from node.store.records import append_record
 from node.store.tables import Transfer
 
 
@@ -58,7 +58,6 @@ class Consignments(Steps):
         if m["owner"] != self.me:
             raise MessageRefused(Refusal.NOT_YOURS, "this node does not own the stock sold")
         at_holder = Bucket(m["sku"], m["lot"], f"partner:{m['holder']}", self.me, m["holder"], StockStatus.AVAILABLE)
-        serialize_writers(s, LEDGER)
         try:
             write_postings(s, [Posting(at_holder, -m["quantity"])])
         except InsufficientStock as exc:

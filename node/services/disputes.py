@@ -28,8 +28,9 @@ from node.services.side import Steps
 from node.services.signer import STEP_DEADLINE_SECONDS
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
-from node.store.records import append_record, serialize_writers
+from node.store.records import append_record
 from node.store.tables import Dispute, Invitation, Transfer, TransferOffer
+from node.store.writers import ledger_transaction
 
 
 class Disputes(Steps):
@@ -72,7 +73,7 @@ class Disputes(Steps):
             ruleVersion=version,
         )
         msg = self.signer.sign_step(DISPUTE, message)
-        with session_scope(self.engine) as s:
+        with ledger_transaction(self.engine) as s:
             seq = self._record_dispute(s, msg, mine=True)
             self.outbox.enqueue(s, msg, other)
         self.outbox.kick()
@@ -81,7 +82,6 @@ class Disputes(Steps):
     def _record_dispute(self, s: Session, msg: SignedMessage, mine: bool) -> int:
         m = msg.as_(DisputeMessage)
         s.add(Dispute.of_message(m, mine=mine, opened_at=utc_now_iso()))
-        serialize_writers(s, LEDGER)
         fields: DisputeRecord = {
             "lines": [],
             "corrects": None,
@@ -141,7 +141,6 @@ class Disputes(Steps):
         dispute.status, dispute.ruling, dispute.decision = DisputeStatus.RULED, m["id"], m["decision"]
         dispute.award, dispute.payer, dispute.payee = m["award"], m["payer"], m["payee"]
         s.add(dispute)
-        serialize_writers(s, LEDGER)
         fields: RulingRecord = {
             "lines": [],
             "corrects": None,

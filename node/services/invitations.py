@@ -53,6 +53,7 @@ from node.store.tables import (
     StockBalance,
     TransferOffer,
 )
+from node.store.writers import ledger_transaction
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +361,7 @@ class Invitations(Steps):
     def expire_offers(self) -> int:
         """Release reservations of our offers whose deadline passed unanswered."""
         now = int(time.time())
-        with session_scope(self.engine) as s:
+        with ledger_transaction(self.engine) as s:
             stale = s.exec(
                 select(TransferOffer).where(
                     TransferOffer.mine, TransferOffer.status == OfferStatus.OPEN, TransferOffer.deadline < now

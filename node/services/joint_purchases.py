@@ -34,8 +34,9 @@ from node.services.router import handles
 from node.services.side import Steps
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
-from node.store.records import append_record, serialize_writers
+from node.store.records import append_record
 from node.store.tables import JointPurchase, JointPurchaseShare
+from node.store.writers import ledger_transaction
 from settlement.joint_purchase import SharesInvalid, cost_shares, share_of
 
 PURCHASE_EVIDENCE = "joint_purchase"  # the evidence source naming a purchase on the goods' receipts
@@ -45,38 +46,9 @@ class JointPurchases(Steps):
     def buy(self, sku: str, lot: str, reference: str, total_cost: int, units: dict[str, int]) -> dict[str, Any]:
         """The buyer's side: shares under the rule book in force, one record, one message per participant."""
         version = self.rules.active().policy.version
-        book = self.rules.book(version)
-        assert book is not None and book.joint_purchase_share is not None  # the active book is held and checked
-        for member in units:
-            if member != self.me and not self.directory.is_member(member):
-                raise InvalidRequest(f"{member} is not an active member", participant=member)
-        try:
-            shares = cost_shares(book.joint_purchase_share, book.book.currency.minor_units, total_cost, self.me, units)
-        except SharesInvalid as exc:
-            raise InvalidRequest(str(exc), formula=book.book.settlement.joint_purchase_share) from exc
+        shares = self._shares(version, total_cost, units)
         purchase = new_id()
         total_units = sum(units.values())
-        messages = [
-            self.signer.sign_step(
-                JOINT_PURCHASE,
-                JointPurchaseFields(
-                    purchase=purchase,
-                    buyer=self.me,
-                    participant=member,
-                    sku=sku,
-                    lot=lot,
-                    reference=reference,
-                    units=u,
-                    totalUnits=total_units,
-                    participants=len(units),
-                    totalCost=total_cost,
-                    share=shares[member],
-                    ruleVersion=version,
-                ),
-            )
-            for member, u in sorted(units.items())
-            if member != self.me
-        ]
         row = JointPurchase(
             id=purchase,
             buyer=self.me,
@@ -88,10 +60,11 @@ class JointPurchases(Steps):
             rule_version=version,
             created_at=utc_now_iso(),
         )
+        messages = self._proposals(row, units, shares)
         parts: list[PurchaseShare] = [
             {"participant": m, "units": units.get(m, 0), "share": shares[m]} for m in sorted(shares, key=str.lower)
         ]
-        with session_scope(self.engine) as s:
+        with ledger_transaction(self.engine) as s:
             s.add(row)
             for m in shares:
                 status = ShareStatus.ACCEPTED if m == self.me else ShareStatus.PROPOSED
@@ -100,7 +73,6 @@ class JointPurchases(Steps):
                         purchase=purchase, participant=m, units=units.get(m, 0), share=shares[m], status=status
                     )
                 )
-            serialize_writers(s, LEDGER)
             fields: JointPurchaseRecord = {
                 "lines": [],
                 "corrects": None,
@@ -117,6 +89,43 @@ class JointPurchases(Steps):
             for p in parts
         ]
         return {"id": purchase, "record_seq": seq, "rule_version": version, "shares": shown}
+
+    def _shares(self, version: str, total_cost: int, units: dict[str, int]) -> dict[str, int]:
+        """Each participant's share of `total_cost` by the formula of rule book `version` (the one in force);
+        refused for a participant that is not an active member, or units the formula cannot share."""
+        book = self.rules.book(version)
+        assert book is not None and book.joint_purchase_share is not None  # the active book is held and checked
+        for member in units:
+            if member != self.me and not self.directory.is_member(member):
+                raise InvalidRequest(f"{member} is not an active member", participant=member)
+        try:
+            return cost_shares(book.joint_purchase_share, book.book.currency.minor_units, total_cost, self.me, units)
+        except SharesInvalid as exc:
+            raise InvalidRequest(str(exc), formula=book.book.settlement.joint_purchase_share) from exc
+
+    def _proposals(self, row: JointPurchase, units: dict[str, int], shares: dict[str, int]) -> list[SignedMessage]:
+        """The signed JointPurchase to each participant but the buyer: its units and share of the purchase."""
+        return [
+            self.signer.sign_step(
+                JOINT_PURCHASE,
+                JointPurchaseFields(
+                    purchase=row.id,
+                    buyer=self.me,
+                    participant=member,
+                    sku=row.sku,
+                    lot=row.lot,
+                    reference=row.reference,
+                    units=u,
+                    totalUnits=row.total_units,
+                    participants=len(units),
+                    totalCost=row.total_cost,
+                    share=shares[member],
+                    ruleVersion=row.rule_version,
+                ),
+            )
+            for member, u in sorted(units.items())
+            if member != self.me
+        ]
 
     @handles(JOINT_PURCHASE)
     def on_purchase(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
@@ -170,8 +179,7 @@ class JointPurchases(Steps):
 
     def accept(self, purchase: str) -> dict[str, Any]:
         """The participant's operator takes its share on: recorded, and the buyer told."""
-        with session_scope(self.engine) as s:
-            serialize_writers(s, LEDGER)  # two clicks at once accept once (PostgreSQL reads before commits)
+        with ledger_transaction(self.engine) as s:  # two clicks at once accept once: the second sees the first
             share = s.get(JointPurchaseShare, (purchase, self.me))
             if share is None or share.envelope is None:
                 raise NotFound(f"no joint purchase {purchase} proposed to this node", purchase=purchase)

@@ -42,8 +42,9 @@ from node.services.router import handles
 from node.services.side import Side, Steps
 from node.store.engine import session_scope
 from node.store.pool import LEDGER, require_location, require_sku, write_postings
-from node.store.records import append_record, serialize_writers
+from node.store.records import append_record
 from node.store.tables import Loan, Lot, StockBalance
+from node.store.writers import ledger_transaction
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE_MINUTES = 60
@@ -127,8 +128,7 @@ class Loans(Steps):
     ) -> dict[str, Any]:
         """The lender's operator lends what was asked, within the borrower's bounds, from one lot and place."""
         version = self.rules.active().policy.version
-        with session_scope(self.engine) as s:
-            serialize_writers(s, LEDGER)  # before reading the loan: PostgreSQL reads before a writer's commit
+        with ledger_transaction(self.engine) as s:  # two lends of one loan at once: the second sees the first
             loan = self._mine(s, loan_id, as_lender=True)
             if loan.status != LoanStatus.REQUESTED:
                 raise AlreadyExists(f"loan {loan_id} is {loan.status!s} already", status=str(loan.status))
@@ -182,7 +182,6 @@ class Loans(Steps):
         self, s: Session, type_: RecordType, lines: list[Posting], loan: Loan, memo: str, msg: SignedMessage
     ) -> int:
         """The postings on the balances (never below zero) and the record carrying the signed message."""
-        serialize_writers(s, LEDGER)
         write_postings(s, lines)
         common: LedgerRecord = {
             "lines": [p.as_record() for p in lines],
@@ -233,8 +232,7 @@ class Loans(Steps):
     # -- the borrower gives back ------------------------------------------------------------------------------
     def give_back(self, loan_id: str, quantity: int, location: str | None = None) -> dict[str, Any]:
         """Units go back from `location` (where the loan was put, unless named): before the due time only."""
-        with session_scope(self.engine) as s:
-            serialize_writers(s, LEDGER)  # the due-time sale and a return never both act on one loan
+        with ledger_transaction(self.engine) as s:  # the due-time sale and a return never both act on one loan
             loan = self._mine(s, loan_id, as_lender=False)
             if loan.status != LoanStatus.LENT:
                 raise InvalidRequest(
@@ -306,8 +304,7 @@ class Loans(Steps):
             ids = [loan.id for loan in due if loan.borrower == self.me or loan.due_at + self._grace(loan) <= now]
         sold = []
         for loan_id in ids:
-            with session_scope(self.engine) as s:
-                serialize_writers(s, LEDGER)
+            with ledger_transaction(self.engine) as s:
                 loan = s.get(Loan, loan_id)
                 if loan is None or loan.status != LoanStatus.LENT:
                     continue
@@ -329,7 +326,6 @@ class Loans(Steps):
 
     def _sell(self, s: Session, loan: Loan) -> None:
         out = loan.quantity - loan.returned
-        serialize_writers(s, LEDGER)
         lines = [Posting(_at_partner(loan), -out)] if loan.lender == self.me else self._take_over(s, loan, out)
         write_postings(s, lines)
         fields: LoanSaleRecord = {

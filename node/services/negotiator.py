@@ -32,6 +32,7 @@ from node.services.steps import StepGroups
 from node.store.engine import session_scope
 from node.store.pool import record_movement, release_offer
 from node.store.tables import Invitation, Lot, ReplenishmentRequest, StockBalance, TransferOffer
+from node.store.writers import ledger_transaction
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ class Negotiator(Steps):
             return [], {}
         moved: dict[int, int] = defaultdict(int)
         renamed: dict[int, int] = {}
-        with session_scope(self.engine) as s:
+        with ledger_transaction(self.engine) as s:
             for m in cover.moves:
                 evidence = (Evidence("replenishment_request", str(m.request)), Evidence("unmet_days", str(unmet_days)))
                 movement = Movement(

@@ -24,6 +24,7 @@ from node.domain.states import Direction, OutboxStatus
 from node.domain.times import utc_now_iso
 from node.store.engine import session_scope
 from node.store.tables import NegotiationMessage, OutboxMessage
+from node.store.writers import ledger_transaction
 
 BATCH = 500  # messages taken per pass, sent to their peers up to MAX_MESSAGES_PER_BATCH a request
 MAX_BACKOFF_SECONDS = 30.0
@@ -158,7 +159,9 @@ class Outbox:
         acted on (its `on_refused` failed) is retried later, and the others' outcomes are kept. Returns how
         many were delivered."""
         delivered = 0
-        with session_scope(self.engine) as s:
+        # A refusal is acted on (an offer's reservation released, a loan's units back on our shelf): ledger writes.
+        acted_on = self.on_refused is not None and any(a.status == OutboxStatus.REFUSED for a in attempts)
+        with (ledger_transaction if acted_on else session_scope)(self.engine) as s:
             for item, attempt in zip(items, attempts, strict=True):
                 savepoint = s.begin_nested()
                 try:

@@ -26,9 +26,9 @@ from node.errors import HandlersIncomplete
 from node.services.inbound import Inbound
 from node.services.outbox import log_message
 from node.services.side import Side
-from node.store.engine import session_scope
 from node.store.group_commit import GroupCommit
 from node.store.tables import SeenMessage
+from node.store.writers import ledger_transaction
 
 # What a step answers the sender, beside the type and id the router adds.
 StepAnswer = dict[str, Any]
@@ -160,7 +160,7 @@ class MessageRouter:
             return self.writer.submit(admit, (read_ahead_seen, admission.key))
         done: Future[StepAnswer] = Future()
         try:
-            with session_scope(self.side.engine) as s:
+            with ledger_transaction(self.side.engine) as s:  # a step may append records, as in the group commit
                 done.set_result(admit(s))
         except Exception as exc:
             done.set_exception(exc)

@@ -53,6 +53,7 @@ from node.services.side import Side, Steps
 from node.store.engine import session_scope
 from node.store.records import append_record
 from node.store.tables import SettlementStatement, StatementSignatureRow
+from node.store.writers import ledger_transaction
 from settlement.contribution import Period, contributions
 from settlement.document import (
     SERVED_PARTS,
@@ -292,7 +293,7 @@ class Settlements(Steps):
         signature = self.signer.sign_step(
             STATEMENT_SIGNATURE, StatementSignatureFields(statement=statement_id, signer=self.me, statementHash=hash_)
         )
-        with session_scope(self.engine) as s:
+        with ledger_transaction(self.engine) as s:  # the last signature makes it final: a `settlement` record
             s.merge(
                 StatementSignatureRow(
                     statement=statement_id,

@@ -55,8 +55,9 @@ from node.services.rules_keeper import ActivePolicy, request_facts
 from node.services.side import Steps
 from node.store.engine import session_scope
 from node.store.pool import LEDGER, ensure_lot, require_location, unreserve, write_postings
-from node.store.records import append_record, serialize_writers
+from node.store.records import append_record
 from node.store.tables import Invitation, NegotiationMessage, ReplenishmentRequest, Sku, Transfer, TransferOffer
+from node.store.writers import ledger_transaction
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class Transfers(Steps):
         decision = decide_plan(
             self.me, me_name, inputs.invitations, offers, distances, active.policy, inputs.offer_invitation
         )
-        with session_scope(self.engine) as s:
+        with ledger_transaction(self.engine) as s:
             seq, accepted = self._write_plan(s, inputs, decision, active)
         self.outbox.kick()
         return {
@@ -354,7 +355,7 @@ class Transfers(Steps):
 
     def confirm_receipt(self, transfer_id: str, quantity: int, location: str) -> dict[str, Any]:
         """The requester counts what arrived; ownership moves to us (unless consignment)."""
-        with session_scope(self.engine) as s:
+        with ledger_transaction(self.engine) as s:
             transfer = self._incoming(s, transfer_id, quantity)
             require_location(s, location)
             ensure_lot(s, transfer.sku, transfer.lot, transfer.expires_on)
@@ -473,7 +474,6 @@ class Transfers(Steps):
     ) -> int:
         """Post a transfer step and record it; `details` (the transfer as the record of `type_` shows it) is
         checked against `type_`'s declaration when the body is built (chain/records.py)."""
-        serialize_writers(s, LEDGER)
         write_postings(s, postings)
         common: LedgerRecord = {
             "lines": [p.as_record() for p in postings],

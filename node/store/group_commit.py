@@ -11,7 +11,8 @@ hold piece by piece:
   if the commit itself fails, every request of the group gets the error and none of it was written.
 
 At one request at a time this adds a hand-off between two threads and nothing else (no timer, no waiting for
-company). Other writers of the node (negotiation, anchoring) take the same database lock as before.
+company). The node's other ledger writers (an operator's loan, a plan, ...) open a `ledger_transaction` of their
+own and take the same writers' lock (node/store/writers.py).
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from node.store.engine import session_scope
-from node.store.records import LEDGER, serialize_writers
+from node.store.writers import ledger_transaction
 
 T = TypeVar("T")
 
@@ -138,10 +138,10 @@ class GroupCommit:
             return
         outcomes: list[tuple[_Work, bool, Any]] = []
         try:
-            with session_scope(self.engine) as s:
-                # The ledger writers' lock for the whole group, outside every savepoint: a rollback to a savepoint
-                # releases what was taken inside it (PostgreSQL), while rows read under it stay in the session.
-                serialize_writers(s, LEDGER)
+            # The writers' lock for the whole group, taken as its transaction begins, outside every savepoint: a
+            # rollback to a savepoint releases what was taken inside it (PostgreSQL), while rows read under it
+            # stay in the session (node/store/writers.py).
+            with ledger_transaction(self.engine) as s:
                 self._read_ahead(s, [item.ahead for item in group if item.ahead is not None])
                 for item in group:
                     savepoint = s.begin_nested()

@@ -22,8 +22,9 @@ from node.domain.ledger import (
 )
 from node.domain.states import OfferStatus
 from node.errors import AlreadyExists, EvidenceRequired, InvalidMovement, NotFound
-from node.store.records import LEDGER, append_record, serialize_writers
+from node.store.records import LEDGER, append_record
 from node.store.tables import DemandDay, Location, Lot, Record, Sku, StockBalance, TransferOffer
+from node.store.writers import require_writers_lock
 
 T = TypeVar("T")
 
@@ -94,7 +95,6 @@ def record_movement(session: Session, node: str, movement: Movement, expires_on:
     else:
         hold(session, lot)
     postings = postings_for(movement)
-    serialize_writers(session, LEDGER)
     write_postings(session, postings)
     fields: LedgerRecord = {
         "lines": [p.as_record() for p in postings],
@@ -115,7 +115,7 @@ def _count_demand(session: Session, sku: str, day: str, issued: int) -> None:
 
 
 def write_postings(session: Session, postings: Sequence[Posting]) -> None:
-    serialize_writers(session, LEDGER)  # balances are read and written by one ledger writer at a time
+    require_writers_lock(session)  # balances are read and written by one ledger writer at a time
     rows = {p.bucket: _balance_row(session, p.bucket) for p in postings}
     new = apply_postings({b: row.quantity for b, row in rows.items() if row is not None}, postings)
     for bucket, qty in new.items():

@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, event, func, text
+from sqlalchemy import Engine, event, func
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
@@ -15,6 +15,7 @@ from chain.canonical import canonical_json, leaf_hash_of_canonical
 from chain.records import AnyRecord, RecordKind, RecordType, record_body
 from node.domain.times import utc_now_iso
 from node.store.tables import Record
+from node.store.writers import require_writers_lock
 
 LEDGER = RecordKind.LEDGER  # the kind of the ledger records (movements, transfers, loans, rulings...)
 
@@ -50,40 +51,18 @@ def _forget_appended(session: OrmSession) -> None:
     session.info.pop("records_appended", None)
 
 
-@event.listens_for(OrmSession, "after_soft_rollback")
-def _locks_may_be_gone(session: OrmSession, _previous: Any) -> None:
-    """A rollback to a savepoint releases the locks taken since (PostgreSQL's advisory locks too): the next
-    writer in the transaction takes the lock again."""
-    session.info.pop("writer_locks", None)
-
-
 @event.listens_for(OrmSession, "after_transaction_end")
 def _forget_transaction(session: OrmSession, transaction: Any) -> None:
-    """What was known inside a transaction (its locks, its last seqs) ends with it."""
+    """What was known inside a transaction (its last seqs) ends with it."""
     if transaction.parent is None:
-        session.info.pop("writer_locks", None)
         session.info.pop("last_record", None)
 
 
-def serialize_writers(session: Session, kind: str) -> None:
-    """Let one writer of `kind` at a time read balances and the last seq, then write.
-
-    SQLite gets this from BEGIN IMMEDIATE (node/store/engine.py); PostgreSQL from a transaction-scoped advisory
-    lock, so two concurrent requests can neither both spend the same stock nor take the same seq. Taken once
-    per transaction (the lock is held to its end).
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    held = session.info.setdefault("writer_locks", set())
-    if kind not in held:
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:kind))"), {"kind": kind})
-        held.add(kind)
-
-
 def append_record(session: Session, kind: RecordKind, node: str, type_: RecordType, fields: AnyRecord) -> Record:
-    """Add one record inside the caller's transaction (it commits or rolls back with the caller's change); its
-    body is built by chain/records.py from the type's declared fields."""
-    serialize_writers(session, kind)
+    """Add one record inside the caller's transaction (it commits or rolls back with the caller's change), which
+    holds the writers' lock (node/store/writers.py: ledger_transaction, or the group commit); its body is built
+    by chain/records.py from the type's declared fields."""
+    require_writers_lock(session)
     seq = _last_seq(session, kind) + 1
     at = utc_now_iso()
     canonical = canonical_json(record_body(kind, node, seq, type_, at, fields))
@@ -112,4 +91,3 @@ def _last_seq(session: Session, kind: str) -> int:
         return last.seq
     found = session.exec(select(func.max(Record.seq)).where(Record.kind == kind)).one()
     return int(found or 0)
-

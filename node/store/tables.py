@@ -173,7 +173,7 @@ class NegotiationMessage(SQLModel, table=True):
     """Every signed message this node sent or admitted, verbatim (the evidence behind each step)."""
 
     id: str = Field(primary_key=True, max_length=66)
-    type: str = Field(max_length=16)
+    type: str = Field(max_length=32)  # JointPurchaseAcceptance is 23 long: PostgreSQL enforces it, SQLite never did
     direction: Direction = Field(sa_type=String(3))
     signer: str = Field(max_length=42)
     peer: str = Field(max_length=42, index=True)

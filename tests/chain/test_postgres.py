@@ -1,12 +1,24 @@
-"""DATABASE_URL selects PostgreSQL: the same node, the same rules, records anchored and verified."""
+"""DATABASE_URL selects PostgreSQL: the same node, the same rules, records anchored and verified; two writers of
+one loan or one joint-purchase share at once act once (the writers' lock, node/store/writers.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlmodel import select
 
+from node.store import writers
+from node.store.engine import session_scope
+from node.store.tables import Record
+from node.store.writers import WritersMoment
 from tests.helpers import (
     consortium,
     issue,
@@ -16,8 +28,12 @@ from tests.helpers import (
     wait_anchored,
     workers_share_writes_and_anchor_once,
 )
-from tests.helpers.nodes import NodeFactory
+from tests.helpers.inprocess import InProcessNetwork, InProcessNode
+from tests.helpers.nodes import HANGZHOU, XIAOSHAN, NodeFactory, soon, stock_up_through
 from tests.helpers.postgres import PostgresServer
+
+# The longest a racer waits for the other: reached only when the code under test is broken.
+WAIT_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
@@ -46,23 +62,111 @@ def test_node_on_postgresql_refuses_overdrafts_and_anchors_verifiably(nodes: Nod
     assert json.loads(result.stdout)["records_verified"] == 4
 
 
-def test_concurrent_requests_never_overdraw_stock_on_postgresql(nodes: NodeFactory, postgres_url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    # A database of its own, so the other test's rows do not mix in.
+def database(postgres_url: str, name: str) -> str:
+    """A database of its own on the module's server, so the other tests' rows do not mix in."""
     with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(text("CREATE DATABASE race"))
-    url = postgres_url.rsplit("/", 1)[0] + "/race"
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+def test_concurrent_requests_never_overdraw_stock_on_postgresql(nodes: NodeFactory, postgres_url: str) -> None:
+    url = database(postgres_url, "race")
     race_for_stock(nodes.new("pg-race", DATABASE_URL=url, CONSORTIUM_DATABASE_URL=url))
 
 
 def test_two_workers_on_postgresql_share_the_writes_and_anchor_each_record_once(
     nodes: NodeFactory, postgres_url: str
 ) -> None:
-    from sqlalchemy import create_engine, text
-
-    with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(text("CREATE DATABASE workers"))
-    url = postgres_url.rsplit("/", 1)[0] + "/workers"
+    url = database(postgres_url, "workers")
     node = nodes.new("pg-workers", DATABASE_URL=url, CONSORTIUM_DATABASE_URL=url, CONSORTIUM_WORKERS="2")
     workers_share_writes_and_anchor_once(node, workers=2)
+
+
+class HeldFirstWriter:
+    """Two calls of one step at once, made to interleave the one way that breaks a lock taken late: the first
+    is held between its reads and its first write (holding the writers' lock if it took it at the start) until
+    the second has asked for the lock. Taken at the start, the second waits there and reads what the first
+    committed; taken after the reads, it has read the state the first is about to change, every time."""
+
+    def __init__(self) -> None:
+        self.first: threading.Thread | None = None
+        self.first_writing = threading.Event()
+        self.second_asked = threading.Event()
+
+    def watch(self, moment: WritersMoment) -> None:
+        me = threading.current_thread()
+        if moment == WritersMoment.WRITING and self.first in (None, me):
+            self.first = me
+            self.first_writing.set()
+            assert self.second_asked.wait(WAIT_SECONDS), "the second writer never asked for the lock"
+        elif moment == WritersMoment.LOCK_WANTED and self.first not in (None, me):
+            self.second_asked.set()
+
+    def race(self, step: Callable[[], Any]) -> list[str]:
+        """Run `step` twice as described; what each call came to: "done" or the name of the error it raised."""
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(step)
+            assert self.first_writing.wait(WAIT_SECONDS), "the first writer never wrote"
+            second = pool.submit(step)
+            second.add_done_callback(lambda _f: self.second_asked.set())  # ended without asking: let the first go
+            return [_outcome(f) for f in (first, second)]
+
+
+def _outcome(call: Future[Any]) -> str:
+    error = call.exception(WAIT_SECONDS)
+    return "done" if error is None else type(error).__name__
+
+
+def race_twice(monkeypatch: pytest.MonkeyPatch, step: Callable[[], Any]) -> list[str]:
+    held = HeldFirstWriter()
+    monkeypatch.setattr(writers, "watch", held.watch)
+    return held.race(step)
+
+
+def asked_of_a_peer(node: InProcessNode, path: str, body: dict[str, Any]) -> str:
+    """The operator's request (a loan asked, a purchase shared), its message delivered: the id it made."""
+    r = node.client.post(path, json=body)
+    assert r.status_code == 201, r.text
+    assert node.deliver() == 1
+    return str(r.json()["id"])
+
+
+def record_types(node: InProcessNode) -> list[str]:
+    with session_scope(node.services.engine) as s:
+        return list(s.exec(select(Record.type).order_by(Record.seq)).all())
+
+
+def test_two_lends_of_one_loan_at_once_lend_once_on_postgresql(
+    network: InProcessNetwork, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    borrower = network.node("hz-loan-race", HANGZHOU[0], HANGZHOU[1])
+    lender = network.node("xs-loan-race", XIAOSHAN[0], XIAOSHAN[1], database_url=database(postgres_url, "loans"))
+    stock_up_through(borrower.client, [])
+    stock_up_through(lender.client, [("X1", soon(400), 50)])
+    asked = {"lender": lender.address, "sku": "FORMULA-900G", "location": "WH", "quantity": 5,
+             "max_fee_per_unit_day": 200, "max_unit_sale_price": 6000,
+             "return_by": datetime.fromtimestamp(time.time() + 3600, UTC).isoformat()}  # fmt: skip
+    loan = asked_of_a_peer(borrower, "/loans", asked)
+
+    outcomes = race_twice(monkeypatch, lambda: lender.negotiator.loans.lend(loan, "X1", "WH", 150, 5000))
+
+    assert outcomes == ["done", "AlreadyExists"]  # the second saw the loan lent
+    assert record_types(lender).count("lend") == 1
+    on_shelf = lender.client.get("/stock", params={"location": "WH"}).json()
+    assert [(b["lot"], b["quantity"]) for b in on_shelf] == [("X1", 45)]  # 5 units left the shelf, once
+
+
+def test_two_acceptances_of_one_joint_purchase_share_at_once_accept_once_on_postgresql(
+    network: InProcessNetwork, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    buyer = network.node("xs-share-race", XIAOSHAN[0], XIAOSHAN[1])
+    participant = network.node("hz-share-race", HANGZHOU[0], HANGZHOU[1], database_url=database(postgres_url, "shares"))
+    units = [{"member": buyer.address, "units": 4}, {"member": participant.address, "units": 6}]
+    body = {"sku": "FORMULA-900G", "lot": "J1", "reference": "PO-RACE", "total_cost": 100_000, "participants": units}
+    purchase = asked_of_a_peer(buyer, "/joint-purchases", body)
+
+    outcomes = race_twice(monkeypatch, lambda: participant.negotiator.joint_purchases.accept(purchase))
+
+    assert outcomes == ["done", "AlreadyExists"]  # the second saw the share accepted
+    assert record_types(participant).count("joint_purchase_share") == 1
+    assert participant.deliver() == 1  # one acceptance goes to the buyer, not two

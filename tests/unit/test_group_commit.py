@@ -22,6 +22,7 @@ from node.store.group_commit import GroupCommit
 from node.store.pool import prefetch_rows, record_movement
 from node.store.records import LEDGER, append_record
 from node.store.tables import Location, Record, Sku, StockBalance
+from node.store.writers import ledger_transaction
 
 
 def _fields(n: int) -> LedgerRecord:
@@ -128,7 +129,7 @@ def test_movements_read_ahead_need_no_query_of_their_own_for_the_rows_they_touch
     receipts = [
         Movement(MovementType.RECEIPT, "SKU", f"L{k}", "WH", 1, me, me, StockStatus.AVAILABLE) for k in range(3)
     ]
-    with session_scope(engine) as s:
+    with ledger_transaction(engine) as s:
         s.add(Sku(code="SKU", name="a SKU"))
         s.add(Location(code="WH", name="warehouse", lat_e6=30_200_000, lon_e6=120_200_000))
         s.flush()
@@ -139,7 +140,7 @@ def test_movements_read_ahead_need_no_query_of_their_own_for_the_rows_they_touch
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    with session_scope(engine) as s:
+    with ledger_transaction(engine) as s:
         prefetch_rows(s, receipts)
         event.listen(engine, "before_cursor_execute", seen)
         try:

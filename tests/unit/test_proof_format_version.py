@@ -26,6 +26,7 @@ from node.store.engine import make_engine, session_scope
 from node.store.proofs import proof_page
 from node.store.records import append_record
 from node.store.tables import AnchorBatch
+from node.store.writers import ledger_transaction
 from tests.helpers.events import Event
 
 NODE = "0x00000000000000000000000000000000000000AA"
@@ -35,7 +36,7 @@ VECTORS = Path(__file__).resolve().parents[2] / "testdata" / "proof" / "batches.
 
 
 def _append(engine: Engine, n: int) -> None:
-    with session_scope(engine) as s:
+    with ledger_transaction(engine) as s:
         for _ in range(n):
             line = {"sku": "FORMULA-900G", "lot": "L1", "location": "WH", "owner": NODE, "holder": NODE}
             fields = {
