@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from chain.records import RecordKind
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -47,7 +49,7 @@ class CliError(typer.TyperException):
 NodeOpt = Annotated[str | None, typer.Option("--node", help="URL of the node to audit")]
 ExportOpt = Annotated[Path | None, typer.Option("--export", help="an export file from `consortium audit export`")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="CONSORTIUM_AUDIT_TOKEN", help="audit bearer token")]
-KindOpt = Annotated[str, typer.Option("--kind", help="record kind")]
+KindOpt = Annotated[RecordKind, typer.Option("--kind", help="record kind")]
 
 
 @node_app.command("serve")
@@ -118,7 +120,7 @@ def audit_verify(
     check_paths: Annotated[
         bool, typer.Option("--check-paths/--no-check-paths", help="fold every proof path to its root (default)")
     ] = True,
-    kind: KindOpt = "ledger",
+    kind: KindOpt = RecordKind.LEDGER,
     token: TokenOpt = None,
 ) -> None:
     """Check every record against the chain, and a live node's balances against its records; exit 1 and name
@@ -134,7 +136,7 @@ def audit_verify(
         else:
             source = _load_source(node, export, kind, token)
             report = audit_source(source, rpc, contract, check_paths=check_paths)
-        if node is not None and kind == "ledger":  # what /stock shows must be what the records add up to
+        if node is not None and kind == RecordKind.LEDGER:  # what /stock shows must be what the records add up to
             records = sorted(
                 [r for b in source.audit.batches for r in b.records] + list(source.audit.pending),
                 key=lambda r: int(r["seq"]),
@@ -153,7 +155,7 @@ def audit_verify(
 def audit_export(
     node: Annotated[str, typer.Option("--node", help="URL of the node")],
     out: Annotated[Path, typer.Option("--out", help="file to write (JSON Lines)")],
-    kind: KindOpt = "ledger",
+    kind: KindOpt = RecordKind.LEDGER,
     token: TokenOpt = None,
 ) -> None:
     """Save a node's records and batch claims to a file, to verify later or elsewhere."""
@@ -185,7 +187,7 @@ def audit_replay(
     from node.domain.replay import replay_source
 
     try:
-        source = _load_source(node, export, "ledger", token)
+        source = _load_source(node, export, RecordKind.LEDGER, token)
         if rpc is not None:
             report = audit_source(source, rpc, contract)
             if not report.ok:
@@ -215,7 +217,7 @@ def audit_reconcile(
     if len(nodes) != 2:
         raise typer.BadParameter("give --node twice")
     try:
-        sources = [from_node(url, "ledger", token) for url in nodes]
+        sources = [from_node(url, RecordKind.LEDGER, token) for url in nodes]
         if rpc is None:
             typer.echo("warning: records not verified against the chain (pass --rpc to verify them)", err=True)
         for url, source in zip(nodes, sources, strict=True):

@@ -13,12 +13,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
 from typing_extensions import TypedDict
 
+from chain.records import RecordType
 from settlement.lending import kept_fee, return_fee, sale_amount
 
 Record = Mapping[str, Any]
@@ -158,10 +160,10 @@ def transfers(records_by_member: Mapping[str, Sequence[Record]], period: Period)
     ins: dict[str, Record] = {}
     for records in records_by_member.values():
         for r in records:
-            if r.get("type") == "transfer_out" and r["node"] == r["transfer"]["supplier"]:
+            if r.get("type") == RecordType.TRANSFER_OUT and r["node"] == r["transfer"]["supplier"]:
                 outs[r["transfer"]["acceptance"]] = r
             elif (
-                r.get("type") == "transfer_in"
+                r.get("type") == RecordType.TRANSFER_IN
                 and r["node"] == r["transfer"]["requester"]
                 and period.holds(str(r.get("at")))
             ):
@@ -194,7 +196,8 @@ def transfers(records_by_member: Mapping[str, Sequence[Record]], period: Period)
 Timeline = list[tuple[int, Sequence[Mapping[str, Any]]]]
 
 
-LOAN_RECORDS = frozenset({"lend", "borrow", "loan_return", "loan_sale"})
+LOAN_RECORDS = frozenset({RecordType.LEND, RecordType.BORROW, RecordType.LOAN_RETURN, RecordType.LOAN_SALE})
+SALES = frozenset({RecordType.ISSUE, RecordType.BUY_OUT})  # to a customer, or to the holder
 
 
 def _timeline(records: Sequence[Record], period: Period, skip: frozenset[str] = frozenset()) -> Timeline:
@@ -235,7 +238,7 @@ def consignment_sales(records_by_member: Mapping[str, Sequence[Record]], period:
     sales = []
     for holder, records in records_by_member.items():
         for r in records:
-            if r.get("type") not in ("issue", "buy_out") or not period.holds(str(r.get("at"))):
+            if r.get("type") not in SALES or not period.holds(str(r.get("at"))):
                 continue
             for ln in r.get("lines", []):
                 if ln["owner"] == holder or int(ln["quantity"]) >= 0:
@@ -273,7 +276,7 @@ def _issued_by_sku(records: Sequence[Record], period: Period) -> dict[str, int]:
     """Units leaving in the period's `issue` records, by SKU."""
     out: dict[str, int] = defaultdict(int)
     for r in records:
-        if r.get("type") == "issue" and period.holds(str(r.get("at"))):
+        if r.get("type") == RecordType.ISSUE and period.holds(str(r.get("at"))):
             for ln in r.get("lines", []):
                 if int(ln["quantity"]) < 0:
                     out[ln["sku"]] -= int(ln["quantity"])
@@ -285,7 +288,7 @@ def _served_penalties(records_by_member: Mapping[str, Sequence[Record]]) -> dict
     out: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for records in records_by_member.values():
         for r in records:
-            if r.get("type") != "plan":
+            if r.get("type") != RecordType.PLAN:
                 continue
             problem = r["plan"]["problem"]
             penalty = {q["id"]: int(q["shortage_penalty"]) for q in problem.get("requests", [])}
@@ -317,14 +320,14 @@ def joint_purchase_shares(records_by_member: Mapping[str, Sequence[Record]], per
     claimed: dict[tuple[str, str, str], set[int]] = defaultdict(set)  # (purchase, buyer, participant) -> shares
     for records in records_by_member.values():
         for r in records:
-            if r.get("type") == "joint_purchase" and r["node"] == r["joint_purchase"]["buyer"]:
+            if r.get("type") == RecordType.JOINT_PURCHASE and r["node"] == r["joint_purchase"]["buyer"]:
                 p = r["joint_purchase"]
                 for sh in p["shares"]:
                     claimed[(p["id"], p["buyer"], sh["participant"])].add(int(sh["share"]))
     accepted: dict[tuple[str, str], tuple[str, str, int]] = {}  # (purchase, participant) -> (at, buyer, share)
     for member, records in records_by_member.items():
         for r in sorted(records, key=lambda r: int(r["seq"])):
-            if r.get("type") != "joint_purchase_share" or r["node"] != member:
+            if r.get("type") != RecordType.JOINT_PURCHASE_SHARE or r["node"] != member:
                 continue
             m = r["joint_purchase"]
             share = int(m["share"])  # wire form: a decimal string
@@ -344,6 +347,19 @@ def joint_purchase_shares(records_by_member: Mapping[str, Sequence[Record]], per
     return sorted(out, key=lambda x: (x.purchase, x.participant.lower()))
 
 
+class FlowKind(StrEnum):
+    """What a money flow between members pays for: the `kind` of each of the statement's flows."""
+
+    TRANSFER_PRICE = "transfer_price"
+    FREIGHT_COMPENSATION = "freight_compensation"
+    CONSIGNMENT_SALE = "consignment_sale"
+    ARBITRATION_AWARD = "arbitration_award"
+    JOINT_PURCHASE_SHARE = "joint_purchase_share"
+    LOAN_FEE = "loan_fee"
+    LOAN_SALE = "loan_sale"
+    PROFIT_SPLIT = "profit_split"  # a member's share of the surplus, moved from the requesters who realised it
+
+
 @dataclass(frozen=True)
 class LoanCharge:
     """What a borrower owes a lender for one loan event: a fee for units given back, or the sale (and the
@@ -352,13 +368,13 @@ class LoanCharge:
     loan: str
     lender: str
     borrower: str
-    kind: str  # loan_fee | loan_sale
+    kind: FlowKind  # LOAN_FEE or LOAN_SALE
     amount: int
     units: int
     reference: str  # the LoanReturn's id, or the loan's for a sale
 
 
-def _copies(records: Iterable[Record], type_: str, field: str) -> dict[str, list[tuple[str, Mapping[str, Any]]]]:
+def _copies(records: Iterable[Record], type_: RecordType, field: str) -> dict[str, list[tuple[str, Mapping[str, Any]]]]:
     """message id -> [(record time, the message as recorded)] of one member's records of a type."""
     out: dict[str, list[tuple[str, Mapping[str, Any]]]] = defaultdict(list)
     for r in records:
@@ -389,8 +405,8 @@ def loan_charges(records_by_member: Mapping[str, Sequence[Record]], period: Peri
     record; period: the later); the sale once both wrote their `loan_sale`, of the units the confirmed returns
     leave out of the loan (no side's count decides it), in the period of the later of the two records."""
     own = {m: [r for r in rs if r["node"] == m] for m, rs in records_by_member.items()}
-    borrows = {m: _copies(rs, "borrow", "loan") for m, rs in own.items()}
-    lends = {m: _copies(rs, "lend", "loan") for m, rs in own.items()}
+    borrows = {m: _copies(rs, RecordType.BORROW, "loan") for m, rs in own.items()}
+    lends = {m: _copies(rs, RecordType.LEND, "loan") for m, rs in own.items()}
     out = []
     loans: dict[str, Mapping[str, Any]] = {}
     for borrower, copies in borrows.items():
@@ -416,7 +432,9 @@ def _charges_of(
 
     def returns(records: Sequence[Record]) -> dict[str, list[tuple[str, Mapping[str, Any]]]]:
         return _copies(
-            [r for r in records if r.get("loan_return", {}).get("loan") == loan_id], "loan_return", "loan_return"
+            [r for r in records if r.get("loan_return", {}).get("loan") == loan_id],
+            RecordType.LOAN_RETURN,
+            "loan_return",
         )
 
     backs = _in_both(returns(borrower_records), returns(lender_records))
@@ -428,19 +446,23 @@ def _charges_of(
         returned += units
         if units and period.holds(max(at_b, at_l)):
             amount = return_fee(units, fee, lent_at, _seconds(min(at_b, at_l)))
-            out.append(LoanCharge(loan_id, lender, borrower, "loan_fee", amount, units, rid))
+            out.append(LoanCharge(loan_id, lender, borrower, FlowKind.LOAN_FEE, amount, units, rid))
 
     def sold_at(records: Sequence[Record]) -> str | None:
-        times = [str(r["at"]) for r in records if r.get("type") == "loan_sale" and r["loan_sale"]["loan"] == loan_id]
+        times = [
+            str(r["at"]) for r in records if r.get("type") == RecordType.LOAN_SALE and r["loan_sale"]["loan"] == loan_id
+        ]
         return min(times) if times else None
 
     kept = quantity - returned
     sold_l, sold_b = sold_at(lender_records), sold_at(borrower_records)
     if kept > 0 and sold_l and sold_b and period.holds(max(sold_l, sold_b)):
         out.append(
-            LoanCharge(loan_id, lender, borrower, "loan_fee", kept_fee(kept, fee, lent_at, due_at), kept, loan_id)
+            LoanCharge(
+                loan_id, lender, borrower, FlowKind.LOAN_FEE, kept_fee(kept, fee, lent_at, due_at), kept, loan_id
+            )
         )
-        out.append(LoanCharge(loan_id, lender, borrower, "loan_sale", sale_amount(kept, price), kept, loan_id))
+        out.append(LoanCharge(loan_id, lender, borrower, FlowKind.LOAN_SALE, sale_amount(kept, price), kept, loan_id))
     return out
 
 
@@ -535,7 +557,7 @@ def _count_money_owed(metrics: dict[str, Metrics], dealings: Dealings) -> None:
         buyer.joint_purchase_received += j.amount
     for c in dealings.loans:
         lender, borrower = _both(metrics, c.lender, c.borrower)
-        if c.kind == "loan_sale":
+        if c.kind == FlowKind.LOAN_SALE:
             lender.value_supplied += c.amount
             borrower.value_received += c.amount
         else:
@@ -589,7 +611,10 @@ def awards(records_by_member: Mapping[str, Sequence[Record]], period: Period) ->
     admits a ruling only when the rule book's arbitrator signed it, so the payer's record is its own
     admission: a payee alone cannot write itself an award, and a payer's second record cannot undo one),
     dated by the later of the two parties' first records of it."""
-    rulings = {m: _copies([r for r in rs if r["node"] == m], "ruling", "ruling") for m, rs in records_by_member.items()}
+    rulings = {
+        m: _copies([r for r in rs if r["node"] == m], RecordType.RULING, "ruling")
+        for m, rs in records_by_member.items()
+    }
     out = []
     seen: set[str] = set()
     for payer, copies in rulings.items():

@@ -5,10 +5,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
-TRANSFER_TYPES = {"transfer_out", "transfer_settled", "transfer_in", "discrepancy"}
+from chain.records import RecordType
+
+TRANSFER_TYPES = frozenset(
+    {RecordType.TRANSFER_OUT, RecordType.TRANSFER_SETTLED, RecordType.TRANSFER_IN, RecordType.DISCREPANCY}
+)
+LOAN_TERMS = frozenset({RecordType.LEND, RecordType.BORROW})  # both sides' records of the Loan as signed
+
+
+class Dealing(StrEnum):
+    """What a difference is about: its subject's kind, as `consortium reconcile` names it."""
+
+    TRANSFER = "transfer"
+    LOAN = "loan"
+    JOINT_PURCHASE = "joint_purchase"
 
 
 @dataclass
@@ -26,13 +40,16 @@ class TransferView:
     records: list[int] = field(default_factory=list)
 
 
+COMPARED = tuple(f.name for f in fields(TransferView) if f.name != "records")  # each side's own seqs differ
+
+
 @dataclass(frozen=True)
 class Difference:
     transfer: str  # the subject's id: a transfer's acceptance, a loan, a joint purchase
     field: str
     left: Any
     right: Any
-    what: str = "transfer"
+    what: Dealing = Dealing.TRANSFER
 
 
 def views(node: str, records: Iterable[Mapping[str, Any]]) -> dict[str, TransferView]:
@@ -47,14 +64,14 @@ def views(node: str, records: Iterable[Mapping[str, Any]]) -> dict[str, Transfer
         lines = r.get("lines") or []
         if lines:
             v.sku, v.lot = lines[0]["sku"], lines[0]["lot"]
-        if r["type"] == "transfer_out":
+        if r["type"] == RecordType.TRANSFER_OUT:
             v.shipped = sum(ln["quantity"] for ln in lines if ln["status"] == "in_transit")
             v.freight_compensation = t.get("freight_compensation")
-        elif r["type"] in ("transfer_in", "transfer_settled"):
+        elif r["type"] in (RecordType.TRANSFER_IN, RecordType.TRANSFER_SETTLED):
             v.shipped = t.get("shipped", v.shipped)
             v.received = t.get("received")
             v.freight_compensation = t.get("freight_compensation", v.freight_compensation)
-        elif r["type"] == "discrepancy":
+        elif r["type"] == RecordType.DISCREPANCY:
             v.discrepancy = t.get("difference")
     return {k: v for k, v in out.items() if node in (v.supplier, v.requester)}
 
@@ -71,16 +88,7 @@ def reconcile(
         if lv is None or rv is None:
             diffs.append(Difference(tid, "records", "present" if lv else "missing", "present" if rv else "missing"))
             continue
-        for name in (
-            "supplier",
-            "requester",
-            "sku",
-            "lot",
-            "shipped",
-            "received",
-            "freight_compensation",
-            "discrepancy",
-        ):
+        for name in COMPARED:
             x, y = getattr(lv, name), getattr(rv, name)
             if name in ("sku", "lot") and (not x or not y):
                 continue  # a discrepancy-only or zero-quantity receipt record has no lines to compare
@@ -89,35 +97,38 @@ def reconcile(
     return sorted(set(left) | set(right)), diffs
 
 
-def _dealings(node: str, other: str, records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """(kind, id) -> what one node's records say of each loan and joint purchase share with `other`."""
-    out: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+def _dealings(node: str, other: str, records: Iterable[Mapping[str, Any]]) -> dict[tuple[Dealing, str], dict[str, Any]]:
+    """(dealing, id) -> what one node's records say of each loan and joint purchase share with `other`."""
+    out: dict[tuple[Dealing, str], dict[str, Any]] = defaultdict(dict)
     records = list(records)
     # A LoanReturn names the loan and the borrower, not the lender: its loan's parties come from lend/borrow.
     between = {
         r["loan"]["loan"]
         for r in records
-        if r.get("type") in ("lend", "borrow") and {r["loan"]["lender"], r["loan"]["borrower"]} == {node, other}
+        if r.get("type") in LOAN_TERMS and {r["loan"]["lender"], r["loan"]["borrower"]} == {node, other}
     }
     for r in records:
         kind = r.get("type")
-        if kind in ("lend", "borrow") and r["loan"]["loan"] in between:
-            view = out[("loan", r["loan"]["loan"])]
+        if kind in LOAN_TERMS and r["loan"]["loan"] in between:
+            view = out[(Dealing.LOAN, r["loan"]["loan"])]
             view["signed_loan"], view["quantity"] = r["loan"]["id"], int(r["loan"]["quantity"])
-        elif kind == "loan_return" and r["loan_return"]["loan"] in between:
+        elif kind == RecordType.LOAN_RETURN and r["loan_return"]["loan"] in between:
             back = r["loan_return"]
-            out[("loan", back["loan"])].setdefault("returns", {})[back["id"]] = int(back["quantity"])
-        elif kind == "loan_sale" and {r["loan_sale"]["lender"], r["loan_sale"]["borrower"]} == {node, other}:
-            out[("loan", r["loan_sale"]["loan"])]["sold"] = int(r["loan_sale"]["units"])
-        elif kind == "joint_purchase" and r["joint_purchase"]["buyer"] == node:
+            out[(Dealing.LOAN, back["loan"])].setdefault("returns", {})[back["id"]] = int(back["quantity"])
+        elif kind == RecordType.LOAN_SALE and {r["loan_sale"]["lender"], r["loan_sale"]["borrower"]} == {node, other}:
+            out[(Dealing.LOAN, r["loan_sale"]["loan"])]["sold"] = int(r["loan_sale"]["units"])
+        elif kind == RecordType.JOINT_PURCHASE and r["joint_purchase"]["buyer"] == node:
             for sh in r["joint_purchase"]["shares"]:
                 if sh["participant"] == other:
-                    out[("joint_purchase", r["joint_purchase"]["id"])] = {"share": int(sh["share"]), ROLE: "buyer"}
-        elif kind == "loan_refused" and r["loan"]["loan"] in between:
-            out[("loan", r["loan"]["loan"])][REFUSED] = True
-        elif kind == "joint_purchase_share" and r["joint_purchase"]["buyer"] == other:
+                    out[(Dealing.JOINT_PURCHASE, r["joint_purchase"]["id"])] = {
+                        "share": int(sh["share"]),
+                        ROLE: "buyer",
+                    }
+        elif kind == RecordType.LOAN_REFUSED and r["loan"]["loan"] in between:
+            out[(Dealing.LOAN, r["loan"]["loan"])][REFUSED] = True
+        elif kind == RecordType.JOINT_PURCHASE_SHARE and r["joint_purchase"]["buyer"] == other:
             share = int(r["joint_purchase"]["share"])  # wire form: a decimal string
-            out[("joint_purchase", r["joint_purchase"]["purchase"])] = {"share": share, ROLE: "participant"}
+            out[(Dealing.JOINT_PURCHASE, r["joint_purchase"]["purchase"])] = {"share": share, ROLE: "participant"}
     return out
 
 
@@ -135,7 +146,7 @@ def reconcile_dealings(
     subjects = sorted(set(left) | set(right))
     for what, sid in subjects:
         lv, rv = left.get((what, sid), {}), right.get((what, sid), {})
-        if what == "joint_purchase" and not (lv and rv) and (lv or rv).get(ROLE) == "buyer":
+        if what == Dealing.JOINT_PURCHASE and not (lv and rv) and (lv or rv).get(ROLE) == "buyer":
             continue
         if lv.get(REFUSED) or rv.get(REFUSED):
             continue

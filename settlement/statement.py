@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from chain.canonical import canonical_json
+from chain.records import RecordType
 from negotiation.rules.book import RuleBook
 from settlement.contribution import (
     Dealings,
+    FlowKind,
     Metrics,
     Period,
     PeriodDates,
@@ -84,22 +86,28 @@ def money_flows(dealings: Dealings) -> list[MoneyFlow]:
     flows: list[MoneyFlow] = []
     for t in dealings.transfers:
         if not t.consignment and t.received * t.unit_price:
-            flows.append(_flow("transfer_price", t.requester, t.supplier, t.received * t.unit_price, t.acceptance))
+            flows.append(
+                _flow(FlowKind.TRANSFER_PRICE, t.requester, t.supplier, t.received * t.unit_price, t.acceptance)
+            )
         if t.freight_compensation:
-            flows.append(_flow("freight_compensation", t.requester, t.supplier, t.freight_compensation, t.acceptance))
+            flows.append(
+                _flow(FlowKind.FREIGHT_COMPENSATION, t.requester, t.supplier, t.freight_compensation, t.acceptance)
+            )
     for sale in dealings.sales:
-        flows.append(_flow("consignment_sale", sale.holder, sale.owner, sale.units * sale.unit_price, sale.reference))
+        flows.append(
+            _flow(FlowKind.CONSIGNMENT_SALE, sale.holder, sale.owner, sale.units * sale.unit_price, sale.reference)
+        )
     for a in dealings.awards:
-        flows.append(_flow("arbitration_award", a.payer, a.payee, a.amount, a.ruling))
+        flows.append(_flow(FlowKind.ARBITRATION_AWARD, a.payer, a.payee, a.amount, a.ruling))
     for j in dealings.joint_shares:
-        flows.append(_flow("joint_purchase_share", j.participant, j.buyer, j.amount, j.purchase))
+        flows.append(_flow(FlowKind.JOINT_PURCHASE_SHARE, j.participant, j.buyer, j.amount, j.purchase))
     for c in dealings.loans:
         if c.amount:
             flows.append(_flow(c.kind, c.borrower, c.lender, c.amount, c.reference))
     return sorted(flows, key=lambda f: (f["kind"], f["reference"], f["from"], f["to"]))
 
 
-def _flow(kind: str, payer: str, payee: str, amount: int, reference: str) -> MoneyFlow:
+def _flow(kind: FlowKind, payer: str, payee: str, amount: int, reference: str) -> MoneyFlow:
     return {"kind": kind, "from": payer, "to": payee, "amount": amount, "reference": reference}
 
 
@@ -109,7 +117,7 @@ def plan_games(records_by_member: Mapping[str, Sequence[Record]], period: Period
         r
         for records in records_by_member.values()
         for r in records
-        if r.get("type") == "plan" and period.holds(str(r.get("at")))
+        if r.get("type") == RecordType.PLAN and period.holds(str(r.get("at")))
     ]
     return [plan_game(r) for r in sorted(plans, key=lambda r: (str(r["node"]).lower(), int(r["seq"])))]
 
@@ -178,7 +186,7 @@ def _split_flows(share: Mapping[str, int], captured: Mapping[str, int]) -> list[
     """The profit split as flows: who captured more than its share pays the difference to those who got less
     (largest first, as `settle` pairs them)."""
     net = {m: share[m] - captured.get(m, 0) for m in share}
-    return [_flow("profit_split", p.payer, p.payee, p.amount, "surplus") for p in settle(net)]
+    return [_flow(FlowKind.PROFIT_SPLIT, p.payer, p.payee, p.amount, "surplus") for p in settle(net)]
 
 
 def _coalitions(game: ConsortiumGame) -> list[Coalition]:

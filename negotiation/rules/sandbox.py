@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from chain.records import RecordType
 from negotiation.matching import Lane, MatchingProblem, Request, parse_problem, solve
 from negotiation.planning import ReceivedOffer, plan_actions
 from negotiation.rules.engine import (
@@ -218,7 +219,7 @@ def _apply(record: Mapping[str, Any], me: str, stock: dict[tuple[str, str, str],
     for line in record.get("lines", []):
         if line["owner"] == me and line["holder"] == me and line["status"] == AVAILABLE:
             stock[(line["sku"], line["lot"], line["location"])] += line["quantity"]
-    if record.get("type") == "issue":
+    if record.get("type") == RecordType.ISSUE:
         for line in record.get("lines", []):
             if line["quantity"] < 0:
                 issued[line["sku"]] -= line["quantity"]

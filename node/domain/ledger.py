@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from chain.records import Line
+from chain.records import Line, RecordType
 from node.errors import EvidenceRequired, InsufficientStock, InvalidMovement
 
 
@@ -27,12 +27,14 @@ class StockStatus(StrEnum):
 
 
 class MovementType(StrEnum):
-    RECEIPT = "receipt"
-    ISSUE = "issue"
-    MOVE = "move"
-    STATUS_CHANGE = "status_change"
-    ADJUSTMENT = "adjustment"
-    BUY_OUT = "buy_out"  # consigned stock the holder buys: the owner becomes the holder
+    """The record types an operator writes: each is recorded under the record type of the same value."""
+
+    RECEIPT = RecordType.RECEIPT.value
+    ISSUE = RecordType.ISSUE.value
+    MOVE = RecordType.MOVE.value
+    STATUS_CHANGE = RecordType.STATUS_CHANGE.value
+    ADJUSTMENT = RecordType.ADJUSTMENT.value
+    BUY_OUT = RecordType.BUY_OUT.value  # consigned stock the holder buys: the owner becomes the holder
 
 
 @dataclass(frozen=True, order=True)

@@ -23,6 +23,7 @@ from sqlmodel import col, select
 
 from chain.anchor_client import ZERO_ROOT, AnchorRejected, AnchorWriter, ChainUnavailable
 from chain.merkle import MerkleTree
+from chain.records import RecordKind
 from node.domain.states import BatchStatus
 from node.domain.times import utc_now_iso
 from node.errors import ChainHistoryMismatch
@@ -190,7 +191,7 @@ class AnchoringService:
         engine: Engine,
         writer_factory: Callable[[], AnchorWriter],
         policy: AnchorPolicy,
-        kinds: tuple[str, ...] = ("ledger",),
+        kinds: tuple[str, ...] = (RecordKind.LEDGER,),
         retry_max_seconds: float = 10.0,
         confirmations: int = 0,
     ) -> None:

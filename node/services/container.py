@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from web3 import Web3
 
 from chain.anchor_client import AnchorWriter
+from chain.records import RecordKind
 from chain.registry_client import MemberRegistryClient
 from chain.rules_client import RuleRegistryClient
 from chain.tx import connect
@@ -46,7 +47,7 @@ from node.store.records import on_records_committed
 
 PEER_TIMEOUT_SECONDS = 10.0
 # Record kinds this node anchors: its ledger, and the final settlement statements it signed.
-ANCHORED_KINDS = ("ledger", "settlement")
+ANCHORED_KINDS = (RecordKind.LEDGER, RecordKind.SETTLEMENT)
 
 
 class NodeServices:

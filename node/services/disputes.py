@@ -119,7 +119,7 @@ class Disputes(Steps):
 
     def ruling_authority(self, msg: SignedMessage, signer: str) -> bool | None:
         """A Ruling counts only if signed by the arbitrator of the rule book it names."""
-        if msg.type != "Ruling":
+        if msg.type != MessageType.RULING:
             return None
         book = self.rules.book(msg.message["ruleVersion"])
         arbitrator = book.book.governance.arbitrator if book else None

@@ -207,7 +207,7 @@ class Invitations(Steps):
         rows = s.exec(
             select(NegotiationMessage).where(
                 NegotiationMessage.subject == inv.id,
-                NegotiationMessage.type == "NoOffer",
+                NegotiationMessage.type == NO_OFFER.type,
                 NegotiationMessage.direction == Direction.IN,
             )
         ).all()
@@ -220,7 +220,7 @@ class Invitations(Steps):
         declined = s.exec(
             select(NegotiationMessage.signer).where(
                 NegotiationMessage.subject == inv.id,
-                NegotiationMessage.type == "NoOffer",
+                NegotiationMessage.type == NO_OFFER.type,
                 NegotiationMessage.direction == Direction.IN,
             )
         ).all()

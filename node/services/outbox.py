@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from negotiation.messages import MAX_MESSAGES_PER_BATCH, SignedMessage, parse
+from negotiation.wire import MessageType
 from node.domain.states import Direction, OutboxStatus
 from node.domain.times import utc_now_iso
 from node.store.engine import session_scope
@@ -76,7 +77,7 @@ class Outbox:
 
     def enqueue(self, s: Session, msg: SignedMessage, recipient: str) -> None:
         """Queue `msg` for `recipient` inside the caller's transaction."""
-        if msg.signer_claimed == self.me and msg.type != "Invitation":
+        if msg.signer_claimed == self.me and msg.type != MessageType.INVITATION:
             log_message(s, msg, Direction.OUT, peer=recipient)
         s.add(OutboxMessage(message_id=msg.message["id"], recipient=recipient, envelope=json.dumps(msg.as_json())))
 

@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from chain.records import RecordType
 from negotiation.rules.book import CheckedBook
 from negotiation.rules.engine import Policy, SkuFacts
 from negotiation.rules.sandbox import NodeHistory, PlanSnapshot, ReceivedInvitation, compare
@@ -35,7 +36,7 @@ def load_history(engine: Engine, me: str, until: date, safety_floor: int = 0) ->
         for at, type_, body in rows:
             data = orjson.loads(body)
             records.append({"at": at, "type": type_, "lines": data.get("lines", [])})
-            if type_ == "plan":
+            if type_ == RecordType.PLAN:
                 problem = data["plan"]["problem"]
                 requests = {r["id"]: request_facts(mine[r["id"]]) for r in problem["requests"] if r["id"] in mine}
                 plans.append(PlanSnapshot(at, data["seq"], problem, requests))

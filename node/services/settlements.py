@@ -70,7 +70,7 @@ from settlement.statement import build_statement, statement_hash, terms_of
 log = logging.getLogger(__name__)
 SETTLEMENT = RecordKind.SETTLEMENT
 RETRY_SECONDS = 2.0  # between two attempts at a statement that could not be checked
-LEDGER = "ledger"
+LEDGER = RecordKind.LEDGER
 # A statement document from another node, read strictly: JSON gives every number and string its own type.
 SERVED_STATEMENT: TypeAdapter[ServedStatement] = TypeAdapter(ServedStatement)
 
@@ -489,7 +489,9 @@ def verify_statement(
     signed = set()
     for entry in read["signatures"]:
         try:
-            msg = parse({"type": "StatementSignature", "message": entry["message"], "signature": entry["signature"]})
+            msg = parse(
+                {"type": STATEMENT_SIGNATURE.type, "message": entry["message"], "signature": entry["signature"]}
+            )
             signer = recover_signer(domain, msg.type, msg.message, msg.signature)
         except (MessageRefused, KeyError, TypeError) as exc:
             problems.append(f"signature of {entry.get('signer')}: {exc}")

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
+from chain.records import RecordType
 from node.store.records import LEDGER
 from node.store.tables import DemandDay, Record
 
@@ -40,7 +41,7 @@ def location_demand(
     per_day: dict[tuple[str, str], list[int]] = {}
     rows = s.exec(
         select(Record.at, Record.body).where(
-            Record.kind == LEDGER, Record.type == "issue", col(Record.at) >= since.isoformat()
+            Record.kind == LEDGER, Record.type == RecordType.ISSUE, col(Record.at) >= since.isoformat()
         )
     ).all()
     for at, body in rows:

@@ -88,7 +88,7 @@ def record_movement(session: Session, node: str, movement: Movement, expires_on:
     require_location(session, movement.location)
     if movement.to_location is not None:
         require_location(session, movement.to_location)
-    if movement.type == "receipt":
+    if movement.type == MovementType.RECEIPT:
         ensure_lot(session, movement.sku, movement.lot, expires_on)
     elif (lot := session.get(Lot, (movement.sku, movement.lot))) is None:
         raise NotFound(f"unknown lot {movement.lot} of {movement.sku}", lot=movement.lot)

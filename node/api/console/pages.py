@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 
 from chain.auditor import AuditSourceError, audit_source, from_node
 from chain.errors import ChainError
+from chain.records import RecordType
 from negotiation.matching import Allocation, ProblemError, cost_breakdown, greedy, parse_problem
 from node.api.console import session as sessions
 from node.api.console.charts import bars, columns
@@ -34,7 +35,7 @@ from node.api.routes import audit as audit_api
 from node.api.routes import ledger as ledger_api
 from node.api.routes import negotiation as negotiation_api
 from node.api.schemas import InvitationIn, MovementIn, ReplenishmentIn
-from node.domain.ledger import replay
+from node.domain.ledger import MovementType, replay
 from node.errors import InvalidRequest, NodeError, RequestError
 from node.services.anchoring import waiting_records
 from node.services.container import NodeServices
@@ -236,7 +237,10 @@ def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[
         invitations = [i.model_dump() for i in negotiation_api.invitations(s, steps)]
         transfers = [t.model_dump() for t in negotiation_api.transfers(s)]
         plans = s.exec(
-            select(Record).where(Record.kind == LEDGER, Record.type == "plan").order_by(col(Record.seq).desc()).limit(5)
+            select(Record)
+            .where(Record.kind == LEDGER, Record.type == RecordType.PLAN)
+            .order_by(col(Record.seq).desc())
+            .limit(5)
         ).all()
         plan_bodies = [_with_breakdown(json.loads(p.body)) for p in plans]
         locations = [loc.code for loc in s.exec(select(Location).order_by(col(Location.code))).all()]
@@ -499,7 +503,7 @@ def _evidence(form: FormData, *names: str) -> list[dict[str, str]]:
 @_action("stock", "/stock/receipt")
 def post_receipt(services: NodeServices, form: FormData, _params: dict[str, Any]) -> str:
     body = {
-        "type": "receipt",
+        "type": MovementType.RECEIPT,
         "sku": _text(form, "sku"),
         "lot": _text(form, "lot"),
         "location": _text(form, "location"),
@@ -514,7 +518,7 @@ def post_receipt(services: NodeServices, form: FormData, _params: dict[str, Any]
 @_action("stock", "/stock/adjustment")
 def post_adjustment(services: NodeServices, form: FormData, _params: dict[str, Any]) -> str:
     body = {
-        "type": "adjustment",
+        "type": MovementType.ADJUSTMENT,
         "sku": _text(form, "sku"),
         "lot": _text(form, "lot"),
         "location": _text(form, "location"),
