@@ -20,7 +20,7 @@ import sys
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -29,6 +29,7 @@ from eth_utils import keccak
 from chain.audit import PROOF_FORMAT
 from chain.canonical import canonical_json, leaf_hash
 from chain.merkle import MerkleTree, fold_proof, merkle_root, path_sides, sides_of
+from chain.records import AnyRecord, RecordKind, RecordType, record_body
 from negotiation.messages import MESSAGE_TYPES, SIGNER_FIELD, Domain, from_wire, recover_signer, sign, typed_data
 
 FORMAT = "consortium-vectors/1"
@@ -632,10 +633,10 @@ def _record(
     corrects: int | None = None,
     **extra: Any,
 ) -> Json:
-    """A record body exactly as node/records.py and node/pool.py compose it."""
-    body: Json = {"kind": KIND, "node": NODE, "seq": seq, "type": type_, "at": _at(seq)}
-    body.update({"lines": lines, "evidence": evidence, "memo": memo, "corrects": corrects, **extra})
-    return body
+    """A record body built as a node builds it (chain/records.py record_body: refused unless it fits the type's
+    declared fields)."""
+    fields = {"lines": lines, "evidence": evidence, "memo": memo, "corrects": corrects, **extra}
+    return record_body(RecordKind(KIND), NODE, seq, RecordType(type_), _at(seq), cast(AnyRecord, fields))
 
 
 def _message_ref(m: Json) -> Json:
