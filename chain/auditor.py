@@ -1,4 +1,5 @@
-"""The auditor's I/O: fetch proof documents from a node or an export file, read the chain, call verify."""
+"""The auditor's I/O: fetch proof documents from a node (through a PeerClient, chain/peers.py) or an export
+file, read the chain, call verify."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import httpx
 import orjson
 from web3 import Web3
 
@@ -35,6 +35,7 @@ from chain.audit import (
 )
 from chain.deploy import contract
 from chain.errors import AuditSourceError, BadDocument
+from chain.peers import PeerClient
 
 # The export file's own layout (docs/proof-format.md section 7); its header also names the PROOF_FORMAT its
 # records and batch claims follow, under "proof_format".
@@ -51,54 +52,25 @@ class Source:
     anchor_contract: str | None
 
 
-def _client(token: str | None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(headers=headers, timeout=60.0)
-
-
-def iter_documents(node_url: str, kind: str, token: str | None = None, page: int = 5000) -> Iterator[dict[str, Any]]:
+def iter_documents(peers: PeerClient, node_url: str, kind: str, page: int = 5000) -> Iterator[dict[str, Any]]:
     after = 0
-    with _client(token) as http:
-        while True:
-            resp = http.get(
-                f"{node_url.rstrip('/')}/audit/records", params={"kind": kind, "after": after, "limit": page}
-            )
-            if resp.status_code != 200:
-                raise AuditSourceError(f"{node_url} answered {resp.status_code}: {resp.text[:300]}")
-            body = orjson.loads(resp.content)
-            try:
-                check_format(body.get("format"), f"the page of {node_url}/audit/records after {after}")
-            except BadDocument as exc:
-                raise AuditSourceError(str(exc)) from exc
-            yield from body["items"]
-            if body["next_after"] is None:
-                return
-            after = int(body["next_after"])
+    while True:
+        body = peers.audit_page(node_url, kind, after, page)
+        try:
+            check_format(body.get("format"), f"the page of {node_url}/audit/records after {after}")
+        except BadDocument as exc:
+            raise AuditSourceError(str(exc)) from exc
+        yield from body["items"]
+        if body["next_after"] is None:
+            return
+        after = body["next_after"]
 
 
-def fetch_identity(node_url: str, token: str | None = None) -> dict[str, Any]:
-    with _client(token) as http:
-        resp = http.get(f"{node_url.rstrip('/')}/audit/identity")
-    if resp.status_code != 200:
-        raise AuditSourceError(f"{node_url} answered {resp.status_code}: {resp.text[:300]}")
-    identity: dict[str, Any] = resp.json()
-    return identity
-
-
-def fetch_balances(node_url: str, token: str | None = None) -> list[dict[str, Any]]:
-    """The balances a node serves (GET /audit/balances), to compare with what its records add up to."""
-    with _client(token) as http:
-        resp = http.get(f"{node_url.rstrip('/')}/audit/balances")
-    if resp.status_code != 200:
-        raise AuditSourceError(f"{node_url} answered {resp.status_code}: {resp.text[:300]}")
-    balances: list[dict[str, Any]] = resp.json()
-    return balances
-
-
-def from_node(node_url: str, kind: str, token: str | None = None) -> Source:
-    identity = fetch_identity(node_url, token)
+def from_node(peers: PeerClient, node_url: str, kind: str) -> Source:
+    """A node's records of `kind` and the identity it claims, read through `peers` (with its audit token)."""
+    identity = peers.audit_identity(node_url)
     try:
-        audit = group_documents(kind, identity["address"], iter_documents(node_url, kind, token))
+        audit = group_documents(kind, identity["address"], iter_documents(peers, node_url, kind))
     except BadDocument as exc:
         raise AuditSourceError(f"{node_url}: {exc}") from exc
     return Source(audit, node_url, identity.get("registry"), identity.get("anchor_contract"))

@@ -17,9 +17,15 @@ under their old import paths (e.g. `from chain.merkle import EmptyTree`).
   + NotCanonicalizable      chain.canonical             also a ValueError
   + BadDocument             chain.audit                 also a ValueError
   + AuditSourceError        chain.auditor
+  + PeerError               chain.peers: a call to another node (or by the auditor to a node) got no answer it can use
+    + PeerUnreachable       no answer: refused connection, timeout, a URL that is no URL
+    + PeerAnsweredError     the node answered a status that is not 2xx (status, error code, body, request id kept)
+    + PeerAnswerMalformed   a 2xx answer that is not the shape the call expects
 """
 
 from __future__ import annotations
+
+import json
 
 __all__ = [
     "AnvilDidNotStart",
@@ -33,6 +39,10 @@ __all__ = [
     "GanacheNotInstalled",
     "LocalChainDidNotStart",
     "NotCanonicalizable",
+    "PeerAnswerMalformed",
+    "PeerAnsweredError",
+    "PeerError",
+    "PeerUnreachable",
     "TransactionRejected",
 ]
 
@@ -83,3 +93,52 @@ class BadDocument(ChainError, ValueError):
 
 class AuditSourceError(ChainError):
     """The node or the export file could not be read as documented."""
+
+
+class PeerError(ChainError):
+    """A call to another node got no answer the caller can use; `url` is what was asked."""
+
+    def __init__(self, url: str, why: str) -> None:
+        super().__init__(why)
+        self.url = url
+
+
+class PeerUnreachable(PeerError):
+    """No answer: the connection was refused or timed out, or the URL is no URL. `reason` names the cause
+    with its type (e.g. `ConnectError: ...`), as the outbox logs it."""
+
+    def __init__(self, url: str, cause: Exception) -> None:
+        self.reason = f"{type(cause).__name__}: {cause}"
+        super().__init__(url, f"cannot reach {url}: {self.reason}")
+
+
+class PeerAnsweredError(PeerError):
+    """The node answered with a status that is not 2xx. Its JSON error body's `error` code and `message` are
+    kept when it has them ("" otherwise), with the raw body and the request id it answered under."""
+
+    def __init__(self, url: str, status: int, body: str, error: str, explanation: str, request_id: str | None) -> None:
+        self.status = status
+        self.body = body
+        self.error = error
+        self.explanation = explanation
+        self.request_id = request_id
+        why = f"{error}: {explanation}" if error and explanation else " ".join(body.split())[:300]
+        super().__init__(url, f"{url} answered {status} {why}" + (f" (request {request_id})" if request_id else ""))
+
+    @classmethod
+    def of(cls, url: str, status: int, body: str, request_id: str | None) -> PeerAnsweredError:
+        """Read the documented error body (`{"error", "message", "detail"}`) where the answer is one."""
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            return cls(url, status, body, "", "", request_id)
+        return cls(url, status, body, str(answer.get("error", "")), str(answer.get("message", "")), request_id)
+
+
+class PeerAnswerMalformed(PeerError):
+    """A 2xx answer that is not the shape the call expects (not JSON, a field missing or of another type)."""
+
+    def __init__(self, url: str, why: str) -> None:
+        super().__init__(url, f"{url} answered something that is not what was asked: {why}")

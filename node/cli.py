@@ -13,8 +13,10 @@ import typer
 from chain.records import RecordKind
 
 if TYPE_CHECKING:
+    import httpx
     from sqlalchemy import Engine
 
+    from chain.peers import PeerClient
     from negotiation.rules.book import CheckedBook
 
 app = typer.Typer(help="Consortium inventory node: pools, ledgers anchored on-chain, audits.", no_args_is_help=True)
@@ -101,11 +103,26 @@ def up(
     LocalConsortium(data_dir, node_count=nodes).run_until_interrupted()
 
 
+def _http() -> httpx.Client:
+    import httpx
+
+    return httpx.Client()
+
+
+def _peers(token: str | None = None) -> PeerClient:
+    """The command's client to nodes (chain/peers.py), with its bearer token. An operator waits longer than a
+    node does for a peer: a ruling's delivery, a rule book or a statement fetched by hand."""
+    from chain.peers import PeerClient, Timeouts
+
+    return PeerClient(_http(), token, Timeouts(message=30.0, rule_book=10.0, statement=120.0))
+
+
 def _load_source(node: str | None, export: Path | None, kind: str, token: str | None) -> Any:
     from chain.auditor import from_node, read_export
 
     if node is not None and export is None:
-        return from_node(node, kind, token)
+        with _peers(token) as peers:
+            return from_node(peers, node, kind)
     if export is not None and node is None:
         return read_export(export)
     raise typer.BadParameter("give exactly one of --node and --export")
@@ -126,8 +143,9 @@ def audit_verify(
     """Check every record against the chain, and a live node's balances against its records; exit 1 and name
     each record or balance that fails."""
     from chain.audit import Finding
-    from chain.auditor import AuditSourceError, audit_source, fetch_balances
     from chain.auditor import audit_export as audit_export_file
+    from chain.auditor import audit_source
+    from chain.errors import AuditSourceError
     from node.domain.replay import projection_differences
 
     try:
@@ -141,7 +159,9 @@ def audit_verify(
                 [r for b in source.audit.batches for r in b.records] + list(source.audit.pending),
                 key=lambda r: int(r["seq"]),
             )
-            report.findings += [Finding(d) for d in projection_differences(records, fetch_balances(node, token))]
+            with _peers(token) as peers:
+                served = peers.audit_balances(node)
+            report.findings += [Finding(d) for d in projection_differences(records, served)]
     except AuditSourceError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -159,10 +179,12 @@ def audit_export(
     token: TokenOpt = None,
 ) -> None:
     """Save a node's records and batch claims to a file, to verify later or elsewhere."""
-    from chain.auditor import AuditSourceError, from_node, write_export
+    from chain.auditor import from_node, write_export
+    from chain.errors import AuditSourceError
 
     try:  # e.g. the node serves a proof format this version does not know (docs/proof-format.md section 5)
-        source = from_node(node, kind, token)
+        with _peers(token) as peers:
+            source = from_node(peers, node, kind)
     except AuditSourceError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -183,7 +205,8 @@ def audit_replay(
     token: TokenOpt = None,
 ) -> None:
     """Rebuild a node's balances from its anchored records as of --until, with the records that made them."""
-    from chain.auditor import AuditSourceError, audit_source
+    from chain.auditor import audit_source
+    from chain.errors import AuditSourceError
     from node.domain.replay import replay_source
 
     try:
@@ -211,13 +234,15 @@ def audit_reconcile(
     token: TokenOpt = None,
 ) -> None:
     """Match two partners' anchored records of every transfer between them; exit 1 listing each difference."""
-    from chain.auditor import AuditSourceError, audit_source, from_node
+    from chain.auditor import audit_source, from_node
+    from chain.errors import AuditSourceError
     from settlement.reconcile import reconcile, reconcile_dealings
 
     if len(nodes) != 2:
         raise typer.BadParameter("give --node twice")
     try:
-        sources = [from_node(url, RecordKind.LEDGER, token) for url in nodes]
+        with _peers(token) as peers:
+            sources = [from_node(peers, url, RecordKind.LEDGER) for url in nodes]
         if rpc is None:
             typer.echo("warning: records not verified against the chain (pass --rpc to verify them)", err=True)
         for url, source in zip(nodes, sources, strict=True):
@@ -408,7 +433,6 @@ def settle_verify(
     """Recompute a statement from every member's anchored records (verified against the chain) and the rule
     book it names, and check every member's signature of its hash. Exit 1 naming each difference."""
     from chain.anchor_client import AnchorReader
-    from chain.auditor import fetch_identity
     from chain.registry_client import MemberRegistryClient
     from chain.tx import connect
     from negotiation.messages import Domain
@@ -417,23 +441,17 @@ def settle_verify(
 
     if (statement_file is None) == (node is None) or (node is not None and statement is None):
         raise CliError("give --statement FILE, or --node URL with --id ID")
-    if statement_file is not None:
-        document = _read_json(statement_file)
-    else:
-        assert node is not None
-        document = _node_call("GET", node, f"/settlement/statements/{statement}", token)
-    address = contract or (fetch_identity(node, token).get("anchor_contract") if node else None)
-    if not address:
-        raise CliError("no anchor contract: pass --contract")
-    web3 = connect(rpc)
-    registry = AnchorReader(web3, address).registry_address()
-    members = _chain_call(lambda: MemberRegistryClient(web3, registry).members())
-    book = _statement_book(document["rule_version"], rulebook, [m.node_url for m in members if m.active])
-    domain = Domain(consortium_name, int(web3.eth.chain_id), registry)
-    try:
-        problems = verify_statement(document, members, web3, address, book, domain, token)
-    except NodeError as exc:
-        raise CliError(exc.message) from None
+    with _peers(token) as peers:
+        document, address = _statement_of(peers, statement_file, node, statement, contract)
+        web3 = connect(rpc)
+        registry = AnchorReader(web3, address).registry_address()
+        members = _chain_call(lambda: MemberRegistryClient(web3, registry).members())
+        book = _statement_book(peers, document["rule_version"], rulebook, [m.node_url for m in members if m.active])
+        domain = Domain(consortium_name, int(web3.eth.chain_id), registry)
+        try:
+            problems = verify_statement(document, members, web3, address, book, domain, peers)
+        except NodeError as exc:
+            raise CliError(exc.message) from None
     for problem in problems:
         typer.echo(f"FAIL {problem}", err=True)
     report = {"statement": document.get("id"), "statement_hash": document.get("statement_hash"), "ok": not problems}
@@ -441,10 +459,32 @@ def settle_verify(
     raise typer.Exit(1 if problems else 0)
 
 
-def _statement_book(version: str, path: Path | None, node_urls: list[str]) -> Any:
-    """The rule book named by a statement: the file given, or a copy from a member's node; its hash checked."""
-    import httpx
+def _statement_of(
+    peers: PeerClient, path: Path | None, node: str | None, statement: str | None, contract: str | None
+) -> tuple[Any, str]:
+    """The statement document (the file, or the one the node serves) and the anchor contract to trust (the one
+    given, else the one the node names)."""
+    from chain.peers import PeerError
 
+    try:
+        if node is None:
+            assert path is not None
+            return _read_json(path), _contract_given(contract)
+        document = peers.statement_document(node, str(statement))
+        return document, contract or _contract_given(peers.audit_identity(node).get("anchor_contract"))
+    except PeerError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _contract_given(address: str | None) -> str:
+    if not address:
+        raise CliError("no anchor contract: pass --contract")
+    return address
+
+
+def _statement_book(peers: PeerClient, version: str, path: Path | None, node_urls: list[str]) -> Any:
+    """The rule book named by a statement: the file given, or a copy from a member's node; its hash checked."""
+    from chain.peers import PeerError
     from negotiation.rules.book import RuleBookInvalid, check_book, load_book, parse_book
 
     try:
@@ -455,13 +495,11 @@ def _statement_book(version: str, path: Path | None, node_urls: list[str]) -> An
             return checked.book
         for url in node_urls:
             try:
-                r = httpx.get(f"{url.rstrip('/')}/rules/books/{version}", timeout=10)
-            except httpx.HTTPError:
+                checked = check_book(parse_book(peers.rule_book(url, version)))
+            except PeerError:
                 continue
-            if r.status_code == 200:
-                checked = check_book(parse_book(r.json()))
-                if checked.version == version:
-                    return checked.book
+            if checked.version == version:
+                return checked.book
     except RuleBookInvalid as exc:
         raise CliError(f"the rule book {version} does not validate: {exc}") from None
     raise CliError(f"no member's node holds the rule book {version}: pass --rulebook")
@@ -546,22 +584,14 @@ OperatorToken = Annotated[str | None, typer.Option("--token", envvar="CONSORTIUM
 
 
 def _node_call(method: str, node: str, path: str, token: str | None, body: Any = None) -> Any:
-    import httpx
+    """A node's answer to an operator's call; what kept it from one ends the command as one line."""
+    from chain.peers import PeerError
 
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        resp = httpx.request(method, f"{node.rstrip('/')}{path}", json=body, headers=headers, timeout=120)
-    except httpx.HTTPError as exc:
-        raise CliError(f"{node}: {exc}") from None
-    if resp.status_code >= 400:
-        try:
-            answer = resp.json()
-            why = f"{answer['error']}: {answer['message']}"
-        except (ValueError, KeyError, TypeError):
-            why = " ".join(resp.text.split())[:300]
-        request_id = resp.headers.get("X-Request-ID")
-        raise CliError(f"{node} answered {resp.status_code} {why}" + (f" (request {request_id})" if request_id else ""))
-    return resp.json()
+        with _peers(token) as peers:
+            return peers.call(method, node, path, body)
+    except PeerError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _day(value: str, option: str) -> date:
@@ -663,7 +693,7 @@ def _try_on_data_dir(
     try:
         if current is None:
             keeper = RuleKeeper(engine, manifest.get("rpc_url", ""), None, None, key, lambda: "")
-            keeper.peer_client.close()  # only the books it holds are read
+            keeper.peers.close()  # only the books it holds are read
             version = against or last_decided_version(engine)
             current = keeper.book(version) if version else None
             if current is None:
@@ -739,8 +769,7 @@ def rule_dispute(
 ) -> None:
     """Arbitration: sign a ruling on a dispute with the rule book's arbitrator key and deliver it to both
     parties' nodes, which record it as an anchored, signed record."""
-    import httpx
-
+    from chain.peers import MessageAnswer, PeerAnsweredError
     from chain.tx import connect
     from negotiation.messages import Domain
     from node.services.disputes import sign_ruling
@@ -748,10 +777,14 @@ def rule_dispute(
     domain = Domain(consortium, int(connect(rpc).eth.chain_id), registry)
     signed = sign_ruling(domain, key, dispute.lower(), decision, rule_version, award, payer, payee)
     failed = False
-    for url in nodes:
-        resp = httpx.post(f"{url.rstrip('/')}/negotiation/messages", json=signed.as_json(), timeout=30)
-        typer.echo(f"{url}: {resp.status_code} {resp.text}", err=True)
-        failed |= resp.status_code >= 300
+    with _peers() as peers:
+        for url in nodes:
+            try:
+                answer = peers.post_message(url, json.dumps(signed.as_json()))
+            except PeerAnsweredError as exc:
+                answer = MessageAnswer(exc.status, exc.error, exc.body)
+            typer.echo(f"{url}: {answer.status} {answer.body}", err=True)
+            failed |= answer.status >= 300
     typer.echo(json.dumps(signed.as_json(), indent=2))
     raise typer.Exit(1 if failed else 0)
 

@@ -6,7 +6,7 @@ handed to those that need it. Nothing else reads the settings or builds a client
                           +--> RuleKeeper (RuleRegistry)                 +--> Negotiator: Invitations,
                           +--> AnchoringService (AnchorWriter)           |    StepGroups (invitations,
     private key --------> Signer (EIP-712 domain: chain id, registry) ---+    transfers, disputes, loans, ...)
-    httpx.Client -------> Outbox (delivery to members' nodes) -----------+    Negotiator (the worker)
+    PeerClient ---------> Outbox (delivery to members' nodes) -----------+    Negotiator (the worker)
     GroupCommit (one writer thread) -----------------------------------------> MessageRouter (the inbox),
                                                                               LedgerWriter
 """
@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from web3 import Web3
 
 from chain.anchor_client import AnchorWriter
+from chain.peers import PeerClient
 from chain.records import RecordKind
 from chain.registry_client import MemberRegistryClient
 from chain.rules_client import RuleRegistryClient
@@ -45,7 +46,6 @@ from node.store.engine import make_engine
 from node.store.group_commit import GroupCommit
 from node.store.records import on_records_committed
 
-PEER_TIMEOUT_SECONDS = 10.0
 # Record kinds this node anchors: its ledger, and the final settlement statements it signed.
 ANCHORED_KINDS = (RecordKind.LEDGER, RecordKind.SETTLEMENT)
 
@@ -54,12 +54,13 @@ class NodeServices:
     def __init__(
         self, settings: NodeSettings, engine: Engine | None = None, peer_client: httpx.Client | None = None
     ) -> None:
-        """`peer_client`: how this node reaches other nodes (default: real HTTP); tests may route it in-process."""
+        """`peer_client`: how this node reaches other nodes (default: real HTTP); tests may route it in-process.
+        It is wrapped once in the node's PeerClient (chain/peers.py), which every call to another node uses."""
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url, settings.sqlite_synchronous)
         self.address: str = Account.from_key(settings.private_key).address
         self.web3: Web3 = connect(settings.rpc_url)
-        self.peer_client = peer_client or httpx.Client(timeout=PEER_TIMEOUT_SECONDS)
+        self.peers = PeerClient(peer_client, token=settings.audit_token)
         registry = MemberRegistryClient(self.web3, settings.registry_address) if settings.registry_address else None
         rules = RuleRegistryClient(self.web3, settings.rules_address) if settings.rules_address else None
         self.chain_view = (
@@ -75,7 +76,7 @@ class NodeServices:
             registry,
             settings.private_key,
             lambda: settings.public_url or f"http://{settings.host}:{settings.port}",
-            self.peer_client,
+            self.peers,
         )
         self.rules.view = self.chain_view
         if settings.rulebook_file:
@@ -102,15 +103,13 @@ class NodeServices:
             settings.private_key,
             lambda: Domain(settings.consortium_name, int(self.web3.eth.chain_id), registry_address),
         )
-        outbox = Outbox(self.engine, self.address, lambda a: directory.member(a).node_url, self.peer_client)
+        outbox = Outbox(self.engine, self.address, lambda a: directory.member(a).node_url, self.peers)
         policy = NegotiationPolicy(settings.safety_stock, settings.auto_plan_after_seconds)
         side = Side(self.engine, signer, directory, outbox, self.rules)
         steps = StepGroups.build(
             side,
             policy.safety_floor,
-            lambda disputes: Settlements(
-                side, disputes, self.web3, settings.anchor_address, settings.audit_token, self.peer_client
-            ),
+            lambda disputes: Settlements(side, disputes, self.web3, settings.anchor_address, self.peers),
         )
         negotiator = Negotiator(side, policy, steps)
         authority = steps.disputes.ruling_authority
@@ -159,5 +158,5 @@ class NodeServices:
             self.anchoring.stop()
         if self.leadership is not None:  # given up only once this worker's background work has stopped
             self.leadership.stop()
-        self.peer_client.close()
+        self.peers.close()
         self.engine.dispose()

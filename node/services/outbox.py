@@ -1,8 +1,8 @@
 """Signed messages to other members: persisted in the sender's transaction, delivered by the worker.
 
 A message is written to the outbox in the same transaction as the step that made it, so a crash never loses
-one and a rolled-back step never sends one. Delivery posts through an injected `httpx.Client`: over real HTTP
-in production, or in-process through `httpx.ASGITransport`/`MockTransport` in tests.
+one and a rolled-back step never sends one. Delivery posts through the node's one PeerClient (chain/peers.py),
+over real HTTP in production, or in-process through whatever `httpx` transport a test gives it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from chain.peers import MessageAnswer, PeerAnsweredError, PeerAnswerMalformed, PeerClient, PeerUnreachable
 from negotiation.messages import MAX_MESSAGES_PER_BATCH, SignedMessage, parse
 from negotiation.wire import MessageType
 from node.domain.states import Direction, OutboxStatus
@@ -62,12 +62,12 @@ def log_message(s: Session, msg: SignedMessage, direction: Direction, peer: str 
 
 
 class Outbox:
-    def __init__(self, engine: Engine, me: str, node_url: Callable[[str], str], client: httpx.Client) -> None:
+    def __init__(self, engine: Engine, me: str, node_url: Callable[[str], str], peers: PeerClient) -> None:
         """`node_url(address)`: where a member's node answers (the member registry, a chain call)."""
         self.engine = engine
         self.me = me
         self.node_url = node_url
-        self.client = client
+        self.peers = peers
         # Set when something is queued or changed: the worker wakes at once instead of at its next tick.
         self.wakeup = threading.Event()
         # Called in the transaction that marks a message refused for good: what it held is given back.
@@ -114,46 +114,35 @@ class Outbox:
     def _post_to(self, recipient: str, items: list[OutboxMessage]) -> list[Attempt]:
         if len(items) == 1 or time.monotonic() < self._no_batch_inbox.get(recipient, 0.0):
             return [self._post(item) for item in items]
-        content = b'{"messages":[' + b",".join(item.envelope.encode() for item in items) + b"]}"
-        request_id, resp = self._send(recipient, "/negotiation/messages/batch", content)
-        if isinstance(resp, Exception):  # unreachable peer or chain: retry later
-            return [Attempt(request_id, None, f"{type(resp).__name__}: {resp}")] * len(items)
-        if resp.status_code in NO_BATCH_INBOX:  # a node from before batches: one message a request for a while
-            self._no_batch_inbox[recipient] = time.monotonic() + NO_BATCH_INBOX_SECONDS
-            log.info("%s has no batch inbox (%s): one message a request", recipient, resp.status_code)
-            return [self._post(item) for item in items]
-        if resp.status_code >= 500:
-            return [Attempt(request_id, None, f"{resp.status_code}: {resp.text[:200]}")] * len(items)
-        try:
-            answers = [
-                (int(r["status"]), str(r["body"].get("error", "")), json.dumps(r["body"]))
-                for r in resp.json()["results"]
-            ]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            answers = []
-        if resp.status_code >= 300 or len(answers) != len(items):  # refused as a whole: each message by itself
-            return [self._post(item) for item in items]
-        return [Attempt(request_id, *_outcome(status, reason, text)) for status, reason, text in answers]
-
-    def _post(self, item: OutboxMessage) -> Attempt:
-        request_id, resp = self._send(item.recipient, "/negotiation/messages", item.envelope.encode())
-        if isinstance(resp, Exception):  # unreachable peer or chain: retry later
-            return Attempt(request_id, None, f"{type(resp).__name__}: {resp}")
-        return Attempt(request_id, *_outcome(resp.status_code, _reason(resp), resp.text))
-
-    def _send(self, recipient: str, path: str, content: bytes) -> tuple[str, httpx.Response | Exception]:
-        """POST `content` to the recipient's node; the request id it went with (sent as X-Request-ID, so the
-        recipient's log lines about it carry it too) and the answer, or what kept it from one."""
         request_id = secrets.token_hex(8)
         try:
             url = self.node_url(recipient)
-            return request_id, self.client.post(
-                f"{url.rstrip('/')}{path}",
-                content=content,
-                headers={"Content-Type": "application/json", "X-Request-ID": request_id},
-            )
-        except Exception as exc:
-            return request_id, exc
+            answers = self.peers.post_messages(url, [item.envelope for item in items], request_id)
+        except PeerAnsweredError as exc:
+            if exc.status in NO_BATCH_INBOX:  # a node from before batches: one message a request for a while
+                self._no_batch_inbox[recipient] = time.monotonic() + NO_BATCH_INBOX_SECONDS
+                log.info("%s has no batch inbox (%s): one message a request", recipient, exc.status)
+                return [self._post(item) for item in items]
+            if exc.status >= 500:
+                return [Attempt(request_id, None, f"{exc.status}: {exc.body[:200]}")] * len(items)
+            return [self._post(item) for item in items]  # refused as a whole: each message by itself
+        except PeerAnswerMalformed:  # no answer per message: each message by itself
+            return [self._post(item) for item in items]
+        except Exception as exc:  # unreachable peer or chain: retry later
+            return [Attempt(request_id, None, _failure(exc))] * len(items)
+        return [Attempt(request_id, *_outcome(a.status, a.error, a.body)) for a in answers]
+
+    def _post(self, item: OutboxMessage) -> Attempt:
+        """POST one message to the recipient's node; the request id it went with (sent as X-Request-ID, so the
+        recipient's log lines about it carry it too) and what came of it."""
+        request_id = secrets.token_hex(8)
+        try:
+            answer = self.peers.post_message(self.node_url(item.recipient), item.envelope, request_id)
+        except PeerAnsweredError as exc:
+            answer = MessageAnswer(exc.status, exc.error, exc.body)
+        except Exception as exc:  # unreachable peer or chain: retry later
+            return Attempt(request_id, None, _failure(exc))
+        return Attempt(request_id, *_outcome(answer.status, answer.error, answer.body))
 
     def _record(self, items: list[OutboxMessage], attempts: list[Attempt]) -> int:
         """What each attempt came to, in one transaction, a savepoint each: a message whose refusal cannot be
@@ -240,8 +229,6 @@ def _type_of(envelope: str) -> str:
         return "message"
 
 
-def _reason(resp: httpx.Response) -> str:
-    try:
-        return str(resp.json().get("error", ""))
-    except ValueError:
-        return ""
+def _failure(exc: Exception) -> str:
+    """What kept a message from an answer, as logged: the cause's type and text."""
+    return exc.reason if isinstance(exc, PeerUnreachable) else f"{type(exc).__name__}: {exc}"

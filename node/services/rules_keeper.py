@@ -18,15 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import httpx
 from sqlalchemy import Engine
 from sqlmodel import col, select
 from web3 import Web3
 
 from chain.canonical import canonical_json
 from chain.deploy import GovernanceTerms
+from chain.peers import PeerClient, PeerError
 from chain.registry_client import MemberRegistryClient
 from chain.rules_client import NO_VERSION, RuleRegistryClient
 from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected
@@ -66,12 +65,12 @@ class RuleKeeper:
         directory: MemberRegistryClient | None,
         private_key: str,
         public_url: Callable[[], str],
-        peer_client: httpx.Client | None = None,
+        peers: PeerClient | None = None,
     ) -> None:
-        """`rpc`: the node's one Web3 (or a URL); `peer_client`: how books are fetched from other members."""
+        """`rpc`: the node's one Web3 (or a URL); `peers`: how books are fetched from other members."""
         self.engine = engine
         self.rpc = rpc
-        self.peer_client = peer_client or httpx.Client(timeout=3)
+        self.peers = peers or PeerClient()
         self.rules_address = rules_address
         self.directory = directory
         self.private_key = private_key
@@ -197,12 +196,8 @@ class RuleKeeper:
             if not member.active or not member.node_url:
                 continue
             try:
-                url = f"{member.node_url.rstrip('/')}/rules/books/{quote(version, safe='')}"
-                resp = self.peer_client.get(url, timeout=3)
-                if resp.status_code != 200:
-                    continue
-                checked = check_book(parse_book(resp.json()))
-            except (httpx.HTTPError, httpx.InvalidURL, ValueError, RuleBookInvalid):
+                checked = check_book(parse_book(self.peers.rule_book(member.node_url, version)))
+            except (PeerError, ValueError, RuleBookInvalid):
                 continue
             if checked.version == version:
                 self._store(checked)

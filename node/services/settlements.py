@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, cast
 
-import httpx
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, col, select
 from web3 import Web3
@@ -30,6 +29,7 @@ from chain.audit import AuditInput
 from chain.auditor import audit_source, from_node
 from chain.canonical import canonical_json
 from chain.errors import ChainError
+from chain.peers import PeerAnsweredError, PeerClient
 from chain.records import RecordKind, RecordMalformed, RecordType, SettlementRecord, read_body
 from chain.registry_client import MemberInfo
 from negotiation.messages import Domain, MessageRefused, SignedMessage, parse, recover_signer
@@ -90,16 +90,15 @@ class Settlements(Steps):
         disputes: Disputes,
         web3: Web3,
         anchor_address: str | None,
-        audit_token: str | None,
-        peer_client: httpx.Client,
+        peers: PeerClient,
     ) -> None:
-        """`peer_client`: the node's one client to other nodes (the proposer's document comes through it)."""
+        """`peers`: the node's one client to other nodes, with its audit token (every member's records and the
+        proposer's document come through it)."""
         super().__init__(side)
         self.disputes = disputes
         self.web3 = web3
         self.anchor_address = anchor_address
-        self.audit_token = audit_token
-        self.peer_client = peer_client
+        self.peers = peers
         self._next_try: dict[str, float] = {}
         # Recomputing reads every member's history: its own thread, so deliveries and plans never wait on it.
         self._wake = threading.Event()
@@ -133,7 +132,7 @@ class Settlements(Steps):
         contract = self.anchor_address
         if not contract:
             raise InvalidRequest("this node has no anchor contract: it cannot verify the members' records")
-        return gather_records(self.directory.members(), self.web3, contract, self.audit_token, cuts)
+        return gather_records(self.directory.members(), self.web3, contract, self.peers, cuts)
 
     # -- the proposer --------------------------------------------------------------------------------------
     def close(self, start: date, end: date) -> dict[str, Any]:
@@ -281,12 +280,12 @@ class Settlements(Steps):
             log.warning("statement %s: dispute not opened: %s", statement_id, exc.message)
 
     def _fetch_document(self, proposer: str, statement_id: str) -> ServedStatement:
-        url = self.directory.member(proposer).node_url.rstrip("/")
-        headers = {"Authorization": f"Bearer {self.audit_token}"} if self.audit_token else {}
-        resp = self.peer_client.get(f"{url}/settlement/statements/{statement_id}", headers=headers)
-        if resp.status_code != 200:
-            raise SettlementInputsInvalid(f"the proposer answered {resp.status_code} for statement {statement_id}")
-        return read_statement(resp.json(), f"the proposer's document for {statement_id}")
+        url = self.directory.member(proposer).node_url
+        try:
+            document = self.peers.statement_document(url, statement_id)
+        except PeerAnsweredError as exc:
+            raise SettlementInputsInvalid(f"the proposer answered {exc.status} for statement {statement_id}") from exc
+        return read_statement(document, f"the proposer's document for {statement_id}")
 
     # -- signing and finality ------------------------------------------------------------------------------
     def _sign(self, statement_id: str, hash_: str) -> None:
@@ -424,7 +423,7 @@ def gather_records(
     members: Sequence[MemberInfo],
     web3: Web3 | str,
     contract: str,
-    audit_token: str | None,
+    peers: PeerClient,
     cuts: Mapping[str, int] | None = None,
 ) -> Verified:
     """Every active member's anchored ledger records, each node's whole history verified against the chain
@@ -436,9 +435,9 @@ def gather_records(
         if not member.active:
             continue
         try:
-            source = from_node(member.node_url, LEDGER, audit_token)
+            source = from_node(peers, member.node_url, LEDGER)
             report = audit_source(source, web3, contract)
-        except (httpx.HTTPError, ChainError, ValueError) as exc:
+        except (ChainError, ValueError) as exc:  # the peer's errors too (chain/peers.py)
             raise SettlementInputsInvalid(f"{member.name} ({member.address}): {exc}", member=member.address) from exc
         if not report.ok:
             raise SettlementInputsInvalid(
@@ -473,14 +472,14 @@ def verify_statement(
     contract: str,
     book: RuleBook,
     domain: Domain,
-    audit_token: str | None = None,
+    peers: PeerClient,
 ) -> list[str]:
     """Everything wrong with a statement document, recomputed from the members' verified records and the
     rule book it names; [] when it is the statement those records give and every member signed its hash."""
     problems = [f"{part}: no part of a {STATEMENT_FORMAT} statement" for part in sorted(set(document) - SERVED_PARTS)]
     read = read_statement(document, "the document")
     cuts = {m: v["last_seq"] for m, v in read["inputs"].items()}
-    verified = gather_records(members, web3, contract, audit_token, cuts)
+    verified = gather_records(members, web3, contract, peers, cuts)
     period = Period(date.fromisoformat(read["period"]["from"]), date.fromisoformat(read["period"]["to"]))
     mine = statement_of(verified, period, read["rule_version"], book)
     if mine["statement_hash"] != read["statement_hash"] or statement_hash(document) != mine["statement_hash"]:

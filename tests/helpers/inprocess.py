@@ -1,9 +1,10 @@
 """Peers in-process: several nodes' FastAPI apps in the test's own process, reaching each other through a
 routing `httpx` transport instead of sockets, on the real chain (Anvil) all the same.
 
-`httpx.ASGITransport` is async-only and a node's Outbox posts with a sync `httpx.Client`, so `PeerRouter` is a
-sync transport: it finds the app registered for a request's origin (the URL the member registry gives for
-that member's node) and runs the request through that app's `httpx.ASGITransport` in an event loop of its own.
+`httpx.ASGITransport` is async-only and a node's PeerClient (chain/peers.py: its outbox, rule book and settlement
+fetches) wraps a sync `httpx.Client`, so `PeerRouter` is a sync transport: it finds the app registered for a
+request's origin (the URL the member registry gives for that member's node) and runs the request through that
+app's `httpx.ASGITransport` in an event loop of its own.
 
 Workers: a node's background workers (outbox delivery, trigger, planning) run only inside `node.running()`.
 Without it nothing moves by itself and a test delivers step by step with `node.deliver()`, which is
@@ -130,7 +131,8 @@ class InProcessNetwork:
         return MemberRegistryClient(self.rpc_url, self.deployment.registry, ADMIN_KEY)
 
     def peer_client(self) -> httpx.Client:
-        """An `httpx.Client` that reaches the in-process nodes by their public URLs (as a peer would)."""
+        """An `httpx.Client` that reaches the in-process nodes by their public URLs (as a peer would); a node's
+        services wrap it in their PeerClient."""
         return httpx.Client(transport=self.router, timeout=10)
 
     def node(self, name: str, lat_e6: int, lon_e6: int, register: bool = True, **settings: Any) -> InProcessNode:

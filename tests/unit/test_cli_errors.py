@@ -17,6 +17,7 @@ from eth_account import Account
 
 import node.store.tables  # noqa: F401  (the tables, for create_all)
 from chain.anvil import DEFAULT_PRIVATE_KEYS
+from node import cli
 from node.cli import run
 from node.store.engine import make_engine
 
@@ -129,14 +130,14 @@ def test_rules_try_reads_the_nodes_database_and_changes_nothing(
 def test_rules_try_through_a_node(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     sent: list[dict[str, Any]] = []
 
-    def fake_request(method: str, url: str, json: Any = None, headers: Any = None, timeout: Any = None) -> Any:
-        sent.append({"method": method, "url": url, "json": json, "headers": headers})
-        if headers.get("Authorization") != "Bearer op-token":
+    def node(request: httpx.Request) -> httpx.Response:
+        sent.append({"method": request.method, "url": str(request.url), "json": json.loads(request.content)})
+        if request.headers.get("Authorization") != "Bearer op-token":
             body = {"error": "unauthorized", "message": "wrong bearer token", "detail": {}}
             return httpx.Response(401, json=body, headers={"X-Request-ID": "r-1"})
         return httpx.Response(200, json={"current": "0xc", "proposed": "0xp", "totals": {}})
 
-    monkeypatch.setattr(httpx, "request", fake_request)
+    monkeypatch.setattr(cli, "_http", lambda: httpx.Client(transport=httpx.MockTransport(node)))
     code, out, err = consortium(
         capsys, "rules", "try", str(BOOK), *WINDOW, "--node", "http://n:1/", "--token", "op-token"
     )

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 import node.store.tables  # noqa: F401  (the tables, for create_all)
 from chain.anvil import DEFAULT_PRIVATE_KEYS
+from chain.peers import PeerClient
 from negotiation.messages import Domain, SignedMessage, parse
 from node.domain.states import OutboxStatus
 from node.errors import InsufficientStock
@@ -28,7 +29,7 @@ DOMAIN = Domain("c", 31337, "0x" + "00" * 20)
 
 def outbox_with(tmp_path: Path, peer: httpx.MockTransport, n: int) -> tuple[Outbox, list[str]]:
     engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
-    outbox = Outbox(engine, "0xme", lambda _a: "http://peer", httpx.Client(transport=peer))
+    outbox = Outbox(engine, "0xme", lambda _a: "http://peer", PeerClient(httpx.Client(transport=peer)))
     ids = []
     with session_scope(engine) as s:
         for _ in range(n):

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 import node.store.tables  # noqa: F401  (the tables, for create_all)
 from chain.anvil import DEFAULT_PRIVATE_KEYS
+from chain.peers import PeerClient
 from negotiation.messages import Domain, parse
 from node.services.outbox import Outbox
 from node.store.engine import make_engine, session_scope
@@ -32,7 +33,8 @@ def test_retries_and_a_refusal_for_good_are_logged(tmp_path: Path, caplog: pytes
         return answers.pop(0)
 
     engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
-    outbox = Outbox(engine, "0xme", lambda _a: "http://peer", httpx.Client(transport=httpx.MockTransport(peer)))
+    peers = PeerClient(httpx.Client(transport=httpx.MockTransport(peer)))
+    outbox = Outbox(engine, "0xme", lambda _a: "http://peer", peers)
     msg = parse(invitation_envelope(Domain("c", 31337, "0x" + "00" * 20), KEY, "0x" + "ab" * 32))
     with session_scope(engine) as s:
         outbox.enqueue(s, msg, PEER)

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from chain import auditor
 from chain.audit import PROOF_FORMAT, BadDocument, group_documents, verify
 from chain.auditor import EXPORT_FORMAT, AuditSourceError, Source, from_node, read_export, write_export
+from chain.peers import PeerClient
 from node.domain.states import BatchStatus
 from node.services.anchoring import form_batch
 from node.store.engine import make_engine, session_scope
@@ -143,25 +143,22 @@ def test_a_document_without_a_format_is_read_as_version_1(store: tuple[Engine, A
     assert [len(b.records) for b in audit.batches] == [3] and len(audit.pending) == 2
 
 
-def _mock_node(monkeypatch: pytest.MonkeyPatch, page: Callable[[str], str]) -> None:
-    """Serve /audit/identity and /audit/records (through `page`, which may rewrite the served text)."""
+def _mock_node(page: Callable[[str], str]) -> PeerClient:
+    """A client to a node serving /audit/identity and /audit/records (through `page`, which may rewrite the
+    served text)."""
 
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/audit/identity":
             return httpx.Response(200, json={"address": NODE, "registry": None, "anchor_contract": CONTRACT})
         return httpx.Response(200, content=page(request.url.params["after"]))
 
-    monkeypatch.setattr(
-        auditor, "_client", lambda token: httpx.Client(transport=httpx.MockTransport(handle), base_url="http://node")
-    )
+    return PeerClient(httpx.Client(transport=httpx.MockTransport(handle)))
 
 
-def test_the_auditor_reads_a_node_serving_this_format(
-    store: tuple[Engine, AnchorBatch], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_auditor_reads_a_node_serving_this_format(store: tuple[Engine, AnchorBatch]) -> None:
     engine, _ = store
-    _mock_node(monkeypatch, lambda after: _page(engine, after=int(after), limit=2))
-    source = from_node("http://node", "ledger")
+    peers = _mock_node(lambda after: _page(engine, after=int(after), limit=2))
+    source = from_node(peers, "http://node", "ledger")
     assert [len(b.records) for b in source.audit.batches] == [3] and len(source.audit.pending) == 2
 
 
@@ -178,12 +175,12 @@ def test_the_auditor_reads_a_node_serving_this_format(
     ],
 )
 def test_the_auditor_refuses_a_node_serving_an_unknown_format(
-    store: tuple[Engine, AnchorBatch], monkeypatch: pytest.MonkeyPatch, what: str, rewrite: Callable[[str], str]
+    store: tuple[Engine, AnchorBatch], what: str, rewrite: Callable[[str], str]
 ) -> None:
     engine, _ = store
-    _mock_node(monkeypatch, lambda after: rewrite(_page(engine, after=int(after))))
+    peers = _mock_node(lambda after: rewrite(_page(engine, after=int(after))))
     with pytest.raises(AuditSourceError, match=r"consortium-proof/[29]"):
-        from_node("http://node", "ledger")
+        from_node(peers, "http://node", "ledger")
 
 
 def test_an_export_names_the_proof_format_and_reads_back(store: tuple[Engine, AnchorBatch], tmp_path: Path) -> None:

@@ -153,7 +153,7 @@ def served(tmp_path: Path, statement: dict[str, Any], problem: str | None) -> by
     side = SimpleNamespace(
         engine=engine, signer=SimpleNamespace(address=R), me=R, directory=None, outbox=None, rules=None
     )
-    settlements = Settlements(cast(Side, side), cast(Any, None), cast(Any, None), None, None, cast(Any, None))
+    settlements = Settlements(cast(Side, side), cast(Any, None), cast(Any, None), None, cast(Any, None))
     settings = NodeSettings()
     app = create_app(settings, services=cast(NodeServices, SimpleNamespace(settings=settings)))
     app.dependency_overrides[get_settlements] = lambda: settlements

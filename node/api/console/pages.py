@@ -704,7 +704,7 @@ def post_verify(services: NodeServices, _form: FormData, _params: dict[str, Any]
     settings = services.settings
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     try:
-        report = audit_source(from_node(url, LEDGER, settings.audit_token or settings.api_token), services.web3)
+        report = audit_source(from_node(services.peers, url, LEDGER), services.web3)  # with the audit token
     except (AuditSourceError, ChainError, OSError) as exc:
         raise InvalidRequest(f"verify could not run: {exc}") from exc
     if report.ok:
