@@ -23,7 +23,7 @@ from node.domain.states import DisputeStatus
 from node.domain.times import utc_iso, utc_now_iso
 from node.errors import InvalidRequest, LimitReached
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import RecordWritten, handles
 from node.services.side import Steps
 from node.services.signer import STEP_DEADLINE_SECONDS
 from node.store.engine import session_scope
@@ -92,7 +92,7 @@ class Disputes(Steps):
         return append_record(s, LEDGER, self.me, RecordType.DISPUTE, fields).seq
 
     @handles(DISPUTE)
-    def on_dispute(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_dispute(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> RecordWritten:
         m = msg.as_(DisputeMessage)
         if m["respondent"] != self.me:
             raise MessageRefused(Refusal.NOT_YOURS, "this node is not the dispute's respondent")
@@ -126,7 +126,7 @@ class Disputes(Steps):
         return arbitrator is not None and signer.lower() == arbitrator.lower()
 
     @handles(RULING)
-    def on_ruling(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_ruling(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> RecordWritten:
         m = msg.as_(RulingMessage)
         dispute = s.get(Dispute, m["dispute"])
         if dispute is None:

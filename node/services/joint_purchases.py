@@ -30,7 +30,7 @@ from node.domain.states import ShareStatus
 from node.domain.times import utc_now_iso
 from node.errors import AlreadyExists, InvalidRequest, NotFound
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import ShareState, handles
 from node.services.side import Steps
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
@@ -119,7 +119,7 @@ class JointPurchases(Steps):
         return {"id": purchase, "record_seq": seq, "rule_version": version, "shares": shown}
 
     @handles(JOINT_PURCHASE)
-    def on_purchase(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
+    def on_purchase(self, s: Session, msg: SignedMessage, inbound: Inbound) -> ShareState:
         """The participant's side: kept for the operator; a share that is not the rule book's is refused."""
         m = msg.as_(JointPurchaseMessage)
         if m["participant"] != self.me:
@@ -197,7 +197,7 @@ class JointPurchases(Steps):
         return out
 
     @handles(JOINT_PURCHASE_ACCEPTANCE)
-    def on_acceptance(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_acceptance(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> ShareState:
         """The buyer's side: the participant took its share on."""
         m = msg.as_(JointPurchaseAcceptanceMessage)
         purchase = s.get(JointPurchase, m["purchase"])

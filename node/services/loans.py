@@ -38,7 +38,7 @@ from node.domain.states import LoanStatus
 from node.domain.times import utc_now_iso
 from node.errors import AlreadyExists, InsufficientStock, InvalidMovement, InvalidRequest, NotFound
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import LoanAsked, LoanRecorded, handles
 from node.services.side import Side, Steps
 from node.store.engine import session_scope
 from node.store.pool import LEDGER, require_location, require_sku, write_postings
@@ -114,7 +114,7 @@ class Loans(Steps):
         )
 
     @handles(LOAN_REQUEST)
-    def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> LoanAsked:
         m = msg.as_(LoanRequestMessage)
         if m["lender"] != self.me:
             raise MessageRefused(Refusal.NOT_YOURS, "this node is not the lender asked")
@@ -198,7 +198,7 @@ class Loans(Steps):
         return append_record(s, LEDGER, self.me, type_, fields).seq
 
     @handles(LOAN)
-    def on_loan(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
+    def on_loan(self, s: Session, msg: SignedMessage, inbound: Inbound) -> LoanRecorded:
         """The borrower's side: only what it asked for, within its bounds, lands on its shelf."""
         m = msg.as_(LoanMessage)
         inbound.policy_for(m["ruleVersion"], "the loan")
@@ -264,7 +264,7 @@ class Loans(Steps):
             loan.status = LoanStatus.RETURNED
 
     @handles(LOAN_RETURN)
-    def on_return(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_return(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> LoanRecorded:
         """The lender's side: the units are back on its own shelf, unless the loan has become a sale."""
         m = msg.as_(LoanReturnMessage)
         loan = s.get(Loan, m["loan"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlmodel import Session, col, select
 from web3 import Web3
@@ -20,7 +19,7 @@ from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.wire import QUOTE_REQUEST, QuoteRequestFields, QuoteRequestMessage, Refusal
 from node.domain.times import utc_now_iso
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import QuoteAsked, handles
 from node.services.rules_keeper import decisions_now
 from node.services.side import Steps
 from node.store.engine import session_scope
@@ -107,7 +106,7 @@ class Quotes(Steps):
         )
 
     @handles(QUOTE_REQUEST)
-    def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> QuoteAsked:
         m = msg.as_(QuoteRequestMessage)
         if m["supplier"] != self.me:
             raise MessageRefused(Refusal.NOT_YOURS, "this node is not the supplier asked")

@@ -48,7 +48,7 @@ from node.domain.times import utc_now_iso
 from node.errors import InvalidRequest, LimitReached, NodeError, NotFound, SettlementInputsInvalid
 from node.services.disputes import Disputes
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import StatementHeard, StatementSigned, handles
 from node.services.side import Side, Steps
 from node.store.engine import session_scope
 from node.store.records import append_record
@@ -181,7 +181,7 @@ class Settlements(Steps):
 
     # -- every member --------------------------------------------------------------------------------------
     @handles(STATEMENT_PROPOSAL)
-    def on_proposal(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_proposal(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> StatementHeard:
         m = msg.as_(StatementProposalMessage)
         final = _final_for(s, m["periodFrom"], m["periodTo"])
         if final is not None:
@@ -196,7 +196,7 @@ class Settlements(Steps):
         return {"statement": m["statement"]}
 
     @handles(STATEMENT_SIGNATURE)
-    def on_signature(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_signature(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> StatementSigned:
         m = msg.as_(StatementSignatureMessage)
         s.merge(
             StatementSignatureRow(

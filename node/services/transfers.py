@@ -50,7 +50,7 @@ from node.domain.states import InvitationStatus, OfferStatus, RequestStatus, Tra
 from node.domain.times import utc_now_iso
 from node.errors import InvalidRequest, NotFound, PlanOutdated, WrongStatus
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import Noted, ShipmentSent, handles
 from node.services.rules_keeper import ActivePolicy, request_facts
 from node.services.side import Steps
 from node.store.engine import session_scope
@@ -277,7 +277,7 @@ class Transfers(Steps):
 
     # -- supplier: accepted, ship ----------------------------------------------------------------------------
     @handles(ACCEPTANCE)
-    def on_acceptance(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_acceptance(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> ShipmentSent:
         m = msg.as_(AcceptanceMessage)
         offer = s.get(TransferOffer, m["offer"])
         if offer is None or not offer.mine:
@@ -336,7 +336,7 @@ class Transfers(Steps):
 
     # -- requester: shipped, receive -------------------------------------------------------------------------
     @handles(SHIPMENT)
-    def on_shipment(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_shipment(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> Noted:
         m = msg.as_(ShipmentMessage)
         transfer = s.get(Transfer, m["acceptance"])
         if transfer is None or transfer.role != TransferRole.REQUESTER:
@@ -401,7 +401,7 @@ class Transfers(Steps):
 
     # -- supplier: received, settle --------------------------------------------------------------------------
     @handles(RECEIPT)
-    def on_receipt(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_receipt(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> Noted:
         m = msg.as_(ReceiptMessage)
         transfer = s.exec(
             select(Transfer).where(Transfer.shipment == m["shipment"], Transfer.role == TransferRole.SUPPLIER)
