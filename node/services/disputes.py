@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from eth_account import Account
 from sqlmodel import Session, select
@@ -32,6 +32,15 @@ from node.store.records import append_record, serialize_writers
 from node.store.tables import Dispute, Invitation, Transfer, TransferOffer
 
 
+class DisputeOpened(TypedDict):
+    """A dispute this node opened: signed, recorded, and on its way to the respondent."""
+
+    dispute: str
+    respondent: str
+    record_seq: int
+    rule_version: str
+
+
 class Disputes(Steps):
     def _counterparty(self, s: Session, subject: str) -> str | None:
         """The other side of a transfer or an offer of ours, if the subject is one."""
@@ -46,7 +55,7 @@ class Disputes(Steps):
             return inv.requester if inv else None
         return None
 
-    def open_dispute(self, subject: str, reason: str, claim_amount: int, respondent: str | None) -> dict[str, Any]:
+    def open_dispute(self, subject: str, reason: str, claim_amount: int, respondent: str | None) -> DisputeOpened:
         version = self.rules.active().policy.version
         with session_scope(self.engine) as s:
             other = self._counterparty(s, subject) or respondent

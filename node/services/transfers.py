@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TypedDict, cast
 
 from sqlmodel import Session, col, select
 
@@ -70,9 +71,52 @@ class PlanInputs:
     requests: list[int]  # the store requests behind the invitations
 
 
+class AcceptanceMade(TypedDict):
+    """An offer the plan accepted: the Acceptance sent (its id names the transfer) and the offer's terms."""
+
+    acceptance: str
+    id: str  # the offer's
+    supplier: str
+    supplier_name: str
+    sku: str
+    lot: str
+    quantity: int  # accepted
+    shelf_life_days: int
+    min_order_quantity: int
+    unit_price: int
+    freight_compensation: int
+
+
+class PlanEvidence(TypedDict):
+    requests: list[int]
+    invitations: list[str]
+    offers: list[str]
+    rule_version: str
+    rule_block: int
+
+
+class PlanMade(TypedDict):
+    """A plan over every open invitation of ours: recorded, its acceptances and cancellations on their way."""
+
+    plan: Mapping[str, object]  # the solver's answer (docs/matching.md)
+    hashes: dict[str, str]
+    record_seq: int
+    actions: list[str]
+    acceptances: list[AcceptanceMade]
+    declined: list[str]
+    evidence: PlanEvidence
+
+
+class ReceiptConfirmed(TypedDict):
+    transfer: str
+    record_seq: int
+    received: int
+    shipped: int
+
+
 class Transfers(Steps):
     # -- requester: plan -------------------------------------------------------------------------------------
-    def plan(self) -> dict[str, Any]:
+    def plan(self) -> PlanMade:
         """Solve over every open invitation of ours and every open offer received, then accept and decline."""
         active = self.rules.active()
         inputs = self._read_plan_inputs(int(time.time()))
@@ -148,7 +192,7 @@ class Transfers(Steps):
 
     def _write_plan(
         self, s: Session, inputs: PlanInputs, decision: PlanDecision, active: ActivePolicy
-    ) -> tuple[int, list[dict[str, Any]]]:
+    ) -> tuple[int, list[AcceptanceMade]]:
         """The plan record, an Acceptance per accepted offer, a Cancellation per declined one, in one transaction.
         Refused if anything it decided over changed since it was read (another plan, an operator's decline)."""
         invitations = {i.id: s.get(Invitation, i.id) for i in inputs.invitations}
@@ -159,7 +203,7 @@ class Transfers(Steps):
             raise PlanOutdated("the invitations or offers changed while planning: plan again")
         seq = self._plan_record(s, inputs, decision, active)
         consigned = {i.id: decision.consigned(i) for i in inputs.invitations}
-        accepted = []
+        accepted: list[AcceptanceMade] = []
         for a in decision.actions.acceptances:
             invitation = inputs.offer_invitation[a.offer.id]
             transfer = self._accept(
@@ -176,11 +220,19 @@ class Transfers(Steps):
             assert offer_row is not None
             offer_row.status = OfferStatus.ACCEPTED
             s.add(offer_row)
+            offer = a.offer
             accepted.append(
                 {
                     "acceptance": transfer.id,
-                    **asdict(a.offer),
+                    "id": offer.id,
+                    "supplier": offer.supplier,
+                    "supplier_name": offer.supplier_name,
+                    "sku": offer.sku,
+                    "lot": offer.lot,
                     "quantity": a.quantity,
+                    "shelf_life_days": offer.shelf_life_days,
+                    "min_order_quantity": offer.min_order_quantity,
+                    "unit_price": offer.unit_price,
                     "freight_compensation": a.freight_compensation,
                 }
             )
@@ -352,7 +404,7 @@ class Transfers(Steps):
         _move(s, transfer, TransferStatus.SHIPPED)
         return {}
 
-    def confirm_receipt(self, transfer_id: str, quantity: int, location: str) -> dict[str, Any]:
+    def confirm_receipt(self, transfer_id: str, quantity: int, location: str) -> ReceiptConfirmed:
         """The requester counts what arrived; ownership moves to us (unless consignment)."""
         with session_scope(self.engine) as s:
             transfer = self._incoming(s, transfer_id, quantity)
