@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from chain.peers import PeerClient
     from negotiation.rules.book import CheckedBook
+    from node.services.sandbox import SandboxRun
 
 app = typer.Typer(help="Consortium inventory node: pools, ledgers anchored on-chain, audits.", no_args_is_help=True)
 node_app = typer.Typer(help="Run this partner's node.", no_args_is_help=True)
@@ -660,7 +661,7 @@ def _try_on_data_dir(
     against: str | None,
     first: date,
     last: date,
-) -> dict[str, Any]:
+) -> SandboxRun:
     from eth_account import Account
 
     from node.services.rules_keeper import RuleKeeper

@@ -8,8 +8,6 @@ at the holder (`partner:<holder>`), so both books agree, and the settlement stat
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session, col, select
 
 from chain.records import LedgerRecord, RecordType
@@ -18,7 +16,7 @@ from negotiation.wire import CONSIGNMENT_SALE, ConsignmentSaleFields, Consignmen
 from node.domain.ledger import Bucket, Movement, Posting, StockStatus
 from node.errors import InsufficientStock
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import RecordWritten, handles
 from node.services.side import Steps
 from node.store.pool import LEDGER, write_postings
 from node.store.records import append_record
@@ -52,7 +50,7 @@ class Consignments(Steps):
         return str(msg.message["id"])
 
     @handles(CONSIGNMENT_SALE)
-    def on_sale(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_sale(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> RecordWritten:
         """The owner's side: the units leave the stock it shows at the holder; refused if it shows fewer."""
         m = msg.as_(ConsignmentSaleMessage)
         if m["owner"] != self.me:

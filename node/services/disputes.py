@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from eth_account import Account
 from sqlmodel import Session, select
@@ -23,7 +23,7 @@ from node.domain.states import DisputeStatus
 from node.domain.times import utc_iso, utc_now_iso
 from node.errors import InvalidRequest, LimitReached
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import RecordWritten, handles
 from node.services.side import Steps
 from node.services.signer import STEP_DEADLINE_SECONDS
 from node.store.engine import session_scope
@@ -31,6 +31,15 @@ from node.store.pool import LEDGER
 from node.store.records import append_record
 from node.store.tables import Dispute, Invitation, Transfer, TransferOffer
 from node.store.writers import ledger_transaction
+
+
+class DisputeOpened(TypedDict):
+    """A dispute this node opened: signed, recorded, and on its way to the respondent."""
+
+    dispute: str
+    respondent: str
+    record_seq: int
+    rule_version: str
 
 
 class Disputes(Steps):
@@ -47,7 +56,7 @@ class Disputes(Steps):
             return inv.requester if inv else None
         return None
 
-    def open_dispute(self, subject: str, reason: str, claim_amount: int, respondent: str | None) -> dict[str, Any]:
+    def open_dispute(self, subject: str, reason: str, claim_amount: int, respondent: str | None) -> DisputeOpened:
         version = self.rules.active().policy.version
         with session_scope(self.engine) as s:
             other = self._counterparty(s, subject) or respondent
@@ -92,7 +101,7 @@ class Disputes(Steps):
         return append_record(s, LEDGER, self.me, RecordType.DISPUTE, fields).seq
 
     @handles(DISPUTE)
-    def on_dispute(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_dispute(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> RecordWritten:
         m = msg.as_(DisputeMessage)
         if m["respondent"] != self.me:
             raise MessageRefused(Refusal.NOT_YOURS, "this node is not the dispute's respondent")
@@ -126,7 +135,7 @@ class Disputes(Steps):
         return arbitrator is not None and signer.lower() == arbitrator.lower()
 
     @handles(RULING)
-    def on_ruling(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_ruling(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> RecordWritten:
         m = msg.as_(RulingMessage)
         dispute = s.get(Dispute, m["dispute"])
         if dispute is None:

@@ -39,7 +39,7 @@ from node.domain.times import utc_now_iso
 from node.errors import NotFound, NotInRuleBook, WrongStatus
 from node.services.inbound import Inbound
 from node.services.outbox import log_message
-from node.services.router import handles
+from node.services.router import Noted, OffersMade, OffersReleased, handles
 from node.services.side import Side, Steps
 from node.store.demand import daily_demand
 from node.store.engine import session_scope
@@ -120,7 +120,7 @@ class Invitations(Steps):
         return inv, invited
 
     @handles(OFFER)
-    def on_offer(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
+    def on_offer(self, s: Session, msg: SignedMessage, inbound: Inbound) -> Noted:
         m = msg.as_(OfferMessage)
         inv = s.get(Invitation, m["invitation"])
         if inv is None or not inv.mine:
@@ -153,7 +153,7 @@ class Invitations(Steps):
 
     # -- supplier --------------------------------------------------------------------------------------------
     @handles(INVITATION)
-    def on_invitation(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
+    def on_invitation(self, s: Session, msg: SignedMessage, inbound: Inbound) -> OffersMade:
         m = msg.as_(InvitationMessage)
         if m["requester"] == self.me:
             raise MessageRefused(Refusal.MALFORMED, "a node does not invite itself")
@@ -190,7 +190,7 @@ class Invitations(Steps):
         self.outbox.enqueue(s, self.signer.sign_step(NO_OFFER, fields), inv["requester"])
 
     @handles(NO_OFFER)
-    def on_no_offer(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_no_offer(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> Noted:
         """A member invited has nothing to offer: it has answered (logged with the invitation as subject)."""
         m = msg.as_(NoOfferMessage)
         inv = s.get(Invitation, m["invitation"])
@@ -345,7 +345,7 @@ class Invitations(Steps):
         return signed
 
     @handles(CANCELLATION)
-    def on_cancellation(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_cancellation(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> OffersReleased:
         """The requester declines one of our offers: release what it reserved."""
         offer = s.get(TransferOffer, msg.message["subject"])
         if offer is None or not offer.mine:

@@ -11,7 +11,7 @@ with the purchase as their evidence.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TypedDict
 
 from sqlmodel import Session, col, select
 
@@ -30,7 +30,7 @@ from node.domain.states import ShareStatus
 from node.domain.times import utc_now_iso
 from node.errors import AlreadyExists, InvalidRequest, NotFound
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import ShareState, handles
 from node.services.side import Steps
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
@@ -42,8 +42,44 @@ from settlement.joint_purchase import SharesInvalid, cost_shares, share_of
 PURCHASE_EVIDENCE = "joint_purchase"  # the evidence source naming a purchase on the goods' receipts
 
 
+class ShareShown(PurchaseShare):
+    status: str  # proposed | accepted
+
+
+class JointPurchaseMade(TypedDict):
+    """A joint purchase this node bought: recorded, every participant sent its share."""
+
+    id: str
+    record_seq: int
+    rule_version: str
+    shares: list[ShareShown]
+
+
+class ShareAccepted(TypedDict):
+    """This node's share of a joint purchase, taken on: recorded, the buyer told."""
+
+    purchase: str
+    share: int
+    record_seq: int
+
+
+class JointPurchaseShown(TypedDict):
+    """A joint purchase as the listing shows it: the record's terms, and each share's state on this node."""
+
+    id: str
+    buyer: str
+    sku: str
+    lot: str
+    reference: str
+    total_units: int
+    total_cost: int
+    rule_version: str
+    created_at: str
+    shares: list[ShareShown]
+
+
 class JointPurchases(Steps):
-    def buy(self, sku: str, lot: str, reference: str, total_cost: int, units: dict[str, int]) -> dict[str, Any]:
+    def buy(self, sku: str, lot: str, reference: str, total_cost: int, units: dict[str, int]) -> JointPurchaseMade:
         """The buyer's side: shares under the rule book in force, one record, one message per participant."""
         version = self.rules.active().policy.version
         shares = self._shares(version, total_cost, units)
@@ -84,7 +120,7 @@ class JointPurchases(Steps):
             for msg in messages:
                 self.outbox.enqueue(s, msg, msg.message["participant"])
         self.outbox.kick()
-        shown = [
+        shown: list[ShareShown] = [
             {**p, "status": (ShareStatus.ACCEPTED if p["participant"] == self.me else ShareStatus.PROPOSED).value}
             for p in parts
         ]
@@ -128,7 +164,7 @@ class JointPurchases(Steps):
         ]
 
     @handles(JOINT_PURCHASE)
-    def on_purchase(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
+    def on_purchase(self, s: Session, msg: SignedMessage, inbound: Inbound) -> ShareState:
         """The participant's side: kept for the operator; a share that is not the rule book's is refused."""
         m = msg.as_(JointPurchaseMessage)
         if m["participant"] != self.me:
@@ -177,7 +213,7 @@ class JointPurchases(Steps):
         )
         return {"purchase": m["purchase"], "status": ShareStatus.PROPOSED.value}
 
-    def accept(self, purchase: str) -> dict[str, Any]:
+    def accept(self, purchase: str) -> ShareAccepted:
         """The participant's operator takes its share on: recorded, and the buyer told."""
         with ledger_transaction(self.engine) as s:  # two clicks at once accept once: the second sees the first
             share = s.get(JointPurchaseShare, (purchase, self.me))
@@ -200,12 +236,12 @@ class JointPurchases(Steps):
             accepted = JointPurchaseAcceptanceFields(purchase=purchase, participant=self.me, share=m["share"])
             answer = self.signer.sign_step(JOINT_PURCHASE_ACCEPTANCE, accepted)
             self.outbox.enqueue(s, answer, m["buyer"])
-            out = {"purchase": purchase, "share": share.share, "record_seq": share.record_seq}
+            out: ShareAccepted = {"purchase": purchase, "share": share.share, "record_seq": share.record_seq}
         self.outbox.kick()
         return out
 
     @handles(JOINT_PURCHASE_ACCEPTANCE)
-    def on_acceptance(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_acceptance(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> ShareState:
         """The buyer's side: the participant took its share on."""
         m = msg.as_(JointPurchaseAcceptanceMessage)
         purchase = s.get(JointPurchase, m["purchase"])
@@ -219,12 +255,12 @@ class JointPurchases(Steps):
         s.add(share)
         return {"purchase": m["purchase"], "status": ShareStatus.ACCEPTED.value}
 
-    def listing(self) -> list[dict[str, Any]]:
+    def listing(self) -> list[JointPurchaseShown]:
         """Every joint purchase this node bought or takes part in, newest first, with each share's state."""
         with session_scope(self.engine) as s:
             rows = s.exec(select(JointPurchase).order_by(col(JointPurchase.created_at).desc())).all()
             shares = s.exec(select(JointPurchaseShare)).all()
-        by_purchase: dict[str, list[dict[str, Any]]] = {}
+        by_purchase: dict[str, list[ShareShown]] = {}
         for sh in shares:
             by_purchase.setdefault(sh.purchase, []).append(
                 {"participant": sh.participant, "units": sh.units, "share": sh.share, "status": str(sh.status)}

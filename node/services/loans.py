@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Literal, TypedDict
 
 from sqlmodel import Session, col, select
 
@@ -38,7 +38,7 @@ from node.domain.states import LoanStatus
 from node.domain.times import utc_now_iso
 from node.errors import AlreadyExists, InsufficientStock, InvalidMovement, InvalidRequest, NotFound
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import LoanAsked, LoanRecorded, handles
 from node.services.side import Side, Steps
 from node.store.engine import session_scope
 from node.store.pool import LEDGER, require_location, require_sku, write_postings
@@ -58,6 +58,38 @@ def _at_partner(loan: Loan) -> Bucket:
     return Bucket(loan.sku, loan.lot, f"partner:{loan.borrower}", loan.lender, loan.borrower, StockStatus.AVAILABLE)
 
 
+class LoanColumns(TypedDict):
+    """A loan's row as JSON gives it (node/store/tables.py, `LoanBase`): its state as text."""
+
+    id: str
+    borrower: str
+    lender: str
+    sku: str
+    quantity: int
+    location: str
+    max_fee_per_unit_day: int
+    max_unit_sale_price: int
+    return_by: int
+    status: str
+    lot: str
+    from_location: str
+    fee_per_unit_day: int
+    unit_sale_price: int
+    lent_at: int
+    due_at: int
+    rule_version: str
+    returned: int
+    sold: int
+    created_at: str
+
+
+class LoanShown(LoanColumns):
+    """A loan as the API and the console show it: its row, this node's side of it, and its due time."""
+
+    role: Literal["lender", "borrower"]
+    due: str  # ISO-8601 UTC
+
+
 class Loans(Steps):
     def __init__(self, side: Side) -> None:
         super().__init__(side)
@@ -73,7 +105,7 @@ class Loans(Steps):
         max_fee_per_unit_day: int,
         max_unit_sale_price: int,
         return_by: int,
-    ) -> dict[str, Any]:
+    ) -> LoanShown:
         if lender == self.me:
             raise InvalidRequest("a node does not borrow from itself")
         if not self.directory.is_member(lender):
@@ -115,7 +147,7 @@ class Loans(Steps):
         )
 
     @handles(LOAN_REQUEST)
-    def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> LoanAsked:
         m = msg.as_(LoanRequestMessage)
         if m["lender"] != self.me:
             raise MessageRefused(Refusal.NOT_YOURS, "this node is not the lender asked")
@@ -125,7 +157,7 @@ class Loans(Steps):
     # -- the lender lends -------------------------------------------------------------------------------------
     def lend(
         self, loan_id: str, lot: str, from_location: str, fee_per_unit_day: int, unit_sale_price: int
-    ) -> dict[str, Any]:
+    ) -> LoanShown:
         """The lender's operator lends what was asked, within the borrower's bounds, from one lot and place."""
         version = self.rules.active().policy.version
         with ledger_transaction(self.engine) as s:  # two lends of one loan at once: the second sees the first
@@ -197,7 +229,7 @@ class Loans(Steps):
         return append_record(s, LEDGER, self.me, type_, fields).seq
 
     @handles(LOAN)
-    def on_loan(self, s: Session, msg: SignedMessage, inbound: Inbound) -> dict[str, Any]:
+    def on_loan(self, s: Session, msg: SignedMessage, inbound: Inbound) -> LoanRecorded:
         """The borrower's side: only what it asked for, within its bounds, lands on its shelf."""
         m = msg.as_(LoanMessage)
         inbound.policy_for(m["ruleVersion"], "the loan")
@@ -230,7 +262,7 @@ class Loans(Steps):
         return {"loan": loan.id, "record_seq": seq}
 
     # -- the borrower gives back ------------------------------------------------------------------------------
-    def give_back(self, loan_id: str, quantity: int, location: str | None = None) -> dict[str, Any]:
+    def give_back(self, loan_id: str, quantity: int, location: str | None = None) -> LoanShown:
         """Units go back from `location` (where the loan was put, unless named): before the due time only."""
         with ledger_transaction(self.engine) as s:  # the due-time sale and a return never both act on one loan
             loan = self._mine(s, loan_id, as_lender=False)
@@ -262,7 +294,7 @@ class Loans(Steps):
             loan.status = LoanStatus.RETURNED
 
     @handles(LOAN_RETURN)
-    def on_return(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_return(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> LoanRecorded:
         """The lender's side: the units are back on its own shelf, unless the loan has become a sale."""
         m = msg.as_(LoanReturnMessage)
         loan = s.get(Loan, m["loan"])
@@ -395,21 +427,23 @@ class Loans(Steps):
             raise NotFound(f"no loan {loan_id} of this node as {'lender' if as_lender else 'borrower'}", loan=loan_id)
         return loan
 
-    def get(self, loan_id: str) -> dict[str, Any]:
+    def get(self, loan_id: str) -> LoanShown:
         with session_scope(self.engine) as s:
             loan = s.get(Loan, loan_id)
             if loan is None:
                 raise NotFound(f"no loan {loan_id}", loan=loan_id)
-            return loan_json(loan, self.me)
+            return loan_shown(loan, self.me)
 
-    def listing(self) -> list[dict[str, Any]]:
+    def listing(self) -> list[LoanShown]:
         with session_scope(self.engine) as s:
             rows = s.exec(select(Loan).order_by(col(Loan.created_at).desc())).all()
-            return [loan_json(r, self.me) for r in rows]
+            return [loan_shown(r, self.me) for r in rows]
 
 
-def loan_json(loan: Loan, me: str) -> dict[str, Any]:
-    out = json.loads(loan.model_dump_json())
-    out["role"] = "lender" if loan.lender == me else "borrower"
-    out["due"] = datetime.fromtimestamp(loan.due_at or loan.return_by, UTC).isoformat().replace("+00:00", "Z")
-    return out
+def loan_shown(loan: Loan, me: str) -> LoanShown:
+    columns: LoanColumns = json.loads(loan.model_dump_json())
+    return {
+        **columns,
+        "role": "lender" if loan.lender == me else "borrower",
+        "due": datetime.fromtimestamp(loan.due_at or loan.return_by, UTC).isoformat().replace("+00:00", "Z"),
+    }

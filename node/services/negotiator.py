@@ -12,16 +12,16 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
-from typing import Any
+from typing import TypedDict
 
 from sqlmodel import Session, col, select
 
 from negotiation.messages import SignedMessage
 from negotiation.planning import Readiness
-from negotiation.trigger import OpenRequest, OwnCover, OwnLot, cover_from_own_stock, due_needs
+from negotiation.trigger import InternalMove, OpenRequest, OwnCover, OwnLot, cover_from_own_stock, due_needs
 from negotiation.wire import MessageType
 from node.domain.ledger import Evidence, Movement, MovementType, StockStatus
 from node.domain.states import InvitationStatus, OfferStatus, RequestStatus
@@ -29,6 +29,7 @@ from node.errors import NodeError, PlanEarly
 from node.services.quotes import QUOTE_CHECK_SECONDS
 from node.services.side import Side, Steps
 from node.services.steps import StepGroups
+from node.services.transfers import PlanMade
 from node.store.engine import session_scope
 from node.store.pool import record_movement, release_offer
 from node.store.tables import Invitation, Lot, ReplenishmentRequest, StockBalance, TransferOffer
@@ -43,6 +44,18 @@ class NegotiationPolicy:
 
     safety_floor: int = 0  # units per SKU never offered, whatever the rule book computes
     auto_plan_after_seconds: float | None = None
+
+
+class Triggered(TypedDict):
+    """A SKU unmet long enough: first moved from our own other locations, then partners invited for the rest."""
+
+    sku: str
+    quantity: int  # what partners are asked for
+    unmet_days: int
+    requests: list[int]  # the requests the invitation is for
+    internal_moves: list[InternalMove]  # our own stock moved first
+    invitation: str | None  # None when our own stock covered every request
+    invited: list[str]
 
 
 class Negotiator(Steps):
@@ -67,7 +80,7 @@ class Negotiator(Steps):
         self._answered()
 
     # -- planning: the operator's call and the worker's ----------------------------------------------------
-    def plan(self, wait_seconds: float = 0.0, force: bool = False) -> dict[str, Any]:
+    def plan(self, wait_seconds: float = 0.0, force: bool = False) -> PlanMade:
         """Plan every open invitation once each is ready (every member invited has answered, or its offer
         window has closed), waiting up to `wait_seconds` for that; `force` plans at once. Raises PlanEarly,
         naming who has not answered, when the wait ends first."""
@@ -117,12 +130,12 @@ class Negotiator(Steps):
                 log.info("offer %s refused by the requester: %s units released", offer.id, offer.quantity)
 
     # -- the trigger and the plan, by themselves -------------------------------------------------------------
-    def check_requests(self, today: date | None = None) -> list[dict[str, Any]]:
+    def check_requests(self, today: date | None = None) -> list[Triggered]:
         """Invite partners for every SKU whose store requests stayed unmet for the configured days."""
         with self._planning:
             return self._check_requests(today or datetime.now(UTC).date())
 
-    def _check_requests(self, today: date) -> list[dict[str, Any]]:
+    def _check_requests(self, today: date) -> list[Triggered]:
         with session_scope(self.engine) as s:
             rows = s.exec(select(ReplenishmentRequest).where(ReplenishmentRequest.status == RequestStatus.OPEN)).all()
             # A SKU is asked for again only once its last invitation's window has passed: requests no partner
@@ -140,30 +153,33 @@ class Negotiator(Steps):
         if not requests:
             return []
         trigger = self.rules.active().policy.trigger
-        created: list[dict[str, Any]] = []
+        created: list[Triggered] = []
         for need in due_needs(requests.values(), today, trigger.days_unmet, invited):
             # The first offer is our own stock at our other locations: partners are asked only for the rest.
             cover = cover_from_own_stock([requests[r] for r in need.requests], self._own_lots(need.sku), today)
             moved, renamed = self._move_own_stock(cover, need.unmet_days)
             rest = [renamed.get(r, r) for r in need.requests if cover.uncovered[r]]
             quantity = sum(cover.uncovered.values())
-            out: dict[str, Any] = {
-                "sku": need.sku,
-                "quantity": quantity,
-                "unmet_days": need.unmet_days,
-                "requests": rest,
-                "internal_moves": moved,
-                "invitation": None,
-                "invited": [],
-            }
+            invitation: str | None = None
+            asked: list[str] = []
             if quantity:
                 needed_by = datetime.combine(today + timedelta(days=trigger.needed_within_days), dt_time(18), UTC)
                 inv, members = self.steps.invitations.invite(
                     need.sku, quantity, int(needed_by.timestamp()), need.min_shelf_life_days, None
                 )
                 self._mark_invited(rest, inv.id)
-                out.update(invitation=inv.id, invited=[m.address for m in members])
-            created.append(out)
+                invitation, asked = inv.id, [m.address for m in members]
+            created.append(
+                {
+                    "sku": need.sku,
+                    "quantity": quantity,
+                    "unmet_days": need.unmet_days,
+                    "requests": rest,
+                    "internal_moves": moved,
+                    "invitation": invitation,
+                    "invited": asked,
+                }
+            )
         return created
 
     def _readable(self, row: ReplenishmentRequest) -> OpenRequest | None:
@@ -199,7 +215,7 @@ class Negotiator(Steps):
             OwnLot(b.lot, b.location, b.quantity, expiry) for b, lot in rows if (expiry := _expiry(lot)) != UNREADABLE
         ]
 
-    def _move_own_stock(self, cover: OwnCover, unmet_days: int) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    def _move_own_stock(self, cover: OwnCover, unmet_days: int) -> tuple[list[InternalMove], dict[int, int]]:
         """Record the internal moves and what they did to the requests, in one transaction: a request covered
         in full is fulfilled; one covered in part is split into its covered part (fulfilled) and the rest, a
         new open request of the same day. Returns the moves and, for each split request, the rest's id."""
@@ -240,7 +256,7 @@ class Negotiator(Steps):
                     renamed[rid] = rest.id or 0
                 row.quantity, row.status = quantity, RequestStatus.FULFILLED
                 s.add(row)
-        return [asdict(m) for m in cover.moves], renamed
+        return list(cover.moves), renamed
 
     def _mark_invited(self, request_ids: list[int], invitation: str) -> None:
         with session_scope(self.engine) as s:
@@ -250,7 +266,7 @@ class Negotiator(Steps):
                     row.status, row.invitation = RequestStatus.INVITED, invitation
                     s.add(row)
 
-    def auto_plan(self) -> dict[str, Any] | None:
+    def auto_plan(self) -> PlanMade | None:
         """Plan by itself once the oldest open invitation is at least `auto_plan_after_seconds` old and every
         open invitation is ready (every member invited answered, or the offer window closed): never before an
         offer on its way arrives, never stranded by a member that stays silent."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlmodel import Session, col, select
 from web3 import Web3
@@ -20,7 +19,7 @@ from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.wire import QUOTE_REQUEST, QuoteRequestFields, QuoteRequestMessage, Refusal
 from node.domain.times import utc_now_iso
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import QuoteAsked, handles
 from node.services.rules_keeper import decisions_now
 from node.services.side import Steps
 from node.store.engine import session_scope
@@ -45,27 +44,27 @@ class Quotes(Steps):
         """Send every quote request the rules in force ask for now; the ones sent."""
         decisions = decisions_now(self.rules, safety_floor, by_location=False)
         wanted = [
-            (d["sku"], a)
+            (d["sku"], a, a.quantity)
             for d in decisions["skus"]
             for a in d["actions"]
-            if a["kind"] == "request_quote" and (a["quantity"] or 0) > 0
+            if a.kind == "request_quote" and a.quantity is not None and a.quantity > 0
         ]
         sent: list[QuoteRequest] = []
-        for sku, action in wanted:
-            supplier = self.supplier_of(action["supplier"])
+        for sku, action, quantity in wanted:
+            supplier = self.supplier_of(action.supplier)
             if supplier is None or supplier == self.me:
-                log.warning("rule %s asks %r for a quote: no such other member", action["rule"], action["supplier"])
+                log.warning("rule %s asks %r for a quote: no such other member", action.rule, action.supplier)
                 continue
             fields = QuoteRequestFields(
                 requester=self.me,
                 supplier=supplier,
                 sku=sku,
-                quantity=int(action["quantity"]),
-                rule=action["rule"],
+                quantity=quantity,
+                rule=action.rule,
                 ruleVersion=decisions["rule_version"],
             )
             with session_scope(self.engine) as s:
-                if self._asked_today(s, supplier, sku, action["rule"]):
+                if self._asked_today(s, supplier, sku, action.rule):
                     continue
                 msg = self.signer.sign_step(QUOTE_REQUEST, fields)
                 row = self._row(msg.as_(QuoteRequestMessage), mine=True)
@@ -107,7 +106,7 @@ class Quotes(Steps):
         )
 
     @handles(QUOTE_REQUEST)
-    def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_request(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> QuoteAsked:
         m = msg.as_(QuoteRequestMessage)
         if m["supplier"] != self.me:
             raise MessageRefused(Refusal.NOT_YOURS, "this node is not the supplier asked")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar, Union
 
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
@@ -30,8 +30,87 @@ from node.store.group_commit import GroupCommit
 from node.store.tables import SeenMessage
 from node.store.writers import ledger_transaction
 
-# What a step answers the sender, beside the type and id the router adds.
-StepAnswer = dict[str, Any]
+
+# What a step answers the sender, beside the type and id the router adds: one shape per kind of answer.
+class Noted(TypedDict):
+    """Admitted, with nothing to add (an Offer, a NoOffer, a Shipment, a Receipt)."""
+
+
+class OffersMade(TypedDict):
+    offers: list[str]  # an Invitation: the ids of the offers sent back, none if this node spares nothing
+
+
+class OffersReleased(TypedDict):
+    released: int  # a Cancellation: units the declined offer held reserved
+
+
+class ShipmentSent(TypedDict):
+    shipped: str | None  # an Acceptance: the id of the Shipment sent at once
+
+
+class RecordWritten(TypedDict):
+    record_seq: int  # a Dispute, a Ruling, a ConsignmentSale: the ledger record it wrote
+
+
+class ShareState(TypedDict):
+    purchase: str
+    status: str  # a joint purchase's share: proposed (kept for the operator) or accepted (by the participant)
+
+
+class LoanAsked(TypedDict):
+    loan: str
+    status: str  # requested
+
+
+class LoanRecorded(TypedDict):
+    loan: str
+    record_seq: int  # a Loan or a LoanReturn: the ledger record of the units moved
+
+
+class QuoteAsked(TypedDict):
+    quote_request: str
+
+
+class StatementHeard(TypedDict):
+    statement: str  # a proposal kept, to be recomputed by the settlement worker
+
+
+class StatementSigned(TypedDict):
+    final: bool  # every member has now signed the statement's hash
+
+
+StepAnswer = Union[  # noqa: UP007  # a runtime value: TypedDicts do not take `|`
+    Noted,
+    OffersMade,
+    OffersReleased,
+    ShipmentSent,
+    RecordWritten,
+    ShareState,
+    LoanAsked,
+    LoanRecorded,
+    QuoteAsked,
+    StatementHeard,
+    StatementSigned,
+]
+
+
+class MessageAccepted(TypedDict):
+    """The 202 answer to a message admitted (docs/protocol.md, section 3): its type and id, and what its step
+    answered. The API's MessageAcceptedOut passes on the parts the protocol documents."""
+
+    accepted: MessageType
+    id: str
+    offers: NotRequired[list[str]]
+    released: NotRequired[int]
+    shipped: NotRequired[str | None]
+    record_seq: NotRequired[int]
+    purchase: NotRequired[str]
+    status: NotRequired[str]
+    loan: NotRequired[str]
+    quote_request: NotRequired[str]
+    statement: NotRequired[str]
+    final: NotRequired[bool]
+
 Handler = Callable[[Session, SignedMessage, Inbound], StepAnswer]
 H = TypeVar("H", bound=Callable[..., StepAnswer])
 HANDLES = "__handles_message__"
@@ -79,7 +158,7 @@ class Admission:
     key: SeenKey
 
 
-def _accepted(msg: SignedMessage, result: StepAnswer) -> StepAnswer:
+def _accepted(msg: SignedMessage, result: StepAnswer) -> MessageAccepted:
     return {"accepted": msg.type, "id": msg.message["id"], **result}
 
 
@@ -111,14 +190,14 @@ class MessageRouter:
             )
         return self._guard
 
-    def receive(self, envelope: dict[str, Any]) -> StepAnswer:
+    def receive(self, envelope: Mapping[str, Any]) -> MessageAccepted:
         """Admit and act on one message in one transaction: refused or failed, it changes nothing."""
         msg, admission = self._admission(envelope)
         result = self._write(admission).result()
         self.on_admitted()
         return _accepted(msg, result)
 
-    def receive_many(self, envelopes: list[Any]) -> list[StepAnswer | Exception]:
+    def receive_many(self, envelopes: list[Any]) -> list[MessageAccepted | Exception]:
         """Each message admitted or refused by itself, in order, as `receive` would have one after another (each
         sees what the ones before it wrote): what it answered, or the error it was refused with."""
         admitted: list[tuple[SignedMessage, Future[StepAnswer]] | Exception] = []
@@ -128,7 +207,7 @@ class MessageRouter:
                 admitted.append((msg, self._write(admission)))
             except Exception as refused:  # this message only: the others are admitted or refused by themselves
                 admitted.append(refused)
-        out: list[StepAnswer | Exception] = []
+        out: list[MessageAccepted | Exception] = []
         for item in admitted:
             if isinstance(item, Exception):
                 out.append(item)

@@ -4,19 +4,51 @@ files the caller trusts (an auditor's copies), and followed live through the con
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Literal, NotRequired, TypedDict, Union
 
 from chain.rules_client import RuleRegistryClient, rule_events
 from negotiation.rules.book import CheckedBook, RuleBookInvalid, load_book
 from node.services.rules_keeper import governance_terms
 
 
-def history_from_chain(rpc_url: str, contract: str, books: Iterable[Path]) -> list[dict[str, Any]]:
+class BookUnreadable(TypedDict):
+    file: str
+    error: str
+
+
+class VersionOnChain(TypedDict):
+    """A version the registry holds; with `file`, `label` and `governance_matches` when a book given hashes to it."""
+
+    version: str
+    parent: str
+    proposer: str
+    proposed_at_block: int
+    approvals: list[str]
+    quorum: int
+    required: list[str]
+    activates_at_block: int | None
+    active_at_block: int | None  # the block read at, for the version in force
+    uri: str
+    file: NotRequired[str]
+    label: NotRequired[str]
+    governance_matches: NotRequired[bool]
+
+
+class BookNotOnChain(TypedDict):
+    file: str
+    version: str
+    on_chain: Literal[False]
+
+
+HistoryLine = Union[BookUnreadable, VersionOnChain, BookNotOnChain]  # noqa: UP007  # a runtime value
+
+
+def history_from_chain(rpc_url: str, contract: str, books: Iterable[Path]) -> list[HistoryLine]:
     client = RuleRegistryClient(rpc_url, contract)
     known: dict[str, tuple[Path, CheckedBook]] = {}
-    out: list[dict[str, Any]] = []
+    out: list[HistoryLine] = []
     for path in books:
         try:
             checked = load_book(path)
@@ -25,8 +57,9 @@ def history_from_chain(rpc_url: str, contract: str, books: Iterable[Path]) -> li
             continue
         known[checked.version] = (path, checked)
     active, block = client.active()
-    for v in client.versions():
-        line: dict[str, Any] = {
+    versions = client.versions()
+    for v in versions:
+        line: VersionOnChain = {
             "version": v.version,
             "parent": v.parent,
             "proposer": v.proposer,
@@ -44,14 +77,15 @@ def history_from_chain(rpc_url: str, contract: str, books: Iterable[Path]) -> li
             line["label"] = checked.book.label
             line["governance_matches"] = governance_terms(checked) == v.governance.normalised()
         out.append(line)
+    on_chain = {v.version for v in versions}
     for version, (path, _checked) in known.items():
-        if version not in {line.get("version") for line in out}:
+        if version not in on_chain:
             out.append({"file": str(path), "version": version, "on_chain": False})
     return out
 
 
 def follow_events(
-    rpc_url: str, contract: str, emit: Callable[[dict[str, Any]], None], poll_seconds: float = 1.0
+    rpc_url: str, contract: str, emit: Callable[[Mapping[str, object]], None], poll_seconds: float = 1.0
 ) -> None:
     """Print every Proposed, Approved and Scheduled event from now on, until interrupted."""
     client = RuleRegistryClient(rpc_url, contract)

@@ -13,11 +13,11 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Engine
 from sqlmodel import col, select
@@ -31,7 +31,7 @@ from chain.rules_client import NO_VERSION, RuleRegistryClient
 from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected
 from negotiation.rules.book import CheckedBook, RuleBookInvalid, book_json, check_book, parse_book, read_document
 from negotiation.rules.conflicts import Conflict, find_conflicts
-from negotiation.rules.engine import Policy, RequestFacts, SkuFacts, StockFacts
+from negotiation.rules.engine import Policy, RequestFacts, SkuFacts, StockFacts, Suggestion
 from node.domain.ledger import StockStatus
 from node.domain.times import utc_now_iso
 from node.errors import ChainUnreachable, NotFound, RuleBookNotActive, RuleBookRejected
@@ -54,6 +54,72 @@ def governance_terms(book: CheckedBook) -> GovernanceTerms:
 class ActivePolicy:
     policy: Policy
     block: int  # the block at which the chain said this version is active
+
+
+class HeldBook(TypedDict):
+    version: str
+    label: str
+    added_at: str
+
+
+class Proposed(TypedDict):
+    version: str
+    proposed_at_block: int
+
+
+class Approved(TypedDict):
+    version: str
+    approved_at_block: int
+    activates_at_block: int | None  # None while its quorum is not reached
+
+
+class RuleVersionShown(TypedDict):
+    """A rule book version as the registry holds it, and whether this node holds a copy that hashes to it."""
+
+    block: int  # the block the registry was read at
+    version: str
+    label: str | None
+    parent: str
+    proposer: str
+    proposed_at_block: int
+    approvals: list[str]
+    activates_at_block: int | None
+    active: bool
+    held: bool
+    governance_matches: bool
+    uri: str
+
+
+class ConflictShown(TypedDict):
+    kind: str
+    paths: list[str]
+    message: str
+    situation: dict[str, str]  # names read by the rules, and a value of each that sets the conflict off
+
+
+class LocationSafety(TypedDict):
+    location: str
+    available: int
+    safety_level: int
+
+
+class SkuDecision(TypedDict):
+    """What the active rule book computes for one SKU at this node now."""
+
+    sku: str
+    available: int
+    safety_level: int
+    set_by_rule: str | None
+    safety: Mapping[str, object]  # the safety level's evidence (negotiation/rules/safety_stock.py)
+    suggestions: list[str]
+    locations: list[LocationSafety]  # each location's own level, from the issues made there
+    actions: list[Suggestion]  # the same suggestions, for the node's own actions (not shown by the API)
+
+
+class Decisions(TypedDict):
+    rule_version: str
+    block: int
+    skus: list[SkuDecision]
 
 
 class RuleKeeper:
@@ -138,7 +204,7 @@ class RuleKeeper:
                 raise NotFound(f"this node holds no rule book {version}", version=version)
             return row.body
 
-    def held(self) -> list[dict[str, str]]:
+    def held(self) -> list[HeldBook]:
         with session_scope(self.engine) as s:
             rows = s.exec(select(RuleBookVersion).order_by(RuleBookVersion.added_at)).all()
             return [{"version": r.version, "label": r.label, "added_at": r.added_at} for r in rows]
@@ -204,7 +270,7 @@ class RuleKeeper:
                 return self.policy_of(version)
         return None
 
-    def propose(self, version: str) -> dict[str, Any]:
+    def propose(self, version: str) -> Proposed:
         checked = self._proposable(version)
         registry = self._registry(with_key=True)
         try:
@@ -217,7 +283,7 @@ class RuleKeeper:
             raise ChainUnreachable(str(e)) from None
         return {"version": version, "proposed_at_block": block}
 
-    def approve(self, version: str) -> dict[str, Any]:
+    def approve(self, version: str) -> Approved:
         checked = self._proposable(version)
         registry = self._registry(with_key=True)
         try:
@@ -245,15 +311,16 @@ class RuleKeeper:
             )
         return checked
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self) -> list[RuleVersionShown]:
         """Every version on-chain, oldest first, with whether this node holds a copy that hashes to it."""
         registry = self._registry()
         active, block = registry.active()
-        out = []
+        out: list[RuleVersionShown] = []
         for v in registry.versions():
             held = self.book(v.version)
             out.append(
                 {
+                    "block": block,
                     "version": v.version,
                     "label": held.book.label if held else None,
                     "parent": v.parent,
@@ -267,10 +334,10 @@ class RuleKeeper:
                     "uri": v.uri,
                 }
             )
-        return [{"block": block, **o} for o in out]
+        return out
 
 
-def conflict_json(c: Conflict) -> dict[str, Any]:
+def conflict_json(c: Conflict) -> ConflictShown:
     return {"kind": c.kind, "paths": list(c.paths), "message": c.message, "situation": dict(c.situation)}
 
 
@@ -285,7 +352,7 @@ def request_facts(inv: Invitation) -> RequestFacts:
     )
 
 
-def decisions_now(rules: RuleKeeper, safety_floor: int, by_location: bool = True) -> dict[str, Any]:
+def decisions_now(rules: RuleKeeper, safety_floor: int, by_location: bool = True) -> Decisions:
     """What the active rule book computes for this node today: each SKU's safety level (with the demand behind
     it) and the business rules that fire, as action suggestions. Reads in one transaction, then decides."""
     a = rules.active()
@@ -310,7 +377,7 @@ def decisions_now(rules: RuleKeeper, safety_floor: int, by_location: bool = True
         # Per location reads the issue records of the demand window: asked for by people (the API, the
         # console), not by the node's own minute-by-minute check of its rules (node/services/quotes.py).
         at_location = location_demand(s, today, [code for code, _ in skus]) if by_location else {}
-    out = []
+    out: list[SkuDecision] = []
     for code, facts in skus:
         held, total = available[code], on_hand[code]
         safety = policy.safety(policy.estimate(demand[code]), facts, held, total, calendar, safety_floor)
@@ -321,7 +388,7 @@ def decisions_now(rules: RuleKeeper, safety_floor: int, by_location: bool = True
             if by_location
             else []
         )
-        locations = []
+        locations: list[LocationSafety] = []
         for loc in places:
             held_here, total_here = placed.get((code, loc), [0, 0])
             series = at_location.get((code, loc), [])
@@ -338,7 +405,7 @@ def decisions_now(rules: RuleKeeper, safety_floor: int, by_location: bool = True
                 # Each location's own level, from the issues made there (a shop floor is not the warehouse).
                 "locations": locations,
                 # The same, as data, for the node's own actions (a request_quote is sent: node/services/quotes.py).
-                "actions": [vars(suggestion) for suggestion in fired],
+                "actions": fired,
             }
         )
     return {"rule_version": policy.version, "block": a.block, "skus": out}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TypedDict, cast
 
 import orjson
 from sqlalchemy import Engine
@@ -19,6 +20,30 @@ from node.services.rules_keeper import request_facts
 from node.store.engine import session_scope
 from node.store.pool import LEDGER
 from node.store.tables import Invitation, Lot, Record, Sku
+
+
+class SandboxSeconds(TypedDict):
+    load: float
+    replay: float
+
+
+# Both books' runs side by side (docs/rules.md, "Sandbox"): negotiation/rules/sandbox.py's report, timed.
+SandboxRun = TypedDict(
+    "SandboxRun",
+    {
+        "current": str,
+        "proposed": str,
+        "from": str,
+        "to": str,
+        "records_replayed": int,
+        "days": int,
+        "totals": dict[str, dict[str, int]],  # each book's totals, by name
+        "safety_changes": list[Mapping[str, object]],
+        "offer_changes": list[Mapping[str, object]],
+        "plan_changes": list[Mapping[str, object]],
+        "seconds": SandboxSeconds,
+    },
+)
 
 
 def load_history(engine: Engine, me: str, until: date, safety_floor: int = 0) -> NodeHistory:
@@ -73,7 +98,7 @@ def last_decided_version(engine: Engine) -> str | None:
 
 def run_sandbox(
     engine: Engine, me: str, current: CheckedBook, proposed: CheckedBook, start: date, end: date, safety_floor: int = 0
-) -> dict[str, Any]:
+) -> SandboxRun:
     if end < start:
         raise InvalidRequest("the sandbox window ends before it starts", start=str(start), end=str(end))
     started = time.perf_counter()
@@ -81,7 +106,5 @@ def run_sandbox(
     loaded = time.perf_counter()
     report = compare(history, Policy(current), Policy(proposed), start, end)
     done = time.perf_counter()
-    return {
-        **report.as_dict(),
-        "seconds": {"load": round(loaded - started, 3), "replay": round(done - loaded, 3)},
-    }
+    seconds: SandboxSeconds = {"load": round(loaded - started, 3), "replay": round(done - loaded, 3)}
+    return cast(SandboxRun, {**report.as_dict(), "seconds": seconds})  # as_dict declares no keys of its own

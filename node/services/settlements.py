@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, col, select
@@ -48,13 +48,13 @@ from node.domain.times import utc_now_iso
 from node.errors import InvalidRequest, LimitReached, NodeError, NotFound, SettlementInputsInvalid
 from node.services.disputes import Disputes
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import StatementHeard, StatementSigned, handles
 from node.services.side import Side, Steps
 from node.store.engine import session_scope
 from node.store.records import append_record
 from node.store.tables import SettlementStatement, StatementSignatureRow
 from node.store.writers import ledger_transaction
-from settlement.contribution import Period, contributions
+from settlement.contribution import MetricValues, Period, PeriodDates, Record, contributions
 from settlement.document import (
     SERVED_PARTS,
     STATEMENT_FORMAT,
@@ -79,8 +79,36 @@ SERVED_STATEMENT: TypeAdapter[ServedStatement] = TypeAdapter(ServedStatement)
 class Verified:
     """Every member's anchored ledger records, verified against the chain, and the cut used."""
 
-    records: dict[str, list[dict[str, Any]]]
+    records: dict[str, list[Record]]
     inputs: dict[str, MemberInputs]
+
+
+class PeriodClosed(TypedDict):
+    """A period's statement as its proposer built it: signed by this node, sent to every member."""
+
+    id: str
+    statement_hash: str
+    status: str  # proposed until every member has signed the same hash, then final
+
+
+class MemberMetrics(TypedDict):
+    member: str
+    metrics: MetricValues
+
+
+class MetricsStep(TypedDict):
+    period: PeriodDates
+    members: dict[str, MetricValues]  # by member address
+
+
+class Contributions(TypedDict):
+    """The unsettled view of a period: every member's metrics from its verified records now (docs/settlement.md,
+    section 1), the records used, and the same metrics day by day (week by week past two weeks)."""
+
+    period: PeriodDates
+    members: list[MemberMetrics]
+    inputs: dict[str, MemberInputs]
+    series: list[MetricsStep]
 
 
 class Settlements(Steps):
@@ -135,7 +163,7 @@ class Settlements(Steps):
         return gather_records(self.directory.members(), self.web3, contract, self.peers, cuts)
 
     # -- the proposer --------------------------------------------------------------------------------------
-    def close(self, start: date, end: date) -> dict[str, Any]:
+    def close(self, start: date, end: date) -> PeriodClosed:
         """Build the period's statement from every member's verified records, sign it, send it to all."""
         if end < start:
             raise InvalidRequest("a period ends on or after it starts", start=str(start), end=str(end))
@@ -181,7 +209,7 @@ class Settlements(Steps):
 
     # -- every member --------------------------------------------------------------------------------------
     @handles(STATEMENT_PROPOSAL)
-    def on_proposal(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_proposal(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> StatementHeard:
         m = msg.as_(StatementProposalMessage)
         final = _final_for(s, m["periodFrom"], m["periodTo"])
         if final is not None:
@@ -196,7 +224,7 @@ class Settlements(Steps):
         return {"statement": m["statement"]}
 
     @handles(STATEMENT_SIGNATURE)
-    def on_signature(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_signature(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> StatementSigned:
         m = msg.as_(StatementSignatureMessage)
         s.merge(
             StatementSignatureRow(
@@ -379,14 +407,14 @@ class Settlements(Steps):
         with session_scope(self.engine) as s:
             return list(s.exec(select(SettlementStatement).order_by(col(SettlementStatement.created_at))).all())
 
-    def live_contributions(self, start: date, end: date) -> dict[str, Any]:
+    def live_contributions(self, start: date, end: date) -> Contributions:
         """The unsettled view: every member's metrics for the period from its verified records now."""
         terms = terms_of(self.rules.active().policy.book).metric_terms
         verified = self.gather()
         try:
             metrics = contributions(verified.records, Period(start, end), terms)
             # The same metrics step by step (a day, or a week past two weeks), from the same verified records.
-            series = [
+            series: list[MetricsStep] = [
                 {
                     "period": step.as_dict(),
                     "members": {m: x.as_dict() for m, x in contributions(verified.records, step, terms).items()},
@@ -429,7 +457,7 @@ def gather_records(
     """Every active member's anchored ledger records, each node's whole history verified against the chain
     first (trusting no node); with `cuts`, only records up to each member's cut, which must all be anchored.
     A member unreachable or whose records do not verify stops it, named."""
-    records: dict[str, list[dict[str, Any]]] = {}
+    records: dict[str, list[Record]] = {}
     inputs: dict[str, MemberInputs] = {}
     for member in sorted(members, key=lambda m: m.address.lower()):
         if not member.active:
@@ -450,7 +478,7 @@ def gather_records(
     return Verified(records, inputs)
 
 
-def _read_every_record(records: list[dict[str, Any]], member: MemberInfo) -> None:
+def _read_every_record(records: list[Record], member: MemberInfo) -> None:
     """Each record checked against its type's declared body (chain/records.py) before any is counted: a record
     that verifies on chain but does not fit its declaration stops the statement, named, instead of being read
     as whatever its keys happen to say."""
@@ -565,9 +593,9 @@ def _stored(document: str) -> Statement:
     return cast(Statement, json.loads(document))
 
 
-def _cut(audit: AuditInput, cut: int | None, member: str) -> tuple[list[dict[str, Any]], MemberInputs]:
+def _cut(audit: AuditInput, cut: int | None, member: str) -> tuple[list[Record], MemberInputs]:
     """The member's anchored records up to `cut` (all anchored ones without), and what was used."""
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
     roots: list[str] = []
     for batch in audit.batches:
         if cut is not None and batch.records and int(batch.records[0]["seq"]) > cut:

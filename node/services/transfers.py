@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TypedDict, cast
 
 from sqlmodel import Session, col, select
 
@@ -50,7 +51,7 @@ from node.domain.states import InvitationStatus, OfferStatus, RequestStatus, Tra
 from node.domain.times import utc_now_iso
 from node.errors import InvalidRequest, NotFound, PlanOutdated, WrongStatus
 from node.services.inbound import Inbound
-from node.services.router import handles
+from node.services.router import Noted, ShipmentSent, handles
 from node.services.rules_keeper import ActivePolicy, request_facts
 from node.services.side import Steps
 from node.store.engine import session_scope
@@ -71,9 +72,52 @@ class PlanInputs:
     requests: list[int]  # the store requests behind the invitations
 
 
+class AcceptanceMade(TypedDict):
+    """An offer the plan accepted: the Acceptance sent (its id names the transfer) and the offer's terms."""
+
+    acceptance: str
+    id: str  # the offer's
+    supplier: str
+    supplier_name: str
+    sku: str
+    lot: str
+    quantity: int  # accepted
+    shelf_life_days: int
+    min_order_quantity: int
+    unit_price: int
+    freight_compensation: int
+
+
+class PlanEvidence(TypedDict):
+    requests: list[int]
+    invitations: list[str]
+    offers: list[str]
+    rule_version: str
+    rule_block: int
+
+
+class PlanMade(TypedDict):
+    """A plan over every open invitation of ours: recorded, its acceptances and cancellations on their way."""
+
+    plan: Mapping[str, object]  # the solver's answer (docs/matching.md)
+    hashes: dict[str, str]
+    record_seq: int
+    actions: list[str]
+    acceptances: list[AcceptanceMade]
+    declined: list[str]
+    evidence: PlanEvidence
+
+
+class ReceiptConfirmed(TypedDict):
+    transfer: str
+    record_seq: int
+    received: int
+    shipped: int
+
+
 class Transfers(Steps):
     # -- requester: plan -------------------------------------------------------------------------------------
-    def plan(self) -> dict[str, Any]:
+    def plan(self) -> PlanMade:
         """Solve over every open invitation of ours and every open offer received, then accept and decline."""
         active = self.rules.active()
         inputs = self._read_plan_inputs(int(time.time()))
@@ -149,7 +193,7 @@ class Transfers(Steps):
 
     def _write_plan(
         self, s: Session, inputs: PlanInputs, decision: PlanDecision, active: ActivePolicy
-    ) -> tuple[int, list[dict[str, Any]]]:
+    ) -> tuple[int, list[AcceptanceMade]]:
         """The plan record, an Acceptance per accepted offer, a Cancellation per declined one, in one transaction.
         Refused if anything it decided over changed since it was read (another plan, an operator's decline)."""
         invitations = {i.id: s.get(Invitation, i.id) for i in inputs.invitations}
@@ -160,7 +204,7 @@ class Transfers(Steps):
             raise PlanOutdated("the invitations or offers changed while planning: plan again")
         seq = self._plan_record(s, inputs, decision, active)
         consigned = {i.id: decision.consigned(i) for i in inputs.invitations}
-        accepted = []
+        accepted: list[AcceptanceMade] = []
         for a in decision.actions.acceptances:
             invitation = inputs.offer_invitation[a.offer.id]
             transfer = self._accept(
@@ -177,14 +221,36 @@ class Transfers(Steps):
             assert offer_row is not None
             offer_row.status = OfferStatus.ACCEPTED
             s.add(offer_row)
+            offer = a.offer
             accepted.append(
                 {
                     "acceptance": transfer.id,
-                    **asdict(a.offer),
+                    "id": offer.id,
+                    "supplier": offer.supplier,
+                    "supplier_name": offer.supplier_name,
+                    "sku": offer.sku,
+                    "lot": offer.lot,
                     "quantity": a.quantity,
+                    "shelf_life_days": offer.shelf_life_days,
+                    "min_order_quantity": offer.min_order_quantity,
+                    "unit_price": offer.unit_price,
                     "freight_compensation": a.freight_compensation,
                 }
             )
+        self._decline_the_rest(s, offers, decision)
+        served = {inputs.offer_invitation[a.offer.id] for a in decision.actions.acceptances}
+        for inv in invitations.values():
+            assert inv is not None
+            inv.status = InvitationStatus.PLANNED
+            s.add(inv)
+            if inv.id not in served:
+                _reopen_requests(s, inv.id)
+        return seq, accepted
+
+    def _decline_the_rest(
+        self, s: Session, offers: dict[str, TransferOffer | None], decision: PlanDecision
+    ) -> None:
+        """Each offer the plan does not take is declined, and its supplier told so (it releases the stock)."""
         for o in decision.actions.declined:
             msg = self.signer.sign_step(
                 CANCELLATION, CancellationFields(subject=o.id, sender=self.me, reason="not in the plan")
@@ -194,14 +260,6 @@ class Transfers(Steps):
             offer_row.status = OfferStatus.DECLINED
             s.add(offer_row)
             self.outbox.enqueue(s, msg, o.supplier)
-        served = {inputs.offer_invitation[a.offer.id] for a in decision.actions.acceptances}
-        for inv in invitations.values():
-            assert inv is not None
-            inv.status = InvitationStatus.PLANNED
-            s.add(inv)
-            if inv.id not in served:
-                _reopen_requests(s, inv.id)
-        return seq, accepted
 
     def _plan_record(self, s: Session, inputs: PlanInputs, decision: PlanDecision, active: ActivePolicy) -> int:
         answer = {**plan_to_json(decision.result), "hashes": decision.hashes}
@@ -278,7 +336,7 @@ class Transfers(Steps):
 
     # -- supplier: accepted, ship ----------------------------------------------------------------------------
     @handles(ACCEPTANCE)
-    def on_acceptance(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_acceptance(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> ShipmentSent:
         m = msg.as_(AcceptanceMessage)
         offer = s.get(TransferOffer, m["offer"])
         if offer is None or not offer.mine:
@@ -337,7 +395,7 @@ class Transfers(Steps):
 
     # -- requester: shipped, receive -------------------------------------------------------------------------
     @handles(SHIPMENT)
-    def on_shipment(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_shipment(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> Noted:
         m = msg.as_(ShipmentMessage)
         transfer = s.get(Transfer, m["acceptance"])
         if transfer is None or transfer.role != TransferRole.REQUESTER:
@@ -353,7 +411,7 @@ class Transfers(Steps):
         _move(s, transfer, TransferStatus.SHIPPED)
         return {}
 
-    def confirm_receipt(self, transfer_id: str, quantity: int, location: str) -> dict[str, Any]:
+    def confirm_receipt(self, transfer_id: str, quantity: int, location: str) -> ReceiptConfirmed:
         """The requester counts what arrived; ownership moves to us (unless consignment)."""
         with ledger_transaction(self.engine) as s:
             transfer = self._incoming(s, transfer_id, quantity)
@@ -402,7 +460,7 @@ class Transfers(Steps):
 
     # -- supplier: received, settle --------------------------------------------------------------------------
     @handles(RECEIPT)
-    def on_receipt(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> dict[str, Any]:
+    def on_receipt(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> Noted:
         m = msg.as_(ReceiptMessage)
         transfer = s.exec(
             select(Transfer).where(Transfer.shipment == m["shipment"], Transfer.role == TransferRole.SUPPLIER)

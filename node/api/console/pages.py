@@ -603,7 +603,7 @@ def post_quotes(services: NodeServices, _form: FormData, _params: dict[str, Any]
 @_action("transfers", "/plan")
 def post_plan(services: NodeServices, form: FormData, _params: dict[str, Any]) -> str:
     plan = _negotiator(services).plan(0.0, force=_text(form, "force") == "yes")
-    return f"planned: {len(plan.get('accepted', []))} offer(s) accepted" if isinstance(plan, dict) else "planned"
+    return f"planned: {len(plan['acceptances'])} offer(s) accepted"
 
 
 @_action("transfers", "/joint-purchases/{purchase}/accept")
