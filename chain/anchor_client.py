@@ -10,7 +10,8 @@ from web3 import Web3
 
 from chain.contracts import bytes32_to_kind, kind_to_bytes32
 from chain.deploy import contract
-from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected, send, web3_of
+from chain.errors import ChainUnavailable, TransactionRejected
+from chain.tx import CONNECTION_ERRORS, send, web3_of
 
 __all__ = ["AnchorReader", "AnchorRejected", "AnchorWriter", "ChainUnavailable", "OnChainAnchor"]
 

@@ -11,7 +11,8 @@ from web3 import Web3
 from web3.contract import Contract
 
 from chain.contracts import CompiledContract, compile_contracts
-from chain.tx import TransactionRejected, send, web3_of
+from chain.errors import TransactionRejected
+from chain.tx import send, web3_of
 
 
 @dataclass(frozen=True)

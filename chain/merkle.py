@@ -40,7 +40,7 @@ class MerkleTree:
         """Siblings from the leaf up to the root, merkletools' format: [{"left"|"right": hex}, ...]."""
         if not 0 <= index < self.leaf_count:
             raise IndexError(f"leaf {index} is outside a tree of {self.leaf_count}")
-        proof = self._tools.get_proof(index)
+        proof: list[ProofStep] | None = self._tools.get_proof(index)  # merkletools is untyped
         assert proof is not None  # the tree is built and the index checked above
         return proof
 

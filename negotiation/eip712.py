@@ -21,7 +21,7 @@ from typing import Any
 
 import coincurve
 from eth_hash.auto import keccak
-from eth_utils import to_canonical_address, to_checksum_address
+from eth_utils.address import to_canonical_address, to_checksum_address
 
 from negotiation.wire import Eip712Field
 

@@ -1053,13 +1053,13 @@ def _highs() -> Any:
     import highspy
 
     if _highs_banner_shown:
-        h = highspy.Highs()
+        h = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy ships no annotations for it
     else:
         sys.stdout.flush()
         saved = os.dup(1)
         try:
             os.dup2(2, 1)
-            h = highspy.Highs()
+            h = highspy.Highs()  # type: ignore[no-untyped-call]
         finally:
             os.dup2(saved, 1)
             os.close(saved)

@@ -31,7 +31,7 @@ def share_of(
         "purchase.participants": participants,
         "participant.units": units,
     }
-    share = math.floor(Fraction(formula.evaluate(env)) * scale)
+    share: int = math.floor(Fraction(formula.evaluate(env)) * scale)
     if share < 0:
         raise SharesInvalid(f"the joint purchase formula gives a negative share ({share}) for {units} units")
     return share

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from pydantic import (
     BaseModel,
     ConfigDict,

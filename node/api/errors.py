@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from chain.canonical import NotCanonicalizable
+from chain.errors import NotCanonicalizable
 from negotiation.messages import MessageRefused
 from negotiation.wire import Refusal
 from node.api.logs import REQUEST_ID, inbox_envelope_facts

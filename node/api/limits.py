@@ -90,7 +90,8 @@ class RequestLimits:
         async def replay() -> Message:
             nonlocal replayed
             if replayed:  # the app asks again only to learn of a disconnect
-                return await receive()
+                message: Message = await receive()
+                return message
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 

@@ -18,8 +18,8 @@ from node.errors import InsufficientStock
 from node.services.inbound import Inbound
 from node.services.router import RecordWritten, handles
 from node.services.side import Steps
-from node.store.pool import LEDGER, write_postings
-from node.store.records import append_record
+from node.store.pool import write_postings
+from node.store.records import LEDGER, append_record
 from node.store.tables import Transfer
 
 

@@ -27,8 +27,7 @@ from node.services.router import RecordWritten, handles
 from node.services.side import Steps
 from node.services.signer import STEP_DEADLINE_SECONDS
 from node.store.engine import session_scope
-from node.store.pool import LEDGER
-from node.store.records import append_record
+from node.store.records import LEDGER, append_record
 from node.store.tables import Dispute, Invitation, Transfer, TransferOffer
 from node.store.writers import ledger_transaction
 

@@ -33,8 +33,7 @@ from node.services.inbound import Inbound
 from node.services.router import ShareState, handles
 from node.services.side import Steps
 from node.store.engine import session_scope
-from node.store.pool import LEDGER
-from node.store.records import append_record
+from node.store.records import LEDGER, append_record
 from node.store.tables import JointPurchase, JointPurchaseShare
 from node.store.writers import ledger_transaction
 from settlement.joint_purchase import SharesInvalid, cost_shares, share_of

@@ -41,8 +41,8 @@ from node.services.inbound import Inbound
 from node.services.router import LoanAsked, LoanRecorded, handles
 from node.services.side import Side, Steps
 from node.store.engine import session_scope
-from node.store.pool import LEDGER, require_location, require_sku, write_postings
-from node.store.records import append_record
+from node.store.pool import require_location, require_sku, write_postings
+from node.store.records import LEDGER, append_record
 from node.store.tables import Loan, Lot, StockBalance
 from node.store.writers import ledger_transaction
 

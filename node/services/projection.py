@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from node.domain.replay import projection_differences
 from node.store.engine import session_scope
-from node.store.pool import LEDGER
+from node.store.records import LEDGER
 from node.store.tables import Record, StockBalance
 
 log = logging.getLogger(__name__)

@@ -25,10 +25,11 @@ from web3 import Web3
 
 from chain.canonical import canonical_json
 from chain.deploy import GovernanceTerms
+from chain.errors import ChainUnavailable, TransactionRejected
 from chain.peers import PeerClient, PeerError
 from chain.registry_client import MemberRegistryClient
 from chain.rules_client import NO_VERSION, RuleRegistryClient
-from chain.tx import CONNECTION_ERRORS, ChainUnavailable, TransactionRejected
+from chain.tx import CONNECTION_ERRORS
 from negotiation.rules.book import CheckedBook, RuleBookInvalid, book_json, check_book, parse_book, read_document
 from negotiation.rules.conflicts import Conflict, find_conflicts
 from negotiation.rules.engine import Policy, RequestFacts, SkuFacts, StockFacts, Suggestion

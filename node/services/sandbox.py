@@ -18,7 +18,7 @@ from negotiation.rules.sandbox import NodeHistory, PlanSnapshot, ReceivedInvitat
 from node.errors import InvalidRequest
 from node.services.rules_keeper import request_facts
 from node.store.engine import session_scope
-from node.store.pool import LEDGER
+from node.store.records import LEDGER
 from node.store.tables import Invitation, Lot, Record, Sku
 
 

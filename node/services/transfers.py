@@ -55,8 +55,8 @@ from node.services.router import Noted, ShipmentSent, handles
 from node.services.rules_keeper import ActivePolicy, request_facts
 from node.services.side import Steps
 from node.store.engine import session_scope
-from node.store.pool import LEDGER, ensure_lot, require_location, unreserve, write_postings
-from node.store.records import append_record
+from node.store.pool import ensure_lot, require_location, unreserve, write_postings
+from node.store.records import LEDGER, append_record
 from node.store.tables import Invitation, NegotiationMessage, ReplenishmentRequest, Sku, Transfer, TransferOffer
 from node.store.writers import ledger_transaction
 

@@ -23,8 +23,8 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from chain.auditor import AuditSourceError, audit_source, from_node
-from chain.errors import ChainError
+from chain.auditor import audit_source, from_node
+from chain.errors import AuditSourceError, ChainError
 from chain.records import RecordType
 from negotiation.matching import Allocation, ProblemError, cost_breakdown, greedy, parse_problem
 from node.api.console import session as sessions
@@ -43,7 +43,7 @@ from node.services.negotiator import Negotiator
 from node.services.rules_keeper import conflict_json, decisions_now
 from node.services.steps import StepGroups
 from node.store.engine import session_scope
-from node.store.pool import LEDGER
+from node.store.records import LEDGER
 from node.store.tables import Location, Lot, Record, Sku, StockBalance
 
 log = logging.getLogger(__name__)

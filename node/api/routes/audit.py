@@ -14,7 +14,7 @@ from node.api.responses import AnchorBatchOut, IdentityOut, ProofPageOut, StockB
 from node.api.schemas import MAX_SAFE
 from node.services.container import ANCHORED_KINDS
 from node.store import proofs
-from node.store.pool import LEDGER
+from node.store.records import LEDGER
 from node.store.tables import StockBalance
 
 router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[AuditorDep], responses=ERROR_RESPONSES)

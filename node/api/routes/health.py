@@ -11,7 +11,7 @@ from node.api.responses import AnchoringHealthOut, HealthOut, OutboxHealthOut, P
 from node.domain.states import OutboxStatus, RequestStatus
 from node.services.anchoring import waiting_records
 from node.store.engine import session_scope
-from node.store.pool import LEDGER
+from node.store.records import LEDGER
 from node.store.tables import OutboxMessage, ReplenishmentRequest
 
 router = APIRouter(tags=["node"])

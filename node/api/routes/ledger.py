@@ -12,8 +12,8 @@ from node.api.errors import ERROR_RESPONSES
 from node.api.responses import FlushOut, MovementBatchOut, RecordOut
 from node.api.schemas import MAX_SAFE, MovementBatchIn, MovementIn
 from node.domain.ledger import Evidence, Movement, MovementType
-from node.store.pool import LEDGER
 from node.store.proofs import record_out
+from node.store.records import LEDGER
 from node.store.tables import Record
 
 router = APIRouter(tags=["ledger"], dependencies=[OperatorDep], responses=ERROR_RESPONSES)
