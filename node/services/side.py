@@ -27,7 +27,7 @@ class Side:
 
 
 class Steps:
-    """Base of the step groups (invitations, transfers, disputes) and of the negotiator that routes to them."""
+    """Base of the step groups (node/services/steps.py) and of the negotiation worker: what each reads of the Side."""
 
     def __init__(self, side: Side) -> None:
         self.side = side
