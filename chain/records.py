@@ -14,8 +14,9 @@ Pure declarations and checks: no imports from the rest of the project.
 
 from __future__ import annotations
 
+import functools
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, TypedDict, Union, cast, get_args, get_origin, get_type_hints, is_typeddict
 
@@ -322,59 +323,125 @@ def read_body(body: Mapping[str, object]) -> dict[str, object]:
 
 
 def _conforms(value: object, hint: Any, where: str, exact: bool = True) -> None:
+    try:
+        _checker(hint, exact)(value)
+    except _Misfit as exc:
+        raise RecordMalformed(where + "".join(reversed(exc.path)), exc.problem) from None
+
+
+class _Misfit(Exception):
+    """Raised inside the checks, the path of keys added on the way out: no path is formatted while a body fits."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        self.path: list[str] = []
+
+
+# A check per declared type, compiled once: the write path builds a body per record, and resolving a TypedDict's
+# annotations on every call cost more than the rest of a receipt's write (~0.9 ms a body, measured).
+_Check = Callable[[object], None]
+
+
+@functools.cache
+def _checker(hint: Any, exact: bool = True) -> _Check:
     if is_typeddict(hint):
-        _conforms_typeddict(value, hint, where, exact)
-        return
+        return _typeddict_checker(hint, exact)
     origin, args = get_origin(hint), get_args(hint)
     if hint is Any:
-        return
+        return _anything
     if origin in (Union, types.UnionType):
-        problems = []
-        for option in args:
-            try:
-                _conforms(value, option, where)
-                return
-            except RecordMalformed as exc:
-                problems.append(exc.problem)
-        raise RecordMalformed(where, " or ".join(problems))
+        return _union_checker(tuple(_checker(option) for option in args))
     if origin is list:
-        if not isinstance(value, list):
-            raise RecordMalformed(where, "must be a list")
-        for i, item in enumerate(value):
-            _conforms(item, args[0], f"{where}[{i}]")
-        return
+        return _list_checker(_checker(args[0]))
     if origin is dict:
+        return _dict_checker(_checker(args[1]))
+    return _scalar_checker(hint)
+
+
+def _anything(_value: object) -> None:
+    return None
+
+
+def _union_checker(options: tuple[_Check, ...]) -> _Check:
+    def check(value: object) -> None:
+        problems = []
+        for option in options:
+            try:
+                option(value)
+                return
+            except _Misfit as exc:
+                problems.append(exc.problem)
+        raise _Misfit(" or ".join(problems))
+
+    return check
+
+
+def _list_checker(item: _Check) -> _Check:
+    def check(value: object) -> None:
+        if not isinstance(value, list):
+            raise _Misfit("must be a list")
+        for i, element in enumerate(value):
+            try:
+                item(element)
+            except _Misfit as exc:
+                exc.path.append(f"[{i}]")
+                raise
+
+    return check
+
+
+def _dict_checker(item: _Check) -> _Check:
+    def check(value: object) -> None:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise RecordMalformed(where, "must be an object")
-        for k, item in value.items():
-            _conforms(item, args[1], f"{where}.{k}")
-        return
-    _conforms_scalar(value, hint, where)
+            raise _Misfit("must be an object")
+        for k, element in value.items():
+            try:
+                item(element)
+            except _Misfit as exc:
+                exc.path.append(f".{k}")
+                raise
+
+    return check
 
 
-def _conforms_typeddict(value: object, hint: type, where: str, exact: bool) -> None:
-    if not isinstance(value, Mapping):
-        raise RecordMalformed(where, "must be an object")
-    declared = get_type_hints(hint)
-    missing = [k for k in declared if k not in value]
-    if missing:
-        raise RecordMalformed(where, f"misses {missing}")
-    extra = [k for k in value if k not in declared]
-    if exact and extra:
-        raise RecordMalformed(where, f"holds {sorted(extra)[:10]}, which a {hint.__name__} has not")
-    for key, key_hint in declared.items():
-        _conforms(value[key], key_hint, f"{where}.{key}")
+def _typeddict_checker(hint: type, exact: bool) -> _Check:
+    declared = {key: _checker(key_hint) for key, key_hint in get_type_hints(hint).items()}
+    name = hint.__name__
+
+    def check(value: object) -> None:
+        if not isinstance(value, Mapping):
+            raise _Misfit("must be an object")
+        missing = [k for k in declared if k not in value]
+        if missing:
+            raise _Misfit(f"misses {missing}")
+        if exact and len(value) != len(declared):
+            extra = [k for k in value if k not in declared]
+            raise _Misfit(f"holds {sorted(extra)[:10]}, which a {name} has not")
+        for key, key_check in declared.items():
+            try:
+                key_check(value[key])
+            except _Misfit as exc:
+                exc.path.append(f".{key}")
+                raise
+
+    return check
 
 
-def _conforms_scalar(value: object, hint: Any, where: str) -> None:
+def _scalar_checker(hint: Any) -> _Check:
+    fits: Callable[[object], bool]
     if hint is type(None):
-        if value is not None:
-            raise RecordMalformed(where, "must be null")
+        said, fits = "must be null", lambda v: v is None
     elif hint is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise RecordMalformed(where, "must be an integer")
-    elif hint in (str, bool):
-        if not isinstance(value, hint):
-            raise RecordMalformed(where, f"must be a {'string' if hint is str else 'boolean'}")
+        said, fits = "must be an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)
+    elif hint is str:
+        said, fits = "must be a string", lambda v: isinstance(v, str)
+    elif hint is bool:
+        said, fits = "must be a boolean", lambda v: isinstance(v, bool)
     else:
-        raise TypeError(f"{where}: no check for {hint!r}")
+        raise TypeError(f"no check for {hint!r}")
+
+    def check(value: object) -> None:
+        if not fits(value):
+            raise _Misfit(said)
+
+    return check
