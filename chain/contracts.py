@@ -1,13 +1,19 @@
-"""Compiling the Solidity contracts with py-solc-x, driving solc-js through the shim chain/solc_shim.js.
+"""The Solidity contracts: their shipped build, and compiling them with py-solc-x through chain/solc_shim.js.
 
 The sources are contracts/*.sol. That folder is also a (data-only) top-level package, so `pip install .` puts it
 beside chain/ in site-packages: the same relative path finds it in a checkout and in an installed copy.
-solc-js and Node.js are found by chain/tools.py.
 
-Artefacts are cached in contracts.json keyed by the sources' hash and the compiler version: compiling through
-solc-js takes seconds, and every test worker and node would otherwise repeat it. The cache is CONSORTIUM_CACHE_DIR
-if set, else build/ of a source checkout, else $XDG_CACHE_HOME/consortium (~/.cache/consortium); never
-site-packages. Not writable: compiled again next time.
+At run time nothing compiles: `shipped_contracts()` reads contracts/compiled/<Name>.json (ABI and bytecode), written
+by scripts/build_contracts.py with the solc-js that package.json pins, committed, and installed as package data.
+An auditor therefore needs Python alone, no Node.js. tests/unit/test_shipped_contracts.py compiles the sources
+afresh and requires the shipped files to be exactly what the script would write, so a .sol changed without
+regenerating fails the tests; at run time the sources' digest recorded in each file is checked too.
+
+Compiling (the script and the tests) needs solc-js and Node.js, found by chain/tools.py. Its output is cached in
+contracts.json keyed by the sources' hash and the compiler version: compiling through solc-js takes seconds, and
+every test worker would otherwise repeat it. The cache is CONSORTIUM_CACHE_DIR if set, else build/ of a source
+checkout, else $XDG_CACHE_HOME/consortium (~/.cache/consortium); never site-packages. Not writable: compiled again
+next time.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from chain.tools import find_node, find_solcjs, in_source_checkout, solc_version
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the checkout, or site-packages
 CONTRACTS_DIR = PACKAGE_ROOT / "contracts"
+BUILD_FOLDER = "compiled"  # under contracts/: the shipped build, one <Name>.json per contract
+REGENERATE_HINT = "run `python scripts/build_contracts.py` in a checkout (needs `npm ci`)"
 SOLC_SHIM = Path(__file__).resolve().parent / "solc_shim.js"
 CACHE_ENV = "CONSORTIUM_CACHE_DIR"
 CONTRACT_NAMES = ("MemberRegistry", "AnchorRegistry", "RuleRegistry")
@@ -57,11 +65,60 @@ class CompiledContract:
     bytecode: str
 
 
-def _sources() -> dict[str, str]:
-    sources = {p.name: p.read_text() for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
+def _sources(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, str]:
+    sources = {p.name: p.read_text() for p in sorted(contracts_dir.glob("*.sol"))}
     if not sources:
-        raise ContractCompileError(f"no Solidity sources in {CONTRACTS_DIR}: the package was installed without them")
+        raise ContractCompileError(f"no Solidity sources in {contracts_dir}: the package was installed without them")
     return sources
+
+
+def sources_digest(sources: dict[str, str]) -> str:
+    """What a build was made from: the sources, the contracts taken from them and the compiler settings."""
+    return hashlib.sha256(json.dumps([sources, CONTRACT_NAMES, COMPILER_SETTINGS], sort_keys=True).encode()).hexdigest()
+
+
+def build_file_text(contract: CompiledContract, compiler_version: str, digest: str) -> str:
+    """The shipped JSON of one contract, exactly as scripts/build_contracts.py writes it (the tests compare text)."""
+    document = {
+        "contractName": contract.name,
+        "compiler": f"solc-js {compiler_version}",
+        "settings": COMPILER_SETTINGS,
+        "sourcesSha256": digest,
+        "abi": contract.abi,
+        "bytecode": contract.bytecode,
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def build_files() -> dict[str, str]:
+    """File name under contracts/compiled/ -> its text, compiled from the current sources with the pinned solc-js."""
+    compiled = compile_contracts()
+    version = solc_version(find_solcjs())
+    digest = sources_digest(_sources())
+    return {f"{name}.json": build_file_text(compiled[name], version, digest) for name in CONTRACT_NAMES}
+
+
+def shipped_contracts(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, CompiledContract]:
+    """The contracts' ABI and bytecode as shipped in contracts/compiled/: no compiler, no Node.js.
+
+    Refuses a build made from other sources than the .sol files beside it: deploying or reading a contract
+    with an ABI that is not the source's would fail later, and less clearly."""
+    digest = sources_digest(_sources(contracts_dir))
+    contracts: dict[str, CompiledContract] = {}
+    for name in CONTRACT_NAMES:
+        path = contracts_dir / BUILD_FOLDER / f"{name}.json"
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ContractCompileError(
+                f"the compiled {name} is missing or unreadable at {path}: {REGENERATE_HINT}"
+            ) from exc
+        if document.get("sourcesSha256") != digest:
+            raise ContractCompileError(
+                f"{path} was compiled from other sources than {contracts_dir}/*.sol: {REGENERATE_HINT}"
+            )
+        contracts[name] = CompiledContract(name, document["abi"], document["bytecode"])
+    return contracts
 
 
 @contextmanager
@@ -101,9 +158,7 @@ def compile_contracts(force: bool = False) -> dict[str, CompiledContract]:
     solc_package = find_solcjs()
     version = solc_version(solc_package)
     # The settings are part of the key: a changed target must never reuse bytecode compiled for another.
-    key = hashlib.sha256(
-        json.dumps([version, sources, CONTRACT_NAMES, COMPILER_SETTINGS], sort_keys=True).encode()
-    ).hexdigest()
+    key = hashlib.sha256(f"{version}:{sources_digest(sources)}".encode()).hexdigest()
     cache = cache_path()
     if not force and cache.exists():
         cached = json.loads(cache.read_text())

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
@@ -21,6 +23,10 @@ from node.services.container import NodeServices
 from node.settings import NodeSettings
 
 log = logging.getLogger("node")
+# Shipped as package data beside the console's stylesheet; served as /favicon.ico, where browsers look by default.
+FAVICON = console.HERE / "static" / "favicon.ico"
+# Where fastapi-offline mounts the Swagger UI and ReDoc assets it ships (its default).
+OFFLINE_DOCS_ASSETS = "/static-offline-docs"
 
 
 def _without_credentials(url: str) -> str:
@@ -82,7 +88,10 @@ def create_app(settings: NodeSettings, services: NodeServices | None = None) -> 
         description="A partner's inventory pool, its append-only ledger, and proofs of its on-chain anchors.",
         version="0.1.0",
         lifespan=lifespan,
+        redoc_url=None,  # served below, without the CDN logo
+        favicon_url="/favicon.ico",
     )
+    _serve_redoc_and_favicon(app)
     app.state.services = node
     install_error_handlers(app)
     # The last added runs first: the request id wraps the limits, so a body refused unread is logged with its id.
@@ -95,3 +104,24 @@ def create_app(settings: NodeSettings, services: NodeServices | None = None) -> 
     app.include_router(console.router)
     app.mount("/console/static", StaticFiles(directory=console.HERE / "static"), name="console-static")
     return app
+
+
+def _serve_redoc_and_favicon(app: FastAPI) -> None:
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(FAVICON, media_type="image/x-icon")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{OFFLINE_DOCS_ASSETS}/redoc.standalone.js",
+            with_google_fonts=False,
+            redoc_favicon_url=f"{root}/favicon.ico",
+        )
+        # ReDoc's bundle puts Redocly's logo, fetched from their CDN, in the sidebar, with no option to leave it
+        # out: images from other hosts are refused, so the browser never asks for it and ReDoc drops the image.
+        page.headers["Content-Security-Policy"] = "img-src 'self' data:"
+        return page

@@ -1,5 +1,6 @@
 """The package installed as the Dockerfile installs it (`pip install .`, not editable) runs `consortium up` from
-another directory: contracts and the solc shim travel as package data, Anvil and solc-js are found on PATH.
+another directory: the contracts' sources and compiled build travel as package data, Anvil is found on PATH, and
+nothing is compiled. An auditor with that installed package alone, no Node.js on PATH, verifies the records.
 
 Fast and offline: a fresh virtualenv gets only this project (no dependencies, no build isolation); the
 dependencies and the build backend come from the development venv through a .pth file. A plain path line in a .pth
@@ -20,6 +21,7 @@ import sysconfig
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -122,6 +124,30 @@ def wait_for_banner(proc: subprocess.Popen[str], lines: queue.Queue[str | None],
     raise AssertionError(f"consortium up did not come up (exit {proc.poll()}):\n{''.join(out)}")
 
 
+def wait_for_a_batch(node_url: str, audit_token: str, timeout: float = 60) -> None:
+    """Until the node has anchored a batch, so the auditor has records on chain to verify."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batches = httpx.get(
+            f"{node_url}/audit/batches", headers={"Authorization": f"Bearer {audit_token}"}, timeout=10
+        ).json()
+        if batches:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{node_url} anchored no batch in {timeout} s")
+
+
+def audit_without_node(bin_dir: Path, cwd: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """`consortium audit verify` as an auditor runs it: the installed package, and nothing but it on PATH."""
+    env = clean_env(PATH=str(bin_dir), CONSORTIUM_AUDIT_TOKEN=manifest["audit_token"], HOME=str(cwd))
+    assert shutil.which("node", path=env["PATH"]) is None and shutil.which("solcjs", path=env["PATH"]) is None
+    node_url = manifest["nodes"][0]["url"]
+    wait_for_a_batch(node_url, manifest["audit_token"])
+    out = run([bin_dir / "consortium", "audit", "verify", "--rpc", manifest["rpc_url"], "--node", node_url], cwd, env)
+    report: dict[str, Any] = json.loads(out)
+    return report
+
+
 def test_installed_package_runs_consortium_up_from_another_directory(tmp_path: Path) -> None:
     bin_dir = install_non_editable(tmp_path)
     elsewhere = tmp_path / "elsewhere"
@@ -149,8 +175,10 @@ def test_installed_package_runs_consortium_up_from_another_directory(tmp_path: P
         first = manifest["nodes"][0]
         health = httpx.get(f"{first['url']}/health", timeout=10)
         assert health.status_code == 200 and health.json()["node"] == first["name"], health.text
-        # Compiled with the shipped sources and shim, cached in the user's cache, not in site-packages.
-        assert (cache / "consortium" / "contracts.json").exists()
+        # Deployed from the shipped build: nothing compiled, so nothing cached.
+        assert not (cache / "consortium" / "contracts.json").exists()
+        report = audit_without_node(bin_dir, elsewhere, manifest)
+        assert report["ok"] and report["records_verified"] > 0 and not report["findings"], report
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
