@@ -106,7 +106,10 @@ class HeldFirstWriter:
         """Run `step` twice as described; what each call came to: "done" or the name of the error it raised."""
         with ThreadPoolExecutor(2) as pool:
             first = pool.submit(step)
+            first.add_done_callback(lambda _f: self.first_writing.set())  # failed before writing: show its error
             assert self.first_writing.wait(WAIT_SECONDS), "the first writer never wrote"
+            if first.done() and first.exception() is not None:
+                raise AssertionError("the first writer failed before writing") from first.exception()
             second = pool.submit(step)
             second.add_done_callback(lambda _f: self.second_asked.set())  # ended without asking: let the first go
             return [_outcome(f) for f in (first, second)]
@@ -148,7 +151,7 @@ def test_two_lends_of_one_loan_at_once_lend_once_on_postgresql(
              "return_by": datetime.fromtimestamp(time.time() + 3600, UTC).isoformat()}  # fmt: skip
     loan = asked_of_a_peer(borrower, "/loans", asked)
 
-    outcomes = race_twice(monkeypatch, lambda: lender.negotiator.loans.lend(loan, "X1", "WH", 150, 5000))
+    outcomes = race_twice(monkeypatch, lambda: lender.steps.loans.lend(loan, "X1", "WH", 150, 5000))
 
     assert outcomes == ["done", "AlreadyExists"]  # the second saw the loan lent
     assert record_types(lender).count("lend") == 1
@@ -165,7 +168,7 @@ def test_two_acceptances_of_one_joint_purchase_share_at_once_accept_once_on_post
     body = {"sku": "FORMULA-900G", "lot": "J1", "reference": "PO-RACE", "total_cost": 100_000, "participants": units}
     purchase = asked_of_a_peer(buyer, "/joint-purchases", body)
 
-    outcomes = race_twice(monkeypatch, lambda: participant.negotiator.joint_purchases.accept(purchase))
+    outcomes = race_twice(monkeypatch, lambda: participant.steps.joint_purchases.accept(purchase))
 
     assert outcomes == ["done", "AlreadyExists"]  # the second saw the share accepted
     assert record_types(participant).count("joint_purchase_share") == 1

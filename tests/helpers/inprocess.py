@@ -30,6 +30,7 @@ from chain.registry_client import MemberRegistryClient, Role
 from node.api.app import create_app
 from node.services.container import NodeServices
 from node.services.negotiator import Negotiator
+from node.services.steps import StepGroups
 from node.settings import NodeSettings
 from tests.helpers.nodes import ADMIN_KEY, TEST_RULEBOOK, fund_new_key
 
@@ -93,6 +94,11 @@ class InProcessNode:
     @property
     def address(self) -> str:
         return self.services.address
+
+    @property
+    def steps(self) -> StepGroups:
+        assert self.services.steps is not None, "negotiation needs the member registry"
+        return self.services.steps
 
     @property
     def negotiator(self) -> Negotiator:
