@@ -6,6 +6,7 @@ same directory resumes the same consortium.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -13,10 +14,11 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypedDict
 
 import httpx
@@ -126,9 +128,9 @@ class LocalConsortium:
                 self.data_dir / entry["name"] / "node.log",
             )
             say(f"starting node {entry['name']} at {url} (log: {node.log_path})")
+            self.nodes.append(node)  # before it runs: a signal right after its launch still stops it
             node.launch()  # side by side: each spends seconds importing before it answers
             self._pid_file(entry["name"], node.proc)
-            self.nodes.append(node)
         for node in self.nodes:
             node.wait_ready()
         self._save(manifest, keys)
@@ -275,22 +277,48 @@ class LocalConsortium:
             self.anvil = None
 
     def run_until_interrupted(self) -> None:
-        """Start, print the summary, supervise until Ctrl-C or SIGTERM; exits 1 if a child keeps dying."""
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        healthy = True
-        try:
-            manifest = self.start()
-            print(summary(manifest, self.manifest_path), flush=True)
-            healthy = self.supervise(stop)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            say("stopping nodes and Anvil...")
-            self.stop()
-            say(f"stopped; `consortium up --data-dir {self.data_dir}` resumes the same state")
+        """Start, print the summary, supervise until Ctrl-C, SIGINT or SIGTERM; exits 1 if a child keeps dying.
+
+        Both signals are ours whatever we inherited: a shell script or CI runner that starts us in the background
+        hands us SIGINT ignored, and then `kill -INT` to the job reached only the nodes, which the supervisor
+        restarted, while this process and Anvil (in its own session) stayed up."""
+        with stop_signals_handled_by(_interrupt):
+            healthy = True
+            try:
+                manifest = self.start()
+                print(summary(manifest, self.manifest_path), flush=True)
+                healthy = self.supervise(threading.Event())  # never set here: a signal ends it instead
+            except KeyboardInterrupt:
+                pass
+            finally:
+                # A second signal (the process group's reaches the nodes and us; a person presses Ctrl-C twice)
+                # must not abandon the children half-stopped: each one's stop ends in SIGKILL if it hangs.
+                for signum in STOP_SIGNALS:
+                    signal.signal(signum, signal.SIG_IGN)
+                say("stopping nodes and Anvil...")
+                self.stop()
+                say(f"stopped; `consortium up --data-dir {self.data_dir}` resumes the same state")
         if not healthy:
             raise SystemExit(1)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def stop_signals_handled_by(handler: signal._HANDLER) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `handler` while inside, whatever this process inherited (SIGINT ignored, for a
+    background job); the inherited handlers are back afterwards."""
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, inherited in previous.items():
+            signal.signal(signum, inherited)
 
 
 class NodeEntry(TypedDict):

@@ -29,9 +29,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def anvil(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalChain]:
     """The module's chain (Anvil unless the module says otherwise; the name stays for the many tests using it)."""
     chain = new_chain(request, tmp_path_factory, "anvil")
-    chain.start()
-    yield chain
-    chain.stop()
+    try:  # a run stopped while the chain starts (tests/conftest.py) stops it too
+        chain.start()
+        yield chain
+    finally:
+        chain.stop()
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,16 @@ class Consortium(subprocess.Popen[str]):
     data_dir: Path
 
 
-def start(data_dir: Path) -> Consortium:
+def start(data_dir: Path, *, as_background_job: bool = False) -> Consortium:
+    """`consortium up` on `data_dir`; `as_background_job`: as a script or CI runner starts it, in a process group
+    of its own with SIGINT ignored (what a shell hands a job it starts with `&`)."""
     proc = Consortium(
         [sys.executable, "-m", "node", "up", "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=ignore_sigint if as_background_job else None,
+        start_new_session=as_background_job,
     )
     proc.data_dir = data_dir
     return proc
@@ -90,3 +94,8 @@ def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 60) -> s
         if text in line:
             return "".join(out)
     raise AssertionError(f"no line with {text!r}:\n" + "".join(out))
+
+
+def ignore_sigint() -> None:
+    """In a child about to exec: SIGINT ignored, as a non-interactive shell leaves it for a background job."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
