@@ -562,23 +562,50 @@ def rules_schema() -> None:
 
 @rules_app.command("history")
 def rules_history(
-    rpc: Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain")],
-    contract: Annotated[str, typer.Option("--contract", help="the RuleRegistry address")],
+    rpc: Annotated[
+        str | None, typer.Option("--rpc", help="JSON-RPC URL of the chain (default: the --data-dir's)")
+    ] = None,
+    contract: Annotated[
+        str | None, typer.Option("--contract", help="the RuleRegistry address (default: the --data-dir's)")
+    ] = None,
     books: Annotated[
         list[Path] | None, typer.Option("--book", help="rule book files to match against the versions")
     ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", help="keep printing new proposals, approvals, activations")
     ] = False,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="a `consortium up` directory, for what --rpc and --contract omit")
+    ] = Path(".consortium"),
 ) -> None:
     """Every version on-chain with its proposer, approvers, activation block and, for the rule book files
     given, whether they hash to it and state the governance the chain holds. Reads the chain only."""
     from node.services.rules_history import follow_events, history_from_chain
 
+    if rpc is None or contract is None:
+        manifest = _local_manifest(data_dir, "give --rpc URL --contract ADDR")
+        rpc = rpc or str(manifest.get("rpc_url") or "")
+        contract = contract or str(manifest.get("rule_registry") or "")
+        if not rpc or not contract:
+            raise CliError(f"{data_dir / 'consortium.json'} names no rpc_url or rule_registry: give --rpc, --contract")
     for line in history_from_chain(rpc, contract, books or []):
         typer.echo(json.dumps(line))
     if follow:
         follow_events(rpc, contract, lambda event: typer.echo(json.dumps(event)))
+
+
+def _local_manifest(data_dir: Path, otherwise: str) -> dict[str, Any]:
+    """The manifest `consortium up` keeps in `data_dir` (its chain and contracts), or what to give instead."""
+    path = data_dir / "consortium.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except OSError:
+        raise CliError(f"{path} cannot be read: {otherwise}, or the --data-dir of `consortium up`") from None
+    except ValueError as exc:
+        raise CliError(f"{path} is not a `consortium up` manifest: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise CliError(f"{path} is not a `consortium up` manifest: not an object")
+    return manifest
 
 
 OperatorToken = Annotated[str | None, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="operator token")]

@@ -298,7 +298,8 @@ class PeerOut(BaseModel):
 class ActiveRuleBookOut(BaseModel):
     version: str
     label: str
-    block: int
+    block: int = Field(description="the block the chain was read at")
+    in_force_since_block: int = Field(description="the block this version came into force at")
 
 
 class RuleVersionOut(BaseModel):
@@ -374,7 +375,8 @@ class SkuDecisionOut(BaseModel):
 
 class DecisionsOut(BaseModel):
     rule_version: str
-    block: int
+    block: int = Field(description="the block the chain was read at")
+    in_force_since_block: int = Field(description="the block the rule book in force came into force at")
     skus: list[SkuDecisionOut]
 
 

@@ -10,8 +10,10 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -284,9 +286,10 @@ class LocalConsortium:
         restarted, while this process and Anvil (in its own session) stayed up."""
         with stop_signals_handled_by(_interrupt):
             healthy = True
+            made_data_dir = not self.data_dir.exists()
             try:
                 manifest = self.start()
-                print(summary(manifest, self.manifest_path), flush=True)
+                print(summary(manifest, self.manifest_path, in_force(manifest), own_command()), flush=True)
                 healthy = self.supervise(threading.Event())  # never set here: a signal ends it instead
             except KeyboardInterrupt:
                 pass
@@ -297,7 +300,9 @@ class LocalConsortium:
                     signal.signal(signum, signal.SIG_IGN)
                 say("stopping nodes and Anvil...")
                 self.stop()
-                say(f"stopped; `consortium up --data-dir {self.data_dir}` resumes the same state")
+                if made_data_dir and self.data_dir.is_dir() and not any(self.data_dir.iterdir()):
+                    self.data_dir.rmdir()  # a start that failed first thing (no Anvil) leaves no empty directory
+                say(farewell(self.data_dir, self.manifest_path.exists(), own_command()))
         if not healthy:
             raise SystemExit(1)
 
@@ -393,14 +398,67 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def summary(manifest: dict[str, Any], path: Path) -> str:
+class RuleBookInForce(TypedDict):
+    """What a node answers on GET /rules/active: the version the chain says is in force, its label, and the
+    block it came into force at."""
+
+    version: str
+    label: str
+    in_force_since_block: int
+
+
+def in_force(manifest: dict[str, Any]) -> RuleBookInForce | str:
+    """The rule book in force as the first node runs it (after a rule change it is no longer the genesis book),
+    or why the node did not say."""
+    url = manifest["nodes"][0]["url"]
+    try:
+        answer = httpx.get(f"{url}/rules/active", timeout=30)
+    except httpx.HTTPError as exc:
+        return f"{url}/rules/active did not answer: {exc}"
+    if answer.status_code != 200:
+        return f"{url}/rules/active answered {answer.status_code}: {answer.text[:200]}"
+    body = answer.json()
+    return RuleBookInForce(
+        version=body["version"], label=body["label"], in_force_since_block=body["in_force_since_block"]
+    )
+
+
+def own_command() -> str:
+    """How to run `consortium` again as this process was run: `consortium` when that name on PATH is this
+    program (an activated .venv, an installed package), else the path it was started by (`.venv/bin/consortium`
+    from the Makefile), so that a printed command works when pasted into the same shell."""
+    started_as = sys.argv[0]
+    on_path = shutil.which("consortium")
+    if Path(started_as).name != "consortium":  # not the console script (python -m, a test): name it plainly
+        return "consortium"
+    if on_path is not None and Path(on_path).resolve() == Path(started_as).resolve():
+        return "consortium"
+    return started_as
+
+
+def farewell(data_dir: Path, kept: bool, command: str) -> str:
+    """The last line `consortium up` prints: what a new start does, as it really happens."""
+    if kept:
+        return f"stopped; `{command} up --data-dir {data_dir}` resumes this consortium (same chain, nodes and tokens)"
+    return f"stopped before a consortium was made; the next `{command} up --data-dir {data_dir}` makes a new one"
+
+
+def summary(manifest: dict[str, Any], path: Path, book: RuleBookInForce | str, command: str = "consortium") -> str:
+    if isinstance(book, str):
+        rules = f"(in force: unknown, {book})"
+    else:
+        genesis_file = Path(manifest.get("rulebook_file", DEMO_RULEBOOK)).name
+        genesis = f" (the genesis book, {genesis_file})" if book["version"] == manifest.get("rule_book") else ""
+        rules = (
+            f"(in force: {book['label']}{genesis} {book['version'][:18]}..., "
+            f"since block {book['in_force_since_block']})"
+        )
     lines = [
         "Local consortium is up (Ctrl-C stops it).",
         f"  chain      {manifest['rpc_url']}  (chain id {manifest['chain_id']})",
         f"  registry   {manifest['registry']}",
         f"  anchors    {manifest['anchor_contract']}",
-        f"  rules      {manifest['rule_registry']}  (in force: {manifest['rule_book'][:18]}..., "
-        f"{Path(manifest.get('rulebook_file', DEMO_RULEBOOK)).name})",
+        f"  rules      {manifest['rule_registry']}  {rules}",
     ]
     if manifest.get("headquarters"):
         lines.append(f"  HQ         {manifest['headquarters']}  (registry admin, approver, arbitrator: keys.json)")
@@ -415,7 +473,7 @@ def summary(manifest: dict[str, Any], path: Path) -> str:
         f"  manifest   {path}",
         "Try:",
         f"  curl -H 'Authorization: Bearer {first['api_token']}' {first['url']}/stock",
-        f"  consortium audit verify --rpc {manifest['rpc_url']} --node {first['url']}"
+        f"  {command} audit verify --rpc {manifest['rpc_url']} --node {first['url']}"
         + (f" --token {manifest['audit_token']}" if manifest.get("audit_token") else ""),
     ]
     return "\n".join(lines)

@@ -54,7 +54,8 @@ def governance_terms(book: CheckedBook) -> GovernanceTerms:
 @dataclass(frozen=True)
 class ActivePolicy:
     policy: Policy
-    block: int  # the block at which the chain said this version is active
+    block: int  # the block at which the chain said this version is active (the last one read)
+    since_block: int  # the block this version came into force at
 
 
 class HeldBook(TypedDict):
@@ -119,7 +120,8 @@ class SkuDecision(TypedDict):
 
 class Decisions(TypedDict):
     rule_version: str
-    block: int
+    block: int  # the block the chain was read at
+    in_force_since_block: int  # the block the rule book in force came into force at
     skus: list[SkuDecision]
 
 
@@ -143,7 +145,9 @@ class RuleKeeper:
         self.private_key = private_key
         self.public_url = public_url
         self._policies: dict[str, Policy] = {}
-        self._governance_ok: set[str] = set()
+        # version -> the block it came into force at, for a version whose on-chain governance matches its book:
+        # both fixed once the version is scheduled, so read once.
+        self._in_force_since: dict[str, int] = {}
         self._reader: RuleRegistryClient | None = None
         self._fetch_failed: dict[str, float] = {}  # version -> monotonic time before which not to ask again
         self._lock = threading.Lock()
@@ -234,16 +238,18 @@ class RuleKeeper:
                 raise RuleBookNotActive(
                     f"rule book {version} is active on-chain and this node holds no copy of it", version=version
                 )
-            if version not in self._governance_ok:
-                on_chain = registry.version(version).governance.normalised()
-                if on_chain != governance_terms(policy.checked):
+            since = self._in_force_since.get(version)
+            if since is None:
+                on_chain = registry.version(version)
+                if on_chain.governance.normalised() != governance_terms(policy.checked):
                     raise RuleBookNotActive(
                         f"the chain's governance for {version} differs from the rule book's", version=version
                     )
-                self._governance_ok.add(version)
+                assert on_chain.activates_at_block is not None  # the version in force was scheduled
+                since = self._in_force_since[version] = on_chain.activates_at_block
         except CONNECTION_ERRORS as exc:
             raise ChainUnreachable(f"cannot confirm the active rule book: {exc}") from exc
-        return ActivePolicy(policy, block)
+        return ActivePolicy(policy, block, since)
 
     def _fetch(self, version: str) -> Policy | None:
         """Ask the other members for the version's body; keep it only if it hashes to the version. A version
@@ -409,4 +415,4 @@ def decisions_now(rules: RuleKeeper, safety_floor: int, by_location: bool = True
                 "actions": fired,
             }
         )
-    return {"rule_version": policy.version, "block": a.block, "skus": out}
+    return {"rule_version": policy.version, "block": a.block, "in_force_since_block": a.since_block, "skus": out}

@@ -78,7 +78,11 @@ def test_a_rule_change_proposed_at_headquarters_and_approved_by_a_partner_comes_
     assert in_force(hz) == first
     hz_page = rules_page(browser, hz)
     expect(hz_page.locator("main")).to_contain_text("with the store")
-    assert "in force from block" in approve(hz_page, second)
+    approved = approve(hz_page, second)
+    since = re.search(r"in force from block (\d+)", approved)
+    assert since is not None, approved
     until(lambda: in_force(hz) == second and in_force(hq) == second)
     hz_page.goto(hz.url + "/console/rules")
     expect(hz_page.locator("#in-force")).to_contain_text("In force: second")
+    # The block it came into force at, not the block the node last read the chain at (blocks go on).
+    expect(hz_page.locator("#in-force")).to_contain_text(f"since block {since.group(1)} (the chain read at block")

@@ -176,5 +176,26 @@ def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path:
         assert summary["surplus"] > 0 and summary["payments"]
         # What the demo loaded between members is owed too, as the README says.
         assert {"joint_purchase_share 200000", "loan_fee 250"} <= set(summary["flows"])
+
+        # The rule books block, in the same shell, with `set -u` too: the change comes into force on every node.
+        (tmp_path / ".venv").symlink_to(sys.prefix)  # the checkout's .venv, as the block activates it
+        rules = "\n".join(script.splitlines()[:2]) + "\n" + readme_block("Rule books")
+        run = subprocess.run(["bash", "-eu", "-c", rules], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        lines = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
+        checked, tried, tried_on_db, *approvals = lines[:6]
+        assert checked["label"] == "2026.11-2" and checked["conflicts"] == []
+        assert tried["records_replayed"] > 0 and tried_on_db["records_replayed"] > 0  # today's history
+        assert [a["version"] for a in approvals] == [checked["version"]] * 3
+        assert [a["activates_at_block"] is None for a in approvals] == [True, True, False]
+        assert approvals[2]["activates_at_block"] == approvals[2]["approved_at_block"] + 2  # the demo's delay
+        running = lines[6 : 6 + len(manifest["nodes"]) + 1]  # every partner's node, then headquarters'
+        in_force = {"version": checked["version"], "label": "2026.11-2"}
+        assert [{k: a[k] for k in in_force} for a in running] == [in_force] * len(running)
+        assert {a["in_force_since_block"] for a in running} == {approvals[2]["activates_at_block"]}
+        assert all(a["block"] >= a["in_force_since_block"] for a in running)
+        history = {line["version"]: line for line in lines[6 + len(running) :]}
+        assert history[checked["version"]]["file"] == "proposed.yaml"
+        assert len(history[checked["version"]]["approvals"]) == 3
     finally:
         stop(proc)

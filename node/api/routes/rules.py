@@ -36,7 +36,9 @@ operator = [OperatorDep]
 def active(rules: RulesDep) -> ActiveRuleBookOut:
     """The version the chain says is in force, and whether this node can run it (409 if not)."""
     a = rules.active()
-    return ActiveRuleBookOut(version=a.policy.version, label=a.policy.book.label, block=a.block)
+    return ActiveRuleBookOut(
+        version=a.policy.version, label=a.policy.book.label, block=a.block, in_force_since_block=a.since_block
+    )
 
 
 @router.get("/history")
