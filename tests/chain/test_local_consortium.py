@@ -136,9 +136,28 @@ def test_up_shows_progress_and_restarts_a_node_or_anvil_that_died(tmp_path: Path
 
 def readme_block(heading: str) -> str:
     """The first ```sh block under a README heading, as a new user would paste it."""
+    return readme_blocks(heading)[0]
+
+
+def readme_blocks(heading: str) -> list[str]:
+    """Every ```sh block under a README heading (up to the next heading of its level), in order."""
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = text.split(f"## {heading}", 1)[1]
-    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return [part.split("```", 1)[0] for part in section.split("```sh\n")[1:]]
+
+
+def json_documents(out: str) -> list[Any]:
+    """The JSON documents a run printed one after another (one a line, or pretty-printed over several)."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while (at := _next_document(out, at)) < len(out):
+        document, at = decoder.raw_decode(out, at)
+        found.append(document)
+    return found
+
+
+def _next_document(out: str, at: int) -> int:
+    starts = [i for i in (out.find("{", at), out.find("[", at)) if i >= 0]
+    return min(starts) if starts else len(out)
 
 
 def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path: Path) -> None:
@@ -197,5 +216,20 @@ def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path:
         history = {line["version"]: line for line in lines[6 + len(running) :]}
         assert history[checked["version"]]["file"] == "proposed.yaml"
         assert len(history[checked["version"]]["approvals"]) == 3
+
+        # The auditing blocks, in the same shell, with `set -u`: each command exits 0 on the demo's history.
+        (tmp_path / "docs").symlink_to(Path(__file__).resolve().parents[2] / "docs")  # as in the checkout
+        audit, rerun = readme_blocks("Auditing")
+        run = subprocess.run(["bash", "-eu", "-c", audit], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        verified = [d for d in json_documents(run.stdout) if isinstance(d, dict) and "records_verified" in d]
+        assert len(verified) == 2 and all(d["ok"] and d["records_verified"] > 0 for d in verified)  # node, export
+        assert (tmp_path / "hz.jsonl").stat().st_size > 0
+        run = subprocess.run(
+            ["bash", "-eu", "-c", audit + rerun], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
+        assert run.returncode == 0, run.stderr
+        plan = json_documents(run.stdout)[-1]
+        assert sum(a["quantity"] for a in plan["allocations"]) == 120  # docs/matching.md: 120 of 200 tins
     finally:
         stop(proc)
