@@ -1,6 +1,7 @@
 """The package installed as the Dockerfile installs it (`pip install .`, not editable) runs `consortium up` from
 another directory: the contracts' sources and compiled build travel as package data, Anvil is found on PATH, and
-nothing is compiled. An auditor with that installed package alone, no Node.js on PATH, verifies the records.
+nothing is compiled. An auditor with that installed package alone, no Node.js on PATH, verifies the records and
+the day's settlement statement.
 
 Fast and offline: a fresh virtualenv gets only this project (no dependencies, no build isolation); the
 dependencies and the build backend come from the development venv through a .pth file. A plain path line in a .pth
@@ -148,6 +149,37 @@ def audit_without_node(bin_dir: Path, cwd: Path, manifest: dict[str, Any]) -> di
     return report
 
 
+def final_statement_of_today(manifest: dict[str, Any], timeout: float = 180) -> str:
+    """The store closes today on its node, as README's "Settling the day" does: the id, once every member signed."""
+    for node in manifest["nodes"]:  # anchor what waits, so the statement counts every record
+        auth = {"Authorization": f"Bearer {node['api_token']}"}
+        httpx.post(f"{node['url']}/anchoring/flush", headers=auth, timeout=60).raise_for_status()
+    store = manifest["nodes"][0]
+    auth = {"Authorization": f"Bearer {store['api_token']}"}
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    period = {"from": today, "to": today}
+    closed = httpx.post(f"{store['url']}/settlement/periods", json=period, headers=auth, timeout=120)
+    assert closed.status_code in (200, 201), closed.text
+    statement = str(closed.json()["id"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = httpx.get(f"{store['url']}/settlement/statements/{statement}", headers=auth, timeout=30).json()
+        if got["status"] == "final":
+            return statement
+        time.sleep(0.2)
+    raise AssertionError(f"statement {statement} not final in {timeout} s: {got.get('status')}")
+
+
+def settle_verify_without_node(bin_dir: Path, cwd: Path, manifest: dict[str, Any], statement: str) -> dict[str, Any]:
+    """`consortium settle verify` as an auditor runs it: the installed package, and nothing but it on PATH."""
+    env = clean_env(PATH=str(bin_dir), HOME=str(cwd))
+    assert shutil.which("node", path=env["PATH"]) is None and shutil.which("solcjs", path=env["PATH"]) is None
+    command = [bin_dir / "consortium", "settle", "verify", "--rpc", manifest["rpc_url"]]
+    command += ["--node", manifest["nodes"][0]["url"], "--id", statement, "--token", manifest["audit_token"]]
+    report: dict[str, Any] = json.loads(run(command, cwd, env))
+    return report
+
+
 def test_installed_package_runs_consortium_up_from_another_directory(tmp_path: Path) -> None:
     bin_dir = install_non_editable(tmp_path)
     elsewhere = tmp_path / "elsewhere"
@@ -179,6 +211,10 @@ def test_installed_package_runs_consortium_up_from_another_directory(tmp_path: P
         assert not (cache / "consortium" / "contracts.json").exists()
         report = audit_without_node(bin_dir, elsewhere, manifest)
         assert report["ok"] and report["records_verified"] > 0 and not report["findings"], report
+        # The statement of today, recomputed and its signatures checked with the same installed package alone.
+        statement = final_statement_of_today(manifest)
+        settled = settle_verify_without_node(bin_dir, elsewhere, manifest, statement)
+        assert settled["ok"] and settled["statement"] == statement and not settled["problems"], settled
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
