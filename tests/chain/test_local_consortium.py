@@ -166,7 +166,7 @@ def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path:
         wait_up(proc)
         script = readme_block("Story 1 on the demo consortium")
         # Pasted in one go into a shell whose working directory holds `.consortium/`, as after `make run`.
-        run = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        run = subprocess.run(["bash", "-eu", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr
         manifest = json.loads((tmp_path / ".consortium" / "consortium.json").read_text())
         hz, xs = manifest["nodes"][0], manifest["nodes"][1]
@@ -187,7 +187,7 @@ def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path:
 
         # The next block, pasted in the same shell (its variables and `c` from story 1's first lines).
         settle = "\n".join(script.splitlines()[:2]) + "\n" + readme_block("Settling the day")
-        run = subprocess.run(["bash", "-e", "-c", settle], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+        run = subprocess.run(["bash", "-eu", "-c", settle], cwd=tmp_path, capture_output=True, text=True, timeout=180)
         assert run.returncode == 0, run.stderr
         summary = json.loads(run.stdout.splitlines()[-1])
         members = {n["address"] for n in manifest["nodes"]} | {manifest["headquarters"]}
@@ -196,7 +196,7 @@ def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path:
         # What the demo loaded between members is owed too, as the README says.
         assert {"joint_purchase_share 200000", "loan_fee 250"} <= set(summary["flows"])
 
-        # The rule books block, in the same shell, with `set -u` too: the change comes into force on every node.
+        # The rule books block, in the same shell: the change comes into force on every node.
         (tmp_path / ".venv").symlink_to(sys.prefix)  # the checkout's .venv, as the block activates it
         rules = "\n".join(script.splitlines()[:2]) + "\n" + readme_block("Rule books")
         run = subprocess.run(["bash", "-eu", "-c", rules], cwd=tmp_path, capture_output=True, text=True, timeout=300)
