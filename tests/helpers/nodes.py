@@ -119,8 +119,10 @@ class NodeFactory:
             **env,
         }
         node = RunningNode(NodeProcess(name, port, full_env, self.base / name / "node.log"), token, key, db)
-        node.process.start()
+        # Counted before it starts: a run stopped (SIGTERM, Ctrl-C) while the node comes up still stops it in the
+        # teardown; counted after, a fixture interrupted in its setup left the node running on its own.
         self.started.append(node)
+        node.process.start()
         return node
 
     def stop_all(self) -> None:
