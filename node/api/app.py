@@ -68,7 +68,7 @@ def create_app(settings: NodeSettings, services: NodeServices | None = None) -> 
             settings.rulebook_file or "-",
             node.engine.url.render_as_string(hide_password=True),
         )
-        if node.negotiator is None:
+        if node.negotiation is None:
             log.warning("no member registry configured: this node cannot negotiate (CONSORTIUM_REGISTRY_ADDRESS)")
         try:
             node.start()

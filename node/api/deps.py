@@ -71,27 +71,21 @@ AddressDep = Annotated[str, Depends(get_address)]
 
 
 async def get_negotiator(services: ServicesDep) -> Negotiator:
-    if services.negotiator is None:
-        raise NotConfigured("negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)")
-    return services.negotiator
+    return services.negotiating().negotiator
 
 
 NegotiatorDep = Annotated[Negotiator, Depends(get_negotiator)]
 
 
 async def get_steps(services: ServicesDep) -> StepGroups:
-    if services.steps is None:
-        raise NotConfigured("negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)")
-    return services.steps
+    return services.negotiating().steps
 
 
 StepsDep = Annotated[StepGroups, Depends(get_steps)]
 
 
 async def get_router(services: ServicesDep) -> MessageRouter:
-    if services.router is None:
-        raise NotConfigured("negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)")
-    return services.router
+    return services.negotiating().router
 
 
 RouterDep = Annotated[MessageRouter, Depends(get_router)]

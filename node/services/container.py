@@ -13,6 +13,7 @@ handed to those that need it. Nothing else reads the settings or builds a client
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,7 @@ from chain.registry_client import MemberRegistryClient
 from chain.rules_client import RuleRegistryClient
 from chain.tx import connect
 from negotiation.messages import Domain
+from node.errors import NotConfigured
 from node.services.anchoring import AnchoringService, AnchorPolicy
 from node.services.chain_view import ChainView
 from node.services.directory import Directory
@@ -48,6 +50,15 @@ from node.store.records import on_records_committed
 
 # Record kinds this node anchors: its ledger, and the final settlement statements it signed.
 ANCHORED_KINDS = (RecordKind.LEDGER, RecordKind.SETTLEMENT)
+
+
+@dataclass(frozen=True)
+class Negotiation:
+    """What a node that knows the member registry negotiates with: built together, so present together."""
+
+    steps: StepGroups
+    negotiator: Negotiator  # the worker: trigger, plan, deliver
+    router: MessageRouter  # the inbox
 
 
 class NodeServices:
@@ -82,19 +93,22 @@ class NodeServices:
         if settings.rulebook_file:
             self.rules.add_file(Path(settings.rulebook_file))
         self.writer = GroupCommit(self.engine)
-        self.steps: StepGroups | None = None
-        self.negotiator: Negotiator | None = None
-        self.router: MessageRouter | None = None
-        if self.directory is not None:
-            self._negotiation(self.directory)
+        self.negotiation = self._negotiation(self.directory) if self.directory is not None else None
         self.anchoring = self._anchoring()
         if self.anchoring is not None:
             on_records_committed(self.engine, self.anchoring.written)
-        self.ledger = LedgerWriter(self.writer, self.address, self.steps)
+        steps = self.negotiation.steps if self.negotiation is not None else None
+        self.ledger = LedgerWriter(self.writer, self.address, steps)
         self.projection = ProjectionCheck(self.engine)
         self.leadership: Leadership | None = None
 
-    def _negotiation(self, directory: Directory) -> None:
+    def negotiating(self) -> Negotiation:
+        """The node's negotiation, or NotConfigured (503) on a node without the member registry."""
+        if self.negotiation is None:
+            raise NotConfigured("negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)")
+        return self.negotiation
+
+    def _negotiation(self, directory: Directory) -> Negotiation:
         """The step groups, the worker and the inbox of a node that knows the member registry."""
         settings = self.settings
         assert settings.registry_address is not None
@@ -113,8 +127,8 @@ class NodeServices:
         )
         negotiator = Negotiator(side, policy, steps)
         authority = steps.disputes.ruling_authority
-        self.router = MessageRouter(side, handlers_of(steps.all()), self.writer, authority, negotiator.admitted)
-        self.steps, self.negotiator = steps, negotiator
+        router = MessageRouter(side, handlers_of(steps.all()), self.writer, authority, negotiator.admitted)
+        return Negotiation(steps, negotiator, router)
 
     def _anchoring(self) -> AnchoringService | None:
         settings = self.settings
@@ -145,12 +159,12 @@ class NodeServices:
         self.projection.start()
         if self.anchoring is not None:
             self.anchoring.start()
-        if self.negotiator is not None:
-            self.negotiator.start()
+        if self.negotiation is not None:
+            self.negotiation.negotiator.start()
 
     def stop(self) -> None:
-        if self.negotiator is not None:
-            self.negotiator.stop()
+        if self.negotiation is not None:
+            self.negotiation.negotiator.stop()
         self.writer.stop()
         if self.chain_view is not None:
             self.chain_view.stop()

@@ -97,13 +97,11 @@ class InProcessNode:
 
     @property
     def steps(self) -> StepGroups:
-        assert self.services.steps is not None, "negotiation needs the member registry"
-        return self.services.steps
+        return self.services.negotiating().steps
 
     @property
     def negotiator(self) -> Negotiator:
-        assert self.services.negotiator is not None, "negotiation needs the member registry"
-        return self.services.negotiator
+        return self.services.negotiating().negotiator
 
     @contextmanager
     def running(self) -> Iterator[None]:

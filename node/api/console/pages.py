@@ -39,9 +39,7 @@ from node.domain.ledger import MovementType, replay
 from node.errors import InvalidRequest, NodeError, RequestError
 from node.services.anchoring import waiting_records
 from node.services.container import NodeServices
-from node.services.negotiator import Negotiator
 from node.services.rules_keeper import conflict_json, decisions_now
-from node.services.steps import StepGroups
 from node.store.engine import session_scope
 from node.store.records import LEDGER
 from node.store.tables import Location, Lot, Record, Sku, StockBalance
@@ -224,9 +222,9 @@ def stock_page(services: NodeServices, session: ConsoleSession, query: dict[str,
 
 @_page("transfers")
 def transfers_page(services: NodeServices, session: ConsoleSession, query: dict[str, str]) -> dict[str, Any]:
-    negotiator, steps = services.negotiator, services.steps
-    if negotiator is None or steps is None:
+    if services.negotiation is None:
         return {"unavailable": "negotiation needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)"}
+    negotiator, steps = services.negotiation.negotiator, services.negotiation.steps
     if not session.operator:
         # The audit token is the consortium's: what this node asks, offers and lends stays its operator's, as
         # the API keeps it behind the operator token.
@@ -360,9 +358,9 @@ def _timeline(services: NodeServices, sku: str, at: str | None) -> dict[str, Any
 
 @_page("settlement")
 def settlement_page(services: NodeServices, session: ConsoleSession, query: dict[str, str]) -> dict[str, Any]:
-    if services.steps is None:
+    if services.negotiation is None:
         return {"unavailable": "settlement needs the member registry (CONSORTIUM_REGISTRY_ADDRESS)"}
-    settlements = services.steps.settlements
+    settlements = services.negotiation.steps.settlements
     today = datetime.now(UTC).date()
     start = _date(query.get("from")) or today.replace(day=1)
     end = _date(query.get("to")) or today
@@ -529,21 +527,9 @@ def post_adjustment(services: NodeServices, form: FormData, _params: dict[str, A
     return _movement(services, body)
 
 
-def _negotiator(services: NodeServices) -> Negotiator:
-    if services.negotiator is None:
-        raise InvalidRequest("negotiation needs the member registry")
-    return services.negotiator
-
-
-def _steps(services: NodeServices) -> StepGroups:
-    if services.steps is None:
-        raise InvalidRequest("negotiation needs the member registry")
-    return services.steps
-
-
 @_action("transfers", "/transfers/{transfer}/receive")
 def post_receive(services: NodeServices, form: FormData, params: dict[str, Any]) -> str:
-    got = _steps(services).transfers.confirm_receipt(
+    got = services.negotiating().steps.transfers.confirm_receipt(
         params["transfer"], _int(form, "quantity"), _text(form, "location")
     )
     return f"received {got['received']} at {_text(form, 'location')}"
@@ -555,7 +541,7 @@ def post_dispute(services: NodeServices, form: FormData, params: dict[str, Any])
     if not reason:
         raise InvalidRequest("a dispute says why")
     claim = _int(form, "claim_amount") if _text(form, "claim_amount") else 0
-    opened = _steps(services).disputes.open_dispute(params["subject"], reason, claim, None)
+    opened = services.negotiating().steps.disputes.open_dispute(params["subject"], reason, claim, None)
     return f"dispute opened with {opened['respondent']}"
 
 
@@ -569,7 +555,7 @@ def post_invitation(services: NodeServices, form: FormData, _params: dict[str, A
         min_shelf_life_days=_int(form, "min_shelf_life_days") if _text(form, "min_shelf_life_days") else 0,
         consignment=_text(form, "consignment") == "yes",
     )
-    sent = negotiation_api.invite(body, _steps(services))
+    sent = negotiation_api.invite(body, services.negotiating().steps)
     names = ", ".join(m.name for m in sent.invited) or "nobody (no member within the radius)"
     return f"invited {names} for {body.quantity} {body.sku}"
 
@@ -589,32 +575,32 @@ def post_request(services: NodeServices, form: FormData, _params: dict[str, Any]
 
 @_action("transfers", "/requests/check")
 def post_check(services: NodeServices, _form: FormData, _params: dict[str, Any]) -> str:
-    made = _negotiator(services).check_requests()
+    made = services.negotiating().negotiator.check_requests()
     invited = [m for m in made if m["invitation"]]
     return f"{len(made)} SKU(s) due: {len(invited)} invitation(s) sent" if made else "no request is due yet"
 
 
 @_action("transfers", "/quotes/check")
 def post_quotes(services: NodeServices, _form: FormData, _params: dict[str, Any]) -> str:
-    sent = _steps(services).quotes.ask_due(services.settings.safety_stock)
+    sent = services.negotiating().steps.quotes.ask_due(services.settings.safety_stock)
     return f"{len(sent)} quote request(s) sent" if sent else "no rule asks for a quote now (or it asked today)"
 
 
 @_action("transfers", "/plan")
 def post_plan(services: NodeServices, form: FormData, _params: dict[str, Any]) -> str:
-    plan = _negotiator(services).plan(0.0, force=_text(form, "force") == "yes")
+    plan = services.negotiating().negotiator.plan(0.0, force=_text(form, "force") == "yes")
     return f"planned: {len(plan['acceptances'])} offer(s) accepted"
 
 
 @_action("transfers", "/joint-purchases/{purchase}/accept")
 def post_accept_share(services: NodeServices, _form: FormData, params: dict[str, Any]) -> str:
-    out = _steps(services).joint_purchases.accept(params["purchase"])
+    out = services.negotiating().steps.joint_purchases.accept(params["purchase"])
     return f"share {out['share']} accepted (record {out['record_seq']})"
 
 
 @_action("transfers", "/loans/{loan}/lend")
 def post_lend(services: NodeServices, form: FormData, params: dict[str, Any]) -> str:
-    loans = _steps(services).loans
+    loans = services.negotiating().steps.loans
     loans.lend(
         params["loan"], _text(form, "lot"), _text(form, "from_location"), _int(form, "fee_per_unit_day"),
         _int(form, "unit_sale_price"),
@@ -624,7 +610,7 @@ def post_lend(services: NodeServices, form: FormData, params: dict[str, Any]) ->
 
 @_action("transfers", "/loans/{loan}/return")
 def post_give_back(services: NodeServices, form: FormData, params: dict[str, Any]) -> str:
-    _steps(services).loans.give_back(params["loan"], _int(form, "quantity"))
+    services.negotiating().steps.loans.give_back(params["loan"], _int(form, "quantity"))
     return f"{_int(form, 'quantity')} given back"
 
 
@@ -718,5 +704,5 @@ def post_close(services: NodeServices, form: FormData, _params: dict[str, Any]) 
     start, end = _date(_text(form, "from")), _date(_text(form, "to"))
     if start is None or end is None:
         raise InvalidRequest("a period has a first and a last day (YYYY-MM-DD)")
-    closed = _steps(services).settlements.close(start, end)
+    closed = services.negotiating().steps.settlements.close(start, end)
     return f"period closed: statement {closed['id'][:12]}... proposed to every member"
