@@ -53,10 +53,23 @@ class DisputeStatus(StrEnum):
 
 
 class StatementStatus(StrEnum):
+    """A period's statement on one node (docs/settlement.md, section 6). Nothing but `final` binds anyone."""
+
     VERIFYING = "verifying"  # a member proposed it; this node has not recomputed it yet
-    PROPOSED = "proposed"  # this node computed the same statement and signed it; others have not all signed
-    FINAL = "final"  # every member signed the same hash: recorded as a `settlement` record, anchored
-    DISPUTED = "disputed"  # this node computed another statement: it did not sign, and opened a dispute
+    AWAITING_APPROVAL = "awaiting_approval"  # the same hash here (or proposed here): this node's operator decides
+    APPROVED = "approved"  # this node signed its approval; not every member has yet
+    FINAL = "final"  # every member approved the same hash: recorded as a `settlement` record, anchored
+    DISPUTED = "disputed"  # computed differently here, or disputed by this node's operator or by a member
+    SUPERSEDED = "superseded"  # another proposal for an overlapping period went final
+    WITHDRAWN = "withdrawn"  # its proposer withdrew it
+
+
+class ApprovedBy(StrEnum):
+    """How a node approved a statement for its member: a person did, or the rule book did."""
+
+    OPERATOR = "operator"  # the member's operator approved it (console or API)
+    DEADLINE = "deadline"  # deemed: the operator neither approved nor disputed it by the approval deadline
+    AUTOMATIC = "automatic"  # at once: the member's net payable was below the book's `auto_approve_below`
 
 
 class BatchStatus(StrEnum):

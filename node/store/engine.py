@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, event, inspect, literal, text
+from sqlalchemy import Engine, MetaData, String, event, inspect, literal, text
 from sqlmodel import Session, SQLModel, create_engine
 
 
@@ -27,6 +27,7 @@ def make_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('consortium-node-schema'))"))
         SQLModel.metadata.create_all(conn)
     add_new_columns(engine)
+    widen_columns(engine)
     return engine
 
 
@@ -64,6 +65,33 @@ def add_new_columns(engine: Engine, metadata: MetaData | None = None) -> list[st
                 conn.execute(text(ddl))
             added.append(f"{table.name}.{column.name}")
     return added
+
+
+def widen_columns(engine: Engine, metadata: MetaData | None = None) -> list[str]:
+    """Text columns whose declared length grew since a node's database was made (a state named longer than its
+    column allowed): widened on PostgreSQL, which enforces VARCHAR lengths; SQLite does not, so nothing there.
+    Only widening: a column declared shorter than the database's is left as it is. Returns "table.column"."""
+    if engine.dialect.name != "postgresql":
+        return []
+    existing = inspect(engine)
+    widened = []
+    for table in (metadata or SQLModel.metadata).sorted_tables:
+        if not existing.has_table(table.name):
+            continue
+        have = {c["name"]: c["type"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            wanted, old = getattr(column.type, "length", None), have.get(column.name)
+            if not isinstance(column.type, String) or wanted is None or not isinstance(old, String):
+                continue
+            if old.length is None or old.length >= wanted:
+                continue
+            quote = engine.dialect.identifier_preparer.quote
+            with engine.begin() as conn:
+                conn.execute(
+                    text(f"ALTER TABLE {quote(table.name)} ALTER COLUMN {quote(column.name)} TYPE VARCHAR({wanted})")
+                )
+            widened.append(f"{table.name}.{column.name}")
+    return widened
 
 
 def _tune_sqlite(engine: Engine, synchronous: str) -> None:

@@ -11,8 +11,9 @@ import json
 from sqlalchemy import BigInteger, CheckConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from negotiation.wire import DisputeMessage, InvitationMessage, OfferMessage
+from negotiation.wire import DisputeMessage, InvitationMessage, MessageType, OfferMessage
 from node.domain.states import (
+    ApprovedBy,
     BatchStatus,
     Direction,
     DisputeStatus,
@@ -401,10 +402,15 @@ class SettlementStatementBase(SQLModel):
     rule_version: str = Field(max_length=66)
     proposer: str = Field(max_length=42)
     statement_hash: str = Field(max_length=66)
-    status: StatementStatus = Field(default=StatementStatus.VERIFYING, sa_type=String(10))
+    # Widened from 10 for `awaiting_approval` (node/store/engine.py widens it on a PostgreSQL made before).
+    status: StatementStatus = Field(default=StatementStatus.VERIFYING, sa_type=String(20))
     created_at: str = Field(max_length=32)
     record_seq: int | None = None  # the `settlement` record written when it became final
     problem: str | None = None  # why this node has not countersigned (yet)
+    # When this node approves for its member unless its operator acts first (the book's approval deadline).
+    approval_due_at: str | None = Field(default=None, max_length=32)
+    approved_by: ApprovedBy | None = Field(default=None, sa_type=String(10))  # how this node approved, if it did
+    approved_at: str | None = Field(default=None, max_length=32)
 
 
 class SettlementStatement(SettlementStatementBase, table=True):
@@ -421,6 +427,21 @@ class StatementSignatureRow(SQLModel, table=True):
     signer: str = Field(primary_key=True, max_length=42)
     # Part of the key: a late signature of an older proposal never replaces the one of the current hash.
     statement_hash: str = Field(primary_key=True, max_length=66)
+    envelope: str
+
+
+class StatementNotice(SQLModel, table=True):
+    """A signed StatementDispute (a member's objection, with its reason and lines) or StatementWithdrawal (its
+    proposer's), sent or received: kept even before the proposal it names arrives, which it then stops."""
+
+    id: str = Field(primary_key=True, max_length=66)  # the message id
+    statement: str = Field(index=True, max_length=66)
+    statement_hash: str = Field(max_length=66)
+    type: MessageType = Field(sa_type=String(32))
+    member: str = Field(max_length=42)  # who signed it: the disputing member, or the proposer
+    reason: str
+    lines: str = "[]"  # a dispute's flow keys, the canonical JSON text it was signed with
+    at: str = Field(max_length=32)
     envelope: str
 
 

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import select
 
+from node.domain.states import StatementStatus
 from node.store import writers
-from node.store.engine import session_scope
-from node.store.tables import Record
+from node.store.engine import make_engine, session_scope, widen_columns
+from node.store.tables import Record, SettlementStatement
 from node.store.writers import WritersMoment
 from tests.helpers import (
     consortium,
@@ -173,3 +174,33 @@ def test_two_acceptances_of_one_joint_purchase_share_at_once_accept_once_on_post
     assert outcomes == ["done", "AlreadyExists"]  # the second saw the share accepted
     assert record_types(participant).count("joint_purchase_share") == 1
     assert participant.deliver() == 1  # one acceptance goes to the buyer, not two
+
+
+def test_a_status_column_made_narrower_than_its_states_is_widened_on_postgresql(postgres_url: str) -> None:
+    """PostgreSQL enforces a VARCHAR's length (SQLite does not): a statement table made when its longest status
+    had 10 letters takes `awaiting_approval` once the node starts on it, and keeps its rows."""
+    url = database(postgres_url, "widen")
+    with create_engine(url).begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE settlementstatement (id VARCHAR(66) PRIMARY KEY, period_from VARCHAR(10) NOT NULL, "
+                "period_to VARCHAR(10) NOT NULL, rule_version VARCHAR(66) NOT NULL, proposer VARCHAR(42) NOT NULL, "
+                "statement_hash VARCHAR(66) NOT NULL, status VARCHAR(10) NOT NULL, created_at VARCHAR(32) NOT NULL, "
+                "record_seq INTEGER, problem VARCHAR, document VARCHAR)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO settlementstatement VALUES ('0x01', '2026-11-01', '2026-11-30', '0x', '0x', '0x', "
+                "'proposed', '2026-12-01T00:00:00.000000Z', NULL, NULL, NULL)"
+            )
+        )
+    engine = make_engine(url)
+    assert widen_columns(engine) == []  # widened as the engine was made: nothing more to widen
+    with session_scope(engine) as s:
+        row = s.get(SettlementStatement, "0x01")
+        assert row is not None and row.status == "proposed" and row.approval_due_at is None
+        row.status = StatementStatus.AWAITING_APPROVAL
+    with session_scope(engine) as s:
+        assert s.exec(select(SettlementStatement.status)).all() == ["awaiting_approval"]
+    engine.dispose()
