@@ -29,6 +29,7 @@ MAX_MESSAGES_PER_BATCH = 100
 # The tables every check reads, derived from the declarations in negotiation/wire.py.
 MESSAGE_TYPES: dict[MessageType, list[Eip712Field]] = {k.type: list(k.eip712) for k in MESSAGES}
 SIGNER_FIELD: dict[MessageType, str] = {k.type: k.signer for k in MESSAGES}
+TEXT_CHARS_OF: dict[MessageType, dict[str, int]] = {k.type: k.text_chars for k in MESSAGES}
 
 _UINT_BITS = {"uint32": 32, "uint64": 64}
 # On the wire a uint64 travels as a decimal string and a uint32 as a JSON number: JavaScript's JSON.parse
@@ -183,8 +184,9 @@ def _validate_fields(type_: str, message: Mapping[str, Any], wire: bool = False)
             if not isinstance(value, bool):
                 raise MessageRefused(Refusal.MALFORMED, f"{where} must be true or false")
         elif kind == "string":
-            if not isinstance(value, str) or len(value) > 256:
-                raise MessageRefused(Refusal.MALFORMED, f"{where} must be a string of at most 256 characters")
+            most = TEXT_CHARS_OF[known][f["name"]]
+            if not isinstance(value, str) or len(value) > most:
+                raise MessageRefused(Refusal.MALFORMED, f"{where} must be a string of at most {most} characters")
             try:
                 value.encode("utf-8")  # what EIP-712 hashes: a lone surrogate has no UTF-8 form
             except UnicodeEncodeError as exc:

@@ -40,6 +40,8 @@ class MessageType(StrEnum):
     QUOTE_REQUEST = "QuoteRequest"
     STATEMENT_PROPOSAL = "StatementProposal"
     STATEMENT_SIGNATURE = "StatementSignature"
+    STATEMENT_DISPUTE = "StatementDispute"
+    STATEMENT_WITHDRAWAL = "StatementWithdrawal"
     RULING = "Ruling"
 
 
@@ -96,6 +98,13 @@ class Solidity:
     type: str
 
 
+@dataclass(frozen=True)
+class Chars:
+    """The most code points a `string` field may hold where the protocol's TEXT_CHARS is too few for it."""
+
+    most: int
+
+
 class _Signs:
     """Marks the address field whose owner must sign the message."""
 
@@ -107,6 +116,7 @@ SignerAddress = Annotated[str, Solidity("address"), SIGNS]
 Uint64 = Annotated[int, Solidity("uint64")]  # a decimal string on the wire (docs/protocol.md, section 1)
 Uint32 = Annotated[int, Solidity("uint32")]
 Text = Annotated[str, Solidity("string")]
+TEXT_CHARS = 256  # the most code points of a `string` field (docs/protocol.md, section 1), unless it says `Chars`
 Flag = Annotated[bool, Solidity("bool")]
 
 
@@ -141,11 +151,13 @@ class MessageKind(Generic[F, M]):
     under_a_book: bool = False
     eip712: tuple[Eip712Field, ...] = field(init=False)
     signer: str = field(init=False)
+    text_chars: dict[str, int] = field(init=False)  # per `string` field: the most code points it may hold
 
     def __post_init__(self) -> None:
         hints = get_type_hints(self.shape, include_extras=True)
         fields: list[Eip712Field] = []
         signers: list[str] = []
+        chars: dict[str, int] = {}
         for name, hint in hints.items():
             metadata = get_args(hint)[1:]
             solidity = [m for m in metadata if isinstance(m, Solidity)]
@@ -154,10 +166,13 @@ class MessageKind(Generic[F, M]):
             fields.append({"name": name, "type": solidity[0].type})
             if SIGNS in metadata:
                 signers.append(name)
+            if solidity[0].type == "string":
+                chars[name] = next((m.most for m in metadata if isinstance(m, Chars)), TEXT_CHARS)
         if len(signers) != 1:
             raise TypeError(f"{self.type} names {len(signers)} signer fields; exactly one must sign")
         object.__setattr__(self, "eip712", tuple(fields))
         object.__setattr__(self, "signer", signers[0])
+        object.__setattr__(self, "text_chars", chars)
 
     @property
     def refusals(self) -> tuple[Refusal, ...]:
@@ -492,6 +507,46 @@ STATEMENT_SIGNATURE: MessageKind[StatementSignatureFields, StatementSignatureMes
 )
 
 
+# A dispute's lines as canonical JSON: flow keys of about 200 characters each (docs/settlement.md, section 6).
+StatementLines = Annotated[str, Solidity("string"), Chars(8000)]
+
+
+class StatementDisputeFields(TypedDict):
+    statement: Bytes32
+    member: SignerAddress
+    statementHash: Bytes32
+    reason: Text
+    lines: StatementLines
+
+
+class StatementDisputeMessage(_Head, StatementDisputeFields, _Tail):
+    pass
+
+
+STATEMENT_DISPUTE: MessageKind[StatementDisputeFields, StatementDisputeMessage] = MessageKind(
+    MessageType.STATEMENT_DISPUTE, StatementDisputeFields, StatementDisputeMessage, (Refusal.NOT_YOURS,)
+)
+
+
+class StatementWithdrawalFields(TypedDict):
+    statement: Bytes32
+    proposer: SignerAddress
+    statementHash: Bytes32
+    reason: Text
+
+
+class StatementWithdrawalMessage(_Head, StatementWithdrawalFields, _Tail):
+    pass
+
+
+STATEMENT_WITHDRAWAL: MessageKind[StatementWithdrawalFields, StatementWithdrawalMessage] = MessageKind(
+    MessageType.STATEMENT_WITHDRAWAL,
+    StatementWithdrawalFields,
+    StatementWithdrawalMessage,
+    (Refusal.NOT_YOURS, Refusal.CLOSED),
+)
+
+
 class RulingFields(TypedDict):
     dispute: Bytes32
     arbitrator: SignerAddress
@@ -532,6 +587,8 @@ MESSAGES: tuple[AnyMessageKind, ...] = (
     QUOTE_REQUEST,
     STATEMENT_PROPOSAL,
     STATEMENT_SIGNATURE,
+    STATEMENT_DISPUTE,
+    STATEMENT_WITHDRAWAL,
     RULING,
 )
 KIND_OF: dict[MessageType, AnyMessageKind] = {k.type: k for k in MESSAGES}

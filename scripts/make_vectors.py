@@ -325,6 +325,33 @@ def message_inputs() -> list[tuple[str, Json]]:
             },
         ),
         (
+            "StatementDispute",
+            {
+                "id": fixed_id("statement-dispute"),
+                "statement": STATEMENT_ID,
+                "member": SUPPLIER,
+                "statementHash": "0x" + hashlib.sha256(b"consortium-vectors statement").hexdigest(),
+                "reason": "the freight of this transfer was paid in cash",
+                "lines": canonical_json(
+                    [{"from": NODE, "kind": "freight_compensation", "reference": ACCEPTANCE_ID, "to": SUPPLIER}]
+                ).decode(),
+                "nonce": 18,
+                "deadline": DEADLINE,
+            },
+        ),
+        (
+            "StatementWithdrawal",
+            {
+                "id": fixed_id("statement-withdrawal"),
+                "statement": STATEMENT_ID,
+                "proposer": NODE,
+                "statementHash": "0x" + hashlib.sha256(b"consortium-vectors statement").hexdigest(),
+                "reason": "",
+                "nonce": 19,
+                "deadline": DEADLINE,
+            },
+        ),
+        (
             "Ruling",
             {
                 "id": fixed_id("ruling"),
