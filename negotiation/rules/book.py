@@ -205,6 +205,12 @@ class Settlement(_Strict):
     # A loaned part returned after its due time may still be on its way: the lender takes returns signed
     # before the due time for this long, then counts what has not come back as sold.
     loan_return_grace_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    # A member whose operator neither approves nor disputes a statement this long after its node has it ready
+    # is deemed to approve it: its node signs (docs/settlement.md, section 6). Seconds, so a test can wait it out.
+    approval_deadline_seconds: Annotated[int, Since(2), Field(ge=1, le=90 * 24 * 3600)] = 3 * 24 * 3600
+    # Money in major units: a member's node approves at once for it when its net payable on the statement is
+    # below this ("0.00": never).
+    auto_approve_below: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)?$"), Since(2)] = "0.00"
 
 
 class EmergencySla(_Strict):
