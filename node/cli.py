@@ -404,9 +404,51 @@ def settle_close(
     start: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
     end: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD")],
 ) -> None:
-    """Close a period: the node builds the statement, signs it and asks every member to sign it."""
+    """Close a period: the node builds the statement and sends it to every member; each member's operator then
+    approves it (`settle approve`), the proposer's too."""
     answer = _node_call("POST", node, "/settlement/periods", token, {"from": start, "to": end})
     typer.echo(json.dumps(answer))
+
+
+@settle_app.command("approve")
+def settle_approve(
+    node: Annotated[str, typer.Option("--node", help="URL of this member's node")],
+    token: Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")],
+    statement: Annotated[str, typer.Option("--id", help="the statement awaiting this member's approval")],
+) -> None:
+    """Approve a statement for this member: its node signs the hash and sends the approval to every member."""
+    typer.echo(json.dumps(_node_call("POST", node, f"/settlement/statements/{statement}/approve", token)))
+
+
+@settle_app.command("dispute")
+def settle_dispute(
+    node: Annotated[str, typer.Option("--node", help="URL of this member's node")],
+    token: Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")],
+    statement: Annotated[str, typer.Option("--id", help="the statement awaiting this member's approval")],
+    reason: Annotated[str, typer.Option("--reason", help="why, in at most 256 characters")],
+    lines: Annotated[
+        list[str] | None,
+        typer.Option("--line", help='a flow contested, as JSON: {"kind", "reference", "from", "to"} (repeatable)'),
+    ] = None,
+) -> None:
+    """Dispute a statement for this member: every member is told why and which flows, and it cannot go final."""
+    try:
+        body = {"reason": reason, "lines": [json.loads(line) for line in lines or []]}
+    except ValueError as exc:
+        raise CliError(f"a --line is a flow's key as JSON: {exc}") from None
+    typer.echo(json.dumps(_node_call("POST", node, f"/settlement/statements/{statement}/dispute", token, body)))
+
+
+@settle_app.command("withdraw")
+def settle_withdraw(
+    node: Annotated[str, typer.Option("--node", help="URL of the node that proposed it")],
+    token: Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")],
+    statement: Annotated[str, typer.Option("--id", help="the statement it proposed")],
+    reason: Annotated[str, typer.Option("--reason", help="why (optional)")] = "",
+) -> None:
+    """Withdraw a statement this node proposed and has not approved: withdrawn on every member's node."""
+    body = {"reason": reason}
+    typer.echo(json.dumps(_node_call("POST", node, f"/settlement/statements/{statement}/withdraw", token, body)))
 
 
 @settle_app.command("show")
@@ -415,7 +457,7 @@ def settle_show(
     statement: Annotated[str | None, typer.Option("--id", help="a statement id; without: the list")] = None,
     token: TokenOpt = None,
 ) -> None:
-    """A statement as that node holds it (status, signatures), or the list of its statements."""
+    """A statement as that node holds it (status, approvals, disputes), or the list of its statements."""
     path = f"/settlement/statements/{statement}" if statement else "/settlement/statements"
     typer.echo(json.dumps(_node_call("GET", node, path, token), indent=2))
 

@@ -14,6 +14,8 @@ reach a client (the anchoring service and the launcher handle them).
   | + PlanOutdated            409
   | + NodeNotAMember          409
   | + SettlementInputsInvalid 409
+  | + StatementNotReady       409
+  | + PeriodApprovedAlready   409
   | + BodyTooLarge            413
   | + LimitReached            429
   | + InvalidMovement         422
@@ -148,6 +150,20 @@ class SettlementInputsInvalid(RequestError):
     """A member's records cannot be read or do not verify against the chain, so no statement is computed."""
 
     code = "settlement_inputs"
+
+
+class StatementNotReady(RequestError):
+    """This node has not recomputed the statement yet (`verifying`): there is nothing of its own to approve or
+    dispute until it has; ask again shortly."""
+
+    code = "statement_not_ready"
+
+
+class PeriodApprovedAlready(RequestError):
+    """This member approved another statement of an overlapping period, which may still go final: a member
+    approves one proposal per period, until that one is disputed, withdrawn or superseded."""
+
+    code = "period_approved"
 
 
 class BodyTooLarge(RequestError):

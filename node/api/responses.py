@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from negotiation.trigger import InternalMove
+from node.services.approvals import StatementView
 from node.store.tables import (
     AnchorBatchBase,
     DisputeBase,
@@ -30,7 +31,6 @@ from node.store.tables import (
     TransferBase,
     TransferOfferBase,
 )
-from settlement.document import ServedStatement
 
 
 class SkuOut(SkuBase):
@@ -380,19 +380,23 @@ class DecisionsOut(BaseModel):
     skus: list[SkuDecisionOut]
 
 
-class PeriodClosedOut(BaseModel):
+class StatementStateOut(BaseModel):
     id: str
     statement_hash: str
-    status: str = Field(description="proposed until every member has signed the same hash, then final")
+    status: str = Field(
+        description="on this node: verifying, awaiting_approval, approved, final, disputed, superseded or withdrawn "
+        "(docs/settlement.md, section 6)"
+    )
 
 
 class StatementSummaryOut(SettlementStatementBase):
     pass
 
 
-class StatementOut(ServedStatement):
-    """The statement document of docs/settlement.md, section 5, with this node's status and signatures (its
-    parts are declared once, in settlement/document.py)."""
+class StatementOut(StatementView):
+    """The statement document of docs/settlement.md, section 5 (its parts declared once, in
+    settlement/document.py), with this node's status, the signed approvals of its hash (`signatures`) and its
+    life cycle here (section 6: `approval`, `approval_due_at`, `disputes`, `withdrawal`)."""
 
 
 class ContributionsOut(BaseModel):

@@ -217,6 +217,28 @@ class PeriodIn(BaseModel):
     end: IsoDate = Field(alias="to")
 
 
+class FlowKeyIn(BaseModel):
+    """A flow of a statement, by its key in the statement's `flows` (docs/settlement.md, section 5)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    kind: str = Field(min_length=1, max_length=64)
+    reference: str = Field(min_length=1, max_length=256)
+    payer: str = Field(alias="from", pattern=r"^0x[0-9a-fA-F]{40}$")
+    payee: str = Field(alias="to", pattern=r"^0x[0-9a-fA-F]{40}$")
+
+
+class StatementDisputeIn(Strict):
+    """Why this member's operator disputes a statement, and the flows it contests (none: the whole of it)."""
+
+    reason: str = Field(min_length=1, max_length=256)
+    lines: list[FlowKeyIn] = Field(default=[], max_length=40)
+
+
+class StatementWithdrawalIn(Strict):
+    reason: str = Field(default="", max_length=256)
+
+
 Member = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="a member's address")]
 Money = Annotated[int, Field(ge=0, le=MAX_SAFE, strict=True, description="minor units")]
 

@@ -79,6 +79,11 @@ class StatementSigned(TypedDict):
     final: bool  # every member has now signed the statement's hash
 
 
+class StatementStated(TypedDict):
+    statement: str
+    status: str  # a dispute or withdrawal kept: the statement's status here after it ("unknown" before its proposal)
+
+
 StepAnswer = Union[  # noqa: UP007  # a runtime value: TypedDicts do not take `|`
     Noted,
     OffersMade,
@@ -91,6 +96,7 @@ StepAnswer = Union[  # noqa: UP007  # a runtime value: TypedDicts do not take `|
     QuoteAsked,
     StatementHeard,
     StatementSigned,
+    StatementStated,
 ]
 
 
@@ -110,6 +116,7 @@ class MessageAccepted(TypedDict):
     quote_request: NotRequired[str]
     statement: NotRequired[str]
     final: NotRequired[bool]
+
 
 Handler = Callable[[Session, SignedMessage, Inbound], StepAnswer]
 H = TypeVar("H", bound=Callable[..., StepAnswer])

@@ -1,13 +1,19 @@
 """Closing a period (docs/settlement.md): every member computes the same statement from the members' anchored
-records, signs its hash, and once all have signed, each records it as a `settlement` record, anchored.
+records, its operator approves it (or the rule book does for it), and once every member has signed its approval
+of the same hash, each records it as a `settlement` record, anchored.
 
-    operator --POST /settlement/periods--> proposer: fetch + verify every member's records, build, sign
-    proposer --StatementProposal, StatementSignature--> every member
+    operator --POST /settlement/periods--> proposer: fetch + verify every member's records, build: awaiting_approval
+    proposer --StatementProposal--> every member
     member (worker): fetch the proposer's document for its record cut, recompute from verified records;
-        same hash: sign, StatementSignature --> every member      other hash: dispute the proposer
-    every node, on each signature: all members signed the stored hash --> final, `settlement` record
+        same hash: awaiting_approval                    other hash: disputed, StatementDispute --> every member
+    each node's operator: approve (StatementSignature --> every member), dispute (StatementDispute --> every
+        member); the proposer's may withdraw (StatementWithdrawal --> every member); at the book's approval
+        deadline, or at once below its `auto_approve_below`, the node approves for its member
+    every node, on each signature: it approved and all members signed the stored hash --> final, `settlement`
+        record; other statements of an overlapping period --> superseded
 
-The statement itself is pure (settlement/statement.py); this module fetches, verifies, stores and talks.
+The statement itself is pure (settlement/statement.py); this module fetches, verifies, stores and talks; the life
+cycle's queries and shapes are in node/services/approvals.py.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
 from typing import Any, TypedDict, cast
 
 from pydantic import TypeAdapter, ValidationError
@@ -34,21 +41,57 @@ from chain.records import RecordKind, RecordMalformed, RecordType, SettlementRec
 from chain.registry_client import MemberInfo
 from negotiation.messages import Domain, MessageRefused, SignedMessage, parse, recover_signer
 from negotiation.rules.book import RuleBook
+from negotiation.rules.book import Settlement as SettlementRules
 from negotiation.wire import (
+    STATEMENT_DISPUTE,
     STATEMENT_PROPOSAL,
     STATEMENT_SIGNATURE,
+    STATEMENT_WITHDRAWAL,
     Refusal,
+    StatementDisputeFields,
+    StatementDisputeMessage,
     StatementProposalFields,
     StatementProposalMessage,
     StatementSignatureFields,
     StatementSignatureMessage,
+    StatementWithdrawalFields,
+    StatementWithdrawalMessage,
 )
-from node.domain.states import StatementStatus
-from node.domain.times import utc_now_iso
-from node.errors import InvalidRequest, LimitReached, NodeError, NotFound, SettlementInputsInvalid
+from node.domain.states import ApprovedBy, StatementStatus
+from node.domain.times import utc_iso, utc_now_iso
+from node.errors import (
+    InvalidRequest,
+    LimitReached,
+    NodeError,
+    NotFound,
+    PeriodApprovedAlready,
+    RequestError,
+    SettlementInputsInvalid,
+    StatementNotReady,
+    WrongStatus,
+)
+from node.services.approvals import (
+    APPROVAL_MEMO,
+    BINDING,
+    LIFECYCLE_PARTS,
+    MAX_LINES_CHARS,
+    OPEN,
+    FlowKey,
+    StatementView,
+    differing_flows,
+    fitting,
+    flow_key,
+    keep_notice,
+    lifecycle_view,
+    lines_text,
+    overlapping,
+    read_lines,
+    stopped_by_notices,
+    supersede_overlapping,
+)
 from node.services.disputes import Disputes
 from node.services.inbound import Inbound
-from node.services.router import StatementHeard, StatementSigned, handles
+from node.services.router import StatementHeard, StatementSigned, StatementStated, handles
 from node.services.side import Side, Steps
 from node.store.engine import session_scope
 from node.store.records import append_record
@@ -73,6 +116,8 @@ RETRY_SECONDS = 2.0  # between two attempts at a statement that could not be che
 LEDGER = RecordKind.LEDGER
 # A statement document from another node, read strictly: JSON gives every number and string its own type.
 SERVED_STATEMENT: TypeAdapter[ServedStatement] = TypeAdapter(ServedStatement)
+# What a statement stored before approvals existed says: its node had computed it and signed at once.
+LEGACY_PROPOSED = "proposed"
 
 
 @dataclass(frozen=True)
@@ -83,12 +128,12 @@ class Verified:
     inputs: dict[str, MemberInputs]
 
 
-class PeriodClosed(TypedDict):
-    """A period's statement as its proposer built it: signed by this node, sent to every member."""
+class StatementState(TypedDict):
+    """A statement after an operator's step (closed, approved, disputed, withdrawn): its status on this node."""
 
     id: str
     statement_hash: str
-    status: str  # proposed until every member has signed the same hash, then final
+    status: str  # StatementStatus
 
 
 class MemberMetrics(TypedDict):
@@ -134,6 +179,7 @@ class Settlements(Steps):
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        self.upgrade_legacy_statuses()
         self._thread = threading.Thread(target=self._run, name="settlement", daemon=True)
         self._thread.start()
 
@@ -147,12 +193,42 @@ class Settlements(Steps):
         while not self._stop.is_set():
             try:
                 self.verify_pending()
+                self.deem_due()
             except NodeError as exc:
                 log.info("settlement worker waits: %s", exc.message)
             except Exception:
                 log.exception("settlement worker step failed")
-            self._wake.wait(RETRY_SECONDS)
+            self._wake.wait(self._pause())
             self._wake.clear()
+
+    def _pause(self) -> float:
+        """Until the next pass: RETRY_SECONDS, or less when an approval falls due before then."""
+        now = utc_now_iso()
+        with session_scope(self.engine) as s:
+            due = s.exec(
+                select(SettlementStatement.approval_due_at)
+                .where(
+                    SettlementStatement.status == StatementStatus.AWAITING_APPROVAL,
+                    col(SettlementStatement.approval_due_at) > now,
+                )
+                .order_by(col(SettlementStatement.approval_due_at))
+            ).first()
+        if due is None:
+            return RETRY_SECONDS
+        left = (_moment(due) - datetime.now(UTC)).total_seconds()
+        return min(RETRY_SECONDS, max(0.01, left))
+
+    def upgrade_legacy_statuses(self) -> int:
+        """Statements stored before approvals existed: `proposed` meant this node computed the statement and
+        signed it at once, so it is `approved` where its signature is held (`awaiting_approval` otherwise, as
+        when the node stopped between storing and signing). Returns how many were upgraded."""
+        with session_scope(self.engine) as s:
+            rows = s.exec(select(SettlementStatement).where(col(SettlementStatement.status) == LEGACY_PROPOSED)).all()
+            for row in rows:
+                signed = s.get(StatementSignatureRow, (row.id, self.me, row.statement_hash)) is not None
+                row.status = StatementStatus.APPROVED if signed else StatementStatus.AWAITING_APPROVAL
+                s.add(row)
+            return len(rows)
 
     # -- reading the members' books ------------------------------------------------------------------------
     def gather(self, cuts: Mapping[str, int] | None = None) -> Verified:
@@ -163,15 +239,14 @@ class Settlements(Steps):
         return gather_records(self.directory.members(), self.web3, contract, self.peers, cuts)
 
     # -- the proposer --------------------------------------------------------------------------------------
-    def close(self, start: date, end: date) -> PeriodClosed:
-        """Build the period's statement from every member's verified records, sign it, send it to all."""
+    def close(self, start: date, end: date) -> StatementState:
+        """Build the period's statement from every member's verified records and send it to all. Closing is not
+        approving: the statement awaits this node's operator like every member's."""
         if end < start:
             raise InvalidRequest("a period ends on or after it starts", start=str(start), end=str(end))
         # Refused before every member's history is read (checked again below, in the writing transaction).
         with session_scope(self.engine) as s:
-            final = _final_for(s, start.isoformat(), end.isoformat())
-        if final is not None:
-            raise InvalidRequest("this period's statement is final already", statement=final)
+            _refuse_settled(s, start.isoformat(), end.isoformat())
         active = self.rules.active()
         verified = self.gather()
         statement = statement_of(verified, Period(start, end), active.policy.version, active.policy.book)
@@ -187,38 +262,57 @@ class Settlements(Steps):
             ),
         )
         with session_scope(self.engine) as s:
-            final = _final_for(s, start.isoformat(), end.isoformat())
-            if final is not None:
-                raise InvalidRequest("this period's statement is final already", statement=final)
-            row = s.get(SettlementStatement, statement["id"]) or _row(proposal.as_(StatementProposalMessage))
-            row.proposer, row.problem = self.me, None
-            row.status, row.document, row.statement_hash = (
-                StatementStatus.PROPOSED,
-                _document(statement),
-                statement["statement_hash"],
-            )
-            s.add(row)
+            _refuse_settled(s, start.isoformat(), end.isoformat())
+            row = s.get(SettlementStatement, statement["id"])
+            _refuse_proposing_again(row, statement["statement_hash"])
+            if row is None or row.statement_hash != statement["statement_hash"] or row.document is None:
+                row = _reset(row or _row(proposal.as_(StatementProposalMessage)), self.me, statement["statement_hash"])
+                row.status, row.document = StatementStatus.AWAITING_APPROVAL, _document(statement)
+                row.approval_due_at = self._due_at(row.rule_version)
+                s.add(row)
             self.outbox.broadcast(s, proposal, [m["member"] for m in statement["members"] if m["member"] != self.me])
-        self._sign(statement["id"], statement["statement_hash"])
         self.outbox.kick()
-        return {
-            "id": statement["id"],
-            "statement_hash": statement["statement_hash"],
-            "status": self.status(statement["id"]),
-        }
+        self._approve_if_small(statement["id"])
+        return self.state(statement["id"])
+
+    def withdraw(self, statement_id: str, reason: str = "") -> StatementState:
+        """The proposer takes its statement back before it approved it (or once a member disputed it): a signed
+        StatementWithdrawal to every member, which stops it everywhere it arrives."""
+        with session_scope(self.engine) as s:
+            hash_ = _withdrawable(s, statement_id, self.me).statement_hash
+        withdrawal = self.signer.sign_step(
+            STATEMENT_WITHDRAWAL,
+            StatementWithdrawalFields(statement=statement_id, proposer=self.me, statementHash=hash_, reason=reason),
+        )
+        with ledger_transaction(self.engine) as s:
+            row = _withdrawable(s, statement_id, self.me)
+            _same_hash(row, hash_)
+            keep_notice(s, withdrawal, self.me, reason)
+            row.status = StatementStatus.WITHDRAWN
+            s.add(row)
+            self.outbox.broadcast(s, withdrawal, self._others(row))
+            state = _state(row)
+        self.outbox.kick()
+        log.info("statement %s withdrawn by this node, its proposer", statement_id)
+        return state
 
     # -- every member --------------------------------------------------------------------------------------
     @handles(STATEMENT_PROPOSAL)
     def on_proposal(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> StatementHeard:
         m = msg.as_(StatementProposalMessage)
-        final = _final_for(s, m["periodFrom"], m["periodTo"])
+        final = overlapping(s, m["periodFrom"], m["periodTo"], (StatementStatus.FINAL,))
         if final is not None:
-            raise MessageRefused(Refusal.CLOSED, f"the period {m['periodFrom']}..{m['periodTo']} is settled ({final})")
+            raise MessageRefused(
+                Refusal.CLOSED, f"the period {m['periodFrom']}..{m['periodTo']} is settled ({final.id})"
+            )
         row = s.get(SettlementStatement, m["statement"])
+        if row is not None and row.statement_hash != m["statementHash"] and row.status == StatementStatus.APPROVED:
+            raise MessageRefused(
+                Refusal.CLOSED, f"this member approved statement {row.id} as it was: it goes final or is disputed first"
+            )
         if row is None or row.statement_hash != m["statementHash"]:
-            row = row or _row(m)
-            row.statement_hash, row.proposer, row.status = m["statementHash"], m["proposer"], StatementStatus.VERIFYING
-            row.document = None
+            row = _reset(row or _row(m), m["proposer"], m["statementHash"])
+            row.status = stopped_by_notices(s, row) or StatementStatus.VERIFYING
             s.add(row)
             self._wake.set()
         return {"statement": m["statement"]}
@@ -237,10 +331,44 @@ class Settlements(Steps):
         s.flush()
         return {"final": self._finalise(s, m["statement"])}
 
+    @handles(STATEMENT_DISPUTE)
+    def on_dispute(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> StatementStated:
+        """A member's dispute: kept (even before the proposal it names), and the statement of that hash stops
+        here; the proposer shows its reason and lines."""
+        m = msg.as_(StatementDisputeMessage)
+        read_lines(m["lines"])
+        row = s.get(SettlementStatement, m["statement"])
+        if row is not None and row.document is not None and m["member"] not in _members(row):
+            raise MessageRefused(Refusal.NOT_YOURS, f"{m['member']} is no member of statement {row.id}")
+        keep_notice(s, msg, m["member"], m["reason"], m["lines"])
+        if row is not None and row.statement_hash == m["statementHash"] and row.status in OPEN:
+            row.status = StatementStatus.DISPUTED
+            s.add(row)
+            log.warning("statement %s disputed by %s: %s", row.id, m["member"], m["reason"])
+        return {"statement": m["statement"], "status": str(row.status) if row is not None else "unknown"}
+
+    @handles(STATEMENT_WITHDRAWAL)
+    def on_withdrawal(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> StatementStated:
+        m = msg.as_(StatementWithdrawalMessage)
+        row = s.get(SettlementStatement, m["statement"])
+        if row is not None and row.proposer != m["proposer"]:
+            raise MessageRefused(Refusal.NOT_YOURS, f"statement {row.id} was proposed by {row.proposer}")
+        if row is not None and row.statement_hash == m["statementHash"] and row.status == StatementStatus.FINAL:
+            raise MessageRefused(Refusal.CLOSED, f"statement {row.id} is final here")
+        keep_notice(s, msg, m["proposer"], m["reason"])
+        if (
+            row is not None
+            and row.statement_hash == m["statementHash"]
+            and row.status in (*OPEN, StatementStatus.DISPUTED)
+        ):
+            row.status = StatementStatus.WITHDRAWN
+            s.add(row)
+        return {"statement": m["statement"], "status": str(row.status) if row is not None else "unknown"}
+
     def verify_pending(self) -> int:
-        """The worker's step: recompute every statement proposed to this node, sign it or dispute it. One that
-        cannot be checked yet (a member unreachable, records not verifying) is tried again after a pause, its
-        problem kept on the statement for the operator."""
+        """The worker's step: recompute every statement proposed to this node; the same hash awaits this node's
+        operator, another is disputed. One that cannot be checked yet (a member unreachable, records not
+        verifying) is tried again after a pause, its problem kept on the statement for the operator."""
         with session_scope(self.engine) as s:
             waiting = [
                 r.id
@@ -286,23 +414,36 @@ class Settlements(Steps):
             with session_scope(self.engine) as s:
                 row = s.get(SettlementStatement, statement_id)
                 if row is None or row.statement_hash != expected or row.status != StatementStatus.VERIFYING:
-                    return  # proposed again meanwhile: the newer proposal is checked next
-                row.document, row.status, row.problem = _document(mine), StatementStatus.PROPOSED, None
+                    return  # proposed again, disputed or withdrawn meanwhile
+                row.document, row.status, row.problem = _document(mine), StatementStatus.AWAITING_APPROVAL, None
+                row.approval_due_at = self._due_at(row.rule_version)
                 s.add(row)
-            self._sign(statement_id, expected)
-            log.info("statement %s recomputed: same hash, signed", statement_id)
+            log.info("statement %s recomputed: same hash, awaiting this node's approval", statement_id)
+            self._approve_if_small(statement_id)
             return
+        self._differs(statement_id, expected, theirs, mine)
+
+    def _differs(self, statement_id: str, expected: str, theirs: ServedStatement, mine: Statement) -> None:
+        """This node computes another statement: it will not approve it, tells every member why (a signed
+        StatementDispute naming the proposer's flows it does not hold) and opens a dispute with the proposer."""
         differences = differing_lines(theirs, mine)
+        reason = ("this node computes another statement: " + "; ".join(differences))[:256]
+        lines = fitting(differing_flows(theirs["flows"], mine["flows"]))
+        dispute = self._signed_dispute(statement_id, expected, reason, lines)
         with session_scope(self.engine) as s:
             row = s.get(SettlementStatement, statement_id)
             if row is None or row.statement_hash != expected or row.status != StatementStatus.VERIFYING:
                 return
             row.status, row.problem = StatementStatus.DISPUTED, "; ".join(differences)[:2000]
             s.add(row)
+            keep_notice(s, dispute, self.me, reason, dispute.message["lines"])
+            members = [m["member"] for m in theirs["members"] if m["member"] != self.me]
+            self.outbox.broadcast(s, dispute, members)
+        self.outbox.kick()
         log.warning("statement %s differs from this node's: %s", statement_id, "; ".join(differences))
         try:
             self.disputes.open_dispute(
-                statement_id, ("statement differs: " + "; ".join(differences))[:256], 0, proposer
+                statement_id, ("statement differs: " + "; ".join(differences))[:256], 0, row.proposer
             )
         except LimitReached as exc:
             log.warning("statement %s: dispute not opened: %s", statement_id, exc.message)
@@ -315,12 +456,20 @@ class Settlements(Steps):
             raise SettlementInputsInvalid(f"the proposer answered {exc.status} for statement {statement_id}") from exc
         return read_statement(document, f"the proposer's document for {statement_id}")
 
-    # -- signing and finality ------------------------------------------------------------------------------
-    def _sign(self, statement_id: str, hash_: str) -> None:
+    # -- approving and disputing -----------------------------------------------------------------------------
+    def approve(self, statement_id: str, by: ApprovedBy = ApprovedBy.OPERATOR) -> StatementState:
+        """This member approves the statement it awaits: its node signs the StatementSignature of its hash (the
+        approval) and sends it to every member; final here if every other member's is held already. A member
+        approves one statement of a period: refused while another of an overlapping period it approved may
+        still go final."""
+        with session_scope(self.engine) as s:
+            hash_ = _awaiting(s, statement_id).statement_hash
         signature = self.signer.sign_step(
             STATEMENT_SIGNATURE, StatementSignatureFields(statement=statement_id, signer=self.me, statementHash=hash_)
         )
-        with ledger_transaction(self.engine) as s:  # the last signature makes it final: a `settlement` record
+        with ledger_transaction(self.engine) as s:  # the last approval makes it final: a `settlement` record
+            row = _awaiting(s, statement_id)
+            _same_hash(row, hash_)
             s.merge(
                 StatementSignatureRow(
                     statement=statement_id,
@@ -329,19 +478,119 @@ class Settlements(Steps):
                     envelope=json.dumps(signature.as_json()),
                 )
             )
-            row = s.get(SettlementStatement, statement_id)
-            members = _stored(row.document)["members"] if row is not None and row.document else []
-            others = [m["member"] for m in members if m["member"] != self.me]
-            self.outbox.broadcast(s, signature, others)
+            row.status, row.approved_by, row.approved_at = StatementStatus.APPROVED, by, utc_now_iso()
+            s.add(row)
+            self.outbox.broadcast(s, signature, self._others(row))
             s.flush()
             self._finalise(s, statement_id)
+            state = _state(row)
         self.outbox.kick()
+        log.info("statement %s approved here (%s)", statement_id, by)
+        return state
 
+    def dispute(self, statement_id: str, reason: str, lines: Sequence[FlowKey]) -> StatementState:
+        """This member's operator disputes the statement it awaits, saying why and naming the flows (keys of the
+        statement's `flows`) it contests: a signed StatementDispute to every member, which stops it there."""
+        reason = reason.strip()
+        if not reason:
+            raise InvalidRequest("a dispute says why")
+        with session_scope(self.engine) as s:
+            row = _awaiting(s, statement_id, approving=False)
+            if row.proposer == self.me:
+                raise InvalidRequest("a proposer withdraws its own statement rather than dispute it", statement=row.id)
+            flows = {flow_key(f) for f in _stored(row.document)["flows"]} if row.document else set()
+            unknown = [line for line in lines if flow_key(line) not in flows]
+            if unknown:
+                raise InvalidRequest(f"statement {row.id} has no flow {unknown[0]}", line=unknown[0])
+            if len(lines_text(lines)) > MAX_LINES_CHARS:
+                raise InvalidRequest(f"a dispute names lines of at most {MAX_LINES_CHARS} characters as JSON")
+            hash_ = row.statement_hash
+        dispute = self._signed_dispute(statement_id, hash_, reason, lines)
+        with ledger_transaction(self.engine) as s:
+            row = _awaiting(s, statement_id, approving=False)
+            _same_hash(row, hash_)
+            keep_notice(s, dispute, self.me, reason, dispute.message["lines"])
+            row.status = StatementStatus.DISPUTED
+            s.add(row)
+            self.outbox.broadcast(s, dispute, self._others(row))
+            state = _state(row)
+        self.outbox.kick()
+        log.info("statement %s disputed by this node's operator: %s", statement_id, reason)
+        return state
+
+    def _signed_dispute(self, statement_id: str, hash_: str, reason: str, lines: Sequence[FlowKey]) -> SignedMessage:
+        fields = StatementDisputeFields(
+            statement=statement_id, member=self.me, statementHash=hash_, reason=reason, lines=lines_text(lines)
+        )
+        return self.signer.sign_step(STATEMENT_DISPUTE, fields)
+
+    def deem_due(self) -> int:
+        """The worker's step: every statement still awaiting this node's operator at its approval deadline is
+        deemed approved, its node signing for its member (`approved_by: deadline`). Returns how many."""
+        now = utc_now_iso()
+        with session_scope(self.engine) as s:
+            rows = s.exec(
+                select(SettlementStatement).where(SettlementStatement.status == StatementStatus.AWAITING_APPROVAL)
+            ).all()
+            for row in rows:
+                if row.approval_due_at is None:  # upgraded from before approvals: its deadline runs from now
+                    row.approval_due_at = self._due_at(row.rule_version)
+                    s.add(row)
+            due = [r.id for r in rows if r.approval_due_at is not None and r.approval_due_at <= now]
+        deemed = 0
+        for statement_id in due:
+            deemed += self._approve_for_member(statement_id, ApprovedBy.DEADLINE)
+        return deemed
+
+    def _approve_if_small(self, statement_id: str) -> None:
+        """At once, for the member, when the book's `auto_approve_below` is above its net payable."""
+        with session_scope(self.engine) as s:
+            row = s.get(SettlementStatement, statement_id)
+            if row is None or row.status != StatementStatus.AWAITING_APPROVAL or row.document is None:
+                return
+            rules, scale = self._settlement_rules(row.rule_version)
+            mine = [m for m in _stored(row.document)["members"] if m["member"] == self.me]
+        below = Fraction(rules.auto_approve_below) * scale
+        if mine and below > 0 and max(0, -mine[0]["net"]) < below:
+            self._approve_for_member(statement_id, ApprovedBy.AUTOMATIC)
+
+    def _approve_for_member(self, statement_id: str, by: ApprovedBy) -> int:
+        """The node approves without its operator; what stops it (an approval of an overlapping period, the
+        statement disputed meanwhile) is kept on the statement for the operator. 1 if approved."""
+        try:
+            self.approve(statement_id, by)
+            return 1
+        except RequestError as exc:
+            said = f"not approved by the {by}: {exc.message}"
+            with session_scope(self.engine) as s:
+                row = s.get(SettlementStatement, statement_id)
+                if row is not None and row.problem != said:  # the worker tries each pass: written once
+                    row.problem = said
+                    s.add(row)
+            return 0
+
+    def _settlement_rules(self, version: str) -> tuple[SettlementRules, int]:
+        """The settlement section of the statement's rule book and its money's minor units per major unit (the
+        defaults if this node holds no copy of it)."""
+        checked = self.rules.book(version)
+        if checked is None:
+            return SettlementRules(), 100
+        return checked.book.settlement, 10**checked.book.currency.minor_units
+
+    def _due_at(self, version: str) -> str:
+        seconds = self._settlement_rules(version)[0].approval_deadline_seconds
+        return utc_iso(datetime.now(UTC) + timedelta(seconds=seconds))
+
+    def _others(self, row: SettlementStatement) -> list[str]:
+        return [m for m in _members(row) if m != self.me]
+
+    # -- finality ------------------------------------------------------------------------------------------
     def _finalise(self, s: Session, statement_id: str) -> bool:
-        """Final when this node holds the statement it agreed to and every member signed that same hash:
-        written as a `settlement` record (anchored like the ledger)."""
+        """Final when this node approved the statement and every member signed that same hash: written as a
+        `settlement` record (anchored like the ledger); other statements of an overlapping period here are
+        superseded."""
         row = s.get(SettlementStatement, statement_id)
-        if row is None or row.document is None or row.status not in (StatementStatus.PROPOSED, StatementStatus.FINAL):
+        if row is None or row.document is None or row.status not in (StatementStatus.APPROVED, StatementStatus.FINAL):
             return False
         if row.status == StatementStatus.FINAL:
             return True
@@ -356,10 +605,11 @@ class Settlements(Steps):
         signed = {sig.signer: sig for sig in signatures}
         if not needed <= set(signed):
             return False
+        memo = f"settlement {document['period']['from']}..{document['period']['to']}"
         fields: SettlementRecord = {
             "lines": [],
             "corrects": None,
-            "memo": f"settlement {document['period']['from']}..{document['period']['to']}",
+            "memo": memo if row.approved_by is None else f"{memo}; {APPROVAL_MEMO[ApprovedBy(row.approved_by)]}",
             "evidence": [{"source": "statement", "reference": statement_id}],
             "settlement": {
                 "statement": statement_id,
@@ -372,17 +622,23 @@ class Settlements(Steps):
         row.record_seq = append_record(s, SETTLEMENT, self.me, RecordType.SETTLEMENT, fields).seq
         row.status = StatementStatus.FINAL
         s.add(row)
-        log.info("statement %s final: every member signed %s", statement_id, row.statement_hash)
+        superseded = supersede_overlapping(s, row)
+        log.info(
+            "statement %s final: every member signed %s; superseded: %s", statement_id, row.statement_hash, superseded
+        )
         return True
 
     # -- reading -------------------------------------------------------------------------------------------
-    def status(self, statement_id: str) -> str:
+    def state(self, statement_id: str) -> StatementState:
         with session_scope(self.engine) as s:
             row = s.get(SettlementStatement, statement_id)
-            return str(row.status) if row else "unknown"
+            if row is None:
+                raise NotFound(f"no statement {statement_id} on this node", statement=statement_id)
+            return _state(row)
 
-    def statement(self, statement_id: str) -> ServedStatement:
-        """The full document: as computed, with this node's status and every signature it holds."""
+    def statement(self, statement_id: str) -> StatementView:
+        """The full document: as computed, with this node's status, every signature (approval) of its hash it
+        holds, and its life cycle here (how this node approved, disputes, a withdrawal)."""
         with session_scope(self.engine) as s:
             row = s.get(SettlementStatement, statement_id)
             if row is None or row.document is None:
@@ -395,13 +651,13 @@ class Settlements(Steps):
                 )
                 .order_by(col(StatementSignatureRow.signer))
             ).all()
-            document = cast(ServedStatement, _stored(row.document))
+            document = cast(StatementView, _stored(row.document))
             document["status"] = str(row.status)
             document["statement_hash"] = row.statement_hash
             document["signatures"] = [_signature_entry(sig) for sig in rows]
             if row.problem:
                 document["problem"] = row.problem
-            return document
+            return cast(StatementView, {**document, **lifecycle_view(s, row)})
 
     def statements(self) -> list[SettlementStatement]:
         with session_scope(self.engine) as s:
@@ -504,7 +760,9 @@ def verify_statement(
 ) -> list[str]:
     """Everything wrong with a statement document, recomputed from the members' verified records and the
     rule book it names; [] when it is the statement those records give and every member signed its hash."""
-    problems = [f"{part}: no part of a {STATEMENT_FORMAT} statement" for part in sorted(set(document) - SERVED_PARTS)]
+    # A node's view adds the statement's life cycle there (approvals, disputes): not part of the statement.
+    parts = set(document) - SERVED_PARTS - LIFECYCLE_PARTS
+    problems = [f"{part}: no part of a {STATEMENT_FORMAT} statement" for part in sorted(parts)]
     read = read_statement(document, "the document")
     cuts = {m: v["last_seq"] for m, v in read["inputs"].items()}
     verified = gather_records(members, web3, contract, peers, cuts)
@@ -547,18 +805,6 @@ def _signature_entry(row: StatementSignatureRow) -> SignatureEntry:
     """A member's signature as the statement and the settlement record show it: signer, message, signature."""
     envelope = json.loads(row.envelope)
     return {"signer": row.signer, "message": envelope["message"], "signature": envelope["signature"]}
-
-
-def _final_for(s: Session, start: str, end: str) -> str | None:
-    """The final statement of exactly this period, if there is one: a period is settled once."""
-    row = s.exec(
-        select(SettlementStatement).where(
-            SettlementStatement.period_from == start,
-            SettlementStatement.period_to == end,
-            SettlementStatement.status == StatementStatus.FINAL,
-        )
-    ).first()
-    return row.id if row is not None else None
 
 
 def _row(m: StatementProposalMessage) -> SettlementStatement:
@@ -606,3 +852,104 @@ def _cut(audit: AuditInput, cut: int | None, member: str) -> tuple[list[Record],
     if cut is not None and last < cut:
         raise SettlementInputsInvalid(f"{member} has anchored records up to {last} only, the statement used {cut}")
     return records, {"last_seq": last, "batch_roots": roots}
+
+
+def _awaiting(s: Session, statement_id: str, approving: bool = True) -> SettlementStatement:
+    """The statement awaiting this node's operator: refused if unknown, not recomputed yet, or past that; when
+    `approving`, refused too while this member's approval of another statement of an overlapping period may
+    still go final (one approval per period)."""
+    row = s.get(SettlementStatement, statement_id)
+    if row is None:
+        raise NotFound(f"no statement {statement_id} on this node", statement=statement_id)
+    if row.status == StatementStatus.VERIFYING:
+        raise StatementNotReady(
+            f"statement {statement_id} is being recomputed here; it can be approved or disputed once it awaits "
+            "approval",
+            statement=statement_id,
+        )
+    if row.status != StatementStatus.AWAITING_APPROVAL:
+        raise WrongStatus(
+            f"statement {statement_id} is {row.status} here: it is approved or disputed while it awaits approval",
+            statement=statement_id,
+            status=str(row.status),
+        )
+    other = overlapping(s, row.period_from, row.period_to, BINDING, row.id) if approving else None
+    if other is not None:
+        raise PeriodApprovedAlready(
+            f"this member approved statement {other.id} ({other.period_from}..{other.period_to}, {other.status}) "
+            "of an overlapping period: a member approves one statement of a period",
+            statement=statement_id,
+            approved=other.id,
+        )
+    return row
+
+
+def _withdrawable(s: Session, statement_id: str, me: str) -> SettlementStatement:
+    """This node's own proposal, not approved by it yet (or disputed by a member, so it cannot go final)."""
+    row = s.get(SettlementStatement, statement_id)
+    if row is None:
+        raise NotFound(f"no statement {statement_id} on this node", statement=statement_id)
+    if row.proposer != me:
+        raise InvalidRequest(f"statement {statement_id} was proposed by {row.proposer}: only its proposer withdraws it")
+    if row.status not in (StatementStatus.AWAITING_APPROVAL, StatementStatus.DISPUTED):
+        raise WrongStatus(
+            f"statement {statement_id} is {row.status} here: a proposer withdraws a statement before it approves it",
+            statement=statement_id,
+            status=str(row.status),
+        )
+    return row
+
+
+def _refuse_proposing_again(row: SettlementStatement | None, hash_: str) -> None:
+    """A statement proposed again under its id: the same one while it may still go final (sent again), or another
+    hash once its records changed; never over an approval of this node that may still go final (ids name the
+    period, rule book and members today, so a new hash keeps the id)."""
+    if row is None:
+        return
+    if row.statement_hash == hash_ and row.status not in OPEN:
+        raise WrongStatus(
+            f"this very statement is {row.status} here: close the period again once the records changed",
+            statement=row.id,
+            status=str(row.status),
+        )
+    if row.statement_hash != hash_ and row.status == StatementStatus.APPROVED:
+        raise WrongStatus(
+            f"this node approved statement {row.id} as it was: it goes final, or a member disputes it, first",
+            statement=row.id,
+            status=str(row.status),
+        )
+
+
+def _same_hash(row: SettlementStatement, hash_: str) -> None:
+    if row.statement_hash != hash_:
+        raise WrongStatus(f"statement {row.id} was proposed again meanwhile: look at it again", statement=row.id)
+
+
+def _refuse_settled(s: Session, start: str, end: str) -> None:
+    """A period is settled once: no statement of a period overlapping a final one."""
+    final = overlapping(s, start, end, (StatementStatus.FINAL,))
+    if final is not None:
+        raise InvalidRequest(
+            f"the statement of {final.period_from}..{final.period_to} is final already", statement=final.id
+        )
+
+
+def _reset(row: SettlementStatement, proposer: str, hash_: str) -> SettlementStatement:
+    """A statement (new, or proposed again with another hash): nothing of an earlier proposal carries over."""
+    row.proposer, row.statement_hash, row.status = proposer, hash_, StatementStatus.VERIFYING
+    row.document = row.problem = row.approval_due_at = row.approved_at = None
+    row.approved_by = None
+    return row
+
+
+def _state(row: SettlementStatement) -> StatementState:
+    return {"id": row.id, "statement_hash": row.statement_hash, "status": str(row.status)}
+
+
+def _members(row: SettlementStatement) -> list[str]:
+    """The members of a statement this node holds the document of (none before it recomputed it)."""
+    return [m["member"] for m in _stored(row.document)["members"]] if row.document else []
+
+
+def _moment(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

@@ -41,7 +41,7 @@ SAME_FIELDS: list[tuple[type, type[BaseModel]]] = [
     (rules_keeper.ConflictShown, out.ConflictOut),
     (rules_keeper.Decisions, out.DecisionsOut),
     (rules_keeper.LocationSafety, out.LocationSafetyOut),
-    (settlements.PeriodClosed, out.PeriodClosedOut),
+    (settlements.StatementState, out.StatementStateOut),
     (settlements.Contributions, out.ContributionsOut),
 ]
 
