@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import yaml
@@ -34,10 +34,11 @@ from node.api.deps import services_of
 from node.api.routes import audit as audit_api
 from node.api.routes import ledger as ledger_api
 from node.api.routes import negotiation as negotiation_api
-from node.api.schemas import InvitationIn, MovementIn, ReplenishmentIn
+from node.api.schemas import FlowKeyIn, InvitationIn, MovementIn, ReplenishmentIn
 from node.domain.ledger import MovementType, replay
 from node.errors import InvalidRequest, NodeError, RequestError
 from node.services.anchoring import waiting_records
+from node.services.approvals import FlowKey
 from node.services.container import NodeServices
 from node.services.rules_keeper import conflict_json, decisions_now
 from node.store.engine import session_scope
@@ -386,6 +387,7 @@ def settlement_page(services: NodeServices, session: ConsoleSession, query: dict
         "charts": _contribution_charts(view, who) if view else [],
         "over_time": _over_time(view, who) if view else None,
         "statements": details,
+        "me": services.address,
         "who": who,
     }
 
@@ -699,10 +701,37 @@ def post_verify(services: NodeServices, _form: FormData, _params: dict[str, Any]
     return "?" + urlencode({"verified": "failed", "error": "; ".join(str(f) for f in report.findings[:5])})
 
 
+@_action("settlement", "/settlement/{statement}/approve")
+def post_approve_statement(services: NodeServices, _form: FormData, params: dict[str, Any]) -> str:
+    """The operator approves the statement awaiting it, as POST /settlement/statements/{id}/approve does."""
+    state = services.negotiating().steps.settlements.approve(params["statement"])
+    return f"statement {state['id'][:12]}... approved: {state['status']}"
+
+
+@_action("settlement", "/settlement/{statement}/dispute")
+def post_dispute_statement(services: NodeServices, form: FormData, params: dict[str, Any]) -> str:
+    """The operator disputes it: the reason, and the flows ticked (each box's value is the flow's key as JSON)."""
+    lines = []
+    for value in form.getlist("line"):
+        try:
+            line = FlowKeyIn.model_validate_json(value if isinstance(value, str) else "")
+        except ValidationError as exc:
+            raise InvalidRequest("a ticked line is no flow of the statement") from exc
+        lines.append(cast(FlowKey, line.model_dump(by_alias=True)))
+    state = services.negotiating().steps.settlements.dispute(params["statement"], _text(form, "reason"), lines)
+    return f"statement {state['id'][:12]}... disputed with {len(lines)} line(s): every member is told"
+
+
+@_action("settlement", "/settlement/{statement}/withdraw")
+def post_withdraw_statement(services: NodeServices, form: FormData, params: dict[str, Any]) -> str:
+    state = services.negotiating().steps.settlements.withdraw(params["statement"], _text(form, "reason"))
+    return f"statement {state['id'][:12]}... withdrawn: every member is told"
+
+
 @_action("settlement", "/settlement/close")
 def post_close(services: NodeServices, form: FormData, _params: dict[str, Any]) -> str:
     start, end = _date(_text(form, "from")), _date(_text(form, "to"))
     if start is None or end is None:
         raise InvalidRequest("a period has a first and a last day (YYYY-MM-DD)")
     closed = services.negotiating().steps.settlements.close(start, end)
-    return f"period closed: statement {closed['id'][:12]}... proposed to every member"
+    return f"period closed: statement {closed['id'][:12]}... proposed to every member, awaiting approvals"
