@@ -1,7 +1,7 @@
 """The operator console in a real Chromium, on real nodes (node/api/console/): a person signs in with the
 operator token, finds exactly the five sections, records a receipt, runs the transfer story from request to
-receipt, tries a rule book in the sandbox, verifies the anchors and closes the period, all without a
-terminal; an auditor's token shows the same pages read-only; forms without the session's CSRF token, or
+receipt, tries a rule book in the sandbox, verifies the anchors, closes the period and approves its statement,
+all without a terminal; an auditor's token shows the same pages read-only; forms without the session's CSRF token, or
 from an auditor, change nothing."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers import transfers, wait_anchored
+from tests.helpers import approve_statement, transfers, wait_anchored
 from tests.helpers.browser import chromium
 from tests.helpers.nodes import HANGZHOU, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
 
@@ -134,6 +134,12 @@ def test_story_one_from_request_to_receipt_verify_and_settle_without_a_terminal(
     expect(page.locator("svg.columns").first).to_contain_text("xs-console-story")
     page.locator("form[action='/console/settlement/close']").get_by_role("button").click()
     expect(page.get_by_role("status")).to_contain_text("period closed")
+    # Closing is not approving: the store's operator approves here, the supplier's through the API.
+    expect(page.locator(".statement .status")).to_have_text("awaiting_approval")
+    page.locator(".statement").get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("status")).to_contain_text("approved")
+    (statement,) = httpx.get(f"{hz.url}/settlement/statements").json()
+    approve_statement(xs, statement["id"])
 
     def final() -> bool:
         page.reload()
@@ -141,6 +147,7 @@ def test_story_one_from_request_to_receipt_verify_and_settle_without_a_terminal(
 
     assert until(final)
     expect(page.locator(".statement")).to_contain_text("pays")
+    expect(page.locator(".statement .approval")).to_contain_text("by its operator")
 
 
 def test_the_sandbox_runs_a_rule_book_beside_the_one_in_force(nodes: NodeFactory, browser: Browser) -> None:

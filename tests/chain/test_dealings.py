@@ -14,7 +14,7 @@ import httpx
 from chain.deploy import Deployment
 from negotiation.messages import Domain, new_id, sign
 from negotiation.rules.book import load_book
-from tests.helpers import wait_anchored
+from tests.helpers import approve_everywhere, wait_anchored
 from tests.helpers.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
 
 TODAY = datetime.now(UTC).date().isoformat()
@@ -141,6 +141,7 @@ def test_a_joint_purchase_and_two_loans_are_owed_in_the_period_statement(
         closed = c.post("/settlement/periods", json=PERIOD)
         assert closed.status_code == 201, closed.text
     sid = closed.json()["id"]
+    approve_everywhere([hz, xs], sid)
 
     def final(node: RunningNode) -> dict[str, Any] | None:
         r = httpx.get(f"{node.url}/settlement/statements/{sid}")

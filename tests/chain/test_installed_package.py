@@ -150,7 +150,8 @@ def audit_without_node(bin_dir: Path, cwd: Path, manifest: dict[str, Any]) -> di
 
 
 def final_statement_of_today(manifest: dict[str, Any], timeout: float = 180) -> str:
-    """The store closes today on its node, as README's "Settling the day" does: the id, once every member signed."""
+    """The store closes today on its node and every member's operator approves it, as README's "Settling the day"
+    does: the id, once every member approved."""
     for node in manifest["nodes"]:  # anchor what waits, so the statement counts every record
         auth = {"Authorization": f"Bearer {node['api_token']}"}
         httpx.post(f"{node['url']}/anchoring/flush", headers=auth, timeout=60).raise_for_status()
@@ -162,6 +163,14 @@ def final_statement_of_today(manifest: dict[str, Any], timeout: float = 180) -> 
     assert closed.status_code in (200, 201), closed.text
     statement = str(closed.json()["id"])
     deadline = time.monotonic() + timeout
+    members = [*manifest["nodes"], *([manifest["headquarters_node"]] if manifest.get("headquarters_node") else [])]
+    for node in members:  # each member's node approves once it has recomputed the statement (409 until then)
+        auth_of = {"Authorization": f"Bearer {node['api_token']}"}
+        while (
+            r := httpx.post(f"{node['url']}/settlement/statements/{statement}/approve", headers=auth_of, timeout=60)
+        ).status_code == 409 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert r.status_code == 200, r.text
     while time.monotonic() < deadline:
         got = httpx.get(f"{store['url']}/settlement/statements/{statement}", headers=auth, timeout=30).json()
         if got["status"] == "final":

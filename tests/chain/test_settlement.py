@@ -1,6 +1,7 @@
 """Closing a period across real nodes (docs/settlement.md): one node proposes, every member recomputes the
-statement from the others' verified records and signs the same hash, and each records the final statement
-as an anchored `settlement` record; tampered records are named, a differing statement is disputed."""
+statement from the others' verified records and awaits its operator's approval; once every member approved the
+same hash, each records the final statement as an anchored `settlement` record; tampered records are named, a
+differing statement is disputed. The rest of the life cycle: tests/chain/test_statement_lifecycle.py."""
 
 from __future__ import annotations
 
@@ -18,18 +19,19 @@ from negotiation.messages import Domain, sign
 from negotiation.messages import new_id as new_message_id
 from negotiation.rules.book import load_book
 from settlement.statement import statement_hash, statement_id
-from tests.helpers import consortium, pair_with_an_offer, transfers, wait_anchored
-from tests.helpers.nodes import (
-    HANGZHOU,
-    SHAOXING,
-    TEST_RULEBOOK,
-    XIAOSHAN,
-    NodeFactory,
-    RunningNode,
-    soon,
-    stock_up,
-    until,
+from tests.helpers import (
+    approve_everywhere,
+    approve_statement,
+    consortium,
+    final_on_all,
+    moved,
+    pair_with_an_offer,
+    statement_on,
+    statement_status,
+    transfers,
+    wait_anchored,
 )
+from tests.helpers.nodes import TEST_RULEBOOK, NodeFactory, RunningNode, until
 
 TODAY = datetime.now(UTC).date().isoformat()
 # The period the tests close: the day the module was imported and the next, so that the records a test writes
@@ -37,53 +39,33 @@ TODAY = datetime.now(UTC).date().isoformat()
 PERIOD = {"from": TODAY, "to": (datetime.now(UTC).date() + timedelta(days=1)).isoformat()}
 
 
-def moved(nodes: NodeFactory, tag: str, suppliers: int = 2) -> list[RunningNode]:
-    """Hangzhou needs 120; Xiaoshan (and Shaoxing) offer; the plan runs, everything arrives; all anchored."""
-    hz = nodes.new(f"hz-{tag}", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
-    others = [nodes.new(f"xs-{tag}", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])]
-    if suppliers > 1:
-        others.append(nodes.new(f"sx-{tag}", lat_e6=SHAOXING[0], lon_e6=SHAOXING[1]))
-    stock_up(hz, [])
-    for node, lot in zip(others, ("X1", "S1"), strict=False):
-        stock_up(node, [(lot, soon(300), 80)])
-    with hz.client() as c:
-        body = {"sku": "FORMULA-900G", "quantity": 120, "needed_by": soon(3), "min_shelf_life_days": 90}
-        assert c.post("/negotiation/invitations", json=body).status_code == 201
-    until(lambda: len(hz.client().get("/negotiation/offers").json()) == len(others))
-    with hz.client() as c:
-        assert c.post("/negotiation/plan").status_code == 200
-    expected = len(others)
-    shipped = until(lambda: t if len(t := transfers(hz, "shipped")) == expected else [])
-    with hz.client() as c:
-        for t in shipped:
-            r = c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": t["shipped"], "location": "WH"})
-            assert r.status_code == 200, r.text
-    until(lambda: all([t["status"] for t in transfers(n)] == ["settled"] for n in others))
-    for node in (hz, *others):
-        with node.client() as c:
-            c.post("/anchoring/flush")
-        wait_anchored(node)
-    return [hz, *others]
-
-
-def statement_on(node: RunningNode, sid: str) -> dict[str, Any] | None:
-    r = httpx.get(f"{node.url}/settlement/statements/{sid}")
-    return r.json() if r.status_code == 200 else None
-
-
-def test_a_closed_period_is_signed_by_every_member_recorded_and_anchored(nodes: NodeFactory, tmp_path: Path) -> None:
+def test_a_closed_period_awaits_every_members_approval_then_is_recorded_and_anchored(
+    nodes: NodeFactory, tmp_path: Path
+) -> None:
     members = moved(nodes, "settle")
     hz = members[0]
     with hz.client() as c:
         r = c.post("/settlement/periods", json=PERIOD)
         assert r.status_code == 201, r.text
         closed = r.json()
+    assert closed["status"] == "awaiting_approval"  # closing a period is not approving it
+    sid = closed["id"]
+    # Every member recomputes it and waits for its operator: nobody's node approves by itself.
+    until(lambda: all(statement_status(n, sid) == "awaiting_approval" for n in members), timeout=60)
+    waiting = statement_on(hz, sid)
+    assert waiting is not None and waiting["signatures"] == [] and "approval_due_at" in waiting
+    for node in members[:-1]:
+        assert approve_statement(node, sid)["status"] == "approved"
+    with hz.client() as c:  # an approval is given once
+        again = c.post(f"/settlement/statements/{sid}/approve")
+    assert (again.status_code, again.json()["error"]) == (422, "wrong_status")
+    # Two of three approved: final nowhere, whatever signatures have arrived.
+    until(lambda: len((statement_on(members[-1], sid) or {}).get("signatures", [])) == 2)
+    assert {statement_status(n, sid) for n in members} == {"approved", "awaiting_approval"}
+    approve_statement(members[-1], sid)
 
-    def final_everywhere() -> list[dict[str, Any]]:
-        docs = [statement_on(n, closed["id"]) for n in members]
-        return docs if all(d is not None and d["status"] == "final" for d in docs) else []  # type: ignore[return-value]
-
-    docs = until(final_everywhere, timeout=60)
+    docs = until(lambda: final_on_all(members, sid), timeout=60)
+    assert [d["approval"]["by"] for d in docs] == ["operator"] * 3
     addresses = sorted((n.address for n in members), key=str.lower)
     for doc in docs:
         assert doc["statement_hash"] == closed["statement_hash"] == statement_hash(doc)
@@ -106,13 +88,14 @@ def test_a_closed_period_is_signed_by_every_member_recorded_and_anchored(nodes: 
             c.post("/anchoring/flush")
         records = until(lambda node=node: _anchored_settlement_records(node))
         assert [r["record"]["settlement"]["statement_hash"] for r in records] == [closed["statement_hash"]]
+        assert records[0]["record"]["memo"].endswith("approved here by the member's operator")
         assert len(records[0]["record"]["settlement"]["signatures"]) == 3
         audit = consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", node.url, "--kind", "settlement")
         assert audit.returncode == 0, audit.stdout + audit.stderr
 
     # An auditor recomputes it from the members' records and checks every signature; an edited copy fails.
     rpc = nodes.anvil.rpc_url
-    verified = consortium("settle", "verify", "--rpc", rpc, "--node", members[1].url, "--id", closed["id"])
+    verified = consortium("settle", "verify", "--rpc", rpc, "--node", members[1].url, "--id", sid)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     edited = {
         **doc,
@@ -155,6 +138,7 @@ def test_a_member_disputes_a_statement_it_computes_differently(nodes: NodeFactor
     hz, xs = moved(nodes, "dispute", suppliers=1)
     with hz.client() as c:
         real = c.post("/settlement/periods", json=PERIOD).json()
+    approve_everywhere([hz, xs], real["id"])
     until(lambda: (d := statement_on(xs, real["id"])) is not None and d["status"] == "final")
     # The proposer's node serves a statement for the next day with the surplus of today (as a dishonest or
     # broken proposer would) and proposes it, signed with its key.
@@ -167,7 +151,7 @@ def test_a_member_disputes_a_statement_it_computes_differently(nodes: NodeFactor
     with sqlite3.connect(hz.db_path) as db:
         db.execute(
             "INSERT INTO settlementstatement (id, period_from, period_to, rule_version, proposer, statement_hash,"
-            " status, created_at, document) VALUES (?, ?, ?, ?, ?, ?, 'proposed', ?, ?)",
+            " status, created_at, document) VALUES (?, ?, ?, ?, ?, ?, 'awaiting_approval', ?, ?)",
             (
                 forged["id"], "2999-12-31", "2999-12-31", forged["rule_version"], hz.address,
                 forged["statement_hash"], TODAY, json.dumps(forged),
@@ -198,6 +182,15 @@ def test_a_member_disputes_a_statement_it_computes_differently(nodes: NodeFactor
 
     row = until(disputed)
     assert "surplus" in row["problem"]
+    # ...told every member why, signed: the proposer shows it on the statement, with the flows it does not hold.
+    shown = until(lambda: (d := statement_on(hz, forged["id"])) is not None and d.get("disputes") and d)
+    (told,) = shown["disputes"]
+    assert told["member"] == xs.address and told["reason"].startswith("this node computes another statement: ")
+    keys = ("kind", "reference", "from", "to")
+    assert sorted(tuple(x[k] for k in keys) for x in told["lines"]) == sorted(
+        tuple(f[k] for k in keys) for f in forged["flows"]
+    )
+    assert shown["status"] == "disputed"
     # ...and it told the proposer: a dispute on the statement, recorded on both sides.
     until(lambda: [d for d in _disputes(hz) if d["subject"] == forged["id"]])
     assert [d["opener"] for d in _disputes(xs) if d["subject"] == forged["id"]] == [xs.address]
@@ -258,6 +251,7 @@ def test_consigned_stock_sold_by_its_holder_leaves_the_owners_books_and_is_owed_
         wait_anchored(node)
     with hz.client() as c:
         closed = c.post("/settlement/periods", json=PERIOD).json()
+    approve_everywhere([hz, xs], closed["id"])
     doc = until(lambda: (d := statement_on(xs, closed["id"])) is not None and d["status"] == "final" and d)
     sales = [f for f in doc["flows"] if f["kind"] == "consignment_sale"]
     assert sorted(f["amount"] for f in sales) == [8 * t["unit_price"], 12 * t["unit_price"]]

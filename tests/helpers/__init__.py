@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers.nodes import HANGZHOU, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
+from tests.helpers.nodes import HANGZHOU, SHAOXING, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
 
 
 def consortium(*args: str) -> subprocess.CompletedProcess[str]:
@@ -136,3 +136,78 @@ def workers_share_writes_and_anchor_once(node: RunningNode, workers: int) -> Non
     assert log.count("runs the node's background work") == 1
     result = consortium("audit", "verify", "--rpc", node.process.env["CONSORTIUM_RPC_URL"], "--node", node.url)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def statement_row(node: RunningNode, statement: str) -> dict[str, Any] | None:
+    """The statement as the node's list shows it (its status and this member's approval), from its first
+    `verifying` on: GET /settlement/statements/{id} serves only statements the node has computed."""
+    rows = httpx.get(f"{node.url}/settlement/statements").json()
+    return next((r for r in rows if r["id"] == statement), None)
+
+
+def statement_status(node: RunningNode, statement: str) -> str | None:
+    row = statement_row(node, statement)
+    return None if row is None else str(row["status"])
+
+
+def approve_statement(node: RunningNode, statement: str, timeout: float = 60) -> dict[str, Any]:
+    """The node's operator approves the statement once the node has recomputed it and awaits its approval."""
+    until(lambda: statement_status(node, statement) == "awaiting_approval", timeout=timeout)
+    with node.client() as c:
+        r = c.post(f"/settlement/statements/{statement}/approve")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def approve_everywhere(members: list[RunningNode], statement: str) -> None:
+    """Every member's operator approves the statement (closing a period is not approving it)."""
+    for node in members:
+        approve_statement(node, statement)
+
+
+def moved(nodes: NodeFactory, tag: str, suppliers: int = 2) -> list[RunningNode]:
+    """A period to settle: Hangzhou needs 120; Xiaoshan (and Shaoxing) offer; the plan runs, everything arrives;
+    all anchored. Returns [requester, supplier(s)]."""
+    hz = nodes.new(f"hz-{tag}", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    others = [nodes.new(f"xs-{tag}", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])]
+    if suppliers > 1:
+        others.append(nodes.new(f"sx-{tag}", lat_e6=SHAOXING[0], lon_e6=SHAOXING[1]))
+    stock_up(hz, [])
+    for node, lot in zip(others, ("X1", "S1"), strict=False):
+        stock_up(node, [(lot, soon(300), 80)])
+    with hz.client() as c:
+        body = {"sku": "FORMULA-900G", "quantity": 120, "needed_by": soon(3), "min_shelf_life_days": 90}
+        assert c.post("/negotiation/invitations", json=body).status_code == 201
+    until(lambda: len(hz.client().get("/negotiation/offers").json()) == len(others))
+    with hz.client() as c:
+        assert c.post("/negotiation/plan").status_code == 200
+    expected = len(others)
+    shipped = until(lambda: t if len(t := transfers(hz, "shipped")) == expected else [])
+    with hz.client() as c:
+        for t in shipped:
+            r = c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": t["shipped"], "location": "WH"})
+            assert r.status_code == 200, r.text
+    until(lambda: all([t["status"] for t in transfers(n)] == ["settled"] for n in others))
+    for node in (hz, *others):
+        with node.client() as c:
+            c.post("/anchoring/flush")
+        wait_anchored(node)
+    return [hz, *others]
+
+
+def statement_on(node: RunningNode, sid: str) -> dict[str, Any] | None:
+    """The statement as the node computed it, with its life cycle there; None before it has computed it."""
+    r = httpx.get(f"{node.url}/settlement/statements/{sid}")
+    return r.json() if r.status_code == 200 else None
+
+
+def final_on_all(members: list[RunningNode], statement: str) -> list[dict[str, Any]]:
+    """The statement as each member's node serves it once it is final on all of them; [] before."""
+    docs = [statement_on(n, statement) for n in members]
+    final = [d for d in docs if d is not None and d["status"] == "final"]
+    return final if len(final) == len(members) else []
+
+
+def settlement_records(node: RunningNode) -> list[dict[str, Any]]:
+    """The node's `settlement` records (its final statements) as its audit pages serve them."""
+    return list(httpx.get(f"{node.url}/audit/records", params={"kind": "settlement"}).json()["items"])
