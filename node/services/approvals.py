@@ -93,8 +93,8 @@ def as_key(flow: Mapping[str, object]) -> FlowKey:
 
 def lines_text(lines: Sequence[FlowKey]) -> str:
     """A dispute's lines as they are signed: canonical JSON, each key once, in the order of the keys."""
-    keys = [as_key(dict(zip(FLOW_KEY_PARTS, k, strict=True))) for k in sorted(set(map(flow_key, lines)))]
-    return canonical_json(cast(Any, keys)).decode()
+    unique = {flow_key(line): as_key(line) for line in lines}
+    return canonical_json(cast(Any, [unique[k] for k in sorted(unique)])).decode()
 
 
 def read_lines(text: str) -> list[FlowKey]:

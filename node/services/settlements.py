@@ -75,6 +75,7 @@ from node.services.approvals import (
     BINDING,
     LIFECYCLE_PARTS,
     MAX_LINES_CHARS,
+    MAX_REASON_CHARS,
     OPEN,
     FlowKey,
     StatementView,
@@ -427,7 +428,7 @@ class Settlements(Steps):
         """This node computes another statement: it will not approve it, tells every member why (a signed
         StatementDispute naming the proposer's flows it does not hold) and opens a dispute with the proposer."""
         differences = differing_lines(theirs, mine)
-        reason = ("this node computes another statement: " + "; ".join(differences))[:256]
+        reason = ("this node computes another statement: " + "; ".join(differences))[:MAX_REASON_CHARS]
         lines = fitting(differing_flows(theirs["flows"], mine["flows"]))
         dispute = self._signed_dispute(statement_id, expected, reason, lines)
         with session_scope(self.engine) as s:
