@@ -902,9 +902,9 @@ def _withdrawable(s: Session, statement_id: str, me: str) -> SettlementStatement
 
 
 def _refuse_proposing_again(row: SettlementStatement | None, hash_: str) -> None:
-    """A statement proposed again under its id: the same one while it may still go final (sent again), or another
-    hash once its records changed; never over an approval of this node that may still go final (ids name the
-    period, rule book and members today, so a new hash keeps the id)."""
+    """A statement proposed again under its id (ids name the period, rule book and members today, so a new cut
+    keeps the id): the same one while it may still go final is sent again; another hash only once the earlier
+    one cannot go final (disputed, withdrawn, superseded), or members who approved it would be bound to it."""
     if row is None:
         return
     if row.statement_hash == hash_ and row.status not in OPEN:
@@ -913,9 +913,10 @@ def _refuse_proposing_again(row: SettlementStatement | None, hash_: str) -> None
             statement=row.id,
             status=str(row.status),
         )
-    if row.statement_hash != hash_ and row.status == StatementStatus.APPROVED:
+    if row.statement_hash != hash_ and row.status in OPEN:
         raise WrongStatus(
-            f"this node approved statement {row.id} as it was: it goes final, or a member disputes it, first",
+            f"statement {row.id} as proposed before is {row.status} here and may still go final: its proposer "
+            "withdraws it, or a member disputes it, first",
             statement=row.id,
             status=str(row.status),
         )

@@ -164,11 +164,11 @@ def final_statement_of_today(manifest: dict[str, Any], timeout: float = 180) -> 
     statement = str(closed.json()["id"])
     deadline = time.monotonic() + timeout
     members = [*manifest["nodes"], *([manifest["headquarters_node"]] if manifest.get("headquarters_node") else [])]
-    for node in members:  # each member's node approves once it has recomputed the statement (409 until then)
-        auth_of = {"Authorization": f"Bearer {node['api_token']}"}
+    for node in members:  # each member's operator approves once its node has the proposal (404 until then) and
+        auth_of = {"Authorization": f"Bearer {node['api_token']}"}  # has recomputed it (409 until then)
         while (
             r := httpx.post(f"{node['url']}/settlement/statements/{statement}/approve", headers=auth_of, timeout=60)
-        ).status_code == 409 and time.monotonic() < deadline:
+        ).status_code in (404, 409) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert r.status_code == 200, r.text
     while time.monotonic() < deadline:

@@ -32,6 +32,7 @@ from tests.helpers import (
     statement_on,
     statement_row,
     statement_status,
+    wait_anchored,
 )
 from tests.helpers.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode, genesis_of, until
 
@@ -112,10 +113,24 @@ def test_an_operators_dispute_with_its_reason_and_lines_stops_the_statement_and_
     assert refused(act(xs, sid, "approve")) == (422, "wrong_status")
 
 
-def test_a_proposer_withdraws_its_statement_everywhere(pair: list[RunningNode]) -> None:
+def test_a_proposer_withdraws_its_statement_everywhere_and_only_then_proposes_it_anew(pair: list[RunningNode]) -> None:
     hz, xs = pair
-    sid = close(hz, "2020-01-01", "2020-01-31")
+    january = ("2020-01-01", "2020-01-31")
+    sid = close(hz, *january)
     until(lambda: statement_status(xs, sid) == "awaiting_approval", timeout=60)
+    # Hangzhou's books move on: the period closed again is another statement (another cut), refused while the
+    # first may still go final.
+    with hz.client() as c:
+        body = {"type": "receipt", "sku": "FORMULA-900G", "lot": "W1", "location": "WH", "quantity": 1,
+                "expires_on": "2030-01-01"}  # fmt: skip
+        assert c.post("/ledger/movements", json=body).status_code == 201
+        c.post("/anchoring/flush")
+    wait_anchored(hz)
+    with hz.client() as c:
+        assert refused(c.post("/settlement/periods", json={"from": january[0], "to": january[1]})) == (
+            422,
+            "wrong_status",
+        )
     assert refused(act(xs, sid, "withdraw", {"reason": "not mine"})) == (422, "invalid_request")
     said = consortium(
         "settle", "withdraw", "--node", hz.url, "--token", hz.token, "--id", sid, "--reason", "closed the wrong month"
@@ -125,6 +140,10 @@ def test_a_proposer_withdraws_its_statement_everywhere(pair: list[RunningNode]) 
     shown = statement_on(xs, sid)
     assert shown is not None and shown["withdrawal"]["reason"] == "closed the wrong month"
     assert refused(act(xs, sid, "approve")) == (422, "wrong_status")
+    # Withdrawn, the period is proposed anew: the new statement awaits Xiaoshan's approval.
+    anew = close(hz, *january)
+    until(lambda: (row := statement_row(xs, anew)) is not None and row["status"] == "awaiting_approval", timeout=60)
+    assert statement_row(xs, anew)["statement_hash"] != shown["statement_hash"]  # type: ignore[index]
 
 
 def test_a_member_approves_one_statement_of_a_period_and_the_first_approved_by_all_supersedes_the_others(
