@@ -391,3 +391,27 @@ def build_realised_statement(
 def realised_id(statement: Statement) -> str:
     """The id a format-2 statement must carry."""
     return proposal_id(str(statement.get("proposer", "")), statement["statement_hash"])
+
+
+def settled_twice(finals: Sequence[Statement]) -> list[str]:
+    """What is wrong across a set of final statements: a reference two of them settle (unless the later
+    corrects the earlier), a statement built on one that is not among them, a format-2 id that is not its
+    proposer's and hash's. [] when each reference is settled once."""
+    problems = []
+    by_id = {s["id"]: s for s in finals}
+    first: dict[str, str] = {}
+    for s in sorted(finals, key=lambda s: (str(s.get("cut", "")), s["id"])):
+        if s.get("format") != REALISED_FORMAT:
+            continue
+        if s["id"] != realised_id(s):
+            problems.append(f"statement {s['id']}: its id is not that of its proposer and hash")
+        problems += [
+            f"statement {s['id']}: builds on {a}, which is not final" for a in s.get("after", []) if a not in by_id
+        ]
+        corrected = s.get("corrects")
+        for key in s.get("settles", []):
+            earlier = first.get(key)
+            if earlier is not None and earlier != corrected:
+                problems.append(f"{key}: settled by {earlier} and again by {s['id']}")
+            first[key] = s["id"]
+    return problems

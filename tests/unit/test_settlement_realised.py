@@ -12,7 +12,14 @@ import pytest
 
 from settlement.contribution import Period
 from settlement.document import REALISED_FORMAT, Statement
-from settlement.realised import Cut, StatementStopped, ValueTerms, build_realised_statement, proposal_id
+from settlement.realised import (
+    Cut,
+    StatementStopped,
+    ValueTerms,
+    build_realised_statement,
+    proposal_id,
+    settled_twice,
+)
 from settlement.statement import Method, SettlementTerms, statement_hash
 from tests.unit.test_settlement_statement import Books, line, member, plan_record
 
@@ -174,3 +181,16 @@ def test_a_cut_before_the_period_opens_is_refused() -> None:
     books, _, _ = story()
     with pytest.raises(ValueError, match="before the period opens"):
         build(books, cut=Cut(R, "2026-10-31T00:00:00.000000Z"))
+
+
+def test_across_final_statements_a_reference_settled_twice_is_named_unless_corrected() -> None:
+    books, a1, _ = story()
+    first = build(books)
+    again = build(books, cut=Cut(S1, CUT))  # built without naming the first: settles the same transfers
+    a, b = sorted((first["id"], again["id"]))  # the same cut: in id order
+    assert f"transfer:{a1}: settled by {a} and again by {b}" in settled_twice([first, again])
+    fix = build(books, cut=Cut(R, CUT, after={first["id"]: first["settles"]}, corrects=first))
+    assert settled_twice([first, fix]) == []
+    assert settled_twice([fix]) == [f"statement {fix['id']}: builds on {first['id']}, which is not final"]
+    forged: Statement = {**first, "id": "0x" + "00" * 32}
+    assert settled_twice([forged]) == [f"statement {forged['id']}: its id is not that of its proposer and hash"]
