@@ -400,7 +400,7 @@ def settled_twice(finals: Sequence[Statement]) -> list[str]:
     problems = []
     by_id = {s["id"]: s for s in finals}
     first: dict[str, str] = {}
-    for s in sorted(finals, key=lambda s: (str(s.get("cut", "")), s["id"])):
+    for s in sorted(finals, key=lambda s: (_depth(s, by_id), str(s.get("cut", "")), s["id"])):
         if s.get("format") != REALISED_FORMAT:
             continue
         if s["id"] != realised_id(s):
@@ -415,3 +415,9 @@ def settled_twice(finals: Sequence[Statement]) -> list[str]:
                 problems.append(f"{key}: settled by {earlier} and again by {s['id']}")
             first[key] = s["id"]
     return problems
+
+
+def _depth(statement: Statement, by_id: Mapping[str, Statement], seen: frozenset[str] = frozenset()) -> int:
+    """How many final statements this one builds on, one upon the other: a statement is read after those."""
+    below = [by_id[a] for a in statement.get("after", []) if a in by_id and a not in seen]
+    return 1 + max((_depth(b, by_id, seen | {statement["id"]}) for b in below), default=0)
