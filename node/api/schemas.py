@@ -59,6 +59,7 @@ class SkuIn(Strict):
     purchase_price: StrictInt = Field(
         default=0, ge=0, le=MAX_SAFE, description="last paid to the vendor per unit, minor units"
     )
+    sale_price: StrictInt = Field(default=0, ge=0, le=MAX_SAFE, description="to its customers per unit, minor units")
 
 
 class LocationIn(Strict):
