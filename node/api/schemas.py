@@ -106,6 +106,12 @@ class IssueIn(_MovementBase):
     type: Literal["issue"]
     quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
     status: Status = StockStatus.AVAILABLE.value
+    unit_price: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SAFE,
+        description="what one unit sold at, minor units (absent from the record if not)",
+    )
 
 
 class MoveIn(_MovementBase):

@@ -1,5 +1,5 @@
 """The prices the value of a transfer is computed from: a SKU's sale price beside its purchase price (POST and
-GET /skus)."""
+GET /skus), and the price an issue sold at, kept in the issue record only when given (absent, never null)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 
+from chain.records import read_body
 from node.api.app import create_app
+from node.domain.ledger import Movement, MovementType, postings_for
+from node.errors import InvalidMovement
 from node.settings import NodeSettings
 
 TOKEN = "an-operator-token-for-prices"
@@ -49,3 +53,41 @@ def test_a_sku_keeps_its_sale_price_beside_its_purchase_price(tmp_path: Path) ->
         ("FORMULA-900G", 19650, 24800),
         ("WIPES-80", 0, 0),
     ]
+
+
+def issue(quantity: int, **extra: object) -> dict[str, object]:
+    return {"type": "issue", "sku": "S", "lot": "L", "location": "SHOP", "quantity": quantity, **extra}
+
+
+def test_an_issue_carries_its_unit_price_only_when_given(tmp_path: Path) -> None:
+    receipt = {**issue(10), "type": "receipt", "expires_on": "2027-01-01"}
+
+    async def talk(c: httpx.AsyncClient) -> list[httpx.Response]:
+        await c.post("/skus", json={"code": "S", "name": "S", "sale_price": 2480})
+        await c.post("/locations", json={"code": "SHOP", "name": "Shop", "lat": 30, "lon": 120})
+        await c.post("/ledger/movements", json=receipt)
+        return [
+            await c.post("/ledger/movements", json=issue(2, unit_price=2350)),
+            await c.post("/ledger/movements", json=issue(1)),
+            await c.post("/ledger/movements/batch", json={"movements": [issue(1, unit_price=0)]}),
+            await c.post("/ledger/movements", json=issue(1, unit_price=None)),  # as a POS sends "no price"
+            await c.post("/ledger/movements", json=issue(1, unit_price=-1)),
+            await c.post("/ledger/movements", json=issue(1, unit_price=23.5)),
+            await c.post("/ledger/movements", json={**receipt, "unit_price": 2350}),
+        ]
+
+    priced, unpriced, batch, null, negative, fraction, on_a_receipt = on_a_node(tmp_path, talk)
+    assert [r.status_code for r in (priced, unpriced, batch, null)] == [201, 201, 201, 201]
+    assert priced.json()["record"]["unit_price"] == 2350
+    assert batch.json()["records"][0]["record"]["unit_price"] == 0
+    for r in (unpriced, null):
+        assert "unit_price" not in r.json()["record"]  # absent, never null
+    for r in (priced, unpriced):
+        assert read_body(r.json()["record"]) == r.json()["record"]
+    assert [r.status_code for r in (negative, fraction, on_a_receipt)] == [422, 422, 422]
+
+
+def test_only_an_issue_sells_at_a_unit_price() -> None:
+    receipt = Movement(MovementType.RECEIPT, "S", "L", "WH", 1, "0xme", "0xme", unit_price=100)
+    with pytest.raises(InvalidMovement, match="only an issue sells at a unit price, not a receipt"):
+        postings_for(receipt)
