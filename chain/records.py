@@ -128,12 +128,23 @@ class TransferParties(TypedDict):
 class TransferShipped(TransferParties):
     freight_compensation: int
     unit_price: int
+    # The supplier's purchase price of the SKU per unit when it shipped, minor units: what the units cost it, so
+    # anyone holding the record values the transfer. Absent from records written before nodes kept it.
+    cost_basis: NotRequired[int]
 
 
 class TransferReceived(TransferParties):
     shipped: int
     received: int
     freight_compensation: int
+
+
+class TransferArrived(TransferReceived):
+    """What the requester received (transfer_in)."""
+
+    # The requester's sale price of the SKU per unit when the units arrived, minor units: what the units are
+    # worth to it at most. Absent from records written before nodes kept it.
+    sale_price: NotRequired[int]
 
 
 class TransferShort(TransferParties):
@@ -147,7 +158,13 @@ class TransferOutRecord(LedgerRecord):
 
 
 class TransferInRecord(LedgerRecord):
-    """transfer_in (the requester's) and transfer_settled (the supplier's)."""
+    """transfer_in: the requester's."""
+
+    transfer: TransferArrived
+
+
+class TransferSettledRecord(LedgerRecord):
+    """transfer_settled: the supplier's, once the requester confirmed what arrived."""
 
     transfer: TransferReceived
 
@@ -253,6 +270,7 @@ AnyRecord = Union[  # noqa: UP007  # a runtime value: TypedDicts do not take `|`
     IssueRecord,
     TransferOutRecord,
     TransferInRecord,
+    TransferSettledRecord,
     DiscrepancyRecord,
     PlanRecord,
     JointPurchaseRecord,
@@ -276,7 +294,7 @@ RECORD_FIELDS: dict[RecordType, type] = {
     RecordType.PLAN: PlanRecord,
     RecordType.TRANSFER_OUT: TransferOutRecord,
     RecordType.TRANSFER_IN: TransferInRecord,
-    RecordType.TRANSFER_SETTLED: TransferInRecord,
+    RecordType.TRANSFER_SETTLED: TransferSettledRecord,
     RecordType.DISCREPANCY: DiscrepancyRecord,
     RecordType.JOINT_PURCHASE: JointPurchaseRecord,
     RecordType.JOINT_PURCHASE_SHARE: JointPurchaseShareRecord,

@@ -89,7 +89,11 @@ def _noted(type_: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("type_", "path"),
-    [("issue", ("unit_price",))],
+    [
+        ("transfer_out", ("transfer", "cost_basis")),
+        ("transfer_in", ("transfer", "sale_price")),
+        ("issue", ("unit_price",)),
+    ],
 )
 def test_a_key_added_later_may_be_absent_but_never_null_nor_of_another_type(type_: str, path: tuple[str, ...]) -> None:
     captured, noted = _golden(type_), _noted(type_)
@@ -103,6 +107,13 @@ def test_a_key_added_later_may_be_absent_but_never_null_nor_of_another_type(type
         target[path[-1]] = wrong
         with pytest.raises(RecordMalformed, match=f"{type_}.{'.'.join(path)}: must be an integer"):
             read_body(noted)
+
+
+def test_the_transfer_settled_record_holds_no_sale_price() -> None:
+    body = _golden("transfer_settled")
+    body["transfer"]["sale_price"] = 5980  # the requester's price: only its own transfer_in carries it
+    with pytest.raises(RecordMalformed, match="holds \\['sale_price'\\]"):
+        read_body(body)
 
 
 @pytest.mark.parametrize(
