@@ -101,6 +101,19 @@ def test_a_book_that_sets_a_later_field_gets_another_version(change: Callable[[d
     assert ("reason_code" in sent["matrix"]["consignment"]["ownership"][0]) == (change is set_in_a_branch)
 
 
+@pytest.mark.parametrize("path", list(PINNED), ids=lambda p: p.parent.name)
+def test_the_alternative_supply_cost_left_empty_keeps_the_version_and_set_gives_another(path: Path) -> None:
+    data = document(path)
+    data["settlement"] = {**data.get("settlement", {}), "alternative_supply_cost": {}}
+    assert rule_book_hash(parse_book(data)) == PINNED[path]
+    data["settlement"]["alternative_supply_cost"] = {"FORMULA-900G": "228.00"}
+    book = parse_book(data)
+    sent = book_json(book)
+    assert sent["settlement"]["alternative_supply_cost"] == {"FORMULA-900G": "228.00"}
+    assert rule_book_hash(book) != PINNED[path]
+    assert rule_book_hash(parse_book(sent)) == rule_book_hash(book)
+
+
 def test_the_marker_is_what_keeps_the_versions() -> None:
     # The same field without `Since` is hashed with its default, and every book would change version.
     assert rule_book_hash(UnmarkedBook.model_validate(document(DEMO))) != PINNED[DEMO]
