@@ -10,13 +10,17 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+import yaml
 
 from chain.records import read_body
+from negotiation.rules.book import load_book
+from negotiation.rules.engine import Policy, RequestFacts, SkuFacts
 from node.api.app import create_app
 from node.domain.ledger import Movement, MovementType, postings_for
 from node.errors import InvalidMovement
 from node.settings import NodeSettings
 
+DEMO = Path(__file__).resolve().parents[2] / "node" / "demo"
 TOKEN = "an-operator-token-for-prices"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 T = TypeVar("T")
@@ -91,3 +95,20 @@ def test_only_an_issue_sells_at_a_unit_price() -> None:
     receipt = Movement(MovementType.RECEIPT, "S", "L", "WH", 1, "0xme", "0xme", unit_price=100)
     with pytest.raises(InvalidMovement, match="only an issue sells at a unit price, not a receipt"):
         postings_for(receipt)
+
+
+def test_the_demo_prices_agree_with_the_demo_book() -> None:
+    """Each demo SKU is bought below what the brand charges in an emergency, which is below the shelf price; the
+    book's shortage penalty (a planning weight) is at least that emergency cost plus the margin a missed sale
+    loses, so the plan prefers a member's stock whenever it is cheaper (docs/rules.md, section 1b)."""
+    skus = yaml.safe_load((DEMO / "pool.yaml").read_text())["skus"]
+    book = load_book(DEMO / "rulebook.yaml")
+    alternative = book.book.alternative_supply_cost_minor()
+    assert set(alternative) == {k["code"] for k in skus}
+    policy = Policy(book)
+    for k in skus:
+        assert k["purchase_price"] < alternative[k["code"]] < k["sale_price"], k["code"]
+        assert k["transfer_price"] < k["sale_price"], k["code"]
+        facts = SkuFacts(k["code"], k["transfer_price"], k["purchase_price"])
+        penalty = policy.shortage_penalty(RequestFacts(1, 0), facts)
+        assert penalty >= alternative[k["code"]] + k["sale_price"] - k["purchase_price"], k["code"]
