@@ -33,6 +33,7 @@ from negotiation.matching import plan_to_json, problem_to_json
 from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.plan_step import OpenInvitation, PlanDecision, decide_plan
 from negotiation.planning import ReceivedOffer
+from negotiation.rules.engine import SkuFacts
 from negotiation.wire import (
     ACCEPTANCE,
     CANCELLATION,
@@ -53,7 +54,7 @@ from node.domain.times import utc_now_iso
 from node.errors import InvalidRequest, NotFound, PlanOutdated, WrongStatus
 from node.services.inbound import Inbound
 from node.services.router import Noted, ShipmentSent, handles
-from node.services.rules_keeper import ActivePolicy, request_facts
+from node.services.rules_keeper import ActivePolicy, request_facts, sku_facts
 from node.services.side import Steps
 from node.store.engine import session_scope
 from node.store.pool import ensure_lot, require_location, require_sku, unreserve, write_postings
@@ -162,7 +163,7 @@ class Transfers(Steps):
                     TransferOffer.deadline > now,
                 )
             ).all()
-            prices = {k.code: k.transfer_price for k in s.exec(select(Sku)).all()}
+            skus = {k.code: sku_facts(k) for k in s.exec(select(Sku)).all()}
             requests = s.exec(
                 select(ReplenishmentRequest.id).where(
                     col(ReplenishmentRequest.invitation).in_([i.id for i in invitations])
@@ -170,7 +171,9 @@ class Transfers(Steps):
             ).all()
         return PlanInputs(
             invitations=[
-                OpenInvitation(i.id, i.sku, prices.get(i.sku, 0), request_facts(i), i.radius_km, i.consignment)
+                OpenInvitation(
+                    i.id, i.sku, skus.get(i.sku, SkuFacts(i.sku, 0)), request_facts(i), i.radius_km, i.consignment
+                )
                 for i in invitations
             ],
             offers=[
