@@ -14,6 +14,7 @@ reach a client (the anchoring service and the launcher handle them).
   | + PlanOutdated            409
   | + NodeNotAMember          409
   | + SettlementInputsInvalid 409
+  | + SettlementStopped       409
   | + BodyTooLarge            413
   | + LimitReached            429
   | + InvalidMovement         422
@@ -148,6 +149,13 @@ class SettlementInputsInvalid(RequestError):
     """A member's records cannot be read or do not verify against the chain, so no statement is computed."""
 
     code = "settlement_inputs"
+
+
+class SettlementStopped(RequestError):
+    """A statement that must not be paid as computed (docs/settlement.md, "Format 2"): a plan whose recorded
+    cost its allocations do not bear out, a member worse off in cash than without a plan. Named."""
+
+    code = "settlement_stopped"
 
 
 class BodyTooLarge(RequestError):

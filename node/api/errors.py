@@ -38,6 +38,7 @@ from node.errors import (
     RuleBookNotActive,
     RuleBookRejected,
     SettlementInputsInvalid,
+    SettlementStopped,
     Unauthorized,
     WrongStatus,
 )
@@ -58,6 +59,7 @@ STATUS_OF: dict[type[RequestError], int] = {
     PlanOutdated: 409,
     NodeNotAMember: 409,
     SettlementInputsInvalid: 409,
+    SettlementStopped: 409,
     BodyTooLarge: 413,
     LimitReached: 429,
     BodyTooDeep: 422,
