@@ -4,7 +4,8 @@ A record's body is hashed into its leaf (chain/canonical.py) and anchored, so a 
 null by accident changes every proof after it. Each record type therefore has one TypedDict of its fields
 (`RECORD_FIELDS`), built by the node through `record_body` and read back by settlement and auditors through
 `read_body`, which checks the body against the same declaration and names what does not fit. A key absent from
-a type's body is absent, never null; a key declared `X | None` is always present, null or not.
+a type's body is absent, never null; a key declared `X | None` is always present, null or not; a key declared
+`NotRequired[X]` (added after nodes first wrote the type, or given only sometimes) is present or absent, never null.
 docs/proof-format.md describes the bodies for other implementations; testdata/records/golden.json holds bodies
 of every type as nodes wrote them before this module existed, and tests/unit/test_record_bodies.py proves each
 one reads and rebuilds to the same bytes and leaf.
@@ -18,7 +19,7 @@ import functools
 import types
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any, TypedDict, Union, cast, get_args, get_origin, get_type_hints, is_typeddict
+from typing import Any, NotRequired, TypedDict, Union, cast, get_args, get_origin, get_type_hints, is_typeddict
 
 
 class RecordKind(StrEnum):
@@ -96,6 +97,13 @@ class LedgerRecord(TypedDict):
     corrects: int | None  # the seq of the record an adjustment corrects
 
 
+class IssueRecord(LedgerRecord):
+    """An issue: stock sold to a customer (or, on the owner's side, its consigned stock a holder sold)."""
+
+    # What one unit sold at, minor units: only when the seller gave it (POST /ledger/movements).
+    unit_price: NotRequired[int]
+
+
 class MessageRef(TypedDict):
     """A signed message behind a transfer step, named with both partners' signatures."""
 
@@ -120,12 +128,23 @@ class TransferParties(TypedDict):
 class TransferShipped(TransferParties):
     freight_compensation: int
     unit_price: int
+    # The supplier's purchase price of the SKU per unit when it shipped, minor units: what the units cost it, so
+    # anyone holding the record values the transfer. Absent from records written before nodes kept it.
+    cost_basis: NotRequired[int]
 
 
 class TransferReceived(TransferParties):
     shipped: int
     received: int
     freight_compensation: int
+
+
+class TransferArrived(TransferReceived):
+    """What the requester received (transfer_in)."""
+
+    # The requester's sale price of the SKU per unit when the units arrived, minor units: what the units are
+    # worth to it at most. Absent from records written before nodes kept it.
+    sale_price: NotRequired[int]
 
 
 class TransferShort(TransferParties):
@@ -139,7 +158,13 @@ class TransferOutRecord(LedgerRecord):
 
 
 class TransferInRecord(LedgerRecord):
-    """transfer_in (the requester's) and transfer_settled (the supplier's)."""
+    """transfer_in: the requester's."""
+
+    transfer: TransferArrived
+
+
+class TransferSettledRecord(LedgerRecord):
+    """transfer_settled: the supplier's, once the requester confirmed what arrived."""
 
     transfer: TransferReceived
 
@@ -242,8 +267,10 @@ class SettlementRecord(LedgerRecord):
 
 AnyRecord = Union[  # noqa: UP007  # a runtime value: TypedDicts do not take `|`
     LedgerRecord,
+    IssueRecord,
     TransferOutRecord,
     TransferInRecord,
+    TransferSettledRecord,
     DiscrepancyRecord,
     PlanRecord,
     JointPurchaseRecord,
@@ -259,7 +286,7 @@ AnyRecord = Union[  # noqa: UP007  # a runtime value: TypedDicts do not take `|`
 # Each record type's fields, beside its head: the one declaration builders and readers share.
 RECORD_FIELDS: dict[RecordType, type] = {
     RecordType.RECEIPT: LedgerRecord,
-    RecordType.ISSUE: LedgerRecord,
+    RecordType.ISSUE: IssueRecord,
     RecordType.MOVE: LedgerRecord,
     RecordType.STATUS_CHANGE: LedgerRecord,
     RecordType.ADJUSTMENT: LedgerRecord,
@@ -267,7 +294,7 @@ RECORD_FIELDS: dict[RecordType, type] = {
     RecordType.PLAN: PlanRecord,
     RecordType.TRANSFER_OUT: TransferOutRecord,
     RecordType.TRANSFER_IN: TransferInRecord,
-    RecordType.TRANSFER_SETTLED: TransferInRecord,
+    RecordType.TRANSFER_SETTLED: TransferSettledRecord,
     RecordType.DISCREPANCY: DiscrepancyRecord,
     RecordType.JOINT_PURCHASE: JointPurchaseRecord,
     RecordType.JOINT_PURCHASE_SHARE: JointPurchaseShareRecord,
@@ -404,20 +431,31 @@ def _dict_checker(item: _Check) -> _Check:
     return check
 
 
+def optional_keys(hint: type) -> frozenset[str]:
+    """The keys of a TypedDict declared `NotRequired`. Its own `__optional_keys__` cannot tell: under
+    `from __future__ import annotations` Python 3.11 sees only strings there and counts every key required."""
+    hints = get_type_hints(hint, include_extras=True)
+    return frozenset(key for key, key_hint in hints.items() if get_origin(key_hint) is NotRequired)
+
+
 def _typeddict_checker(hint: type, exact: bool) -> _Check:
     declared = {key: _checker(key_hint) for key, key_hint in get_type_hints(hint).items()}
+    optional = optional_keys(hint)
+    required = [k for k in declared if k not in optional]
     name = hint.__name__
 
     def check(value: object) -> None:
         if not isinstance(value, Mapping):
             raise _Misfit("must be an object")
-        missing = [k for k in declared if k not in value]
+        missing = [k for k in required if k not in value]
         if missing:
             raise _Misfit(f"misses {missing}")
-        if exact and len(value) != len(declared):
+        if exact and len(value) != len(required) + sum(k in value for k in optional):
             extra = [k for k in value if k not in declared]
             raise _Misfit(f"holds {sorted(extra)[:10]}, which a {name} has not")
         for key, key_check in declared.items():
+            if key in optional and key not in value:
+                continue
             try:
                 key_check(value[key])
             except _Misfit as exc:

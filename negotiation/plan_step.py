@@ -29,7 +29,7 @@ class OpenInvitation:
 
     id: str
     sku: str
-    transfer_price: int  # the requester's own price of the SKU, minor units
+    sku_facts: SkuFacts  # the requester's own master data of the SKU: its prices, minor units
     facts: RequestFacts
     radius_km: int
     consignment: bool
@@ -65,8 +65,7 @@ def decide_plan(
     """`distances`: km from the requester to each supplier; `offer_invitation`: offer id -> invitation id."""
     terms, needs, preferences = {}, [], {}
     for i in sorted(invitations, key=lambda i: i.id):
-        sku_facts = SkuFacts(i.sku, i.transfer_price)
-        t = policy.request_terms(i.facts, sku_facts)
+        t = policy.request_terms(i.facts, i.sku_facts)
         terms[i.id] = t.scenario
         needs.append(
             OpenNeed(i.id, i.sku, i.facts.quantity, t.min_shelf_life_days, t.max_transit_hours, t.shortage_penalty)
@@ -77,7 +76,7 @@ def decide_plan(
             for o in offers
             if o.sku == i.sku
         ]
-        preferences[i.id] = policy.preferences(i.facts, sku_facts, t.scenario, candidates)
+        preferences[i.id] = policy.preferences(i.facts, i.sku_facts, t.scenario, candidates)
     problem = build_problem(
         requester,
         needs,
@@ -86,7 +85,9 @@ def decide_plan(
         policy,
         max(i.radius_km for i in invitations),
         DEFAULT_MAX_TRANSIT_HOURS,
-        policy.shortage_penalty(RequestFacts(1, 0)),
+        # Never read: every need carries its own request's penalty. Evaluating the formula here, for no SKU,
+        # failed every plan under a book whose penalty reads `sku.*`.
+        0,
         preferences,
     )
     params = parameters or SolverParameters()

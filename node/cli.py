@@ -462,6 +462,23 @@ def settle_show(
     typer.echo(json.dumps(_node_call("GET", node, path, token), indent=2))
 
 
+@settle_app.command("report")
+def settle_report(
+    node: Annotated[str, typer.Option("--node", help="URL of a member's node")],
+    statement: Annotated[str, typer.Option("--id", help="the statement id")],
+    token: Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")],
+) -> None:
+    """A statement as a controller reads it: money as money, members by name, flows and payments."""
+    from settlement.report import statement_report
+
+    document = _node_call("GET", node, f"/settlement/statements/{statement}", token)
+    names = {p["address"]: p["name"] for p in _node_call("GET", node, "/negotiation/peers", token)}
+    identity = _node_call("GET", node, "/audit/identity", token)
+    names[str(identity.get("address", ""))] = str(identity.get("node") or "this node")
+    currency = _node_call("GET", node, f"/rules/books/{document['rule_version']}", token).get("currency", {})
+    typer.echo(statement_report(document, names, currency.get("code", "CNY"), int(currency.get("minor_units", 2))))
+
+
 @settle_app.command("verify")
 def settle_verify(
     rpc: Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain")],

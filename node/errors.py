@@ -16,6 +16,7 @@ reach a client (the anchoring service and the launcher handle them).
   | + SettlementInputsInvalid 409
   | + StatementNotReady       409
   | + PeriodApprovedAlready   409
+  | + SettlementStopped       409
   | + BodyTooLarge            413
   | + LimitReached            429
   | + InvalidMovement         422
@@ -164,6 +165,11 @@ class PeriodApprovedAlready(RequestError):
     approves one proposal per period, until that one is disputed, withdrawn or superseded."""
 
     code = "period_approved"
+class SettlementStopped(RequestError):
+    """A statement that must not be paid as computed (docs/settlement.md, "Format 2"): a plan whose recorded
+    cost its allocations do not bear out, a member worse off in cash than without a plan. Named."""
+
+    code = "settlement_stopped"
 
 
 class BodyTooLarge(RequestError):

@@ -89,6 +89,10 @@ class Transfer:
     freight_compensation: int
     consignment: bool
     received_at: str
+    # What the supplier's own books say one unit cost it, and what the requester sells one for: the value of a
+    # delivered unit (docs/settlement.md, section 2). None in records written before they were carried.
+    cost_basis: int | None = None
+    sale_price: int | None = None
 
 
 @dataclass
@@ -188,9 +192,15 @@ def transfers(records_by_member: Mapping[str, Sequence[Record]], period: Period)
                 freight_compensation=int(t_out.get("freight_compensation", 0)),
                 consignment=any(ln.get("owner") == t_in["supplier"] for ln in r_in.get("lines", [])),
                 received_at=str(r_in["at"]),
+                cost_basis=_price(t_out.get("cost_basis")),
+                sale_price=_price(t_in.get("sale_price")),
             )
         )
     return out
+
+
+def _price(value: object) -> int | None:
+    return None if value is None else int(str(value))
 
 
 Timeline = list[tuple[int, Sequence[Mapping[str, Any]]]]
@@ -358,6 +368,7 @@ class FlowKind(StrEnum):
     LOAN_FEE = "loan_fee"
     LOAN_SALE = "loan_sale"
     PROFIT_SPLIT = "profit_split"  # a member's share of the surplus, moved from the requesters who realised it
+    REVERSAL = "reversal"  # a flow of a final statement that a correcting statement gives back
 
 
 @dataclass(frozen=True)

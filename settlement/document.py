@@ -11,7 +11,6 @@ the inner ones in canonical (sorted) order, as the stored document holds them. P
 TypedDicts for the API (on Python 3.11 it needs typing_extensions' TypedDict).
 """
 
-from __future__ import annotations
 
 import json
 from collections.abc import Mapping
@@ -22,6 +21,8 @@ from typing_extensions import TypedDict
 from settlement.contribution import MetricValues, PeriodDates
 
 STATEMENT_FORMAT = "consortium-settlement/1"
+# Format 2: only delivered goods create value, each reference is settled once, identity by proposer and hash.
+REALISED_FORMAT = "consortium-settlement/2"
 Method = Literal["proportional", "shapley", "core"]
 CoreCheckScope = Literal["all coalitions", "each plan", "not checked"]
 
@@ -34,11 +35,21 @@ class PlanValue(TypedDict):
     value: int
 
 
+class MemberGains(TypedDict):
+    """A member's gain as a controller reads it (format 2): what it gained at invoice prices on the goods it
+    received and on the stock it supplied, and the share of the joint gain the split gives it instead."""
+
+    from_stock_supplied: int
+    from_transfers_received: int
+    share_of_joint_gain: int
+
+
 class MemberShare(TypedDict):
     """A member's metrics, its exact and rounded share of the surplus, what it captured and its net position."""
 
     captured: int
     exact_share: str  # an exact rational: "7", "-3", "200/3"
+    gains: NotRequired[MemberGains]
     member: str
     metrics: MetricValues
     net: int
@@ -62,6 +73,27 @@ class CoreCheck(TypedDict):
 # A money flow between two members (minor units, payer -> payee), and a payment that settles the flows.
 MoneyFlow = TypedDict("MoneyFlow", {"amount": int, "from": str, "kind": str, "reference": str, "to": str})
 StatementPayment = TypedDict("StatementPayment", {"amount": int, "from": str, "to": str})
+
+
+class DeliveredValue(TypedDict):
+    """One delivered transfer and the gain it made (format 2): everything in it comes from the pair's two
+    records (the supplier's `transfer_out`, the requester's `transfer_in`) and the rule book of its plan, so
+    each pair checks its own line. Money in minor units; `unit_value` = min(sale price, alternative supply
+    cost); `gain` = max(0, units x (unit_value - cost_basis) - freight), split into the two parts."""
+
+    acceptance: str
+    cost_basis: int
+    freight: int
+    gain: int
+    plan: str
+    requester: str
+    requester_gain: int
+    sku: str
+    supplier: str
+    supplier_gain: int
+    unit_price: int
+    unit_value: int
+    units: int
 
 
 class MemberInputs(TypedDict):
@@ -96,6 +128,14 @@ class Statement(TypedDict):
     inputs: dict[str, MemberInputs]
     statement_hash: str
     signatures: list[SignatureEntry]
+    # Format 2: who proposed it, when the period was cut, the final statements whose references it leaves out
+    # (and the one it corrects), each delivered transfer's gain, and every reference it settles.
+    proposer: NotRequired[str]
+    cut: NotRequired[str]
+    after: NotRequired[list[str]]
+    corrects: NotRequired[str | None]
+    transfers: NotRequired[list[DeliveredValue]]
+    settles: NotRequired[list[str]]
 
 
 class ServedStatement(Statement):
@@ -111,8 +151,10 @@ SERVED_PARTS = frozenset(ServedStatement.__annotations__)
 
 
 def signed_content(statement: Mapping[str, object]) -> dict[str, object]:
-    """The parts of a statement every member signs the hash of (those of the model it holds)."""
-    return {part: statement[part] for part in SIGNED_PARTS if part in statement}
+    """The parts of a statement every member signs the hash of (those of the model it holds). From format 2
+    the id is derived from the hash (and the proposer), so it is not part of it."""
+    unsigned = ("id",) if statement.get("format") == REALISED_FORMAT else ()
+    return {part: statement[part] for part in SIGNED_PARTS if part in statement and part not in unsigned}
 
 
 def differing_lines(theirs: Mapping[str, object], mine: Statement) -> list[str]:

@@ -44,6 +44,11 @@ FORMAT = 1
 FIRST_FORMAT = 1
 
 Decimal = Annotated[str, StringConstraints(pattern=r"^-?\d+(\.\d+)?$")]
+# An amount of money in major units, never negative, with no more decimals than the currency's minor units
+# (checked by check_book, which knows the currency).
+Money = Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)?$", max_length=32)]
+# A SKU code as the nodes' master data spells it (POST /skus).
+SkuCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$", max_length=64)]
 Ratio = Annotated[str, StringConstraints(pattern=r"^(0(\.\d+)?|1(\.0+)?)$")]
 Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
@@ -102,9 +107,24 @@ class _Strict(BaseModel):
                 raise TypeError(f"{cls.__name__}.{name}: a field added after format 1 needs a default")
 
 
+# Money the book states becomes integers in records and statements, which any JSON reader must read exactly
+# (docs/proof-format.md: within 2^53 - 1).
+MAX_EXACT_MINOR = 2**53 - 1
+
+
 class Currency(_Strict):
     code: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
     minor_units: int = Field(default=2, ge=0, le=6)
+
+    def minor(self, amount: str) -> int:
+        """`amount` (major units, a decimal string such as "228.00") in whole minor units; ValueError if it has
+        more decimals than the currency has minor units: money in the book is exact, never rounded."""
+        minor = Fraction(amount) * 10**self.minor_units
+        if minor.denominator != 1:
+            raise ValueError(f"{amount} {self.code} has more than {self.minor_units} decimals")
+        if abs(minor) > MAX_EXACT_MINOR:
+            raise ValueError(f"{amount} {self.code} is more than {MAX_EXACT_MINOR} minor units")
+        return int(minor)
 
 
 class Governance(_Strict):
@@ -205,12 +225,15 @@ class Settlement(_Strict):
     # A loaned part returned after its due time may still be on its way: the lender takes returns signed
     # before the due time for this long, then counts what has not come back as sold.
     loan_return_grace_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    # Per SKU code, what a requester pays per unit to get it elsewhere (an emergency order from the brand: its
+    # price plus freight), major units: a delivered unit is worth at most this to the requester.
+    alternative_supply_cost: Annotated[dict[SkuCode, Money], Since(2)] = {}
     # A member whose operator neither approves nor disputes a statement this long after its node has it ready
     # is deemed to approve it: its node signs (docs/settlement.md, section 6). Seconds, so a test can wait it out.
     approval_deadline_seconds: Annotated[int, Since(2), Field(ge=1, le=90 * 24 * 3600)] = 3 * 24 * 3600
     # Money in major units: a member's node approves at once for it when its net payable on the statement is
     # below this ("0.00": never).
-    auto_approve_below: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)?$"), Since(2)] = "0.00"
+    auto_approve_below: Annotated[Money, Since(2)] = "0.00"
 
 
 class EmergencySla(_Strict):
@@ -299,6 +322,11 @@ class RuleBook(_Strict):
     matrix: dict[Scenario, dict[Constraint, list[Branch]]] = {}
     objective: Objective = Objective()
     rules: list[BusinessRule] = []
+
+    def alternative_supply_cost_minor(self) -> dict[str, int]:
+        """`settlement.alternative_supply_cost` in minor units of the book's currency, per SKU code."""
+        costs = self.settlement.alternative_supply_cost
+        return {sku: self.currency.minor(cost) for sku, cost in costs.items()}
 
     @field_validator("matrix", mode="before")
     @classmethod
@@ -570,6 +598,14 @@ def _action_amount(c: _Checker, path: str, action: Action) -> Expression | None:
     return amount
 
 
+def _exact_money(c: _Checker, path: str, amounts: Mapping[str, str]) -> None:
+    for key, amount in amounts.items():
+        try:
+            c.book.currency.minor(amount)
+        except ValueError as e:
+            c.problems.append(Problem(f"{path}.{key}", str(e)))
+
+
 def check_book(book: RuleBook) -> CheckedBook:
     """Every expression parsed and type-checked where it stands; RuleBookInvalid lists each problem's path."""
     c = _Checker(book)
@@ -582,6 +618,7 @@ def check_book(book: RuleBook) -> CheckedBook:
     share = c.expr(
         "settlement.joint_purchase_share", book.settlement.joint_purchase_share, "joint_purchase", Type.DECIMAL
     )
+    _exact_money(c, "settlement.alternative_supply_cost", book.settlement.alternative_supply_cost)
     if c.problems:
         raise RuleBookInvalid(c.problems)
     return CheckedBook(book, rule_book_hash(book), cells, terms, profiles, pricing, adjustments, rules, share)

@@ -52,6 +52,7 @@ class SkuFacts:
     transfer_price: int  # minor units
     purchase_price: int = 0
     category: str = ""
+    sale_price: int = 0  # minor units: this node's price to its own customers
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,7 @@ class Policy:
             "sku.id": sku.id,
             "sku.transfer_price": self.money(sku.transfer_price),
             "sku.purchase_price": self.money(sku.purchase_price),
+            "sku.sale_price": self.money(sku.sale_price),
             "sku.category": sku.category,
         }
 

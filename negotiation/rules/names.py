@@ -39,6 +39,7 @@ _BASE: dict[str, NameSpec] = {
     # the SKU
     "sku.transfer_price": NameSpec(Type.DECIMAL, "agreed price between partners, per unit", 0, MONEY_HIGH),
     "sku.purchase_price": NameSpec(Type.DECIMAL, "latest purchase price, per unit", 0, MONEY_HIGH),
+    "sku.sale_price": NameSpec(Type.DECIMAL, "price to this member's own customers, per unit", 0, MONEY_HIGH),
     "sku.category": NameSpec(Type.TEXT, "product category"),
     "sku.id": NameSpec(Type.TEXT, "the SKU code"),
     # the node's own stock of the SKU

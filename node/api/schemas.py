@@ -59,6 +59,7 @@ class SkuIn(Strict):
     purchase_price: StrictInt = Field(
         default=0, ge=0, le=MAX_SAFE, description="last paid to the vendor per unit, minor units"
     )
+    sale_price: StrictInt = Field(default=0, ge=0, le=MAX_SAFE, description="to its customers per unit, minor units")
 
 
 class LocationIn(Strict):
@@ -105,6 +106,12 @@ class IssueIn(_MovementBase):
     type: Literal["issue"]
     quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
     status: Status = StockStatus.AVAILABLE.value
+    unit_price: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SAFE,
+        description="what one unit sold at, minor units (absent from the record if not)",
+    )
 
 
 class MoveIn(_MovementBase):

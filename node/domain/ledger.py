@@ -102,6 +102,8 @@ class Movement:
     evidence: tuple[Evidence, ...] = ()
     memo: str = ""
     corrects: int | None = None
+    # What one unit of an issue sold at, minor units, when the seller gives it (its record then carries it).
+    unit_price: int | None = None
 
 
 MIN_ADJUSTMENT_EVIDENCE = 2
@@ -111,6 +113,8 @@ def postings_for(movement: Movement) -> list[Posting]:
     """The postings a movement writes; raises InvalidMovement / EvidenceRequired when it breaks a rule."""
     m = movement
     here = Bucket(m.sku, m.lot, m.location, m.owner, m.holder, m.status)
+    if m.unit_price is not None and m.type is not MovementType.ISSUE:
+        raise InvalidMovement(f"only an issue sells at a unit price, not a {m.type.value}")
     if m.type is MovementType.ADJUSTMENT:
         if m.quantity == 0:
             raise InvalidMovement("an adjustment changes stock: quantity must not be 0")

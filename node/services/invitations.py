@@ -19,7 +19,7 @@ from negotiation.limits import within_share
 from negotiation.messages import MessageRefused, SignedMessage, new_id, new_nonce
 from negotiation.planning import Readiness, plan_readiness
 from negotiation.rules.book import Limits
-from negotiation.rules.engine import CandidateLot, Policy, RequestFacts, SkuFacts, StockFacts
+from negotiation.rules.engine import CandidateLot, Policy, RequestFacts, StockFacts
 from negotiation.rules.names import SCENARIOS
 from negotiation.wire import (
     CANCELLATION,
@@ -40,6 +40,7 @@ from node.errors import NotFound, NotInRuleBook, WrongStatus
 from node.services.inbound import Inbound
 from node.services.outbox import log_message
 from node.services.router import Noted, OffersMade, OffersReleased, handles
+from node.services.rules_keeper import sku_facts
 from node.services.side import Side, Steps
 from node.store.demand import daily_demand
 from node.store.engine import session_scope
@@ -241,9 +242,9 @@ class Invitations(Steps):
         lots = self._candidate_lots(s, inv, today)
         available = sum(lot.available for lot in lots)
         calendar = policy.calendar(today)
-        sku_facts = SkuFacts(sku.code, sku.transfer_price, sku.purchase_price)
+        facts = sku_facts(sku)
         demand = policy.estimate(daily_demand(s, today, [sku.code])[sku.code])
-        safety = policy.safety(demand, sku_facts, available, available, calendar, self.safety_floor)
+        safety = policy.safety(demand, facts, available, available, calendar, self.safety_floor)
         request = RequestFacts(
             inv["quantity"],
             inv["minShelfLifeDays"],
@@ -252,7 +253,7 @@ class Invitations(Steps):
             urgent=inv["urgent"],
         )
         stock = StockFacts(available, safety.level, available)
-        lines, _terms = policy.offer(lots, request, sku_facts, stock, calendar, distance_km)
+        lines, _terms = policy.offer(lots, request, facts, stock, calendar, distance_km)
         held = self._held_for(s, inv["requester"], inv["sku"])
         share = Fraction(policy.book.limits.reserved_share_per_member)
         lines = within_share(lines, held, available, share)

@@ -359,6 +359,11 @@ def request_facts(inv: Invitation) -> RequestFacts:
     )
 
 
+def sku_facts(sku: Sku) -> SkuFacts:
+    """A SKU of this node's master data as the rule engine reads it (`sku.*`)."""
+    return SkuFacts(sku.code, sku.transfer_price, sku.purchase_price, sale_price=sku.sale_price)
+
+
 def decisions_now(rules: RuleKeeper, safety_floor: int, by_location: bool = True) -> Decisions:
     """What the active rule book computes for this node today: each SKU's safety level (with the demand behind
     it) and the business rules that fire, as action suggestions. Reads in one transaction, then decides."""
@@ -367,10 +372,7 @@ def decisions_now(rules: RuleKeeper, safety_floor: int, by_location: bool = True
     today = datetime.now(UTC).date()
     calendar = policy.calendar(today)
     with session_scope(rules.engine) as s:
-        skus = [
-            (k.code, SkuFacts(k.code, k.transfer_price, k.purchase_price))
-            for k in s.exec(select(Sku).order_by(col(Sku.code))).all()
-        ]
+        skus = [(k.code, sku_facts(k)) for k in s.exec(select(Sku).order_by(col(Sku.code))).all()]
         available: dict[str, int] = defaultdict(int)
         on_hand: dict[str, int] = defaultdict(int)
         placed: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])  # (sku, location) -> [avail, on hand]

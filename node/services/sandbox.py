@@ -13,10 +13,10 @@ from sqlmodel import col, select
 
 from chain.records import RecordType
 from negotiation.rules.book import CheckedBook
-from negotiation.rules.engine import Policy, SkuFacts
+from negotiation.rules.engine import Policy
 from negotiation.rules.sandbox import NodeHistory, PlanSnapshot, ReceivedInvitation, compare
 from node.errors import InvalidRequest
-from node.services.rules_keeper import request_facts
+from node.services.rules_keeper import request_facts, sku_facts
 from node.store.engine import session_scope
 from node.store.records import LEDGER
 from node.store.tables import Invitation, Lot, Record, Sku
@@ -76,7 +76,7 @@ def load_history(engine: Engine, me: str, until: date, safety_floor: int = 0) ->
             )
             for i in s.exec(select(Invitation).where(~col(Invitation.mine), Invitation.created_at < limit)).all()
         ]
-        skus = {k.code: SkuFacts(k.code, k.transfer_price, k.purchase_price) for k in s.exec(select(Sku)).all()}
+        skus = {k.code: sku_facts(k) for k in s.exec(select(Sku)).all()}
         lots = {
             (lot.sku, lot.code): (
                 date.fromisoformat(lot.expires_on) if lot.expires_on else None,

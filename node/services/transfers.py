@@ -23,6 +23,7 @@ from chain.records import (
     LedgerRecord,
     MessageRef,
     RecordType,
+    TransferArrived,
     TransferParties,
     TransferReceived,
     TransferShipped,
@@ -32,6 +33,7 @@ from negotiation.matching import plan_to_json, problem_to_json
 from negotiation.messages import MessageRefused, SignedMessage
 from negotiation.plan_step import OpenInvitation, PlanDecision, decide_plan
 from negotiation.planning import ReceivedOffer
+from negotiation.rules.engine import SkuFacts
 from negotiation.wire import (
     ACCEPTANCE,
     CANCELLATION,
@@ -52,10 +54,10 @@ from node.domain.times import utc_now_iso
 from node.errors import InvalidRequest, NotFound, PlanOutdated, WrongStatus
 from node.services.inbound import Inbound
 from node.services.router import Noted, ShipmentSent, handles
-from node.services.rules_keeper import ActivePolicy, request_facts
+from node.services.rules_keeper import ActivePolicy, request_facts, sku_facts
 from node.services.side import Steps
 from node.store.engine import session_scope
-from node.store.pool import ensure_lot, require_location, unreserve, write_postings
+from node.store.pool import ensure_lot, require_location, require_sku, unreserve, write_postings
 from node.store.records import LEDGER, append_record
 from node.store.tables import Invitation, NegotiationMessage, ReplenishmentRequest, Sku, Transfer, TransferOffer
 from node.store.writers import ledger_transaction
@@ -161,7 +163,7 @@ class Transfers(Steps):
                     TransferOffer.deadline > now,
                 )
             ).all()
-            prices = {k.code: k.transfer_price for k in s.exec(select(Sku)).all()}
+            skus = {k.code: sku_facts(k) for k in s.exec(select(Sku)).all()}
             requests = s.exec(
                 select(ReplenishmentRequest.id).where(
                     col(ReplenishmentRequest.invitation).in_([i.id for i in invitations])
@@ -169,7 +171,9 @@ class Transfers(Steps):
             ).all()
         return PlanInputs(
             invitations=[
-                OpenInvitation(i.id, i.sku, prices.get(i.sku, 0), request_facts(i), i.radius_km, i.consignment)
+                OpenInvitation(
+                    i.id, i.sku, skus.get(i.sku, SkuFacts(i.sku, 0)), request_facts(i), i.radius_km, i.consignment
+                )
                 for i in invitations
             ],
             offers=[
@@ -385,8 +389,12 @@ class Transfers(Steps):
         )
         self.outbox.enqueue(s, msg, transfer.requester)
         parties = _parties(transfer, self._evidence_messages(s, transfer.id, msg.message["id"]))
+        # What the units cost us, as our master data says now: the record keeps it, a later price change does not.
         shipped = TransferShipped(
-            **parties, freight_compensation=transfer.freight_compensation, unit_price=transfer.unit_price
+            **parties,
+            freight_compensation=transfer.freight_compensation,
+            unit_price=transfer.unit_price,
+            cost_basis=require_sku(s, transfer.sku).purchase_price,
         )
         self._write(s, RecordType.TRANSFER_OUT, postings, transfer, f"shipped {q} to {transfer.requester}", shipped)
         transfer.shipped = q
@@ -426,11 +434,13 @@ class Transfers(Steps):
             bucket = Bucket(transfer.sku, transfer.lot, location, owner, self.me, StockStatus.AVAILABLE.value)
             postings = [Posting(bucket, quantity)] if quantity else []
             messages = self._evidence_messages(s, transfer.id, transfer.shipment, msg.message["id"])
-            received = TransferReceived(
+            # What a unit is worth to us at most, as our master data says when it arrives.
+            received = TransferArrived(
                 **_parties(transfer, messages),
                 shipped=transfer.shipped,
                 received=quantity,
                 freight_compensation=transfer.freight_compensation,
+                sale_price=require_sku(s, transfer.sku).sale_price,
             )
             memo = f"received {quantity} of {transfer.shipped} shipped"
             seq = self._write(s, RecordType.TRANSFER_IN, postings, transfer, memo, received)
@@ -528,7 +538,7 @@ class Transfers(Steps):
         postings: list[Posting],
         transfer: Transfer,
         memo: str,
-        details: TransferShipped | TransferReceived | TransferShort,
+        details: TransferShipped | TransferArrived | TransferReceived | TransferShort,
     ) -> int:
         """Post a transfer step and record it; `details` (the transfer as the record of `type_` shows it) is
         checked against `type_`'s declaration when the body is built (chain/records.py)."""

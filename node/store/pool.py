@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
-from chain.records import LedgerRecord, RecordType
+from chain.records import IssueRecord, RecordType
 from node.domain.ledger import (
     Bucket,
     Evidence,
@@ -96,12 +96,14 @@ def record_movement(session: Session, node: str, movement: Movement, expires_on:
         hold(session, lot)
     postings = postings_for(movement)
     write_postings(session, postings)
-    fields: LedgerRecord = {
+    fields: IssueRecord = {
         "lines": [p.as_record() for p in postings],
         "evidence": [{"source": e.source, "reference": e.reference} for e in movement.evidence],
         "memo": movement.memo,
         "corrects": movement.corrects,
     }
+    if movement.unit_price is not None:  # absent when not given: a record holds no null for "unknown"
+        fields["unit_price"] = movement.unit_price
     record = append_record(session, LEDGER, node, RecordType(movement.type.value), fields)
     if movement.type == MovementType.ISSUE:
         _count_demand(session, movement.sku, record.at[:10], -sum(p.quantity for p in postings if p.quantity < 0))

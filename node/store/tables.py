@@ -39,6 +39,9 @@ class SkuBase(SQLModel):
     transfer_price: int = Field(default=0, ge=0, sa_type=BigInteger)
     # What this partner last paid its vendor for one unit, in minor units (rules read `sku.purchase_price`).
     purchase_price: int = Field(default=0, ge=0, sa_type=BigInteger)
+    # What this partner charges its own customers for one unit, in minor units: a transfer is worth at most
+    # this to the requester (its transfer_in records carry it, so any holder of the records recomputes it).
+    sale_price: int = Field(default=0, ge=0, sa_type=BigInteger)
 
 
 class Sku(SkuBase, table=True):

@@ -82,6 +82,9 @@ def test_up_starts_three_anchored_partners_and_resumes_the_same_state(tmp_path: 
         assert [(s["share"], s["status"]) for s in bought["shares"]] == [(200_000, "accepted")]
         (lent,) = httpx.get(f"{store['url']}/loans", headers=op).json()
         assert (lent["lender"], lent["status"], lent["quantity"], lent["returned"]) == (dealer["address"], "lent", 2, 1)
+        # The demo's master data carries the prices transfers are valued from (node/demo/pool.yaml).
+        formula = next(k for k in httpx.get(f"{store['url']}/skus", headers=op).json() if k["code"] == "FORMULA-900G")
+        assert (formula["purchase_price"], formula["sale_price"]) == (19650, 24800)
         counts = ledger_counts(manifest)
     finally:
         out = stop(proc)

@@ -17,8 +17,8 @@ from sqlmodel import select
 
 from node.domain.states import StatementStatus
 from node.store import writers
-from node.store.engine import make_engine, session_scope, widen_columns
-from node.store.tables import Record, SettlementStatement
+from node.store.engine import add_new_columns, make_engine, session_scope, widen_columns
+from node.store.tables import Record, SettlementStatement, Sku
 from node.store.writers import WritersMoment
 from tests.helpers import (
     consortium,
@@ -68,6 +68,21 @@ def database(postgres_url: str, name: str) -> str:
     with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
     return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+def test_an_old_sku_table_on_postgresql_gains_the_prices_and_keeps_its_rows(postgres_url: str) -> None:
+    url = database(postgres_url, "old_skus")
+    with create_engine(url).begin() as conn:  # the table as it was before purchase and sale prices
+        conn.execute(text("CREATE TABLE sku (code VARCHAR(64) PRIMARY KEY, name VARCHAR(200), unit VARCHAR(16), "
+                          "transfer_price BIGINT)"))  # fmt: skip
+        conn.execute(text("INSERT INTO sku VALUES ('F', 'Formula', 'each', 5200)"))
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        (sku,) = s.exec(select(Sku)).all()
+        assert (sku.code, sku.transfer_price, sku.purchase_price, sku.sale_price) == ("F", 5200, 0, 0)
+        s.add(Sku(code="W", name="Wipes", sale_price=1590))
+    assert add_new_columns(engine) == []
+    engine.dispose()
 
 
 def test_concurrent_requests_never_overdraw_stock_on_postgresql(nodes: NodeFactory, postgres_url: str) -> None:

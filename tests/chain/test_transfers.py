@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from typing import Any
 
 from tests.helpers import consortium, pair_with_an_offer, stock, transfers, wait_anchored
 from tests.helpers.nodes import HANGZHOU, JIAXING, SHAOXING, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
@@ -100,6 +101,32 @@ def test_short_delivery_becomes_a_discrepancy_on_both_sides(nodes: NodeFactory) 
     ok = consortium("audit", "reconcile", "--node", hz.url, "--node", xs.url, "--rpc", nodes.anvil.rpc_url)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["transfers"] == [t["id"]] and json.loads(ok.stdout)["differences"] == []
+
+
+def test_a_transfer_records_what_a_unit_cost_the_supplier_and_is_worth_to_the_requester(nodes: NodeFactory) -> None:
+    # The supplier's purchase price and the requester's sale price, each from its own master data: the records
+    # carry them, so anyone holding the records values the transfer.
+    hz, xs = pair_with_an_offer(
+        nodes, "prices", requester_prices={"sale_price": 5980}, supplier_prices={"purchase_price": 4650}
+    )
+    assert hz.client().post("/negotiation/plan").status_code == 200
+    (t,) = until(lambda: transfers(hz, "shipped"))
+    with hz.client() as c:
+        r = c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": 30, "location": "WH"})
+        assert r.status_code == 200, r.text
+    until(lambda: [x["status"] for x in transfers(xs)] == ["settled"])
+    (shipped,) = records(xs, "transfer_out")
+    (arrived,) = records(hz, "transfer_in")
+    (settled,) = records(xs, "transfer_settled")
+    assert shipped["transfer"]["cost_basis"] == 4650 and "sale_price" not in shipped["transfer"]
+    assert arrived["transfer"]["sale_price"] == 5980 and "cost_basis" not in arrived["transfer"]
+    assert "sale_price" not in settled["transfer"] and "cost_basis" not in settled["transfer"]
+    assert shipped["transfer"]["acceptance"] == arrived["transfer"]["acceptance"] == t["id"]
+
+
+def records(node: RunningNode, type_: str) -> list[dict[str, Any]]:
+    with node.client() as c:
+        return [r["record"] for r in c.get("/ledger/records", params={"type": type_}).json()]
 
 
 def test_story_one_three_days_unmet_trigger_the_invitation_and_the_plan_runs_by_itself(nodes: NodeFactory) -> None:

@@ -78,12 +78,18 @@ def transfers(node: RunningNode, status: str | None = None) -> list[dict[str, An
         return list(c.get("/negotiation/transfers", params={"status": status} if status else {}).json())
 
 
-def pair_with_an_offer(nodes: NodeFactory, tag: str, **invitation: Any) -> tuple[RunningNode, RunningNode]:
+def pair_with_an_offer(
+    nodes: NodeFactory,
+    tag: str,
+    requester_prices: dict[str, int] | None = None,
+    supplier_prices: dict[str, int] | None = None,
+    **invitation: Any,
+) -> tuple[RunningNode, RunningNode]:
     """Hangzhou invites 30 units; Xiaoshan (50 in stock) offers them. Returns (requester, supplier)."""
     hz = nodes.new(f"hz-{tag}", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
     xs = nodes.new(f"xs-{tag}", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])
-    stock_up(hz, [])
-    stock_up(xs, [("X1", soon(400), 50)])
+    stock_up(hz, [], requester_prices)
+    stock_up(xs, [("X1", soon(400), 50)], supplier_prices)
     body = {"sku": "FORMULA-900G", "quantity": 30, "needed_by": soon(2), **invitation}
     with hz.client() as c:
         c.post("/negotiation/invitations", json=body).raise_for_status()

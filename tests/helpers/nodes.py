@@ -134,15 +134,17 @@ class NodeFactory:
                 registry.remove_member(node.address)
 
 
-def stock_up(node: RunningNode, lots: list[tuple[str, str, int]]) -> None:
-    """The story's supplier set-up: infant formula in a warehouse, one receipt per (lot, expiry, quantity)."""
+def stock_up(node: RunningNode, lots: list[tuple[str, str, int]], prices: dict[str, int] | None = None) -> None:
+    """The story's supplier set-up: infant formula in a warehouse, one receipt per (lot, expiry, quantity);
+    `prices`: the SKU's other prices (purchase_price, sale_price) beside its transfer price."""
     with node.client() as c:
-        stock_up_through(c, lots)
+        stock_up_through(c, lots, prices)
 
 
-def stock_up_through(c: httpx.Client, lots: list[tuple[str, str, int]]) -> None:
+def stock_up_through(c: httpx.Client, lots: list[tuple[str, str, int]], prices: dict[str, int] | None = None) -> None:
     """`stock_up` through any operator client of a node (a real process's, or an in-process one's)."""
-    c.post("/skus", json={"code": "FORMULA-900G", "name": "Infant formula", "transfer_price": 5200}).raise_for_status()
+    sku = {"code": "FORMULA-900G", "name": "Infant formula", "transfer_price": 5200, **(prices or {})}
+    c.post("/skus", json=sku).raise_for_status()
     c.post("/locations", json={"code": "WH", "name": "Warehouse", "lat": 30.2, "lon": 120.2}).raise_for_status()
     for lot, expires, qty in lots:
         movement = {

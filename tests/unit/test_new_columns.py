@@ -14,7 +14,7 @@ from node.store.engine import add_new_columns, make_engine
 from node.store.tables import Sku
 
 
-def test_an_old_sku_table_gains_the_purchase_price_and_keeps_its_rows(tmp_path: Path) -> None:
+def test_an_old_sku_table_gains_the_purchase_and_sale_prices_and_keeps_its_rows(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     with sqlite3.connect(db) as old:  # the table as it was before purchase prices
         old.execute("CREATE TABLE sku (code VARCHAR(64) PRIMARY KEY, name VARCHAR(200), unit VARCHAR(16), "
@@ -23,7 +23,7 @@ def test_an_old_sku_table_gains_the_purchase_price_and_keeps_its_rows(tmp_path: 
     engine = make_engine(f"sqlite:///{db}")
     with Session(engine) as s:
         (sku,) = s.exec(select(Sku)).all()
-    assert (sku.code, sku.transfer_price, sku.purchase_price) == ("F", 5200, 0)
+    assert (sku.code, sku.transfer_price, sku.purchase_price, sku.sale_price) == ("F", 5200, 0, 0)
     assert add_new_columns(engine) == []  # once added, nothing more to add
 
 

@@ -20,6 +20,7 @@ from chain.records import (
     RecordKind,
     RecordMalformed,
     RecordType,
+    optional_keys,
     read_body,
     record_body,
 )
@@ -42,7 +43,12 @@ def test_a_golden_body_reads_and_rebuilds_byte_for_byte(golden: dict[str, str]) 
     assert read_body(body) == body
     head, fields = _split(body)
     rebuilt = record_body(
-        RecordKind(head["kind"]), head["node"], head["seq"], RecordType(head["type"]), head["at"], fields  # type: ignore[arg-type]
+        RecordKind(head["kind"]),
+        head["node"],
+        head["seq"],
+        RecordType(head["type"]),
+        head["at"],
+        fields,  # type: ignore[arg-type]
     )
     canonical = canonical_json(rebuilt)
     assert canonical.decode("utf-8") == golden["body"]
@@ -73,6 +79,40 @@ def test_a_present_key_stays_present_even_null() -> None:
     read_body(body)
     del body["corrects"]
     with pytest.raises(RecordMalformed, match="misses \\['corrects'\\]"):
+        read_body(body)
+
+
+def _noted(type_: str) -> dict[str, Any]:
+    """The golden body of `type_` with the keys added since its capture (the entry with a `note`)."""
+    return copy.deepcopy(json.loads(next(r["body"] for r in GOLDEN if r["type"] == type_ and "note" in r)))
+
+
+@pytest.mark.parametrize(
+    ("type_", "path"),
+    [
+        ("transfer_out", ("transfer", "cost_basis")),
+        ("transfer_in", ("transfer", "sale_price")),
+        ("issue", ("unit_price",)),
+    ],
+)
+def test_a_key_added_later_may_be_absent_but_never_null_nor_of_another_type(type_: str, path: tuple[str, ...]) -> None:
+    captured, noted = _golden(type_), _noted(type_)
+    for body in (captured, noted):
+        assert read_body(body) == body
+    target = noted
+    for step in path[:-1]:
+        target = target[step]
+    assert isinstance(target[path[-1]], int)
+    for wrong in (None, "4650", True):
+        target[path[-1]] = wrong
+        with pytest.raises(RecordMalformed, match=f"{type_}.{'.'.join(path)}: must be an integer"):
+            read_body(noted)
+
+
+def test_the_transfer_settled_record_holds_no_sale_price() -> None:
+    body = _golden("transfer_settled")
+    body["transfer"]["sale_price"] = 5980  # the requester's price: only its own transfer_in carries it
+    with pytest.raises(RecordMalformed, match="holds \\['sale_price'\\]"):
         read_body(body)
 
 
@@ -115,10 +155,15 @@ def test_the_builder_refuses_fields_that_drift_from_the_declaration() -> None:
         record_body(RecordKind.LEDGER, "0x00", 1, RecordType.SETTLEMENT, "2026-12-07T00:00:00.000000Z", fields)  # type: ignore[arg-type]
 
 
+def _key(name: str, hint: Any) -> str:
+    """A key as docs/proof-format.md writes it: `?` after a key that may be absent."""
+    return name + ("?" if name in optional_keys(hint) else "")
+
+
 def _shown(hint: Any) -> str:
     """A declared type as docs/proof-format.md writes it."""
     if is_typeddict(hint):
-        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in get_type_hints(hint).items()) + "}"
+        return "{" + ", ".join(f"{_key(k, hint)}: {_shown(v)}" for k, v in get_type_hints(hint).items()) + "}"
     origin, args = get_origin(hint), get_args(hint)
     if origin is list:
         return f"[{_shown(args[0])}]"
@@ -134,8 +179,14 @@ def test_the_proof_format_lists_every_types_keys_as_declared() -> None:
         "|---|---|---|",
         *(
             f"| `{t}` | `{KIND_OF_TYPE[t]}` | "
-            + ("; ".join(f"`{k}`: {_shown(v)}" for k, v in get_type_hints(RECORD_FIELDS[t]).items() if k not in common)
-               or "none")
+            + (
+                "; ".join(
+                    f"`{_key(k, RECORD_FIELDS[t])}`: {_shown(v)}"
+                    for k, v in get_type_hints(RECORD_FIELDS[t]).items()
+                    if k not in common
+                )
+                or "none"
+            )
             + " |"
             for t in RecordType
         ),

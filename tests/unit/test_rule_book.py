@@ -208,3 +208,28 @@ def test_rules_check_exits_0_when_clean_1_on_conflicts_2_when_invalid(demo: dict
     invalid.write_text(json.dumps(demo, default=str))
     refused = runner.invoke(app, ["rules", "check", str(invalid)])
     assert refused.exit_code == 2 and "INVALID trigger.radius_km" in refused.stderr
+
+
+def test_the_alternative_supply_cost_is_exact_money_per_sku_in_minor_units(demo: dict[str, Any]) -> None:
+    demo["settlement"] = {"alternative_supply_cost": {"FORMULA-900G": "228.00", "WIPES-80": "13.5", "X": "0"}}
+    book = check_book(parse_book(demo)).book
+    assert book.alternative_supply_cost_minor() == {"FORMULA-900G": 22800, "WIPES-80": 1350, "X": 0}
+    # Money in the book is never rounded: one decimal too many is refused, in any currency.
+    demo["settlement"]["alternative_supply_cost"] = {"FORMULA-900G": "228.005", "WIPES-80": "-1", "a b": "1"}
+    assert sorted(problems_of(demo)) == [
+        "settlement.alternative_supply_cost.WIPES-80: String should match pattern '^\\d+(\\.\\d+)?$'",
+        "settlement.alternative_supply_cost.a b: String should match pattern '^[A-Za-z0-9][A-Za-z0-9._:/-]*$'",
+    ]
+    del demo["settlement"]["alternative_supply_cost"]["WIPES-80"], demo["settlement"]["alternative_supply_cost"]["a b"]
+    assert problems_of(demo) == [
+        "settlement.alternative_supply_cost.FORMULA-900G: 228.005 CNY has more than 2 decimals"
+    ]
+    demo["currency"] = {"code": "JPY", "minor_units": 0}
+    demo["settlement"]["alternative_supply_cost"] = {"FORMULA-900G": "3400.5"}
+    assert problems_of(demo) == ["settlement.alternative_supply_cost.FORMULA-900G: 3400.5 JPY has more than 0 decimals"]
+    demo["settlement"]["alternative_supply_cost"] = {"FORMULA-900G": "3400", "BIG": "9007199254740992"}
+    assert problems_of(demo) == [
+        "settlement.alternative_supply_cost.BIG: 9007199254740992 JPY is more than 9007199254740991 minor units"
+    ]
+    del demo["settlement"]["alternative_supply_cost"]["BIG"]
+    assert check_book(parse_book(demo)).book.alternative_supply_cost_minor() == {"FORMULA-900G": 3400}

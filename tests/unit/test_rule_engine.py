@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from negotiation.plan_step import OpenInvitation, decide_plan
+from negotiation.planning import ReceivedOffer
 from negotiation.rules.book import check_book, load_book, parse_book
 from negotiation.rules.engine import (
     CalendarFacts,
@@ -164,3 +166,19 @@ def test_a_set_safety_level_rule_replaces_the_computed_level_while_it_fires(poli
     assert custom.safety_level_for(41, SKU, 500, 500, double_11) == (121, "cover_promotions")  # ceil(120.5)
     assert custom.safety_level_for(41, SKU, 500, 500, custom.calendar(date(2026, 12, 5))) == (41, None)
     assert custom.safety_level_for(150, SKU, 500, 500, double_11) == (150, None)
+
+
+def test_a_penalty_formula_reads_the_requesters_own_sku_prices_when_it_plans() -> None:
+    # A book deriving its penalty as docs/rules.md section 1b says: alternative supply cost + the margin lost.
+    data = yaml.safe_load(DEMO.read_text())
+    data["pricing"]["shortage_penalty"] = "228.00 + sku.sale_price - sku.purchase_price"
+    policy = Policy(check_book(parse_book(data)))
+    formula = SkuFacts("FORMULA-900G", 21_800, purchase_price=19_650, sale_price=24_800)
+    assert policy.shortage_penalty(RequestFacts(1, 0), formula) == 22_800 + 24_800 - 19_650
+    invitation = OpenInvitation("0x" + "01" * 32, "FORMULA-900G", formula, RequestFacts(10, 0), 50, False)
+    offer = ReceivedOffer("0x" + "02" * 32, "0xsupplier", "supplier", "FORMULA-900G", "L1", 10, 300, 1, 21_800)
+    decision = decide_plan(
+        "0xrequester", "requester", [invitation], [offer], {"0xsupplier": 15}, policy, {offer.id: invitation.id}
+    )
+    assert [n.shortage_penalty for n in decision.needs] == [27_950]
+    assert decision.problem.requests[0].shortage_penalty == 27_950

@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from node.errors import SettlementInputsInvalid
 from node.services.settlements import read_statement
-from settlement.document import SIGNED_PARTS, MemberShare, ServedStatement, Statement, differing_lines
+from settlement.document import (
+    REALISED_FORMAT,
+    SIGNED_PARTS,
+    MemberShare,
+    ServedStatement,
+    Statement,
+    differing_lines,
+)
+from settlement.realised import Cut, build_realised_statement
 from settlement.statement import SettlementTerms, build_statement, statement_hash
+from tests.unit.test_settlement_realised import BOOKS, CUT
+from tests.unit.test_settlement_realised import story as delivered_story
 from tests.unit.test_settlement_statement import PERIOD, S1, story
 
 
@@ -23,24 +34,35 @@ def statement() -> Statement:
     )
 
 
-def test_a_built_statement_holds_every_part_of_the_model_and_no_other() -> None:
+def realised() -> Statement:
+    books, _, _ = delivered_story()
+    return build_realised_statement(books.records, PERIOD, "0x01", SettlementTerms(), BOOKS, Cut(S1, CUT))
+
+
+def test_a_built_statement_holds_every_part_of_its_format_and_no_other() -> None:
     s = statement()
-    assert list(s) and set(s) == set(Statement.__annotations__)
+    assert list(s) and set(s) == set(Statement.__required_keys__)
+    assert all(set(m) == set(MemberShare.__required_keys__) for m in s["members"])
+    s = realised()
+    assert set(s) == set(Statement.__annotations__)
     assert all(set(m) == set(MemberShare.__annotations__) for m in s["members"])
 
 
-def test_the_hash_covers_the_signed_parts_only() -> None:
-    s = statement()
+@pytest.mark.parametrize("build", [statement, realised])
+def test_the_hash_covers_the_signed_parts_only(build: Callable[[], Statement]) -> None:
+    s = build()
     served: dict[str, Any] = {**s, "status": "final", "problem": "late", "signatures": [{"signer": S1}]}
     assert statement_hash(served) == s["statement_hash"]
     for part in SIGNED_PARTS:
         changed: dict[str, Any] = {**s, part: "other"}
-        assert statement_hash(changed) != s["statement_hash"], part
+        # From format 2 the id derives from the hash: it cannot be part of it.
+        unsigned = part == "id" and s["format"] == REALISED_FORMAT
+        assert (statement_hash(changed) == s["statement_hash"]) == unsigned, part
 
 
 @pytest.mark.parametrize("part", [p for p in SIGNED_PARTS if p != "members"])
 def test_every_signed_part_that_differs_is_named(part: str) -> None:
-    mine = statement()
+    mine = statement() if part in Statement.__required_keys__ else realised()
     theirs: dict[str, Any] = {**copy.deepcopy(mine), part: "something else"}
     assert differing_lines(theirs, mine) == [f'{part}: theirs "something else", ours {_json(mine, part)}']
 

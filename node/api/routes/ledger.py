@@ -35,6 +35,7 @@ def movement_of(body: MovementIn, me: str) -> Movement:
         evidence=tuple(Evidence(e.source, e.reference) for e in body.evidence),
         memo=body.memo,
         corrects=body.corrects,
+        unit_price=getattr(body, "unit_price", None),
     )
 
 
