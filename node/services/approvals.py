@@ -35,8 +35,10 @@ MAX_REASON_CHARS = TEXT_CHARS
 
 # Statuses from which a statement may still go final somewhere: a dispute or a withdrawal stops them.
 OPEN = (StatementStatus.VERIFYING, StatementStatus.AWAITING_APPROVAL, StatementStatus.APPROVED)
-# Where this member's signed approval may still make a statement final (or did): one per period.
-BINDING = (StatementStatus.APPROVED, StatementStatus.FINAL)
+# Where this member's signed approval may still make a statement final: one such per period. A final one no
+# longer binds: what may follow it is the closing rule's to say (no day twice in format 1; in format 2 a later
+# statement settles what is still unsettled), and what was pending beside it is superseded when it went final.
+BINDING = (StatementStatus.APPROVED,)
 
 
 class OwnApproval(TypedDict):

@@ -902,9 +902,9 @@ def _withdrawable(s: Session, statement_id: str, me: str) -> SettlementStatement
 
 
 def _refuse_proposing_again(row: SettlementStatement | None, hash_: str) -> None:
-    """A statement proposed again under its id (ids name the period, rule book and members today, so a new cut
-    keeps the id): the same one while it may still go final is sent again; another hash only once the earlier
-    one cannot go final (disputed, withdrawn, superseded), or members who approved it would be bound to it."""
+    """A statement proposed again under its id (a format-1 id names the period, rule book and members, so a new
+    cut keeps the id): the same one while it may still go final is sent again; another hash only once the
+    earlier one cannot go final (disputed, withdrawn, superseded), or members who approved it would be bound."""
     if row is None:
         return
     if row.statement_hash == hash_ and row.status not in OPEN:
