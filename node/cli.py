@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -506,10 +507,14 @@ def settle_verify(
         web3 = connect(rpc)
         registry = AnchorReader(web3, address).registry_address()
         members = _chain_call(lambda: MemberRegistryClient(web3, registry).members())
-        book = _statement_book(peers, document["rule_version"], rulebook, [m.node_url for m in members if m.active])
+        urls = [m.node_url for m in members if m.active]
+        book = _statement_book(peers, document["rule_version"], rulebook, urls)
         domain = Domain(consortium_name, int(web3.eth.chain_id), registry)
+        earlier = _earlier_statements(peers, document, [node] if node else urls)
         try:
-            problems = verify_statement(document, members, web3, address, book, domain, peers)
+            problems = verify_statement(
+                document, members, web3, address, book, domain, peers, earlier, _book_lookup(peers, urls)
+            )
         except NodeError as exc:
             raise CliError(exc.message) from None
     for problem in problems:
@@ -517,6 +522,35 @@ def settle_verify(
     report = {"statement": document.get("id"), "statement_hash": document.get("statement_hash"), "ok": not problems}
     typer.echo(json.dumps({**report, "problems": problems}, indent=2))
     raise typer.Exit(1 if problems else 0)
+
+
+def _earlier_statements(peers: PeerClient, document: Any, urls: list[str]) -> dict[str, Any]:
+    """The final statements a format-2 statement builds on or corrects, as the first of `urls` that serves
+    each one gives it (those none serves are left out: the verification names them)."""
+    from chain.peers import PeerError
+
+    wanted = [*document.get("after", []), *([document["corrects"]] if document.get("corrects") else [])]
+    found: dict[str, Any] = {}
+    for statement_id in wanted:
+        for url in urls:
+            try:
+                found[statement_id] = peers.statement_document(url, statement_id)
+                break
+            except PeerError:
+                continue
+    return found
+
+
+def _book_lookup(peers: PeerClient, urls: list[str]) -> Callable[[str], Any]:
+    """A rule book by version, from a member's node (None when none holds it)."""
+
+    def lookup(version: str) -> Any:
+        try:
+            return _statement_book(peers, version, None, urls)
+        except CliError:
+            return None
+
+    return lookup
 
 
 def _statement_of(

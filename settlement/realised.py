@@ -350,9 +350,8 @@ def build_realised_statement(
     inputs: Mapping[str, MemberInputs] | None = None,
 ) -> Statement:
     """The format-2 statement (status `proposed`, no signatures), its hash and id included. `books` holds the
-    value terms of every rule book a plan may name (by version), the statement's own included."""
-    if cut.at < period.opens:
-        raise ValueError(f"the cut {cut.at} is before the period opens")
+    value terms of every rule book a plan may name (by version), the statement's own included. A cut before the
+    period opens leaves nothing of it to settle."""
     parts = _parts(records_by_member, period, terms, books, rule_version, cut)
     net = net_positions(Payment(f["from"], f["to"], f["amount"]) for f in parts.flows)
     share = {m: sum(x["requester_gain"] for x in parts.lines if x["requester"] == m) for m in parts.members}

@@ -222,6 +222,11 @@ class PeriodIn(BaseModel):
 
     start: IsoDate = Field(alias="from")
     end: IsoDate = Field(alias="to")
+    corrects: str | None = Field(
+        default=None,
+        pattern=r"^0x[0-9a-f]{64}$",
+        description="a final statement this one corrects: its flows are given back and its references restated",
+    )
 
 
 class FlowKeyIn(BaseModel):

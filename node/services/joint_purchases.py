@@ -182,7 +182,8 @@ class JointPurchases(Steps):
         except SharesInvalid as exc:
             raise MessageRefused(Refusal.WRONG_SHARE, str(exc)) from exc
         if m["units"] > m["totalUnits"] or expected != m["share"]:
-            raise MessageRefused(Refusal.WRONG_SHARE,
+            raise MessageRefused(
+                Refusal.WRONG_SHARE,
                 f"rule book {m['ruleVersion'][:10]}... gives {expected} for {m['units']} of {m['totalUnits']} units, "
                 f"not {m['share']}",
             )

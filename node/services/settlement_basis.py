@@ -65,14 +65,21 @@ def final_statements(s: Session) -> dict[str, Statement]:
     return {r.id: cast(Statement, json.loads(r.document)) for r in rows if r.document}
 
 
-def proposer_cut(s: Session, proposer: str, at: str) -> Cut:
-    """The proposer's cut: now, built on every statement final on this node."""
-    return Cut(proposer, at, {i: settled_keys(doc) for i, doc in sorted(final_statements(s).items())})
+def proposer_cut(s: Session, proposer: str, at: str, corrects: str | None = None) -> Cut:
+    """The proposer's cut: now, built on every statement final on this node; correcting one of them, if named
+    (InvalidRequest when it is not final here)."""
+    finals = final_statements(s)
+    if corrects is not None and corrects not in finals:
+        raise InvalidRequest(f"statement {corrects} is not final on this node: only a final one is corrected")
+    after = {i: settled_keys(doc) for i, doc in sorted(finals.items())}
+    return Cut(proposer, at, after, None if corrects is None else finals[corrects])
 
 
 def members_cut(s: Session, document: Statement) -> Cut:
-    """A proposal's cut as a member checks it: the proposer's time, and the final statements it names, which
-    this member must hold as final itself (SettlementInputsInvalid naming the first it does not)."""
+    """A proposal's cut as a member checks it: the proposer's time, built on every statement final here. The
+    member must hold as final each one the proposal names (SettlementInputsInvalid naming the first it does not:
+    tried again, as a final statement may still be on its way); one final here that the proposal does not name
+    makes another statement, which the member disputes: the proposal may settle what that one settled."""
     finals = final_statements(s)
     missing = [i for i in document.get("after", []) if i not in finals]
     if missing:
@@ -80,6 +87,22 @@ def members_cut(s: Session, document: Statement) -> Cut:
     corrected = document.get("corrects")
     if corrected is not None and corrected not in finals:
         raise SettlementInputsInvalid(f"the statement corrects {corrected}, which is not final on this node")
+    return Cut(
+        str(document.get("proposer", "")),
+        str(document.get("cut", "")),
+        {i: settled_keys(doc) for i, doc in sorted(finals.items())},
+        None if corrected is None else finals[corrected],
+    )
+
+
+def documents_cut(document: Statement, finals: Mapping[str, Statement]) -> Cut:
+    """A statement's cut as an auditor reads it: the proposer's time, over the final statements it names
+    (SettlementInputsInvalid naming the first one not given)."""
+    named = [*document.get("after", []), *([c] if (c := document.get("corrects")) else [])]
+    missing = [i for i in named if i not in finals]
+    if missing:
+        raise SettlementInputsInvalid(f"the statement builds on {missing[0]}, which could not be read")
+    corrected = document.get("corrects")
     return Cut(
         str(document.get("proposer", "")),
         str(document.get("cut", "")),
@@ -124,7 +147,11 @@ def realised_statement(
         raise SettlementInputsInvalid(f"a member's record cannot be read for settlement: {exc!r}") from exc
 
 
-def known_books(versions: Iterable[str], lookup: Callable[[str], CheckedBook | None]) -> dict[str, RuleBook]:
-    """The rule books of `versions` that `lookup(version)` (a RuleKeeper's `book`) finds."""
+def known_books(versions: Iterable[str], lookup: Callable[[str], RuleBook | None]) -> dict[str, RuleBook]:
+    """The rule books of `versions` that `lookup(version)` finds."""
     found = {v: lookup(v) for v in versions}
-    return {v: checked.book for v, checked in found.items() if checked is not None}
+    return {v: book for v, book in found.items() if book is not None}
+
+
+def held_book(checked: CheckedBook | None) -> RuleBook | None:
+    return None if checked is None else checked.book

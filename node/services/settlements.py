@@ -22,7 +22,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
@@ -93,6 +93,17 @@ from node.services.approvals import (
 from node.services.disputes import Disputes
 from node.services.inbound import Inbound
 from node.services.router import StatementHeard, StatementSigned, StatementStated, handles
+from node.services.settlement_basis import (
+    documents_cut,
+    final_statements,
+    held_book,
+    known_books,
+    members_cut,
+    period_closable,
+    plan_books,
+    proposer_cut,
+    realised_statement,
+)
 from node.services.side import Side, Steps
 from node.store.engine import session_scope
 from node.store.records import append_record
@@ -100,6 +111,7 @@ from node.store.tables import SettlementStatement, StatementSignatureRow
 from node.store.writers import ledger_transaction
 from settlement.contribution import MetricValues, Period, PeriodDates, Record, contributions
 from settlement.document import (
+    REALISED_FORMAT,
     SERVED_PARTS,
     STATEMENT_FORMAT,
     MemberInputs,
@@ -109,6 +121,7 @@ from settlement.document import (
     differing_lines,
     signed_content,
 )
+from settlement.realised import Cut, settled_twice
 from settlement.statement import build_statement, statement_hash, terms_of
 
 log = logging.getLogger(__name__)
@@ -240,17 +253,17 @@ class Settlements(Steps):
         return gather_records(self.directory.members(), self.web3, contract, self.peers, cuts)
 
     # -- the proposer --------------------------------------------------------------------------------------
-    def close(self, start: date, end: date) -> StatementState:
+    def close(self, start: date, end: date, corrects: str | None = None) -> StatementState:
         """Build the period's statement from every member's verified records and send it to all. Closing is not
         approving: the statement awaits this node's operator like every member's."""
-        if end < start:
-            raise InvalidRequest("a period ends on or after it starts", start=str(start), end=str(end))
-        # Refused before every member's history is read (checked again below, in the writing transaction).
-        with session_scope(self.engine) as s:
-            _refuse_settled(s, start.isoformat(), end.isoformat())
+        period = period_closable(start, end, datetime.now(UTC).date())
         active = self.rules.active()
+        # The cut is taken before the members' books are read: what they record later waits for the next
+        # statement, and the final statements it builds on are those final here now.
+        with session_scope(self.engine) as s:
+            cut = proposer_cut(s, self.me, utc_now_iso(), corrects)
         verified = self.gather()
-        statement = statement_of(verified, Period(start, end), active.policy.version, active.policy.book)
+        statement = self._realised(verified, period, (active.policy.version, active.policy.book), cut)
         proposal = self.signer.sign_step(
             STATEMENT_PROPOSAL,
             StatementProposalFields(
@@ -263,7 +276,7 @@ class Settlements(Steps):
             ),
         )
         with session_scope(self.engine) as s:
-            _refuse_settled(s, start.isoformat(), end.isoformat())
+            _refuse_changed_finals(s, cut)
             row = s.get(SettlementStatement, statement["id"])
             _refuse_proposing_again(row, statement["statement_hash"])
             if row is None or row.statement_hash != statement["statement_hash"] or row.document is None:
@@ -301,11 +314,6 @@ class Settlements(Steps):
     @handles(STATEMENT_PROPOSAL)
     def on_proposal(self, s: Session, msg: SignedMessage, _inbound: Inbound) -> StatementHeard:
         m = msg.as_(StatementProposalMessage)
-        final = overlapping(s, m["periodFrom"], m["periodTo"], (StatementStatus.FINAL,))
-        if final is not None:
-            raise MessageRefused(
-                Refusal.CLOSED, f"the period {m['periodFrom']}..{m['periodTo']} is settled ({final.id})"
-            )
         row = s.get(SettlementStatement, m["statement"])
         if row is not None and row.statement_hash != m["statementHash"] and row.status == StatementStatus.APPROVED:
             raise MessageRefused(
@@ -406,11 +414,8 @@ class Settlements(Steps):
             )
         cuts = {m: v["last_seq"] for m, v in theirs["inputs"].items()}
         verified = self.gather(cuts)
-        book = self.rules.book(theirs["rule_version"])
-        if book is None:
-            raise SettlementInputsInvalid(f"this node holds no rule book {theirs['rule_version']}")
         period = Period(date.fromisoformat(theirs["period"]["from"]), date.fromisoformat(theirs["period"]["to"]))
-        mine = statement_of(verified, period, theirs["rule_version"], book.book)
+        mine = self._recomputed(theirs, verified, period)
         if mine["statement_hash"] == expected and mine["id"] == statement_id:
             with session_scope(self.engine) as s:
                 row = s.get(SettlementStatement, statement_id)
@@ -423,6 +428,26 @@ class Settlements(Steps):
             self._approve_if_small(statement_id)
             return
         self._differs(statement_id, expected, theirs, mine)
+
+    def _recomputed(self, theirs: ServedStatement, verified: Verified, period: Period) -> Statement:
+        """This member's own statement for a proposal: format 2 under the rule book in force here (a statement
+        under any other book differs, and is disputed), with the proposer's cut, built on every statement final
+        here; a format-1 proposal under the book it names."""
+        if theirs["format"] != REALISED_FORMAT:
+            book = self.rules.book(theirs["rule_version"])
+            if book is None:
+                raise SettlementInputsInvalid(f"this node holds no rule book {theirs['rule_version']}")
+            return statement_of(verified, period, theirs["rule_version"], book.book)
+        with session_scope(self.engine) as s:
+            cut = members_cut(s, theirs)
+        active = self.rules.active()
+        return self._realised(verified, period, (active.policy.version, active.policy.book), cut)
+
+    def _realised(self, verified: Verified, period: Period, book: tuple[str, RuleBook], cut: Cut) -> Statement:
+        """The format-2 statement, each plan valued under the book it was made under (fetched from a member
+        when this node does not hold it)."""
+        books = known_books(plan_books(verified.records), lambda v: held_book(self.rules.book(v)))
+        return realised_statement(verified.records, verified.inputs, period, book, books, cut)
 
     def _differs(self, statement_id: str, expected: str, theirs: ServedStatement, mine: Statement) -> None:
         """This node computes another statement: it will not approve it, tells every member why (a signed
@@ -758,17 +783,34 @@ def verify_statement(
     book: RuleBook,
     domain: Domain,
     peers: PeerClient,
+    earlier: Mapping[str, Mapping[str, Any]] | None = None,
+    book_of: Callable[[str], RuleBook | None] | None = None,
 ) -> list[str]:
     """Everything wrong with a statement document, recomputed from the members' verified records and the
-    rule book it names; [] when it is the statement those records give and every member signed its hash."""
+    rule book it names; [] when it is the statement those records give and every member signed its hash.
+    A format-2 statement is recomputed with its cut, over the final statements it builds on (`earlier`, by id:
+    each reference they settled left out, none settled twice), each plan under the book `book_of` its version
+    gives."""
     # A node's view adds the statement's life cycle there (approvals, disputes): not part of the statement.
     parts = set(document) - SERVED_PARTS - LIFECYCLE_PARTS
-    problems = [f"{part}: no part of a {STATEMENT_FORMAT} statement" for part in sorted(parts)]
+    problems = [f"{part}: no part of a statement" for part in sorted(parts)]
     read = read_statement(document, "the document")
     cuts = {m: v["last_seq"] for m, v in read["inputs"].items()}
     verified = gather_records(members, web3, contract, peers, cuts)
     period = Period(date.fromisoformat(read["period"]["from"]), date.fromisoformat(read["period"]["to"]))
-    mine = statement_of(verified, period, read["rule_version"], book)
+    if read["format"] == REALISED_FORMAT:
+        finals = {i: read_statement(d, f"final statement {i}") for i, d in (earlier or {}).items()}
+        mine = realised_statement(
+            verified.records,
+            verified.inputs,
+            period,
+            (read["rule_version"], book),
+            known_books(plan_books(verified.records), book_of or (lambda _v: None)),
+            documents_cut(read, finals),
+        )
+        problems += settled_twice([*finals.values(), read])
+    else:
+        mine = statement_of(verified, period, read["rule_version"], book)
     if mine["statement_hash"] != read["statement_hash"] or statement_hash(document) != mine["statement_hash"]:
         problems += [f"differs from the recomputed statement: {line}" for line in differing_lines(read, mine)]
     needed = {m["member"] for m in mine["members"]}
@@ -832,7 +874,8 @@ def read_statement(document: object, whose: str) -> ServedStatement:
 def _document(statement: Statement) -> str:
     """The statement as this node stores it: its signed parts and their hash (the status and the signatures
     are kept apart, as they change)."""
-    return canonical_json({**signed_content(statement), "statement_hash": statement["statement_hash"]}).decode()
+    stored = {**signed_content(statement), "id": statement["id"], "statement_hash": statement["statement_hash"]}
+    return canonical_json(stored).decode()
 
 
 def _stored(document: str) -> Statement:
@@ -927,13 +970,11 @@ def _same_hash(row: SettlementStatement, hash_: str) -> None:
         raise WrongStatus(f"statement {row.id} was proposed again meanwhile: look at it again", statement=row.id)
 
 
-def _refuse_settled(s: Session, start: str, end: str) -> None:
-    """A period is settled once: no statement of a period overlapping a final one."""
-    final = overlapping(s, start, end, (StatementStatus.FINAL,))
-    if final is not None:
-        raise InvalidRequest(
-            f"the statement of {final.period_from}..{final.period_to} is final already", statement=final.id
-        )
+def _refuse_changed_finals(s: Session, cut: Cut) -> None:
+    """A statement went final while this one was computed: this one may settle what that one did. Close again."""
+    final = sorted(set(final_statements(s)) - set(cut.after))
+    if final:
+        raise WrongStatus(f"statement {final[0]} went final meanwhile: close the period again", statement=final[0])
 
 
 def _reset(row: SettlementStatement, proposer: str, hash_: str) -> SettlementStatement:

@@ -251,9 +251,7 @@ class Transfers(Steps):
                 _reopen_requests(s, inv.id)
         return seq, accepted
 
-    def _decline_the_rest(
-        self, s: Session, offers: dict[str, TransferOffer | None], decision: PlanDecision
-    ) -> None:
+    def _decline_the_rest(self, s: Session, offers: dict[str, TransferOffer | None], decision: PlanDecision) -> None:
         """Each offer the plan does not take is declined, and its supplier told so (it releases the stock)."""
         for o in decision.actions.declined:
             msg = self.signer.sign_step(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,13 +14,8 @@ import httpx
 from chain.deploy import Deployment
 from negotiation.messages import Domain, new_id, sign
 from negotiation.rules.book import load_book
-from tests.helpers import approve_everywhere, wait_anchored
+from tests.helpers import approve_everywhere, closing_period, wait_anchored
 from tests.helpers.nodes import HANGZHOU, TEST_RULEBOOK, XIAOSHAN, NodeFactory, RunningNode, soon, stock_up, until
-
-TODAY = datetime.now(UTC).date().isoformat()
-# The period the tests close: the day the module was imported and the next, so that the records a test writes
-# after midnight UTC (a suite started late in the day) still fall in it.
-PERIOD = {"from": TODAY, "to": (datetime.now(UTC).date() + timedelta(days=1)).isoformat()}
 
 
 def stock(node: RunningNode, **where: str) -> set[tuple[str, str, int]]:
@@ -138,7 +133,7 @@ def test_a_joint_purchase_and_two_loans_are_owed_in_the_period_statement(
             c.post("/anchoring/flush")
         wait_anchored(node)
     with hz.client() as c:
-        closed = c.post("/settlement/periods", json=PERIOD)
+        closed = c.post("/settlement/periods", json=closing_period())
         assert closed.status_code == 201, closed.text
     sid = closed.json()["id"]
     approve_everywhere([hz, xs], sid)

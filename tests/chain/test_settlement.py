@@ -18,10 +18,14 @@ from chain.deploy import Deployment
 from negotiation.messages import Domain, sign
 from negotiation.messages import new_id as new_message_id
 from negotiation.rules.book import load_book
-from settlement.statement import statement_hash, statement_id
+from settlement.realised import proposal_id
+from settlement.statement import statement_hash
 from tests.helpers import (
+    DEALER_PURCHASE_PRICE,
+    STORE_SALE_PRICE,
     approve_everywhere,
     approve_statement,
+    closing_period,
     consortium,
     final_on_all,
     moved,
@@ -34,9 +38,6 @@ from tests.helpers import (
 from tests.helpers.nodes import TEST_RULEBOOK, NodeFactory, RunningNode, until
 
 TODAY = datetime.now(UTC).date().isoformat()
-# The period the tests close: the day the module was imported and the next, so that the records a test writes
-# after midnight UTC (a suite started late in the day) still fall in it.
-PERIOD = {"from": TODAY, "to": (datetime.now(UTC).date() + timedelta(days=1)).isoformat()}
 
 
 def test_a_closed_period_awaits_every_members_approval_then_is_recorded_and_anchored(
@@ -45,7 +46,7 @@ def test_a_closed_period_awaits_every_members_approval_then_is_recorded_and_anch
     members = moved(nodes, "settle")
     hz = members[0]
     with hz.client() as c:
-        r = c.post("/settlement/periods", json=PERIOD)
+        r = c.post("/settlement/periods", json=closing_period())
         assert r.status_code == 201, r.text
         closed = r.json()
     assert closed["status"] == "awaiting_approval"  # closing a period is not approving it
@@ -72,11 +73,29 @@ def test_a_closed_period_awaits_every_members_approval_then_is_recorded_and_anch
         assert sorted((s["signer"] for s in doc["signatures"]), key=str.lower) == addresses
         assert [m["member"] for m in doc["members"]] == addresses
     doc = docs[0]
+    assert doc["format"] == "consortium-settlement/2" and doc["proposer"] == hz.address
     assert doc["surplus"] > 0 and sum(m["share"] for m in doc["members"]) == doc["surplus"]
     assert sum(m["net"] for m in doc["members"]) == 0
     assert doc["core_check"]["scope"] == "all coalitions" and len(doc["coalitions"]) == 7
+    assert doc["core_check"]["in_core"] is True
     kinds = {f["kind"] for f in doc["flows"]}
     assert {"transfer_price", "freight_compensation", "profit_split"} <= kinds
+    # Money paid is money made: each transfer's gain is its units' value at the store's sale price over the
+    # dealer's cost and the freight, half to each; all flows of it included, the store pays no more than the
+    # goods are worth to it, and the split names the acceptance it settles.
+    for line in doc["transfers"]:
+        assert line["unit_value"] == STORE_SALE_PRICE and line["cost_basis"] == DEALER_PURCHASE_PRICE
+        assert line["gain"] == line["units"] * (STORE_SALE_PRICE - DEALER_PURCHASE_PRICE) - line["freight"] > 0
+        assert line["supplier_gain"] == line["gain"] // 2
+        paid = sum(
+            f["amount"] for f in doc["flows"] if f["reference"] == line["acceptance"] and f["from"] == hz.address
+        )
+        paid -= sum(f["amount"] for f in doc["flows"] if f["reference"] == line["acceptance"] and f["to"] == hz.address)
+        assert paid == line["units"] * DEALER_PURCHASE_PRICE + line["freight"] + line["supplier_gain"]
+        assert paid <= line["units"] * STORE_SALE_PRICE
+    assert {f["reference"] for f in doc["flows"] if f["kind"] == "profit_split"} <= {
+        t["acceptance"] for t in doc["transfers"]
+    }
     # The requester received 120 units from two suppliers and paid for them: it owes, they are owed.
     net = {m["member"]: m["net"] for m in doc["members"]}
     assert net[hz.address] < 0 < min(net[n.address] for n in members[1:])
@@ -110,10 +129,15 @@ def test_a_closed_period_awaits_every_members_approval_then_is_recorded_and_anch
     )
     assert failed.returncode == 1 and f"member {doc['members'][0]['member']}: share" in failed.stderr, failed.stderr
 
-    # Closing the same period again is refused: it is final.
+    # The same days closed again settle none of what is settled: no transfer, no flow.
     with hz.client() as c:
-        again = c.post("/settlement/periods", json=PERIOD)
-    assert (again.status_code, again.json()["error"]) == (422, "invalid_request")
+        again = c.post("/settlement/periods", json=closing_period())
+        assert again.status_code == 201, again.text
+        tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+        ahead = c.post("/settlement/periods", json={"from": closing_period()["from"], "to": tomorrow})
+    assert (ahead.status_code, ahead.json()["error"]) == (422, "invalid_request") and "after today" in ahead.text
+    redo = until(lambda: statement_on(hz, again.json()["id"]))
+    assert redo["after"] == [sid] and redo["transfers"] == [] and redo["flows"] == [] and redo["surplus"] == 0
 
 
 def _anchored_settlement_records(node: RunningNode) -> list[dict[str, Any]]:
@@ -127,7 +151,7 @@ def test_a_tampered_record_is_named_and_no_statement_is_proposed(nodes: NodeFact
         seq, body = db.execute("SELECT seq, body FROM record WHERE type = 'transfer_out'").fetchone()
         db.execute("UPDATE record SET body = ? WHERE seq = ?", (body.replace('"unit_price":', '"unit_price":1'), seq))
     with hz.client() as c:
-        r = c.post("/settlement/periods", json=PERIOD)
+        r = c.post("/settlement/periods", json=closing_period())
     assert (r.status_code, r.json()["error"]) == (409, "settlement_inputs"), r.text
     assert xs.address in r.json()["message"] and f"record {seq}" in r.json()["message"]
     with hz.client() as c:
@@ -137,7 +161,7 @@ def test_a_tampered_record_is_named_and_no_statement_is_proposed(nodes: NodeFact
 def test_a_member_disputes_a_statement_it_computes_differently(nodes: NodeFactory, deployment: Deployment) -> None:
     hz, xs = moved(nodes, "dispute", suppliers=1)
     with hz.client() as c:
-        real = c.post("/settlement/periods", json=PERIOD).json()
+        real = c.post("/settlement/periods", json=closing_period()).json()
     approve_everywhere([hz, xs], real["id"])
     until(lambda: (d := statement_on(xs, real["id"])) is not None and d["status"] == "final")
     # The proposer's node serves a statement for the next day with the surplus of today (as a dishonest or
@@ -146,8 +170,8 @@ def test_a_member_disputes_a_statement_it_computes_differently(nodes: NodeFactor
     assert honest is not None
     forged = {k: v for k, v in honest.items() if k not in ("status", "signatures", "statement_hash")}
     forged["period"] = {"from": "2999-12-31", "to": "2999-12-31"}
-    forged["id"] = statement_id(forged)
     forged["statement_hash"] = statement_hash(forged)
+    forged["id"] = proposal_id(hz.address, forged["statement_hash"])
     with sqlite3.connect(hz.db_path) as db:
         db.execute(
             "INSERT INTO settlementstatement (id, period_from, period_to, rule_version, proposer, statement_hash,"
@@ -250,7 +274,7 @@ def test_consigned_stock_sold_by_its_holder_leaves_the_owners_books_and_is_owed_
             c.post("/anchoring/flush")
         wait_anchored(node)
     with hz.client() as c:
-        closed = c.post("/settlement/periods", json=PERIOD).json()
+        closed = c.post("/settlement/periods", json=closing_period()).json()
     approve_everywhere([hz, xs], closed["id"])
     doc = until(lambda: (d := statement_on(xs, closed["id"])) is not None and d["status"] == "final" and d)
     sales = [f for f in doc["flows"] if f["kind"] == "consignment_sale"]

@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from chain.anvil import LocalChain
 from chain.deploy import Deployment, deploy_contracts
 from tests.helpers import (
     approve_statement,
+    closing_period,
     consortium,
     final_on_all,
     moved,
@@ -35,9 +35,6 @@ from tests.helpers import (
     wait_anchored,
 )
 from tests.helpers.nodes import ADMIN_KEY, TEST_RULEBOOK, NodeFactory, RunningNode, genesis_of, until
-
-TODAY = datetime.now(UTC).date()
-TOMORROW = (TODAY + timedelta(days=1)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +80,7 @@ def test_an_operators_dispute_with_its_reason_and_lines_stops_the_statement_and_
     pair: list[RunningNode],
 ) -> None:
     hz, xs = pair
-    sid = close(hz, TODAY.isoformat(), TOMORROW)
+    sid = close(hz, *closing_period().values())
     until(lambda: statement_status(xs, sid) == "awaiting_approval", timeout=60)
     doc = statement_on(xs, sid)
     assert doc is not None
@@ -118,19 +115,16 @@ def test_a_proposer_withdraws_its_statement_everywhere_and_only_then_proposes_it
     january = ("2020-01-01", "2020-01-31")
     sid = close(hz, *january)
     until(lambda: statement_status(xs, sid) == "awaiting_approval", timeout=60)
-    # Hangzhou's books move on: the period closed again is another statement (another cut), refused while the
-    # first may still go final.
+    # Hangzhou's books move on: the period closed again is another statement (another cut, another hash, so
+    # another id): the first one stays as it was, and a member approves at most one of the two.
     with hz.client() as c:
         body = {"type": "receipt", "sku": "FORMULA-900G", "lot": "W1", "location": "WH", "quantity": 1,
                 "expires_on": "2030-01-01"}  # fmt: skip
         assert c.post("/ledger/movements", json=body).status_code == 201
         c.post("/anchoring/flush")
     wait_anchored(hz)
-    with hz.client() as c:
-        assert refused(c.post("/settlement/periods", json={"from": january[0], "to": january[1]})) == (
-            422,
-            "wrong_status",
-        )
+    anew = close(hz, *january)
+    assert anew != sid and statement_row(hz, sid)["status"] == "awaiting_approval"  # type: ignore[index]
     assert refused(act(xs, sid, "withdraw", {"reason": "not mine"})) == (422, "invalid_request")
     said = consortium(
         "settle", "withdraw", "--node", hz.url, "--token", hz.token, "--id", sid, "--reason", "closed the wrong month"
@@ -140,8 +134,7 @@ def test_a_proposer_withdraws_its_statement_everywhere_and_only_then_proposes_it
     shown = statement_on(xs, sid)
     assert shown is not None and shown["withdrawal"]["reason"] == "closed the wrong month"
     assert refused(act(xs, sid, "approve")) == (422, "wrong_status")
-    # Withdrawn, the period is proposed anew: the new statement awaits Xiaoshan's approval.
-    anew = close(hz, *january)
+    # Withdrawn, the period's other proposal stands: it awaits Xiaoshan's approval.
     until(lambda: (row := statement_row(xs, anew)) is not None and row["status"] == "awaiting_approval", timeout=60)
     assert statement_row(xs, anew)["statement_hash"] != shown["statement_hash"]  # type: ignore[index]
 
@@ -165,10 +158,12 @@ def test_a_member_approves_one_statement_of_a_period_and_the_first_approved_by_a
     approve_statement(xs, second)
     until(lambda: final_on_all(pair, second))
     assert [statement_status(n, first) for n in pair] == ["superseded", "superseded"]
-    # A period settled is closed once: an overlapping one is refused.
-    with hz.client() as c:
-        again = c.post("/settlement/periods", json={"from": "2020-04-01", "to": "2020-04-30"})
-    assert refused(again) == (422, "invalid_request")
+    # An overlapping period closed later builds on the final statement: it settles nothing that one settled.
+    later = close(hz, "2020-04-01", "2020-04-30")
+    doc = until(lambda: statement_on(hz, later))
+    assert doc["after"] == [second] and not set(doc["settles"]) & set(
+        until(lambda: statement_on(hz, second))["settles"]
+    )
 
 
 # -- the rule book approves for a member ---------------------------------------------------------------------
@@ -197,7 +192,7 @@ def hurried(anvil: LocalChain, hurried_book: Path, tmp_path: Path) -> Iterator[N
 
 def test_the_book_approves_at_once_below_its_amount_and_deems_approval_at_its_deadline(hurried: NodeFactory) -> None:
     hz, xs = moved(hurried, "hurried", suppliers=1)
-    sid = close(hz, TODAY.isoformat(), TOMORROW)
+    sid = close(hz, *closing_period().values())
     # No operator acts: Xiaoshan's node approves as soon as it has recomputed the statement (it pays nothing),
     # Hangzhou's when its deadline comes (it pays more than the book's amount).
     docs = until(lambda: final_on_all([hz, xs], sid), timeout=60)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -171,6 +172,17 @@ def approve_everywhere(members: list[RunningNode], statement: str) -> None:
         approve_statement(node, statement)
 
 
+STORE_SALE_PRICE = 5980
+DEALER_PURCHASE_PRICE = 4650
+
+
+def closing_period() -> dict[str, str]:
+    """The period the settlement tests close: yesterday and today, as the clock reads now (a period that ends
+    after today is refused; one that ends today covers what a suite wrote either side of midnight UTC)."""
+    today = datetime.now(UTC).date()
+    return {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
+
+
 def moved(nodes: NodeFactory, tag: str, suppliers: int = 2) -> list[RunningNode]:
     """A period to settle: Hangzhou needs 120; Xiaoshan (and Shaoxing) offer; the plan runs, everything arrives;
     all anchored. Returns [requester, supplier(s)]."""
@@ -178,9 +190,10 @@ def moved(nodes: NodeFactory, tag: str, suppliers: int = 2) -> list[RunningNode]
     others = [nodes.new(f"xs-{tag}", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])]
     if suppliers > 1:
         others.append(nodes.new(f"sx-{tag}", lat_e6=SHAOXING[0], lon_e6=SHAOXING[1]))
-    stock_up(hz, [])
+    # Real prices: the store sells at 59.80; the dealers paid 46.50 for what they sell on at 52.00.
+    stock_up(hz, [], {"sale_price": STORE_SALE_PRICE})
     for node, lot in zip(others, ("X1", "S1"), strict=False):
-        stock_up(node, [(lot, soon(300), 80)])
+        stock_up(node, [(lot, soon(300), 80)], {"purchase_price": DEALER_PURCHASE_PRICE})
     with hz.client() as c:
         body = {"sku": "FORMULA-900G", "quantity": 120, "needed_by": soon(3), "min_shelf_life_days": 90}
         assert c.post("/negotiation/invitations", json=body).status_code == 201

@@ -177,10 +177,10 @@ def test_two_proposals_for_one_period_have_two_ids_and_the_id_is_not_hashed() ->
     assert statement_hash({**a, "id": "0xother"}) == a["statement_hash"]
 
 
-def test_a_cut_before_the_period_opens_is_refused() -> None:
+def test_a_cut_before_the_period_opens_settles_nothing_of_it() -> None:
     books, _, _ = story()
-    with pytest.raises(ValueError, match="before the period opens"):
-        build(books, cut=Cut(R, "2026-10-31T00:00:00.000000Z"))
+    s = build(books, cut=Cut(R, "2026-10-31T00:00:00.000000Z"))
+    assert s["transfers"] == [] and s["flows"] == [] and s["settles"] == []
 
 
 def test_across_final_statements_a_reference_settled_twice_is_named_unless_corrected() -> None:

@@ -24,7 +24,9 @@ StatementId = Annotated[str, Path(pattern=r"^0x[0-9a-f]{64}$", description="0x +
 async def close_period(body: Annotated[PeriodIn, Body()], settlements: SettlementsDep) -> StatementStateOut:
     """Compute the period's statement from every member's verified anchored records and send it to every member,
     which recompute it. It then awaits each member's approval, this node's too: final once all have approved."""
-    closed = await run_in_threadpool(settlements.close, date.fromisoformat(body.start), date.fromisoformat(body.end))
+    closed = await run_in_threadpool(
+        settlements.close, date.fromisoformat(body.start), date.fromisoformat(body.end), body.corrects
+    )
     return StatementStateOut.model_validate(closed)
 
 
