@@ -248,16 +248,87 @@ def _excesses(game: PlanGame, allocation: Mapping[str, Fraction | int]) -> list[
     return [g - v for g, v in zip(got, game.values, strict=True)]
 
 
-def _move(excess: list[Fraction], bit: int, amount: Fraction) -> None:
-    """Give `amount` more to the player of `bit` in a plan: every subset holding it gains that much excess."""
+def _move(excess: list[Fraction], bit: int, amount: Fraction, source: int = 0) -> None:
+    """The player of `bit` gets `amount` more in a plan, taken from the player of `source` if any: every
+    subset holding the first and not the second gains it, every subset holding the second and not the
+    first loses it."""
     for mask in range(len(excess)):
-        if mask & bit:
+        if mask & bit and not mask & source:
             excess[mask] += amount
+        elif mask & source and not mask & bit:
+            excess[mask] -= amount
 
 
-def _room(excess: list[Fraction], bit: int) -> Fraction:
-    """The least excess of the subsets holding the player of `bit`: what it can give up and keep them >= 0."""
-    return min(e for mask, e in enumerate(excess) if mask & bit)
+def _least(excess: list[Fraction], bit: int, without: int = 0) -> Fraction:
+    """The least excess of the subsets of a plan holding the player of `bit` (and not that of `without`)."""
+    return min(e for mask, e in enumerate(excess) if mask & bit and not mask & without)
+
+
+@dataclass
+class _Parts:
+    """`core_check_by_plan`'s per-plan parts: each plan's excess table, where each member plays (plan, bit),
+    and what each member's parts still differ from the allocation checked by (> 0: to receive, < 0: to
+    give), members in lower-case address order."""
+
+    excesses: list[list[Fraction]]
+    where: dict[str, list[tuple[int, int]]]
+    bits: list[list[tuple[str, int]]]
+    left: dict[str, Fraction]
+
+    @classmethod
+    def of(
+        cls,
+        plans: Sequence[PlanGame],
+        allocation_by_plan: Sequence[Mapping[str, Fraction | int]],
+        allocation: Mapping[str, Fraction | int] | None,
+    ) -> _Parts:
+        parts = cls([_excesses(g, a) for g, a in zip(plans, allocation_by_plan, strict=True)], {}, [], {})
+        total: dict[str, Fraction] = {}
+        for p, (g, a) in enumerate(zip(plans, allocation_by_plan, strict=True)):
+            parts.bits.append([(player, 1 << i) for i, player in enumerate(g.players)])
+            for player, bit in parts.bits[p]:
+                parts.where.setdefault(player, []).append((p, bit))
+                total[player] = total.get(player, Fraction(0)) + Fraction(a.get(player, 0))
+        wanted = {m: Fraction(x) for m, x in (allocation or total).items()}
+        members = sorted(set(wanted) | set(total), key=str.lower)
+        parts.left = {m: wanted.get(m, Fraction(0)) - total.get(m, Fraction(0)) for m in members}
+        return parts
+
+    def trade(self) -> None:
+        """Each giver, plan by plan in the order given, gives to the receivers of the same plan (in address
+        order) as much as every subset holding the giver and not the receiver allows (plans' totals kept)."""
+        for giver in [m for m, x in self.left.items() if x < 0 and m in self.where]:
+            for p, bit in self.where[giver]:
+                for receiver, to in self.bits[p]:  # players are in address order
+                    if self.left[receiver] > 0 and self.left[giver] < 0:
+                        room = max(Fraction(0), _least(self.excesses[p], bit, without=to))
+                        amount = min(-self.left[giver], self.left[receiver], room)
+                        _move(self.excesses[p], to, amount, source=bit)
+                        self.left[giver] += amount
+                        self.left[receiver] -= amount
+                if self.left[giver] == 0:
+                    break
+
+    def place(self) -> Fraction:
+        """What trading left: a receiver's units go, plan by plan, where a subset holding it has a negative
+        excess (as much as lifts it to 0), the rest to its first plan; a giver's are taken, plan by plan, as
+        far as every subset holding it keeps an excess >= 0. Returns what no plan could give."""
+        for member in [m for m, x in self.left.items() if x > 0 and m in self.where]:
+            for p, bit in self.where[member]:
+                lift = min(self.left[member], max(Fraction(0), -_least(self.excesses[p], bit)))
+                _move(self.excesses[p], bit, lift)
+                self.left[member] -= lift
+            p, bit = self.where[member][0]
+            _move(self.excesses[p], bit, self.left[member])
+            self.left[member] = Fraction(0)
+        unplaced = Fraction(0)
+        for member in [m for m, x in self.left.items() if x < 0 and m in self.where]:
+            for p, bit in self.where[member]:
+                take = min(-self.left[member], max(Fraction(0), _least(self.excesses[p], bit)))
+                _move(self.excesses[p], bit, -take)
+                self.left[member] += take
+            unplaced -= self.left[member]
+        return unplaced
 
 
 def core_check_by_plan(
@@ -271,42 +342,20 @@ def core_check_by_plan(
     `allocation` is the allocation checked, default their sum (the statement passes its rounded shares,
     with every member). Proof: if the allocation splits into per-plan parts y_p, each in the core of its
     plan's game (y_p(T) >= v_p(T) for every T in N_p), and members in no plan get >= 0, then x(S) >= v(S)
-    for every S, since v(S) is the sum of the v_p(S & N_p). The parts start as `allocation_by_plan`; the
-    difference between `allocation` and their sum (the rounding's units) is put into them deterministically:
-    a member's positive difference goes, plan by plan in the order given, where a subset holding it has a
-    negative excess, as much as lifts it to 0, and what is left to its first plan; then each member's
-    negative difference (members in lower-case address order) is taken, plan by plan, as far as every
-    subset holding it keeps an excess >= 0. `deficit` is then an upper bound on the largest deficit: the
-    sum of the worst remaining negative excess of each plan, the differences not placed and the negative
-    shares of members in no plan; `in_core` is True when that bound is 0, else None."""
-    excesses = [_excesses(g, a) for g, a in zip(plans, allocation_by_plan, strict=True)]
-    where: dict[str, list[tuple[int, int]]] = {}  # member -> [(plan index, bit)]
-    total: dict[str, Fraction] = {}
-    for p, (g, a) in enumerate(zip(plans, allocation_by_plan, strict=True)):
-        for i, player in enumerate(g.players):
-            where.setdefault(player, []).append((p, 1 << i))
-            total[player] = total.get(player, Fraction(0)) + Fraction(a.get(player, 0))
-    wanted = {m: Fraction(x) for m, x in (allocation or total).items()}
-    difference = {m: wanted.get(m, Fraction(0)) - total.get(m, Fraction(0)) for m in set(wanted) | set(total)}
-    bound = sum((max(Fraction(0), -x) for m, x in wanted.items() if m not in where), Fraction(0))
-    order = sorted(difference, key=str.lower)
-    for member in (m for m in order if m in where and difference[m] > 0):
-        left = difference[member]
-        for p, bit in where[member]:
-            lift = min(left, max(Fraction(0), -_room(excesses[p], bit)))
-            _move(excesses[p], bit, lift)
-            left -= lift
-        p, bit = where[member][0]
-        _move(excesses[p], bit, left)
-    for member in (m for m in order if m in where and difference[m] < 0):
-        left = -difference[member]
-        for p, bit in where[member]:
-            take = min(left, max(Fraction(0), _room(excesses[p], bit)))
-            _move(excesses[p], bit, -take)
-            left -= take
-        bound += left
-    bound += sum((max(Fraction(0), -min(e)) for e in excesses), Fraction(0))
-    checked = sum(len(e) - 1 for e in excesses)
+    for every S, since v(S) is the sum of the v_p(S & N_p). The parts start as `allocation_by_plan`; what
+    a member's parts differ from `allocation` by (the rounding's units) is moved into them by a fixed rule
+    (`_Parts.trade`, then `_Parts.place`): first from members who have too much to members who have too
+    little in the same plan, as far as that plan's core allows; then what is left.
+
+    `deficit` is an upper bound on the largest deficit: the sum of each plan's most negative remaining
+    excess, of what no plan could give, and of the negative shares of members in no plan; `in_core` is True
+    when that bound is 0, else None. `coalitions_checked`: the plans' subsets."""
+    parts = _Parts.of(plans, allocation_by_plan, allocation)
+    parts.trade()
+    bound = parts.place()
+    bound += sum((-x for m, x in parts.left.items() if x < 0 and m not in parts.where), Fraction(0))
+    bound += sum((max(Fraction(0), -min(e)) for e in parts.excesses), Fraction(0))
+    checked = sum(len(e) - 1 for e in parts.excesses)
     return CoreCheck(True if bound == 0 else None, (), bound, checked, scope="each plan")
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.bench_settlement_games import consortium, one_requester, two_plans
 from settlement import games
 from settlement.games import ConsortiumGame, GameError, PlanGame, big_boss, core_check_by_plan, nucleolus
 from settlement.money import largest_remainder
@@ -126,48 +127,7 @@ def test_shapley_is_efficient_symmetric_and_the_nucleolus_is_efficient(g: PlanGa
     assert c.core_check(nu).deficit <= c.core_check(phi).deficit
 
 
-# -- plan-shaped games ------------------------------------------------------------------------------------
-
-
-def fill(need: int, offers: list[tuple[int, int, int]]) -> int:
-    """What a requester of `need` units gains from the best subset of its offers (capacity, gain a unit,
-    truck cost), each subset filled from the largest gain a unit down: the enumeration settlement/plans.py
-    uses for one request."""
-    best = 0
-    for mask in range(1 << len(offers)):
-        left, gain = need, 0
-        for cap, per_unit, truck in sorted((o for i, o in enumerate(offers) if mask >> i & 1), key=lambda o: -o[1]):
-            take = min(left, cap)
-            gain, left = gain + take * per_unit - truck, left - take
-        best = max(best, gain)
-    return best
-
-
-def truck_plan(n: int, seed: int, scale: int = 1) -> PlanGame:
-    """One requester R and n - 1 suppliers, each with a truck cost on its lane: a big boss game."""
-    rng = random.Random(seed)
-    offers = {f"S{i}": (rng.randint(10, 60), rng.randint(50, 200), rng.randint(500, 3000)) for i in range(1, n)}
-    return PlanGame.of(
-        "t", ["R", *offers], lambda s: scale * fill(100, [o for p, o in offers.items() if p in s]) if "R" in s else 0
-    )
-
-
-def two_plans(n: int, seed: int = 3) -> PlanGame:
-    """Two requesters R1 and R2 served by the same n - 2 suppliers (plans of the same period over the same
-    members, summed): no big boss, many coalitions of equal excess."""
-    rng = random.Random(seed)
-    suppliers = [f"S{i}" for i in range(1, n - 1)]
-    offers = {
-        (r, p): (rng.randint(10, 60), rng.randint(50, 200), rng.randint(500, 3000))
-        for r in ("R1", "R2")
-        for p in suppliers
-    }
-    need = {"R1": 90, "R2": 70}
-
-    def value(s: frozenset[str]) -> int:
-        return sum(fill(need[r], [o for (q, p), o in offers.items() if q == r and p in s]) for r in need if r in s)
-
-    return PlanGame.of("two", ["R1", "R2", *suppliers], value)
+# -- plan-shaped games (bench/bench_settlement_games.py: `one_requester`, a big boss game; `two_plans`, not) ---
 
 
 def exact_table(g: PlanGame) -> list[Fraction]:
@@ -177,8 +137,8 @@ def exact_table(g: PlanGame) -> list[Fraction]:
 @pytest.mark.parametrize("closed_form", [True, False])
 def test_the_nucleolus_of_a_plan_worth_seven_billion_minor_units(closed_form: bool) -> None:
     # This plan's LP had "no optimum" in GLOP at these magnitudes: the LPs now see values divided by the largest.
-    small = truck_plan(6, seed=3)
-    large = truck_plan(6, seed=3, scale=702_317)
+    small = one_requester(6, seed=3)
+    large = one_requester(6, seed=3, scale=702_317)
     assert 6.9e9 < max(large.values) < 7e9
     nu = nucleolus(large.players, masks(large), closed_form=closed_form)
     assert nu == {p: x * 702_317 for p, x in nucleolus(small.players, masks(small), closed_form=closed_form).items()}
@@ -397,6 +357,23 @@ def test_the_check_by_plan_places_the_rounding_units() -> None:
     assert check.in_core is None and check.deficit == 6
     # A member in no plan with a negative share: not proven either.
     assert core_check_by_plan(c.plans, halves, paired | {"0xfff": -1}).in_core is None
+
+
+@pytest.mark.parametrize("members", [14, 24])
+def test_the_rounded_nucleoli_of_many_plans_are_proven_in_the_core(members: int) -> None:
+    # Plans of a requester and 1 to 3 suppliers: the largest remainder's units move between members of the
+    # same plans, within each plan's core. At 14 members the full check confirms it.
+    game, _ = consortium(members, 300, seed=2)
+    nucleoli = [nucleolus(g.players, g.masks()) for g in game.plans]
+    exact = dict.fromkeys(game.members, Fraction(0))
+    for shares in nucleoli:
+        for p, x in shares.items():
+            exact[p] += x
+    rounded = largest_remainder(exact, game.surplus)
+    assert rounded != exact  # there were units to place
+    assert core_check_by_plan(game.plans, nucleoli, rounded).in_core is True
+    if members <= games.MAX_ENUMERATED:
+        assert game.core_check(rounded).in_core
 
 
 @given(consortia())
