@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bench.common import machine
+from bench.common import machine, module_at
 from negotiation.matching import (
     MatchingProblem,
     SolverParameters,
@@ -158,13 +158,7 @@ def _rss_mb() -> int:
 
 def _old_matcher(commit: str) -> types.ModuleType:
     """The matcher as it was at `commit` (read from git), to measure it beside the current one."""
-    source = subprocess.run(
-        ["git", "show", f"{commit}:negotiation/matching.py"], capture_output=True, text=True, check=True
-    ).stdout
-    module = types.ModuleType("old_matching")
-    sys.modules["old_matching"] = module  # dataclasses look their module up
-    exec(compile(source, f"{commit}:negotiation/matching.py", "exec"), module.__dict__)
-    return module
+    return module_at(commit, "negotiation/matching.py", "old_matching")
 
 
 def _row(plan: TransferPlan, seconds: float, heuristic_cost: int) -> dict[str, Any]:

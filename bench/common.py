@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -32,6 +33,16 @@ def machine() -> str:
     except (OSError, ValueError, IndexError):
         pass
     return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}, {platform.system()}"
+
+
+def module_at(commit: str, path: str, name: str) -> types.ModuleType:
+    """The module in file `path` as it was at `commit` (read from git), named `name`: an earlier version of
+    the code measured beside the current one."""
+    source = subprocess.run(["git", "show", f"{commit}:{path}"], capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(source, f"{commit}:{path}", "exec"), module.__dict__)
+    return module
 
 
 def timed(fn: Callable[[], T]) -> tuple[T, float]:

@@ -18,6 +18,7 @@ from bench import (
     bench_rules,
     bench_safety_stock,
     bench_settlement,
+    bench_settlement_games,
     bench_story,
     bench_write_path,
 )
@@ -33,6 +34,7 @@ BENCHES = {
     "rules": bench_rules,
     "safety_stock": bench_safety_stock,
     "settlement": bench_settlement,
+    "settlement_games": bench_settlement_games,
     "matching": bench_matching,
     "story": bench_story,
     "offers": bench_offers,

@@ -183,7 +183,43 @@ def _items(data: Mapping[str, Any], key: str) -> list[Any]:
     return items
 
 
+# Costs, quantities and their sums are int64 in the matcher (numpy columns, OR-Tools' flow, the plan's
+# evaluation): a problem whose cost could reach this bound is refused as malformed, never wrapped around.
+MAX_COST = 1 << 62
+
+
+def cost_bound(problem: MatchingProblem) -> int:
+    """An upper bound on the cost of any plan of `problem` and on every partial sum the matcher forms: every
+    request short (sum of quantity x shortage_penalty), plus every unit requested moved at the dearest
+    per-unit cost any arc can have (largest lane cost per unit + largest unit price + largest preference),
+    plus every lane's fixed cost. Exact (Python integers)."""
+    requested = sum(r.quantity for r in problem.requests)
+    per_unit = sum(
+        max((getattr(x, name) for x in items), default=0)
+        for items, name in (
+            (problem.lanes, "cost_per_unit"),
+            (problem.offers, "unit_price"),
+            (problem.preferences, "per_unit"),
+        )
+    )
+    shortages = sum(r.quantity * r.shortage_penalty for r in problem.requests)
+    return shortages + requested * per_unit + sum(ln.fixed_cost for ln in problem.lanes)
+
+
+def check_bounds(problem: MatchingProblem) -> MatchingProblem:
+    """`problem`, or ProblemError if its cost or its quantities could exceed MAX_COST (they would wrap)."""
+    bound = cost_bound(problem)
+    if bound >= MAX_COST:
+        raise ProblemError(f"the problem's cost could reach {bound}, above the bound 2**62 = {MAX_COST}")
+    offered = sum(o.quantity for o in problem.offers)
+    if offered >= MAX_COST:
+        raise ProblemError(f"offers add up to {offered} units, above the bound 2**62 = {MAX_COST}")
+    return problem
+
+
 def parse_problem(data: Any) -> MatchingProblem:
+    """The problem in `data` (its JSON form), checked: fields, unique ids, known references, and a cost bound
+    below MAX_COST (`check_bounds`). ProblemError names what is wrong."""
     if not isinstance(data, Mapping):
         raise ProblemError("a problem is a JSON object")
     radius = _field(data, "radius_km", "problem")
@@ -216,7 +252,7 @@ def parse_problem(data: Any) -> MatchingProblem:
     for i, pref in enumerate(preferences):
         if pref.request not in request_ids or pref.offer not in offer_ids:
             raise ProblemError(f"preferences[{i}] names an unknown request or offer")
-    return MatchingProblem(radius, requests, offers, lanes, preferences)
+    return check_bounds(MatchingProblem(radius, requests, offers, lanes, preferences))
 
 
 def plan_to_json(plan: TransferPlan) -> dict[str, Any]:
@@ -1045,7 +1081,7 @@ class _MipResult:
 _highs_banner_shown = False
 
 
-def _highs() -> Any:
+def quiet_highs() -> Any:
     """A quiet HiGHS instance. HiGHS prints its banner on stdout when the first instance is made, before
     any option can be set; `consortium match` writes the plan's JSON on stdout, so that one line is sent
     to stderr instead."""
@@ -1073,7 +1109,7 @@ def _solve_highs(model: _Model, n_arcs: int, start: np.ndarray, gap: float, dead
     as a solution, a wall-clock limit (HiGHS times its run with a wall clock and checks it often)."""
     import highspy
 
-    h = _highs()
+    h = quiet_highs()
     h.setOptionValue("mip_rel_gap", gap)
     h.setOptionValue("threads", 1)  # deterministic, and polite on a shared machine
     h.setOptionValue("random_seed", 0)
@@ -1327,6 +1363,7 @@ def solve(problem: MatchingProblem, params: SolverParameters | None = None) -> T
     params = params or SolverParameters()
     started = time.perf_counter()
     deadline = started + params.time_limit
+    check_bounds(problem)  # problems built in code (planning, the sandbox) were not parsed
     table = arc_table(problem)
     if not problem.requests:
         return _plan(problem, table, np.zeros(len(table), _INT), "optimal", 0, "none", started)

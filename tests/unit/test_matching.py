@@ -13,10 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from negotiation.matching import (
+    MAX_COST,
     MatchingProblem,
     ProblemError,
+    Request,
     SolverParameters,
     TransferPlan,
+    cost_bound,
     cost_breakdown,
     greedy,
     parse_problem,
@@ -441,6 +444,51 @@ def test_malformed_problems_name_the_field(mutate: Any, where: str) -> None:
     with pytest.raises(ProblemError) as err:
         parse_problem(data)
     assert where in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # 4 units short at 2^62 each: the shortage cost alone is 2^64 (it came out as 0).
+        {"radius_km": 50, "requests": [req("r", "A", 4, penalty=2**62)], "offers": [], "lanes": []},
+        # 3 x 2^61 of shortage plus a price of 2^61 a unit: just over the bound, each field fine alone.
+        {
+            "radius_km": 50,
+            "requests": [req("r", "A", 3, penalty=2**61)],
+            "offers": [off("o", "B", 2, price=2**61)],
+            "lanes": [lane("B", "A")],
+        },
+        # Per-unit costs times quantities: 2^31 units requested at a lane cost of 2^31 a unit, plus the rest.
+        {
+            "radius_km": 50,
+            "requests": [req("r", "A", 2**31, penalty=1)],
+            "offers": [off("o", "B", 5, price=0)],
+            "lanes": [lane("B", "A", per_unit=2**31, fixed=2**62 - 2**31)],
+        },
+    ],
+)
+def test_a_problem_whose_cost_could_pass_2_to_the_62_is_refused_never_wrapped(data: dict[str, Any]) -> None:
+    with pytest.raises(ProblemError, match=r"2\*\*62"):
+        parse_problem(data)
+
+
+def test_solve_refuses_a_problem_built_in_code_past_the_bound() -> None:
+    # Planning and the sandbox build problems without parsing them: `solve` checks the bound too.
+    built = MatchingProblem(50, (Request("r", "A", "S", 4, 0, 48, 2**62),), (), ())
+    with pytest.raises(ProblemError, match=r"2\*\*62"):
+        solve(built)
+
+
+def test_the_cost_bound_counts_shortages_per_unit_costs_and_trucks() -> None:
+    p = problem(
+        [req("r", "A", 5, penalty=100), req("q", "A", 2, penalty=7)],
+        [off("o", "B", 5, price=10)],
+        [lane("B", "A", per_unit=3, fixed=50)],
+    )
+    # every request short, every unit requested at the dearest lane + price, every truck
+    assert cost_bound(p) == 5 * 100 + 2 * 7 + 7 * (3 + 10) + 50
+    just = {"radius_km": 50, "requests": [req("r", "A", 1, penalty=MAX_COST - 1)], "offers": [], "lanes": []}
+    assert solve(parse_problem(just)).total_cost == MAX_COST - 1
 
 
 def test_problem_error_is_a_value_error() -> None:

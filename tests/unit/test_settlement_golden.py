@@ -44,9 +44,11 @@ PINNED = {
         "0xafc27661b0319699f4706cafa534aeb2960239a859fcfe9e73d5644b3270cd98",
         "0x1fd9e3052b03af98b53775ce46625d9fbf3f4f5ff421e0307f61dff125bdbfb2",
     ),
+    # 21 members since every coalition is enumerated up to 20 (17 when it was up to 16): only the members
+    # added, all in no plan, changed its bytes.
     "crowd": (
-        "0x9649434a8dd66b66a35061b34927f0d36dc8cb74c1157b86e8b3a85f9e118080",
-        "0xfa9b7b623754d55c44c0f32ff59ae9966fa2d81a0da4170931ad82def78eded9",
+        "0x68fe4fd50ee8fb12fc150da1d1b7f28cb9b1e53b5e83589175733f8231d7a196",
+        "0x7f73f0a9bf2a8f22701603d90895b58c63752149575067b73a8dbc4ef98ac544",
     ),
 }
 
