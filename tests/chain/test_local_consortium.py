@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -163,6 +164,20 @@ def _next_document(out: str, at: int) -> int:
     return min(starts) if starts else len(out)
 
 
+def _store_pays_no_more_than_the_packs_are_worth(doc: dict[str, Any], store: str) -> None:
+    """Story 1's transfer in the statement: the packs are worth the book's emergency-order price to the store
+    (below its sale price); all flows of the transfer included, it pays no more than that, and the split is
+    half of the real gain."""
+    (line,) = doc["transfers"]
+    assert line["unit_value"] == 9200 and line["cost_basis"] == 7600 and line["unit_price"] == 8900
+    assert line["gain"] == line["units"] * (9200 - 7600) - line["freight"] > 0
+    own = [f for f in doc["flows"] if f["reference"] == line["acceptance"]]
+    paid = sum(f["amount"] for f in own if f["from"] == store) - sum(f["amount"] for f in own if f["to"] == store)
+    assert paid == line["units"] * 7600 + line["freight"] + line["supplier_gain"]
+    assert paid <= line["units"] * 9200 < line["units"] * 9900
+    assert {f["kind"] for f in own} == {"transfer_price", "freight_compensation", "profit_split"}
+
+
 def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path: Path) -> None:
     proc = start(tmp_path / ".consortium")
     try:
@@ -189,18 +204,27 @@ def test_the_readme_story_one_block_pasted_in_one_go_does_what_it_says(tmp_path:
         assert answers[-1]["received"] == 600 - 497
 
         # The next block, pasted in the same shell (its variables and `c` from story 1's first lines).
+        (tmp_path / ".venv").symlink_to(sys.prefix)  # the checkout's .venv, as the blocks run it
         settle = "\n".join(script.splitlines()[:2]) + "\n" + readme_block("Settling the day")
         run = subprocess.run(["bash", "-eu", "-c", settle], cwd=tmp_path, capture_output=True, text=True, timeout=180)
         assert run.returncode == 0, run.stderr
-        summary = json.loads(run.stdout.splitlines()[-1])
+        waiting, summary, ahead, again, withdrawn = json_documents(run.stdout)
         members = {n["address"] for n in manifest["nodes"]} | {manifest["headquarters"]}
+        assert waiting == {"status": "awaiting_approval"}  # closing is not approving
         assert summary["status"] == "final" and set(summary["signed"]) == members  # headquarters' node too
-        assert summary["surplus"] > 0 and summary["payments"]
-        # What the demo loaded between members is owed too, as the README says.
-        assert {"joint_purchase_share 200000", "loan_fee 250"} <= set(summary["flows"])
+        assert ahead == {"error": "invalid_request"}  # a period ending tomorrow
+        assert again == {"after": [again["after"][0]], "transfers": 0, "flows": 0}  # nothing settled twice
+        assert withdrawn == {"status": "withdrawn"}
+        report = run.stdout
+        assert "200000" not in report and ": final" in report
+        # What the demo loaded between members is owed too, as the README says, as money.
+        assert "joint_purchase_share" in report and "CNY 2,000.00" in report and "CNY 2.50" in report
+        found = re.search(r"^Statement (0x[0-9a-f]{64}) ", report, re.M)
+        assert found is not None, report
+        doc = httpx.get(f"{hz['url']}/settlement/statements/{found.group(1)}", headers=auth).json()
+        _store_pays_no_more_than_the_packs_are_worth(doc, hz["address"])
 
         # The rule books block, in the same shell: the change comes into force on every node.
-        (tmp_path / ".venv").symlink_to(sys.prefix)  # the checkout's .venv, as the block activates it
         rules = "\n".join(script.splitlines()[:2]) + "\n" + readme_block("Rule books")
         run = subprocess.run(["bash", "-eu", "-c", rules], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
