@@ -11,7 +11,6 @@ the inner ones in canonical (sorted) order, as the stored document holds them. P
 TypedDicts for the API (on Python 3.11 it needs typing_extensions' TypedDict).
 """
 
-
 import json
 from collections.abc import Mapping
 from typing import Literal, NotRequired

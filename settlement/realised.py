@@ -31,19 +31,19 @@ from negotiation.matching import Allocation, ProblemError, cost_breakdown, parse
 from settlement.contribution import Dealings, FlowKind, Metrics, Period, Record, Transfer, contributions
 from settlement.document import (
     REALISED_FORMAT,
+    CoreCheck,
     DeliveredValue,
     MemberInputs,
     MemberShare,
     MoneyFlow,
     Statement,
 )
-from settlement.games import ConsortiumGame, PlanGame, nucleolus
-from settlement.money import Payment, net_positions, settle
+from settlement.games import MAX_ENUMERATED, ConsortiumGame, PlanGame, core_check_by_plan, nucleolus
+from settlement.money import Payment, net_positions, rounded_in_core, settle
 from settlement.statement import (
     MAX_LISTED,
     SettlementTerms,
     _coalitions,
-    _core_check,
     _flow,
     fraction_text,
     money_flows,
@@ -200,26 +200,47 @@ def plan_shares(game: PlanGame, terms: SettlementTerms, weight: Mapping[str, Fra
 def split_lines(
     lines: Sequence[DeliveredValue], games: Sequence[PlanGame], terms: SettlementTerms, weight: Mapping[str, Fraction]
 ) -> tuple[list[DeliveredValue], dict[str, Fraction]]:
-    """Each transfer's gain split between its two parties: a supplier's exact share of a plan is spread over
-    its transfers of the plan by their gains (equally when they made none) and floored per transfer; the
-    requester keeps the rest of each. Returns the lines and each member's exact share."""
+    """Each transfer's gain split between its two parties. With `shapley` and `core` a supplier's exact share
+    of a plan is spread over its transfers of the plan by their gains and floored per transfer (the pair's
+    own line; the requester keeps the odd unit). With `proportional` the plan's shares are first rounded by
+    `rounded_in_core` (kept in the plan's core when they are in it exactly), and a supplier's whole share is
+    spread over its transfers by their gains, by the largest remainder. Returns the lines and each member's
+    exact share."""
     exact: dict[str, Fraction] = defaultdict(Fraction)
     out = []
     for game in games:
         x = plan_shares(game, terms, weight)
         for player, share in x.items():
             exact[player] += share
+        whole: Mapping[str, Fraction | int] = x
+        if terms.method == "proportional":
+            whole = rounded_in_core(ConsortiumGame([game]), x, game.grand)
         own = [line for line in lines if line["plan"] == game.plan]
-        for supplier in {line["supplier"] for line in own}:
-            mine = [line for line in own if line["supplier"] == supplier]
-            made = sum(line["gain"] for line in mine)
-            for line in mine:
-                part = x[supplier] * (Fraction(line["gain"], made) if made else Fraction(1, len(mine)))
-                whole = part.numerator // part.denominator
-                shared = line.copy()
-                shared["supplier_gain"], shared["requester_gain"] = whole, line["gain"] - whole
-                out.append(shared)
+        for supplier in sorted({line["supplier"] for line in own}):
+            out += _spread(Fraction(whole[supplier]), [line for line in own if line["supplier"] == supplier])
     return sorted(out, key=lambda x: x["acceptance"]), dict(exact)
+
+
+def _spread(share: Fraction, mine: Sequence[DeliveredValue]) -> list[DeliveredValue]:
+    """A supplier's share of a plan over its transfers of it, by their gains (equally when they made none):
+    each part floored, and what a whole share leaves over goes a unit each to the largest fractional parts
+    (ties: the smaller acceptance)."""
+    made = sum(line["gain"] for line in mine)
+    parts = {
+        line["acceptance"]: share * (Fraction(line["gain"], made) if made else Fraction(1, len(mine))) for line in mine
+    }
+    floors = {a: p.numerator // p.denominator for a, p in parts.items()}
+    if share.denominator == 1:
+        left = int(share) - sum(floors.values())
+        for a in sorted(parts, key=lambda a: (-(parts[a] - floors[a]), a))[:left]:
+            floors[a] += 1
+    out = []
+    for line in mine:
+        shared = line.copy()
+        supplier = floors[line["acceptance"]]
+        shared["supplier_gain"], shared["requester_gain"] = supplier, line["gain"] - supplier
+        out.append(shared)
+    return out
 
 
 def split_flows(lines: Sequence[DeliveredValue]) -> list[MoneyFlow]:
@@ -254,6 +275,30 @@ def no_member_worse_off(lines: Sequence[DeliveredValue]) -> None:
             raise StatementStopped(
                 f"member {member} would be {-amount} minor units worse off in cash on plan {plan} than without it"
             )
+
+
+def realised_core_check(game: ConsortiumGame, share: Mapping[str, int], lines: Sequence[DeliveredValue]) -> CoreCheck:
+    """Every coalition checked up to MAX_ENUMERATED members (20). Beyond, each plan's rounded parts (what its
+    transfers' lines give its players) are checked against its own game: `in_core` true when that proves the
+    shares in the core, null when it cannot tell, never a false alarm; whatever the method."""
+    if len(game.members) <= MAX_ENUMERATED:
+        check = game.core_check(share)
+        return {
+            "in_core": check.in_core,
+            "worst_coalition": list(check.worst_coalition),
+            "deficit": fraction_text(check.deficit),
+            "scope": "all coalitions",
+        }
+    parts: list[dict[str, Fraction | int]] = []
+    for g in game.plans:
+        mine: dict[str, Fraction | int] = defaultdict(int)
+        for line in lines:
+            if line["plan"] == g.plan and line["gain"]:
+                mine[line["requester"]] += line["requester_gain"]
+                mine[line["supplier"]] += line["supplier_gain"]
+        parts.append(dict(mine))
+    by_plan = core_check_by_plan(game.plans, parts, dict(share))
+    return {"in_core": by_plan.in_core, "worst_coalition": [], "deficit": None, "scope": "each plan"}
 
 
 def reversed_flows(corrected: Statement) -> list[MoneyFlow]:
@@ -369,7 +414,7 @@ def build_realised_statement(
         "plans": [{"plan": g.plan, "players": list(g.players), "value": g.grand} for g in parts.games],
         "members": [_member_line(m, parts, net) for m in parts.members],
         "coalitions": _coalitions(game) if len(parts.members) <= MAX_LISTED else None,
-        "core_check": _core_check(game, share, terms.method),
+        "core_check": realised_core_check(game, share, parts.lines),
         "flows": parts.flows,
         "payments": [{"from": p.payer, "to": p.payee, "amount": p.amount} for p in settle(net)],
         "inputs": dict(sorted((inputs or {}).items())),

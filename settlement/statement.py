@@ -36,7 +36,7 @@ from settlement.document import (
     Statement,
     signed_content,
 )
-from settlement.games import MAX_ENUMERATED, ConsortiumGame, PlanGame, nucleolus
+from settlement.games import ConsortiumGame, PlanGame, nucleolus
 from settlement.money import Payment, largest_remainder, net_positions, settle
 from settlement.plans import plan_game
 
@@ -198,11 +198,15 @@ def _coalitions(game: ConsortiumGame) -> list[Coalition]:
     return out
 
 
+# Format 1 enumerated every coalition up to 16 members: its statements are recomputed as they were made.
+FORMAT_1_ENUMERATED = 16
+
+
 def _core_check(game: ConsortiumGame, share: Mapping[str, int], method: Method) -> CoreCheck:
-    """Every coalition checked up to MAX_ENUMERATED members. Beyond, for the methods that add up plan by plan
-    (shapley, core), each plan's allocation is checked against its own game: if every plan's is in its core,
-    the sum is in the whole game's core (sufficient, not necessary); proportional shares are not checked."""
-    if len(game.members) <= MAX_ENUMERATED:
+    """Every coalition checked up to FORMAT_1_ENUMERATED members. Beyond, for the methods that add up plan by
+    plan (shapley, core), each plan's allocation is checked against its own game: if every plan's is in its
+    core, the sum is in the whole game's core (sufficient, not necessary); proportional shares are not checked."""
+    if len(game.members) <= FORMAT_1_ENUMERATED:
         check = game.core_check(share)
         return {
             "in_core": check.in_core,

@@ -25,7 +25,8 @@ from node.services.side import Side
 from node.settings import NodeSettings
 from node.store.engine import make_engine, session_scope
 from node.store.tables import SettlementStatement, StatementSignatureRow
-from settlement.statement import MAX_ENUMERATED, Method, SettlementTerms, build_statement, statement_hash
+from settlement.games import MAX_ENUMERATED
+from settlement.statement import Method, SettlementTerms, build_statement, statement_hash
 from tests.unit.test_settlement_dealings import give_back, joint_purchase, loan, sell
 from tests.unit.test_settlement_statement import PERIOD, S1, S2, Books, R, line, story
 

@@ -194,3 +194,33 @@ def test_across_final_statements_a_reference_settled_twice_is_named_unless_corre
     assert settled_twice([fix]) == [f"statement {fix['id']}: builds on {first['id']}, which is not final"]
     forged: Statement = {**first, "id": "0x" + "00" * 32}
     assert settled_twice([forged]) == [f"statement {forged['id']}: its id is not that of its proposer and hash"]
+
+
+def test_beyond_twenty_members_each_plan_proves_the_shares_in_the_core() -> None:
+    pairs = [("0x" + f"{i:02x}" * 20, "0x" + f"{i + 100:02x}" * 20) for i in range(11)]
+    books = Books(*(m for pair in pairs for m in pair))
+    for requester, supplier in pairs:
+        plan_record(books, PLAN_AT, requester, 10, [(supplier, 10, 500)])
+        offer = offer_of(supplier)
+        t = {"acceptance": f"acc-{offer}", "supplier": supplier, "requester": requester, "messages": []}
+        ev = [{"source": "offer", "reference": offer}]
+        out = {**t, "freight_compensation": 100, "unit_price": 500, "cost_basis": 420}
+        books.add(supplier, "transfer_out", "2026-11-06T10:00:00.000000Z", evidence=ev, transfer=out)
+        received = {**t, "shipped": 10, "received": 10, "freight_compensation": 100, "sale_price": 800}
+        books.add(requester, "transfer_in", "2026-11-06T10:00:00.000000Z", evidence=ev, transfer=received)
+    for method in ("shapley", "proportional"):
+        s = build(books, cast(Method, method))
+        # No stock lines, so no SKU to look up an alternative for: valued at the sale price.
+        assert len(s["members"]) == 22 and s["surplus"] == 11 * (10 * (800 - 420) - 100)
+        assert s["core_check"] == {"in_core": True, "worst_coalition": [], "deficit": None, "scope": "each plan"}
+
+
+def test_proportional_shares_are_rounded_in_the_plans_core_and_add_up_to_each_gain() -> None:
+    books, _, _ = story()
+    s = build(books, "proportional", weights={"units_supplied": Fraction(1)})  # R supplied nothing: 0 of it
+    for line in s["transfers"]:
+        assert line["requester_gain"] + line["supplier_gain"] == line["gain"]
+    # S1 supplied 60 of 100 units, S2 40: the plan's 258.00 goes 154.80 and 103.20, more than either pair made
+    # with S2, so the core check names the coalition that would do better alone.
+    assert [member(s, m)["share"] for m in (R, S1, S2)] == [0, 15_480, 10_320]
+    assert s["core_check"]["in_core"] is False
