@@ -504,14 +504,20 @@ def contributions(
     period: Period,
     terms: Terms = Terms(),
     dealings: Dealings | None = None,
+    penalty_valued: bool = False,
 ) -> dict[str, Metrics]:
     """Every member's metrics for the period (docs/settlement.md, section 1): what its dealings with the
-    others moved (units, value, freight, money owed) and how it held its stock."""
+    others moved (units, value, freight, money owed) and how it held its stock. `shortages_avoided` counts
+    the units received that served a request; format 1 (`penalty_valued`) valued each at its request's
+    shortage penalty, a planning weight, and its statements are recomputed so."""
     members = sorted(records_by_member)
     metrics = {m: Metrics() for m in members}
     dealings = dealings or Dealings.of(records_by_member, period)
     issued = {m: _issued_by_sku(records_by_member[m], period) for m in members}
-    _count_transfers(metrics, dealings.transfers, _served_penalties(records_by_member), issued, period, terms)
+    served = _served_penalties(records_by_member)
+    if not penalty_valued:
+        served = {offer: [(units, 1) for units, _penalty in allocations] for offer, allocations in served.items()}
+    _count_transfers(metrics, dealings.transfers, served, issued, period, terms)
     _count_money_owed(metrics, dealings)
     for m in members:
         moved = [t for t in dealings.transfers if m in (t.supplier, t.requester)]

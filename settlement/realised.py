@@ -344,8 +344,6 @@ def _parts(
             raise StatementStopped(f"plan {ref.plan}: its rule book {ref.rule_version} is not known")
         lines.append(delivered_value(t, ref.plan, books[ref.rule_version]))
     metrics = contributions(before_cut, period, terms.metric_terms, dealings)
-    for m in metrics.values():
-        m.shortages_avoided = 0  # a planning weight's worth is no money: the delivered gains are in `gains`
     weight = {m: sum((w * metrics[m].metric(n) for n, w in terms.weights.items()), Fraction(0)) for m in metrics}
     games = plan_games_of([x for x in lines if x["gain"]])
     split, exact = split_lines(lines, games, terms, weight)

@@ -134,7 +134,7 @@ def build_statement(
     award of the period names must be one of them (ValueError naming it otherwise)."""
     members = sorted(records_by_member, key=str.lower)
     dealings = Dealings.of(records_by_member, period)
-    metrics = contributions(records_by_member, period, terms.metric_terms, dealings)
+    metrics = contributions(records_by_member, period, terms.metric_terms, dealings, penalty_valued=True)
     games = plan_games(records_by_member, period)
     game = ConsortiumGame(games, others=tuple(members))
     strangers = (set(metrics) | set(game.members)) - set(members)

@@ -193,7 +193,9 @@ def test_contribution_metrics_of_the_story() -> None:
     assert m[R].units_received == {"F": 100}
     assert (m[S1].value_supplied, m[S2].value_supplied, m[R].value_received) == (30_000, 24_000, 54_000)
     assert (m[R].freight_paid, m[S1].freight_compensated) == (1_000, 600)
-    assert m[R].shortages_avoided == 100 * 1000  # every unit received served a request worth 10.00 a unit
+    assert m[R].shortages_avoided == 100  # every unit received served a request
+    # Format 1 valued them at the request's shortage penalty, 10.00 a unit: a planning weight, no money.
+    assert contributions(story().records, PERIOD, penalty_valued=True)[R].shortages_avoided == 100 * 1000
     assert (m[S1].awards_paid, m[R].awards_received) == (500, 500)
     # S1 issued nothing in the period: its 60 units would have sat 90 days (the cap), at 8 % a year.
     assert m[S1].capital_freed == int(Fraction(30_000 * 90 * 8, 100 * 365))

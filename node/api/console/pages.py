@@ -393,7 +393,7 @@ def settlement_page(services: NodeServices, session: ConsoleSession, query: dict
 
 
 CHARTED = (
-    ("shortages_avoided", "shortages avoided (minor units)"),
+    ("shortages_avoided", "shortages avoided (units)"),
     ("capital_freed", "capital freed (minor units)"),
     ("consignment_unit_hours", "stock held for others (unit-hours)"),
     ("reserved_unit_hours", "stock reserved for others (unit-hours)"),
