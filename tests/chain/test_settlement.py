@@ -281,3 +281,22 @@ def test_consigned_stock_sold_by_its_holder_leaves_the_owners_books_and_is_owed_
     assert sorted(f["amount"] for f in sales) == [8 * t["unit_price"], 12 * t["unit_price"]]
     assert {(f["from"], f["to"]) for f in sales} == {(hz.address, xs.address)}
     assert not [f for f in doc["flows"] if f["kind"] == "transfer_price"]  # lent to the shelf, not sold to it
+
+
+def test_an_offer_the_plan_did_not_use_earns_nothing(nodes: NodeFactory) -> None:
+    """Both dealers offer 80 for the store's 60: the plan takes them from one. The other offered, reserved and
+    was released; under format 1's Shapley value it still took a share of the surplus. Nothing now."""
+    members = moved(nodes, "unused", need=60)
+    hz = members[0]
+    with hz.client() as c:
+        closed = c.post("/settlement/periods", json=closing_period())
+        assert closed.status_code == 201, closed.text
+    sid = closed.json()["id"]
+    approve_everywhere(members, sid)
+    doc = until(lambda: final_on_all(members, sid), timeout=60)[0]
+    (line,) = doc["transfers"]
+    (unused,) = [n.address for n in members[1:] if n.address != line["supplier"]]
+    share = next(m for m in doc["members"] if m["member"] == unused)
+    assert (share["share"], share["exact_share"], share["net"]) == (0, "0", 0)
+    assert all(unused not in (f["from"], f["to"]) for f in doc["flows"])
+    assert all(unused not in p["players"] for p in doc["plans"]) and doc["surplus"] == line["gain"] > 0
