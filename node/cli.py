@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from chain.peers import PeerClient
     from negotiation.rules.book import CheckedBook
     from node.services.sandbox import SandboxRun
+    from settlement.document import Statement
 
 app = typer.Typer(help="Consortium inventory node: pools, ledgers anchored on-chain, audits.", no_args_is_help=True)
 node_app = typer.Typer(help="Run this partner's node.", no_args_is_help=True)
@@ -486,13 +487,51 @@ def settle_verify(
     statement_file: Annotated[Path | None, typer.Option("--statement", help="a statement document (JSON)")] = None,
     node: Annotated[str | None, typer.Option("--node", help="fetch the statement from this node")] = None,
     statement: Annotated[str | None, typer.Option("--id", help="the statement id, with --node")] = None,
+    every: Annotated[bool, typer.Option("--all", help="with --node: every statement final on it")] = False,
     contract: Annotated[str | None, typer.Option("--contract", help="the anchor contract the auditor trusts")] = None,
     rulebook: Annotated[Path | None, typer.Option("--rulebook", help="the rule book file the statement names")] = None,
     consortium_name: Annotated[str, typer.Option("--consortium-name")] = "consortium-inventory",
     token: TokenOpt = None,
 ) -> None:
     """Recompute a statement from every member's anchored records (verified against the chain) and the rule
-    book it names, and check every member's signature of its hash. Exit 1 naming each difference."""
+    book it names, and check every member's signature of its hash; with --all, every statement final on the
+    node, and that no reference is settled by two of them. Exit 1 naming each difference."""
+    from settlement.realised import settled_twice
+
+    if every and (node is None or statement is not None or statement_file is not None):
+        raise CliError("--all takes --node URL, and no --id or --statement")
+    if not every and ((statement_file is None) == (node is None) or (node is not None and statement is None)):
+        raise CliError("give --statement FILE, or --node URL with --id ID or --all")
+    with _peers(token) as peers:
+        if every:
+            assert node is not None
+            ids = [r["id"] for r in _node_call("GET", node, "/settlement/statements", token) if r["status"] == "final"]
+            documents = [peers.statement_document(node, i) for i in ids]
+            address = contract or _contract_given(peers.audit_identity(node).get("anchor_contract"))
+        else:
+            document, address = _statement_of(peers, statement_file, node, statement, contract)
+            documents = [document]
+        problems = [
+            f"{doc.get('id')}: {p}" if every else p
+            for doc in documents
+            for p in _verified(peers, rpc, address, doc, rulebook, consortium_name, node)
+        ]
+        problems += settled_twice(cast("list[Statement]", documents)) if every else []
+    for problem in problems:
+        typer.echo(f"FAIL {problem}", err=True)
+    report: dict[str, Any] = {"ok": not problems, "problems": problems}
+    if every:
+        report = {"statements": [d.get("id") for d in documents], **report}
+    else:
+        report = {"statement": documents[0].get("id"), "statement_hash": documents[0].get("statement_hash"), **report}
+    typer.echo(json.dumps(report, indent=2))
+    raise typer.Exit(1 if problems else 0)
+
+
+def _verified(
+    peers: PeerClient, rpc: str, address: str, document: Any, rulebook: Path | None, name: str, node: str | None
+) -> list[str]:
+    """What is wrong with one statement document, recomputed (node/services/settlements.py)."""
     from chain.anchor_client import AnchorReader
     from chain.registry_client import MemberRegistryClient
     from chain.tx import connect
@@ -500,28 +539,19 @@ def settle_verify(
     from node.errors import NodeError
     from node.services.settlements import verify_statement
 
-    if (statement_file is None) == (node is None) or (node is not None and statement is None):
-        raise CliError("give --statement FILE, or --node URL with --id ID")
-    with _peers(token) as peers:
-        document, address = _statement_of(peers, statement_file, node, statement, contract)
-        web3 = connect(rpc)
-        registry = AnchorReader(web3, address).registry_address()
-        members = _chain_call(lambda: MemberRegistryClient(web3, registry).members())
-        urls = [m.node_url for m in members if m.active]
-        book = _statement_book(peers, document["rule_version"], rulebook, urls)
-        domain = Domain(consortium_name, int(web3.eth.chain_id), registry)
-        earlier = _earlier_statements(peers, document, [node] if node else urls)
-        try:
-            problems = verify_statement(
-                document, members, web3, address, book, domain, peers, earlier, _book_lookup(peers, urls)
-            )
-        except NodeError as exc:
-            raise CliError(exc.message) from None
-    for problem in problems:
-        typer.echo(f"FAIL {problem}", err=True)
-    report = {"statement": document.get("id"), "statement_hash": document.get("statement_hash"), "ok": not problems}
-    typer.echo(json.dumps({**report, "problems": problems}, indent=2))
-    raise typer.Exit(1 if problems else 0)
+    web3 = connect(rpc)
+    registry = AnchorReader(web3, address).registry_address()
+    members = _chain_call(lambda: MemberRegistryClient(web3, registry).members())
+    urls = [m.node_url for m in members if m.active]
+    book = _statement_book(peers, document["rule_version"], rulebook, urls)
+    domain = Domain(name, int(web3.eth.chain_id), registry)
+    earlier = _earlier_statements(peers, document, [node] if node else urls)
+    try:
+        return verify_statement(
+            document, members, web3, address, book, domain, peers, earlier, _book_lookup(peers, urls)
+        )
+    except NodeError as exc:
+        raise CliError(exc.message) from None
 
 
 def _earlier_statements(peers: PeerClient, document: Any, urls: list[str]) -> dict[str, Any]:

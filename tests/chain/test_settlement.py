@@ -138,6 +138,13 @@ def test_a_closed_period_awaits_every_members_approval_then_is_recorded_and_anch
     assert (ahead.status_code, ahead.json()["error"]) == (422, "invalid_request") and "after today" in ahead.text
     redo = until(lambda: statement_on(hz, again.json()["id"]))
     assert redo["after"] == [sid] and redo["transfers"] == [] and redo["flows"] == [] and redo["surplus"] == 0
+    # Approved too, both are final: an auditor checks every final statement and that each reference is
+    # settled once across them.
+    approve_everywhere(members, redo["id"])
+    until(lambda: final_on_all(members, redo["id"]), timeout=60)
+    every = consortium("settle", "verify", "--rpc", rpc, "--node", hz.url, "--all")
+    assert every.returncode == 0, every.stdout + every.stderr
+    assert sorted(json.loads(every.stdout)["statements"]) == sorted([sid, redo["id"]])
 
 
 def _anchored_settlement_records(node: RunningNode) -> list[dict[str, Any]]:
