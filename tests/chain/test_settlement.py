@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from chain.canonical import canonical_json, leaf_hash_of_canonical
 from chain.deploy import Deployment
 from negotiation.messages import Domain, sign
 from negotiation.messages import new_id as new_message_id
@@ -307,3 +308,35 @@ def test_an_offer_the_plan_did_not_use_earns_nothing(nodes: NodeFactory) -> None
     assert (share["share"], share["exact_share"], share["net"]) == (0, "0", 0)
     assert all(unused not in (f["from"], f["to"]) for f in doc["flows"])
     assert all(unused not in p["players"] for p in doc["plans"]) and doc["surplus"] == line["gain"] > 0
+
+
+def _overstate_the_plan_cost(hz: RunningNode) -> None:
+    """The requester's node writes a plan record whose total cost its own allocations do not bear out (as
+    faulty or dishonest software would), before anchoring it: the record verifies on chain as written."""
+    with sqlite3.connect(hz.db_path) as db:
+        seq, body = db.execute("SELECT seq, body FROM record WHERE type = 'plan'").fetchone()
+        record = json.loads(body)
+        record["plan"]["answer"]["total_cost"] += 4_400_000
+        changed = canonical_json(record)
+        db.execute("UPDATE record SET body = ?, leaf = ? WHERE seq = ? AND type = 'plan'",
+                   (changed.decode(), leaf_hash_of_canonical(changed).hex(), seq))  # fmt: skip
+
+
+def test_a_plan_whose_recorded_cost_does_not_hold_stops_the_statement_named(nodes: NodeFactory) -> None:
+    """Format 1 trusted the recorded cost: shares went negative and an uninvolved supplier paid. The plan's
+    cost is now recomputed from its own allocations, and the statement stops, naming the plan."""
+    hz, _xs = moved(
+        nodes,
+        "overstated",
+        suppliers=1,
+        requester_env={"CONSORTIUM_ANCHOR_INTERVAL_SECONDS": "3600"},  # anchored only when flushed
+        before_anchoring=_overstate_the_plan_cost,
+    )
+    audit = consortium("audit", "verify", "--rpc", nodes.anvil.rpc_url, "--node", hz.url)
+    assert audit.returncode == 0, audit.stdout + audit.stderr  # the record verifies as anchored
+    with hz.client() as c:
+        r = c.post("/settlement/periods", json=closing_period())
+    assert (r.status_code, r.json()["error"]) == (409, "settlement_stopped"), r.text
+    assert f"plan {hz.address}#" in r.json()["message"] and "its own allocations cost" in r.json()["message"]
+    with hz.client() as c:
+        assert c.get("/settlement/statements").json() == []

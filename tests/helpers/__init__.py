@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -183,15 +184,27 @@ def closing_period() -> dict[str, str]:
     return {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
 
 
-def moved(nodes: NodeFactory, tag: str, suppliers: int = 2, need: int = 120) -> list[RunningNode]:
+def moved(
+    nodes: NodeFactory,
+    tag: str,
+    suppliers: int = 2,
+    need: int = 120,
+    requester_env: dict[str, str] | None = None,
+    before_anchoring: Callable[[RunningNode], None] | None = None,
+) -> list[RunningNode]:
     """A period to settle: Hangzhou needs 120; Xiaoshan (and Shaoxing) offer; the plan runs, everything arrives;
     all anchored. Returns [requester, supplier(s)]."""
-    hz = nodes.new(f"hz-{tag}", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1])
+    hz = nodes.new(f"hz-{tag}", lat_e6=HANGZHOU[0], lon_e6=HANGZHOU[1], **(requester_env or {}))
     others = [nodes.new(f"xs-{tag}", lat_e6=XIAOSHAN[0], lon_e6=XIAOSHAN[1])]
     if suppliers > 1:
         others.append(nodes.new(f"sx-{tag}", lat_e6=SHAOXING[0], lon_e6=SHAOXING[1]))
     # Real prices: the store sells at 59.80; the dealers paid 46.50 for what they sell on at 52.00.
     stock_up(hz, [], {"sale_price": STORE_SALE_PRICE})
+    if before_anchoring is not None:  # a first batch now: the next records wait for the anchoring interval
+        with hz.client() as c:
+            receipt = {"type": "receipt", "sku": "FORMULA-900G", "lot": "Z1", "location": "WH", "quantity": 1}
+            c.post("/ledger/movements", json={**receipt, "expires_on": soon(300)}).raise_for_status()
+        wait_anchored(hz)
     for node, lot in zip(others, ("X1", "S1"), strict=False):
         stock_up(node, [(lot, soon(300), 80)], {"purchase_price": DEALER_PURCHASE_PRICE})
     with hz.client() as c:
@@ -207,6 +220,8 @@ def moved(nodes: NodeFactory, tag: str, suppliers: int = 2, need: int = 120) -> 
             r = c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": t["shipped"], "location": "WH"})
             assert r.status_code == 200, r.text
     until(lambda: sum(len(transfers(n, "settled")) for n in others) == expected)
+    if before_anchoring is not None:
+        before_anchoring(hz)
     for node in (hz, *others):
         with node.client() as c:
             c.post("/anchoring/flush")
