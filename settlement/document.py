@@ -95,6 +95,17 @@ class DeliveredValue(TypedDict):
     units: int
 
 
+class PairSection(TypedDict):
+    """Two members' own part of a format-2 statement: what the second receives from the first, net of every
+    flow between them, and a commitment (sha256 of the canonical JSON of `{"transfers", "flows"}`: their
+    delivered transfers' lines and their flows, each in the statement's order) to the details, which only
+    the two need to see to check it."""
+
+    commitment: str
+    members: list[str]
+    net: int
+
+
 class MemberInputs(TypedDict):
     """The cut of a member's records the statement was computed from."""
 
@@ -135,6 +146,7 @@ class Statement(TypedDict):
     corrects: NotRequired[str | None]
     transfers: NotRequired[list[DeliveredValue]]
     settles: NotRequired[list[str]]
+    pairs: NotRequired[list[PairSection]]
 
 
 class ServedStatement(Statement):

@@ -36,6 +36,7 @@ from settlement.document import (
     MemberInputs,
     MemberShare,
     MoneyFlow,
+    PairSection,
     Statement,
 )
 from settlement.games import MAX_ENUMERATED, ConsortiumGame, PlanGame, core_check_by_plan, nucleolus
@@ -301,6 +302,29 @@ def realised_core_check(game: ConsortiumGame, share: Mapping[str, int], lines: S
     return {"in_core": by_plan.in_core, "worst_coalition": [], "deficit": None, "scope": "each plan"}
 
 
+def pair_sections(lines: Sequence[DeliveredValue], flows: Sequence[MoneyFlow]) -> list[PairSection]:
+    """Each pair of members with a delivered transfer or a flow between them: the net the second (in
+    lower-case address order) receives from the first, and the commitment to their lines and flows."""
+    keys = {_pair(x["requester"], x["supplier"]) for x in lines} | {_pair(f["from"], f["to"]) for f in flows}
+    out: list[PairSection] = []
+    for a, b in sorted(keys, key=lambda k: (k[0].lower(), k[1].lower())):
+        own_lines = [x for x in lines if _pair(x["requester"], x["supplier"]) == (a, b)]
+        own_flows = [f for f in flows if _pair(f["from"], f["to"]) == (a, b)]
+        net = sum(f["amount"] if f["to"] == b else -f["amount"] for f in own_flows)
+        out.append({"members": [a, b], "net": net, "commitment": pair_commitment(own_lines, own_flows)})
+    return out
+
+
+def pair_commitment(lines: Sequence[DeliveredValue], flows: Sequence[MoneyFlow]) -> str:
+    """What a pair section commits to: its delivered transfers' lines and its flows, in the statement's order."""
+    return "0x" + hashlib.sha256(canonical_json({"transfers": list(lines), "flows": list(flows)})).hexdigest()
+
+
+def _pair(x: str, y: str) -> tuple[str, str]:
+    a, b = sorted((x, y), key=str.lower)
+    return a, b
+
+
 def reversed_flows(corrected: Statement) -> list[MoneyFlow]:
     """The flows of a final statement given back by the statement that corrects it."""
     return [
@@ -424,6 +448,7 @@ def build_realised_statement(
         "corrects": None if cut.corrects is None else cut.corrects["id"],
         "transfers": parts.lines,
         "settles": parts.settles,
+        "pairs": pair_sections(parts.lines, parts.flows),
     }
     statement["statement_hash"] = statement_hash(statement)
     statement["id"] = proposal_id(cut.proposer, statement["statement_hash"])

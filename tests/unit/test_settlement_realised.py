@@ -17,6 +17,7 @@ from settlement.realised import (
     StatementStopped,
     ValueTerms,
     build_realised_statement,
+    pair_commitment,
     proposal_id,
     settled_twice,
 )
@@ -224,3 +225,19 @@ def test_proportional_shares_are_rounded_in_the_plans_core_and_add_up_to_each_ga
     # with S2, so the core check names the coalition that would do better alone.
     assert [member(s, m)["share"] for m in (R, S1, S2)] == [0, 15_480, 10_320]
     assert s["core_check"]["in_core"] is False
+
+
+def test_each_pair_checks_its_own_section_and_the_pairs_add_up_to_every_members_net() -> None:
+    books, a1, _ = story()
+    s = build(books)
+    assert [p["members"] for p in s["pairs"]] == [[R, S1], [R, S2]]
+    for m in s["members"]:
+        received = sum(
+            p["net"] if p["members"][1] == m["member"] else -p["net"] for p in s["pairs"] if m["member"] in p["members"]
+        )
+        assert received == m["net"]
+    # R and S1 check their section from their own two records: their line and their flows, nothing of S2's.
+    mine = [t for t in s["transfers"] if t["acceptance"] == a1]
+    flows = [f for f in s["flows"] if {f["from"], f["to"]} == {R, S1}]
+    assert s["pairs"][0]["commitment"] == pair_commitment(mine, flows)
+    assert s["pairs"][0]["net"] == 60 * 500 + 600 + 3_300  # what S1, second in address order, receives from R
