@@ -24,6 +24,7 @@ from settlement.statement import statement_hash
 from tests.helpers import (
     DEALER_PURCHASE_PRICE,
     STORE_SALE_PRICE,
+    anchor_all,
     approve_everywhere,
     approve_statement,
     closing_period,
@@ -31,6 +32,7 @@ from tests.helpers import (
     final_on_all,
     moved,
     pair_with_an_offer,
+    receive_all,
     statement_on,
     statement_status,
     transfers,
@@ -340,3 +342,28 @@ def test_a_plan_whose_recorded_cost_does_not_hold_stops_the_statement_named(node
     assert f"plan {hz.address}#" in r.json()["message"] and "its own allocations cost" in r.json()["message"]
     with hz.client() as c:
         assert c.get("/settlement/statements").json() == []
+
+
+def test_goods_create_value_when_they_arrive_not_when_the_plan_is_made(nodes: NodeFactory) -> None:
+    """Format 1 counted a plan's value in the period it was made, before anything arrived. Planned and
+    shipped but not received, a transfer creates nothing yet; received, the next statement over the same
+    days settles it, and only it."""
+    members = moved(nodes, "arrive", suppliers=1, receive=False)
+    hz, xs = members
+
+    def closed_and_final() -> dict[str, Any]:
+        with hz.client() as c:
+            r = c.post("/settlement/periods", json=closing_period())
+            assert r.status_code == 201, r.text
+        approve_everywhere(members, r.json()["id"])
+        return until(lambda: final_on_all(members, r.json()["id"]), timeout=60)[0]
+
+    before = closed_and_final()
+    assert (before["surplus"], before["transfers"], before["plans"]) == (0, [], [])
+    assert before["flows"] == [] and before["payments"] == []
+    receive_all(hz, [xs], transfers(hz, "shipped"))
+    anchor_all(members)
+    after = closed_and_final()
+    (line,) = after["transfers"]
+    assert after["after"] == [before["id"]] and after["surplus"] == line["gain"] > 0
+    assert {f["kind"] for f in after["flows"]} == {"transfer_price", "freight_compensation", "profit_split"}

@@ -191,6 +191,7 @@ def moved(
     need: int = 120,
     requester_env: dict[str, str] | None = None,
     before_anchoring: Callable[[RunningNode], None] | None = None,
+    receive: bool = True,
 ) -> list[RunningNode]:
     """A period to settle: Hangzhou needs 120; Xiaoshan (and Shaoxing) offer; the plan runs, everything arrives;
     all anchored. Returns [requester, supplier(s)]."""
@@ -215,18 +216,28 @@ def moved(
         assert c.post("/negotiation/plan").status_code == 200
     expected = len(others) if need > 80 else 1  # each supplier offers 80: one is enough for 80 or fewer
     shipped = until(lambda: t if len(t := transfers(hz, "shipped")) == expected else [])
+    if receive:
+        receive_all(hz, others, shipped)
+    if before_anchoring is not None:
+        before_anchoring(hz)
+    anchor_all([hz, *others])
+    return [hz, *others]
+
+
+def receive_all(hz: RunningNode, suppliers: list[RunningNode], shipped: list[dict[str, Any]]) -> None:
+    """The requester counts in everything shipped; each supplier's side of the transfer settles."""
     with hz.client() as c:
         for t in shipped:
             r = c.post(f"/negotiation/transfers/{t['id']}/receive", json={"quantity": t["shipped"], "location": "WH"})
             assert r.status_code == 200, r.text
-    until(lambda: sum(len(transfers(n, "settled")) for n in others) == expected)
-    if before_anchoring is not None:
-        before_anchoring(hz)
-    for node in (hz, *others):
+    until(lambda: sum(len(transfers(n, "settled")) for n in suppliers) == len(shipped))
+
+
+def anchor_all(members: list[RunningNode]) -> None:
+    for node in members:
         with node.client() as c:
             c.post("/anchoring/flush")
         wait_anchored(node)
-    return [hz, *others]
 
 
 def statement_on(node: RunningNode, sid: str) -> dict[str, Any] | None:
