@@ -367,3 +367,27 @@ def test_goods_create_value_when_they_arrive_not_when_the_plan_is_made(nodes: No
     (line,) = after["transfers"]
     assert after["after"] == [before["id"]] and after["surplus"] == line["gain"] > 0
     assert {f["kind"] for f in after["flows"]} == {"transfer_price", "freight_compensation", "profit_split"}
+
+
+def test_a_correcting_statement_gives_back_a_final_ones_flows_and_restates_them(nodes: NodeFactory) -> None:
+    """The only way a settled reference comes back: a statement that names the final one it corrects."""
+    members = moved(nodes, "correct", suppliers=1)
+    hz = members[0]
+    with hz.client() as c:
+        first = c.post("/settlement/periods", json=closing_period()).json()["id"]
+    approve_everywhere(members, first)
+    original = until(lambda: final_on_all(members, first), timeout=60)[0]
+    with hz.client() as c:
+        r = c.post("/settlement/periods", json={**closing_period(), "corrects": first})
+        assert r.status_code == 201, r.text
+        unknown = c.post("/settlement/periods", json={**closing_period(), "corrects": "0x" + "ab" * 32})
+    assert (unknown.status_code, unknown.json()["error"]) == (422, "invalid_request")
+    fix_id = r.json()["id"]
+    approve_everywhere(members, fix_id)
+    fix = until(lambda: final_on_all(members, fix_id), timeout=60)[0]
+    assert fix["corrects"] == first and fix["settles"] == original["settles"]
+    reversals = sorted((f["from"], f["to"], f["amount"]) for f in fix["flows"] if f["kind"] == "reversal")
+    assert reversals == sorted((f["to"], f["from"], f["amount"]) for f in original["flows"])
+    assert all(m["net"] == 0 for m in fix["members"])  # restated as it was: the records did not change
+    every = consortium("settle", "verify", "--rpc", nodes.anvil.rpc_url, "--node", members[1].url, "--all")
+    assert every.returncode == 0, every.stdout + every.stderr
