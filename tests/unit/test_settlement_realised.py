@@ -219,8 +219,8 @@ def test_beyond_twenty_members_each_plan_proves_the_shares_in_the_core() -> None
 def test_proportional_shares_are_rounded_in_the_plans_core_and_add_up_to_each_gain() -> None:
     books, _, _ = story()
     s = build(books, "proportional", weights={"units_supplied": Fraction(1)})  # R supplied nothing: 0 of it
-    for lined in s["transfers"]:
-        assert lined["requester_gain"] + lined["supplier_gain"] == lined["gain"]
+    for transfer in s["transfers"]:
+        assert transfer["requester_gain"] + transfer["supplier_gain"] == transfer["gain"]
     # S1 supplied 60 of 100 units, S2 40: the plan's 258.00 goes 154.80 and 103.20, more than either pair made
     # with S2, so the core check names the coalition that would do better alone.
     assert [member(s, m)["share"] for m in (R, S1, S2)] == [0, 15_480, 10_320]
