@@ -207,3 +207,29 @@ def test_the_book_approves_at_once_below_its_amount_and_deems_approval_at_its_de
     for node, said in ((hz, "deemed approved here"), (xs, "approved here automatically")):
         (record,) = until(lambda node=node: settlement_records(node))
         assert said in record["record"]["memo"]
+
+
+# -- a book that splits in proportion to weights that are all 0 ------------------------------------------------
+@pytest.fixture
+def unweighted(anvil: LocalChain, tmp_path: Path) -> Iterator[NodeFactory]:
+    """Nodes of a consortium whose book splits `proportional` with every weight 0, approving at once."""
+    book = yaml.safe_load(TEST_RULEBOOK.read_text(encoding="utf-8"))
+    book["settlement"].update(method="proportional", weights={"value_supplied": "0"}, auto_approve_below="1000000.00")
+    path = tmp_path / "unweighted.yaml"
+    path.write_text(yaml.safe_dump(book), encoding="utf-8")
+    factory = NodeFactory(anvil, deploy_contracts(anvil.rpc_url, ADMIN_KEY, genesis_of(path)), tmp_path, path)
+    yield factory
+    factory.stop_all()
+
+
+def test_a_member_with_no_dealings_gets_nothing_of_a_proportional_split_with_no_weights(
+    unweighted: NodeFactory,
+) -> None:
+    """Format 1 gave every member an equal share when all weights were 0, dealings or not."""
+    hz, xs = moved(unweighted, "unweighted", suppliers=1)
+    idle = unweighted.new("idle-unweighted")
+    sid = close(hz, *closing_period().values())
+    doc = until(lambda: final_on_all([hz, xs, idle], sid), timeout=60)[0]
+    shares = {m["member"]: m["share"] for m in doc["members"]}
+    assert shares[idle.address] == 0 and shares[hz.address] + shares[xs.address] == doc["surplus"] > 0
+    assert shares[hz.address] == doc["surplus"] - doc["surplus"] // 2  # equal between the pair, not the three
