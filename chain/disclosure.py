@@ -6,6 +6,8 @@ the record body and a typed `Reader`; it answers a `Decision`: WHOLE (the body a
 and a commitment to each withheld item) or NONE. Each record type has its rule in `RULES`, keyed by every
 `RecordType`, so a type added without deciding who sees it fails tests/unit/test_disclosure.py.
 
+The policy only: no read path applies it yet; a later change enforces it where records are served.
+
 In the chain room so that auditors' tools can check a disclosed part as the node does: no imports from above it.
 """
 
