@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,7 @@ def test_consigned_stock_is_disclosed_to_its_owner_line_by_line() -> None:
     assert {w.path for w in decision.withheld} == {("lines", 1), ("memo",)}
 
 
+ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}(?![0-9a-fA-F])")
 ADDRESSES = sorted({a for b in GOLDEN for a in _named(b) | {b["node"]}} | {STRANGER})
 READERS = st.one_of(
     st.just(Reader.operator()),
@@ -209,4 +211,7 @@ def test_none_never_leaks_whole_is_the_body_and_part_restores(body: dict[str, An
     else:
         assert reader.address is not None
         _check_part(body, decision)
+        # A part names no one but its reader and the node that wrote it.
+        named = {a.lower() for a in ADDRESS.findall(json.dumps(decision.body))}
+        assert named <= {reader.address.lower(), body["node"].lower()}
     assert isinstance(decision.withheld, tuple) and all(isinstance(w, Withheld) for w in decision.withheld)
