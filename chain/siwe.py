@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -34,6 +35,8 @@ __all__ = [
     "check_message",
     "moment",
     "recover_signer",
+    "sign_in_message",
+    "sign_text",
 ]
 
 PREAMBLE = " wants you to sign in with your Ethereum account:"
@@ -235,3 +238,25 @@ def check_message(message: SiweMessage, signature: str, expected: SiweExpectatio
         raise SiweRejected(SiweReason.NOT_YET_VALID, "the message is not valid yet (Not Before)")
     if message.expiration_time is not None and moment(message.expiration_time) <= now:
         raise SiweRejected(SiweReason.MESSAGE_EXPIRED, "the message has expired (Expiration Time)")
+
+
+def sign_in_message(
+    node_url: str, address: str, chain_id: int, nonce: str, statement: str | None = None, now: datetime | None = None
+) -> SiweMessage:
+    """The message a node at `node_url` (as the registry lists it) accepts: its authority as the domain, the URL
+    as the URI, issued `now` (default: the clock) and without an expiration (the node bounds the credential)."""
+    issued = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return SiweMessage(
+        domain=urlsplit(node_url).netloc,
+        address=Web3.to_checksum_address(address),
+        uri=node_url,
+        chain_id=chain_id,
+        nonce=nonce,
+        issued_at=issued,
+        statement=statement,
+    )
+
+
+def sign_text(text: str, private_key: str) -> str:
+    """`personal_sign` (EIP-191) of `text`: 65 bytes as 0x-hex."""
+    return "0x" + bytes(Account.sign_message(encode_defunct(text=text), private_key).signature).hex()
