@@ -170,6 +170,8 @@ class TokenBucket:
             for key, (tokens, then) in self._buckets.items()
             if tokens + (now - then) * self.per_second < self.burst
         }
+        if len(self._buckets) > self.MAX_KEYS:  # that many clients busy at once: start every one afresh
+            self._buckets.clear()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

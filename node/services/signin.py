@@ -20,8 +20,9 @@ from sqlalchemy import Engine, delete, update
 from sqlmodel import col
 
 from chain.siwe import SiweExpectation, SiweMessage, SiweReason, SiweRejected, check_message, moment
+from chain.tx import CONNECTION_ERRORS
 from node.domain.states import PrincipalKind
-from node.errors import NotConfigured, Unauthorized
+from node.errors import ChainUnreachable, NotConfigured, Unauthorized
 from node.services.directory import Directory
 from node.store.engine import session_scope
 from node.store.tables import SignInCredential, SignInNonce
@@ -88,8 +89,12 @@ class SignIn:
     def sign_in(self, text: str, signature: str, now: datetime) -> tuple[str, Principal]:
         """A new bearer token and whom it speaks for; SiweMalformed (422) or SiweRejected (401) otherwise."""
         message = SiweMessage.parse(text)
-        check_message(message, signature, self.expectation(), now)
-        kind = self.kind_of(message.address)  # a chain call, made before the transaction opens
+        try:  # the chain calls, made before the transaction opens
+            expected = self.expectation()
+            check_message(message, signature, expected, now)
+            kind = self.kind_of(message.address)
+        except CONNECTION_ERRORS as exc:
+            raise ChainUnreachable(f"cannot read the member registry: {exc}") from exc
         expires = now + CREDENTIAL_LIFETIME
         if message.expiration_time is not None:
             expires = min(expires, moment(message.expiration_time).astimezone(UTC))
