@@ -13,18 +13,10 @@ from eth_account import Account
 from chain.anvil import LocalChain
 from chain.deploy import Deployment
 from chain.peers import PeerAnsweredError, PeerClient
-from chain.registry_client import MemberRegistryClient, Role
 from chain.siwe import SiweMessage, sign_in_message, sign_text
 from chain.tx import connect
-from tests.helpers.nodes import ADMIN_KEY, HANGZHOU, NodeFactory, RunningNode
-
-
-def _member_key(anvil: LocalChain, deployment: Deployment) -> str:
-    key = "0x" + str(Account.create().key.hex()).removeprefix("0x")
-    MemberRegistryClient(anvil.rpc_url, deployment.registry, ADMIN_KEY).add_member(
-        Account.from_key(key).address, "signs-in", Role.PARTNER, "http://127.0.0.1:1", *HANGZHOU
-    )
-    return key
+from tests.helpers.nodes import NodeFactory, RunningNode
+from tests.helpers.signin import member_key, signs_in_once_across_workers
 
 
 def _post(node: RunningNode, message: SiweMessage, signature: str) -> httpx.Response:
@@ -44,7 +36,7 @@ def test_a_member_signs_in_and_the_node_knows_who_it_is(
     nodes: NodeFactory, anvil: LocalChain, deployment: Deployment
 ) -> None:
     node = nodes.new("siwe")
-    key, chain_id = _member_key(anvil, deployment), int(connect(anvil.rpc_url).eth.chain_id)
+    key, chain_id = member_key(anvil, deployment), int(connect(anvil.rpc_url).eth.chain_id)
     signed = PeerClient().sign_in(node.url, key, chain_id)
     bearer = {"Authorization": f"Bearer {signed.access_token}"}
     me = httpx.get(f"{node.url}/auth/whoami", headers=bearer, timeout=30).raise_for_status().json()
@@ -64,7 +56,7 @@ def test_what_signs_nobody_in_is_refused_with_its_reason(
     nodes: NodeFactory, anvil: LocalChain, deployment: Deployment
 ) -> None:
     node = nodes.new("siwe-refusals")
-    key, chain_id = _member_key(anvil, deployment), int(connect(anvil.rpc_url).eth.chain_id)
+    key, chain_id = member_key(anvil, deployment), int(connect(anvil.rpc_url).eth.chain_id)
     stranger = "0x" + str(Account.create().key.hex()).removeprefix("0x")
     with pytest.raises(PeerAnsweredError) as refused:
         PeerClient().sign_in(node.url, stranger, chain_id)
@@ -98,3 +90,10 @@ def test_sign_in_requests_are_rate_limited_per_client(nodes: NodeFactory) -> Non
     answers = [httpx.get(f"{node.url}/auth/nonce", timeout=30) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     _refused(answers[-1], 429, "rate_limited")
+
+
+def test_two_workers_share_nonces_and_credentials(
+    nodes: NodeFactory, anvil: LocalChain, deployment: Deployment
+) -> None:
+    node = nodes.new("siwe-workers", CONSORTIUM_WORKERS="2", CONSORTIUM_AUTH_BURST="50")
+    signs_in_once_across_workers(node, anvil, deployment)
