@@ -21,6 +21,9 @@ under their old import paths (e.g. `from chain.merkle import EmptyTree`).
     + PeerUnreachable       no answer: refused connection, timeout, a URL that is no URL
     + PeerAnsweredError     the node answered a status that is not 2xx (status, error code, body, request id kept)
     + PeerAnswerMalformed   a 2xx answer that is not the shape the call expects
+  + SiweError               chain.siwe: a Sign-In with Ethereum message refused
+    + SiweMalformed         not an EIP-4361 message (names the field)  also a ValueError
+    + SiweRejected          well-formed, but signs nobody in here (its `reason`)
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ __all__ = [
     "PeerAnsweredError",
     "PeerError",
     "PeerUnreachable",
+    "SiweError",
+    "SiweMalformed",
+    "SiweRejected",
     "TransactionRejected",
 ]
 
@@ -142,3 +148,20 @@ class PeerAnswerMalformed(PeerError):
 
     def __init__(self, url: str, why: str) -> None:
         super().__init__(url, f"{url} answered something that is not what was asked: {why}")
+
+
+class SiweError(ChainError):
+    """A Sign-In with Ethereum message (chain/siwe.py) that signs nobody in."""
+
+
+class SiweMalformed(SiweError, ValueError):
+    """Text that is not an EIP-4361 message; the message names the first field that is wrong."""
+
+
+class SiweRejected(SiweError):
+    """A well-formed message refused; `reason` is a chain.siwe.SiweReason value (bad signature, wrong domain...)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message

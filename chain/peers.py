@@ -25,9 +25,11 @@ from urllib.parse import quote
 
 import httpx
 import orjson
+from eth_account import Account
 
 from chain.errors import PeerAnsweredError, PeerAnswerMalformed, PeerError, PeerUnreachable
 from chain.records import Line
+from chain.siwe import sign_in_message, sign_text
 
 __all__ = [
     "AuditIdentity",
@@ -39,6 +41,7 @@ __all__ = [
     "PeerError",
     "PeerUnreachable",
     "ServedBalance",
+    "SignedIn",
     "Timeouts",
 ]
 
@@ -46,6 +49,14 @@ __all__ = [
 ProofDocument = dict[str, Any]
 # What a node answers to an operator's call: each command reads its own route's answer.
 JsonValue = Any
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A bearer credential a node issued for a sign-in: send it as `Authorization: Bearer <access_token>`."""
+
+    access_token: str
+    expires_at: str  # RFC 3339, UTC
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,23 @@ class PeerClient:
         if len(answers) != len(envelopes):
             raise PeerAnswerMalformed(url, f"{len(answers)} results for {len(envelopes)} messages")
         return answers
+
+    # -- signing in with Ethereum (docs/protocol.md, "Signing in (EIP-4361)") -----------------------------------
+    def sign_in(self, node_url: str, private_key: str, chain_id: int, statement: str | None = None) -> SignedIn:
+        """A nonce from the node, the EIP-4361 message naming its URL and chain signed with `private_key`, and
+        the bearer credential the node answers with."""
+        url = _url(node_url, "/auth/nonce")
+        nonce = _object(url, self._get(url, self.timeouts.message)).get("nonce")
+        if not isinstance(nonce, str):
+            raise PeerAnswerMalformed(url, "no nonce")
+        message = sign_in_message(node_url, Account.from_key(private_key).address, chain_id, nonce, statement)
+        body = {"message": message.text(), "signature": sign_text(message.text(), private_key)}
+        url = _url(node_url, "/auth/siwe")
+        answer = _object(url, self._send("POST", url, json.dumps(body).encode(), None))
+        token, expires = answer.get("access_token"), answer.get("expires_at")
+        if not isinstance(token, str) or not isinstance(expires, str):
+            raise PeerAnswerMalformed(url, "no access_token or expires_at")
+        return SignedIn(token, expires)
 
     # -- rule books and statements -------------------------------------------------------------------------
     def rule_book(self, node_url: str, version: str) -> dict[str, object]:

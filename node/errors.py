@@ -19,6 +19,7 @@ reach a client (the anchoring service and the launcher handle them).
   | + SettlementStopped       409
   | + BodyTooLarge            413
   | + LimitReached            429
+  | + TooManyRequests         429
   | + InvalidMovement         422
   | + InvalidRequest          422
   | + WrongStatus             422
@@ -165,6 +166,8 @@ class PeriodApprovedAlready(RequestError):
     approves one proposal per period, until that one is disputed, withdrawn or superseded."""
 
     code = "period_approved"
+
+
 class SettlementStopped(RequestError):
     """A statement that must not be paid as computed (docs/settlement.md, "Format 2"): a plan whose recorded
     cost its allocations do not bear out, a member worse off in cash than without a plan. Named."""
@@ -188,6 +191,12 @@ class LimitReached(RequestError):
     """One more would pass a per-member limit of the rule book in force (`limits`, docs/rules.md)."""
 
     code = "limit_reached"
+
+
+class TooManyRequests(RequestError):
+    """A client (by IP) asked an unauthenticated endpoint more often than its rate allows (node/api/limits.py)."""
+
+    code = "rate_limited"
 
 
 class ChainHistoryMismatch(NodeError):

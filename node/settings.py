@@ -46,6 +46,10 @@ class NodeSettings(BaseSettings):
     # than one pays off on PostgreSQL (README, "Scaling out").
     workers: int = Field(default=1, ge=1, le=64)
 
+    # Sign-in (GET /auth/nonce, POST /auth/siwe, ...): requests per client IP, as a burst and a steady rate.
+    auth_burst: int = Field(default=20, ge=1)
+    auth_per_second: float = Field(default=1.0, gt=0)
+
     rpc_url: str = "http://127.0.0.1:8545"
     registry_address: str | None = None
     anchor_address: str | None = None

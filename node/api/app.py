@@ -16,9 +16,9 @@ from fastapi_offline import FastAPIOffline
 
 from node.api.console import pages as console
 from node.api.errors import install_error_handlers
-from node.api.limits import RequestLimits
+from node.api.limits import RequestLimits, TokenBucket
 from node.api.logs import RequestIdMiddleware, configure_logging
-from node.api.routes import audit, health, ledger, loans, negotiation, pool, purchases, rules, settlement
+from node.api.routes import audit, auth, health, ledger, loans, negotiation, pool, purchases, rules, settlement
 from node.services.container import NodeServices
 from node.settings import NodeSettings
 
@@ -93,11 +93,12 @@ def create_app(settings: NodeSettings, services: NodeServices | None = None) -> 
     )
     _serve_redoc_and_favicon(app)
     app.state.services = node
+    app.state.auth_limiter = TokenBucket(settings.auth_per_second, settings.auth_burst)
     install_error_handlers(app)
     # The last added runs first: the request id wraps the limits, so a body refused unread is logged with its id.
     app.add_middleware(RequestLimits, token=lambda: settings.api_token)
     app.add_middleware(RequestIdMiddleware)
-    for area in (health, pool, ledger, audit, negotiation, purchases, loans, rules, settlement):
+    for area in (health, pool, ledger, audit, auth, negotiation, purchases, loans, rules, settlement):
         app.include_router(area.router)
     # The operator console: pages for people, beside the API for machines (node/api/console/).
     app.include_router(console.root)

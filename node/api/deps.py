@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from node.domain.states import PrincipalKind
 from node.errors import NotConfigured, Unauthorized
 from node.services.anchoring import AnchoringService
 from node.services.container import NodeServices
@@ -22,6 +24,7 @@ from node.services.negotiator import Negotiator
 from node.services.router import MessageRouter
 from node.services.rules_keeper import RuleKeeper
 from node.services.settlements import Settlements
+from node.services.signin import Principal, SignIn
 from node.services.steps import StepGroups
 from node.settings import NodeSettings
 from node.store.engine import session_scope
@@ -138,3 +141,40 @@ async def require_auditor(settings: SettingsDep, authorization: Annotated[str | 
 
 OperatorDep = Depends(require_operator)
 AuditorDep = Depends(require_auditor)
+
+
+async def get_signin(services: ServicesDep) -> SignIn:
+    return services.signin
+
+
+SignInDep = Annotated[SignIn, Depends(get_signin)]
+
+
+def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    token = authorization.removeprefix("Bearer ").strip()
+    if not token:
+        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    return token
+
+
+BearerDep = Annotated[str, Depends(bearer_token)]
+
+
+def require_principal(signin: SignInDep, token: BearerDep) -> Principal:
+    """Whoever a sign-in credential speaks for (node/services/signin.py); a plain `def`: it reads the database."""
+    return signin.principal(token, datetime.now(UTC))
+
+
+PrincipalDep = Annotated[Principal, Depends(require_principal)]
+
+
+async def require_member(principal: PrincipalDep) -> Principal:
+    """A member of the registry, signed in with Ethereum (EIP-4361): its address is `principal.address`."""
+    if principal.kind != PrincipalKind.MEMBER:
+        raise Unauthorized("a member's sign-in credential is required")
+    return principal
+
+
+MemberDep = Annotated[Principal, Depends(require_member)]

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from chain.errors import NotCanonicalizable
+from chain.errors import NotCanonicalizable, SiweError, SiweMalformed, SiweRejected
 from negotiation.messages import MessageRefused
 from negotiation.wire import Refusal
 from node.api.logs import REQUEST_ID, inbox_envelope_facts
@@ -41,6 +41,7 @@ from node.errors import (
     SettlementInputsInvalid,
     SettlementStopped,
     StatementNotReady,
+    TooManyRequests,
     Unauthorized,
     WrongStatus,
 )
@@ -66,6 +67,7 @@ STATUS_OF: dict[type[RequestError], int] = {
     PeriodApprovedAlready: 409,
     BodyTooLarge: 413,
     LimitReached: 429,
+    TooManyRequests: 429,
     BodyTooDeep: 422,
     NotConfigured: 503,
     ChainUnreachable: 503,
@@ -95,6 +97,11 @@ REFUSAL_STATUS: dict[Refusal, int] = {
     Refusal.TOO_MANY: 409,
 }
 
+# A refused Sign-In with Ethereum (chain/siwe.py): not a message at all, or one that signs nobody in here
+# (bad signature, wrong domain or chain, a nonce unknown or used, not a member). The code is the reason.
+SIWE_STATUS: dict[type[SiweError], int] = {SiweMalformed: 422, SiweRejected: 401}
+SIWE_MALFORMED = "invalid_siwe_message"
+
 
 log = logging.getLogger("node.api.errors")
 
@@ -119,7 +126,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "conflicts with the node's state (stock, rule book, replay, plan_early, a statement's life cycle)"),
         (413, "body over the limit"),
         (422, "invalid input: types, ranges, dates, nesting, ledger rules"),
-        (429, "one more would pass a per-member limit of the rule book (limit_reached)"),
+        (429, "one more would pass a per-member limit of the rule book (limit_reached), or a rate (rate_limited)"),
         (503, "not configured, or the chain does not answer"),
     )
 }
@@ -140,6 +147,10 @@ def answer_to(exc: Exception) -> tuple[int, dict[str, Any]]:
         return REFUSAL_STATUS[exc.reason], error_body(exc.reason, exc.message, {})
     if isinstance(exc, RequestError):
         return STATUS_OF[type(exc)], error_body(exc.code, exc.message, exc.detail)
+    if isinstance(exc, SiweRejected):
+        return SIWE_STATUS[SiweRejected], error_body(exc.reason, exc.message, {"reason": exc.reason})
+    if isinstance(exc, SiweMalformed):
+        return SIWE_STATUS[SiweMalformed], error_body(SIWE_MALFORMED, str(exc), {})
     if isinstance(exc, NotCanonicalizable):
         return 422, error_body("invalid_request", str(exc), {})
     return 500, error_body("internal_error", f"internal error (request {REQUEST_ID.get()})", {})
@@ -212,7 +223,15 @@ async def _not_text(req: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+async def _siwe_refused(req: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SiweError)
+    status, body = answer_to(exc)
+    _log_refusal(req, status, body["error"], body["message"])
+    return JSONResponse(body, status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SiweError, _siwe_refused)
     app.add_exception_handler(NotCanonicalizable, _not_text)
     app.add_exception_handler(RequestError, _request_error)
     app.add_exception_handler(MessageRefused, _refused)

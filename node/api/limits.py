@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +42,8 @@ PUBLIC_BODIES = {
     "/negotiation/messages": MAX_MESSAGE_BYTES,
     "/negotiation/messages/batch": MAX_MESSAGE_BATCH_BYTES,
     "/console/sign-in": MAX_MESSAGE_BYTES,
+    "/auth/siwe": MAX_MESSAGE_BYTES,
+    "/auth/revoke": MAX_MESSAGE_BYTES,  # the route asks for the credential it revokes
 }
 CONSOLE = "/console/"
 _STRUCTURE = re.compile(rb'[\[\]{}"\\]')
@@ -133,6 +137,41 @@ class RequestLimits:
             path.startswith(CONSOLE)
             and console_session.read(cookie_of(_header(scope, b"cookie")), self.token()) is not None
         )
+
+
+class TokenBucket:
+    """A token bucket per key (a client's IP): `burst` requests at once, refilled at `per_second`. Held in
+    memory by each worker process, so a node of N workers lets a client through up to N times the rate."""
+
+    MAX_KEYS = 10_000  # beyond it the full buckets are forgotten: a flood of addresses cannot grow memory
+
+    def __init__(self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> bool:
+        """True if `key` may make one more request now (and counts it)."""
+        now = self.clock()
+        with self._lock:
+            tokens, then = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - then) * self.per_second)
+            allowed = tokens >= 1
+            self._buckets[key] = (tokens - 1 if allowed else tokens, now)
+            if len(self._buckets) > self.MAX_KEYS:
+                self._forget_full(now)
+        return allowed
+
+    def _forget_full(self, now: float) -> None:
+        self._buckets = {
+            key: (tokens, then)
+            for key, (tokens, then) in self._buckets.items()
+            if tokens + (now - then) * self.per_second < self.burst
+        }
+        if len(self._buckets) > self.MAX_KEYS:  # that many clients busy at once: start every one afresh
+            self._buckets.clear()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -435,3 +435,19 @@ class ShareAcceptedOut(BaseModel):
 class LoanOut(LoanBase):
     role: str = Field(description="lender | borrower: this node's side")
     due: str = Field(description="the due time, ISO-8601 UTC")
+
+
+class NonceOut(BaseModel):
+    nonce: str = Field(description="for one sign-in message, within 5 minutes")
+
+
+class AccessTokenOut(BaseModel):
+    access_token: str = Field(description="sent as Authorization: Bearer <token>")
+    token_type: str = "Bearer"
+    expires_at: str = Field(description="RFC 3339, UTC")
+
+
+class WhoAmIOut(BaseModel):
+    address: str
+    kind: str = Field(description="member")
+    expires_at: str = Field(description="RFC 3339, UTC")

@@ -318,3 +318,10 @@ class LendIn(Strict):
 class GiveBackIn(Strict):
     quantity: StrictInt = Field(gt=0, le=MAX_SAFE)
     location: Code | None = Field(default=None, description="where the parts are taken from (default: the loan's)")
+
+
+class SiweIn(Strict):
+    """A Sign-In with Ethereum: the EIP-4361 message and its `personal_sign` signature (docs/protocol.md)."""
+
+    message: str = Field(min_length=1, max_length=4096)
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="65 bytes, hex")

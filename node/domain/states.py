@@ -93,3 +93,10 @@ class LoanStatus(StrEnum):
     RETURNED = "returned"  # every unit came back before the due time
     SOLD = "sold"  # the due time passed: what was not back is the borrower's, at the loan's sale price
     REFUSED = "refused"  # the borrower's node refused the Loan for good: the lender's units came back
+
+
+class PrincipalKind(StrEnum):
+    """Who a sign-in credential speaks for (node/services/signin.py): a member of the registry for now; an
+    auditor the operator names is the next kind."""
+
+    MEMBER = "member"

@@ -42,6 +42,7 @@ from node.services.rules_keeper import RuleKeeper
 from node.services.settlements import Settlements
 from node.services.side import Side
 from node.services.signer import Signer
+from node.services.signin import SignIn
 from node.services.steps import StepGroups
 from node.settings import NodeSettings
 from node.store.engine import make_engine
@@ -100,6 +101,7 @@ class NodeServices:
         steps = self.negotiation.steps if self.negotiation is not None else None
         self.ledger = LedgerWriter(self.writer, self.address, steps)
         self.projection = ProjectionCheck(self.engine)
+        self.signin = SignIn(self.engine, self.directory, self.address, lambda: int(self.web3.eth.chain_id))
         self.leadership: Leadership | None = None
 
     def negotiating(self) -> Negotiation:

@@ -21,6 +21,7 @@ from node.domain.states import (
     LoanStatus,
     OfferStatus,
     OutboxStatus,
+    PrincipalKind,
     RequestStatus,
     ShareStatus,
     StatementStatus,
@@ -527,3 +528,23 @@ class QuoteRequestBase(SQLModel):
 class QuoteRequest(QuoteRequestBase, table=True):
     """A signed request for a quote a rule's `request_quote` action sent (docs/rules.md, section 4), on both
     the asking and the asked node."""
+
+
+class SignInNonce(SQLModel, table=True):
+    """A nonce this node issued for Sign-In with Ethereum (docs/protocol.md): deleted by the sign-in that uses it,
+    so it signs in once whichever worker answers; unused, it expires."""
+
+    nonce: str = Field(primary_key=True, max_length=64)
+    issued_at: int = Field(sa_type=BigInteger, index=True)  # unix seconds
+
+
+class SignInCredential(SQLModel, table=True):
+    """A bearer credential a sign-in issued. Only the SHA-256 of the token is kept: a copy of the database
+    signs nobody in."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    address: str = Field(max_length=42, index=True)
+    kind: str = Field(default=PrincipalKind.MEMBER, max_length=16, sa_type=String)
+    issued_at: int = Field(sa_type=BigInteger)  # unix seconds
+    expires_at: int = Field(sa_type=BigInteger, index=True)
+    revoked_at: int | None = Field(default=None, sa_type=BigInteger)

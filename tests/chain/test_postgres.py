@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import select
 
+from chain.anvil import LocalChain
+from chain.deploy import Deployment
 from node.domain.states import StatementStatus
 from node.store import writers
 from node.store.engine import add_new_columns, make_engine, session_scope, widen_columns
@@ -32,6 +34,7 @@ from tests.helpers import (
 from tests.helpers.inprocess import InProcessNetwork, InProcessNode
 from tests.helpers.nodes import HANGZHOU, XIAOSHAN, NodeFactory, soon, stock_up_through
 from tests.helpers.postgres import PostgresServer
+from tests.helpers.signin import signs_in_once_across_workers
 
 # The longest a racer waits for the other: reached only when the code under test is broken.
 WAIT_SECONDS = 60
@@ -153,6 +156,14 @@ def asked_of_a_peer(node: InProcessNode, path: str, body: dict[str, Any]) -> str
 def record_types(node: InProcessNode) -> list[str]:
     with session_scope(node.services.engine) as s:
         return list(s.exec(select(Record.type).order_by(Record.seq)).all())
+
+
+def test_a_sign_in_nonce_serves_once_across_two_workers_on_postgresql(
+    nodes: NodeFactory, postgres_url: str, anvil: LocalChain, deployment: Deployment
+) -> None:
+    url = database(postgres_url, "signin")
+    node = nodes.new("pg-signin", DATABASE_URL=url, CONSORTIUM_DATABASE_URL=url, CONSORTIUM_WORKERS="2")
+    signs_in_once_across_workers(node, anvil, deployment)
 
 
 def test_two_lends_of_one_loan_at_once_lend_once_on_postgresql(

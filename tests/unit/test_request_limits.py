@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from node.api.limits import MAX_DEPTH, MAX_MESSAGE_BYTES, RequestLimits, json_depth_exceeds
+from node.api.limits import MAX_DEPTH, MAX_MESSAGE_BYTES, RequestLimits, TokenBucket, json_depth_exceeds
 
 TOKEN = "s3cret-operator-token"
 
@@ -108,3 +108,25 @@ def test_the_node_app_refuses_deep_large_and_unauthenticated_bodies_and_stays_up
     assert (unauthenticated.status_code, unauthenticated.json()["error"]) == (401, "unauthorized")
     assert deep.headers["x-request-id"]  # refused unread, and still answered with its request id
     assert fine.status_code == 201 and health.json()["status"] == "ok"
+
+
+def test_a_token_bucket_lets_a_burst_through_then_the_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(per_second=2.0, burst=3, clock=lambda: now[0])
+    assert [bucket.take("a") for _ in range(4)] == [True, True, True, False]
+    assert bucket.take("b")  # each client its own bucket
+    now[0] += 0.5  # one token back at 2 a second
+    assert [bucket.take("a") for _ in range(2)] == [True, False]
+    now[0] += 100.0  # never more than the burst
+    assert [bucket.take("a") for _ in range(4)] == [True, True, True, False]
+
+
+def test_a_token_bucket_forgets_full_buckets_beyond_its_bound() -> None:
+    now = [0.0]
+    bucket = TokenBucket(per_second=1.0, burst=2, clock=lambda: now[0])
+    bucket.MAX_KEYS = 10
+    for client in range(10):
+        bucket.take(str(client))
+    now[0] += 5.0  # all refilled
+    bucket.take("new")
+    assert len(bucket._buckets) == 1
