@@ -54,6 +54,7 @@ class CliError(typer.TyperException):
 NodeOpt = Annotated[str | None, typer.Option("--node", help="URL of the node to audit")]
 ExportOpt = Annotated[Path | None, typer.Option("--export", help="an export file from `consortium audit export`")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="CONSORTIUM_AUDIT_TOKEN", help="audit bearer token")]
+OperatorTokenOpt = Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")]
 KindOpt = Annotated[RecordKind, typer.Option("--kind", help="record kind")]
 
 
@@ -402,7 +403,7 @@ def members_remove(
 @settle_app.command("close")
 def settle_close(
     node: Annotated[str, typer.Option("--node", help="URL of the node that proposes")],
-    token: Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")],
+    token: OperatorTokenOpt,
     start: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
     end: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD")],
 ) -> None:
@@ -415,7 +416,7 @@ def settle_close(
 @settle_app.command("approve")
 def settle_approve(
     node: Annotated[str, typer.Option("--node", help="URL of this member's node")],
-    token: Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")],
+    token: OperatorTokenOpt,
     statement: Annotated[str, typer.Option("--id", help="the statement awaiting this member's approval")],
 ) -> None:
     """Approve a statement for this member: its node signs the hash and sends the approval to every member."""
@@ -425,7 +426,7 @@ def settle_approve(
 @settle_app.command("dispute")
 def settle_dispute(
     node: Annotated[str, typer.Option("--node", help="URL of this member's node")],
-    token: Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")],
+    token: OperatorTokenOpt,
     statement: Annotated[str, typer.Option("--id", help="the statement awaiting this member's approval")],
     reason: Annotated[str, typer.Option("--reason", help="why, in at most 256 characters")],
     lines: Annotated[
@@ -444,7 +445,7 @@ def settle_dispute(
 @settle_app.command("withdraw")
 def settle_withdraw(
     node: Annotated[str, typer.Option("--node", help="URL of the node that proposed it")],
-    token: Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")],
+    token: OperatorTokenOpt,
     statement: Annotated[str, typer.Option("--id", help="the statement it proposed")],
     reason: Annotated[str, typer.Option("--reason", help="why (optional)")] = "",
 ) -> None:
@@ -468,7 +469,7 @@ def settle_show(
 def settle_report(
     node: Annotated[str, typer.Option("--node", help="URL of a member's node")],
     statement: Annotated[str, typer.Option("--id", help="the statement id")],
-    token: Annotated[str, typer.Option("--token", envvar="CONSORTIUM_API_TOKEN", help="its operator token")],
+    token: OperatorTokenOpt,
 ) -> None:
     """A statement as a controller reads it: money as money, members by name, flows and payments."""
     from settlement.report import statement_report
@@ -511,10 +512,9 @@ def settle_verify(
         else:
             document, address = _statement_of(peers, statement_file, node, statement, contract)
             documents = [document]
+        verifier = _Verifier(peers, rpc, address, consortium_name, node)
         problems = [
-            f"{doc.get('id')}: {p}" if every else p
-            for doc in documents
-            for p in _verified(peers, rpc, address, doc, rulebook, consortium_name, node)
+            f"{doc.get('id')}: {p}" if every else p for doc in documents for p in verifier.problems(doc, rulebook)
         ]
         problems += settled_twice(cast("list[Statement]", documents)) if every else []
     for problem in problems:
@@ -528,30 +528,36 @@ def settle_verify(
     raise typer.Exit(1 if problems else 0)
 
 
-def _verified(
-    peers: PeerClient, rpc: str, address: str, document: Any, rulebook: Path | None, name: str, node: str | None
-) -> list[str]:
-    """What is wrong with one statement document, recomputed (node/services/settlements.py)."""
-    from chain.anchor_client import AnchorReader
-    from chain.registry_client import MemberRegistryClient
-    from chain.tx import connect
-    from negotiation.messages import Domain
-    from node.errors import NodeError
-    from node.services.settlements import verify_statement
+class _Verifier:
+    """The chain, the registry's members and the consortium's domain, read once, for every statement checked."""
 
-    web3 = connect(rpc)
-    registry = AnchorReader(web3, address).registry_address()
-    members = _chain_call(lambda: MemberRegistryClient(web3, registry).members())
-    urls = [m.node_url for m in members if m.active]
-    book = _statement_book(peers, document["rule_version"], rulebook, urls)
-    domain = Domain(name, int(web3.eth.chain_id), registry)
-    earlier = _earlier_statements(peers, document, [node] if node else urls)
-    try:
-        return verify_statement(
-            document, members, web3, address, book, domain, peers, earlier, _book_lookup(peers, urls)
-        )
-    except NodeError as exc:
-        raise CliError(exc.message) from None
+    def __init__(self, peers: PeerClient, rpc: str, address: str, name: str, node: str | None) -> None:
+        from chain.anchor_client import AnchorReader
+        from chain.registry_client import MemberRegistryClient
+        from chain.tx import connect
+        from negotiation.messages import Domain
+
+        self.peers, self.address, self.node = peers, address, node
+        self.web3 = connect(rpc)
+        registry = AnchorReader(self.web3, address).registry_address()
+        self.members = _chain_call(lambda: MemberRegistryClient(self.web3, registry).members())
+        self.urls = [m.node_url for m in self.members if m.active]
+        self.domain = Domain(name, int(self.web3.eth.chain_id), registry)
+
+    def problems(self, document: Any, rulebook: Path | None) -> list[str]:
+        """What is wrong with one statement document, recomputed (node/services/settlements.py)."""
+        from node.errors import NodeError
+        from node.services.settlements import verify_statement
+
+        book = _statement_book(self.peers, document["rule_version"], rulebook, self.urls)
+        earlier = _earlier_statements(self.peers, document, [self.node] if self.node else self.urls)
+        lookup = _book_lookup(self.peers, self.urls)
+        try:
+            return verify_statement(
+                document, self.members, self.web3, self.address, book, self.domain, self.peers, earlier, lookup
+            )
+        except NodeError as exc:
+            raise CliError(exc.message) from None
 
 
 def _earlier_statements(peers: PeerClient, document: Any, urls: list[str]) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from settlement.statement import (
     SettlementTerms,
     _coalitions,
     _flow,
+    every_coalition_checked,
     fraction_text,
     money_flows,
     statement_hash,
@@ -283,13 +284,7 @@ def realised_core_check(game: ConsortiumGame, share: Mapping[str, int], lines: S
     transfers' lines give its players) are checked against its own game: `in_core` true when that proves the
     shares in the core, null when it cannot tell, never a false alarm; whatever the method."""
     if len(game.members) <= MAX_ENUMERATED:
-        check = game.core_check(share)
-        return {
-            "in_core": check.in_core,
-            "worst_coalition": list(check.worst_coalition),
-            "deficit": fraction_text(check.deficit),
-            "scope": "all coalitions",
-        }
+        return every_coalition_checked(game, share)
     parts: list[dict[str, Fraction | int]] = []
     for g in game.plans:
         mine: dict[str, Fraction | int] = defaultdict(int)

@@ -202,18 +202,23 @@ def _coalitions(game: ConsortiumGame) -> list[Coalition]:
 FORMAT_1_ENUMERATED = 16
 
 
+def every_coalition_checked(game: ConsortiumGame, share: Mapping[str, int]) -> CoreCheck:
+    """The core check over every proper coalition, as the statement shows it."""
+    check = game.core_check(share)
+    return {
+        "in_core": check.in_core,
+        "worst_coalition": list(check.worst_coalition),
+        "deficit": fraction_text(check.deficit),
+        "scope": "all coalitions",
+    }
+
+
 def _core_check(game: ConsortiumGame, share: Mapping[str, int], method: Method) -> CoreCheck:
     """Every coalition checked up to FORMAT_1_ENUMERATED members. Beyond, for the methods that add up plan by
     plan (shapley, core), each plan's allocation is checked against its own game: if every plan's is in its
     core, the sum is in the whole game's core (sufficient, not necessary); proportional shares are not checked."""
     if len(game.members) <= FORMAT_1_ENUMERATED:
-        check = game.core_check(share)
-        return {
-            "in_core": check.in_core,
-            "worst_coalition": list(check.worst_coalition),
-            "deficit": fraction_text(check.deficit),
-            "scope": "all coalitions",
-        }
+        return every_coalition_checked(game, share)
     if method == "proportional":
         return {"in_core": None, "worst_coalition": [], "deficit": None, "scope": "not checked"}
     worst: tuple[Fraction, list[str]] | None = None
